@@ -1,0 +1,1 @@
+"""Alembic migrations for fediserver (a package so that it installs with the server)."""

@@ -1,0 +1,3 @@
+from fediserver.cli import entry
+
+entry()

@@ -1,0 +1,136 @@
+"""``create_app(settings)``: the Starlette application and the lifespan that owns its resources."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+
+import httpx
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute
+
+from fediserver import __version__, accounts, migrate
+from fediserver.config import Settings
+from fediserver.db import engine_from_settings, session_factory
+from fediserver.errors import AppError
+from fediserver.jobs.handlers import build_handlers
+from fediserver.jobs.worker import JobHandler, Worker
+from fediserver.media import LocalMediaStore
+from fediserver.routes import health
+from fediserver.urls import Urls
+
+log = logging.getLogger("fediserver.app")
+
+
+class SchemaOutOfDate(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class AppOptions:
+    run_worker: bool = True
+    handlers: Sequence[JobHandler] | None = None
+    transport: httpx.AsyncBaseTransport | None = None
+
+
+def user_agent(settings: Settings) -> str:
+    return f"fediserver/{__version__} (+{Urls.from_settings(settings).base}/)"
+
+
+def build_http_client(settings: Settings, transport: httpx.AsyncBaseTransport | None = None) -> httpx.AsyncClient:
+    return httpx.AsyncClient(
+        headers={"User-Agent": user_agent(settings)},
+        timeout=httpx.Timeout(10.0, connect=5.0),
+        follow_redirects=False,
+        transport=transport,
+    )
+
+
+async def _app_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, AppError)
+    return JSONResponse({"error": exc.message}, status_code=exc.status_code)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code in (204, 304):
+        return Response(status_code=exc.status_code, headers=exc.headers)
+    return JSONResponse({"error": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+
+
+async def _server_error(request: Request, exc: Exception) -> Response:
+    log.error(
+        "unhandled error",
+        exc_info=exc,
+        extra={"method": request.method, "path": request.url.path},
+    )
+    return JSONResponse({"error": "internal server error"}, status_code=500)
+
+
+def create_app(settings: Settings, options: AppOptions | None = None) -> Starlette:
+    """Build the application; nothing is opened until the lifespan starts."""
+    opts = options or AppOptions()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        engine = engine_from_settings(settings)
+        try:
+            head = migrate.head_revision()
+            current = await migrate.current_revision(engine)
+            if current != head:
+                raise SchemaOutOfDate(
+                    f"database schema is at {current or 'nothing'}, code expects {head}: run `fediserver migrate`"
+                )
+            sessions = session_factory(engine)
+            async with sessions() as session:
+                await accounts.ensure_instance_actor(session)
+                await session.commit()
+            http = build_http_client(settings, opts.transport)
+            app.state.settings = settings
+            app.state.engine = engine
+            app.state.sessions = sessions
+            app.state.http = http
+            app.state.urls = Urls.from_settings(settings)
+            app.state.media = LocalMediaStore(settings.media_dir)
+            handlers = list(opts.handlers) if opts.handlers is not None else build_handlers(settings)
+            stop = asyncio.Event()
+            task: asyncio.Task[None] | None = None
+            if opts.run_worker and handlers:
+                worker = Worker(
+                    sessions,
+                    handlers,
+                    lease=timedelta(seconds=settings.worker.lease_seconds),
+                    poll_interval=settings.worker.poll_interval,
+                )
+                app.state.worker = worker
+                task = asyncio.create_task(worker.run(stop), name="fediserver-worker")
+            elif opts.run_worker:
+                log.info("in-process worker: no job queues in this build yet")
+            try:
+                yield
+            finally:
+                stop.set()
+                if task is not None:
+                    await task
+                await http.aclose()
+        finally:
+            await engine.dispose()
+
+    routes: list[BaseRoute] = [*health.routes]
+    return Starlette(
+        debug=False,
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={
+            AppError: _app_error,
+            HTTPException: _http_error,
+            Exception: _server_error,
+        },
+    )

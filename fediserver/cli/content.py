@@ -1,0 +1,69 @@
+"""``post`` and ``generate``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from pathlib import Path
+from typing import Any
+
+from fediserver import accounts, posting
+from fediserver.cli.common import EXIT_NOT_AVAILABLE, CommandError, config_parent, open_session, settings_from
+from fediserver.media import LocalMediaStore
+from fediserver.models import VISIBILITIES
+from fediserver.urls import Urls
+
+
+def register(commands: Any) -> None:
+    post = commands.add_parser("post", parents=[config_parent()], help="publish a post as a user")
+    post.add_argument("name", help="the posting user's username")
+    post.add_argument("--text", required=True)
+    post.add_argument("--image", type=Path, metavar="FILE", help="attach a PNG, JPEG, WebP or GIF image")
+    post.add_argument("--alt", default="", metavar="TEXT", help="the image's description (alt text)")
+    post.add_argument("--visibility", choices=VISIBILITIES, default="public")
+    post.set_defaults(handler=cmd_post)
+
+    gen = commands.add_parser("generate", parents=[config_parent()], help="generate an image from a prompt")
+    gen.add_argument("--prompt", required=True)
+    gen.add_argument("--model")
+    gen.add_argument("--seed", type=int)
+    gen.add_argument("--out", type=Path, metavar="FILE")
+    gen.set_defaults(handler=cmd_generate)
+
+
+async def _post(args: argparse.Namespace, image: bytes | None) -> str:
+    settings = settings_from(args)
+    urls = Urls.from_settings(settings)
+    async with open_session(settings) as session:
+        actor = await accounts.get_user_actor(session, args.name)
+        note = await posting.create_post(
+            session,
+            urls,
+            LocalMediaStore(settings.media_dir),
+            actor,
+            args.text,
+            visibility=args.visibility,
+            image=image,
+            alt=args.alt,
+        )
+        await session.commit()
+        return note.uri
+
+
+def cmd_post(args: argparse.Namespace) -> int:
+    image = None
+    if args.image is not None:
+        try:
+            image = args.image.read_bytes()
+        except OSError as exc:
+            raise CommandError(f"--image: {exc}") from None
+    elif args.alt:
+        raise CommandError("--alt describes an image: give --image too")
+    print(asyncio.run(_post(args, image)))
+    return 0
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    raise CommandError(
+        "image generation is not built yet: it arrives with the GPU worker (issue 5)", EXIT_NOT_AVAILABLE
+    )

@@ -1,0 +1,96 @@
+"""``serve`` and ``worker``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+from datetime import timedelta
+from typing import Any
+
+from fediserver.cli.common import EXIT_NOT_AVAILABLE, CommandError, open_session, settings_from
+from fediserver.jobs.handlers import build_handlers
+from fediserver.logs import configure_logging
+
+log = logging.getLogger("fediserver.cli")
+
+
+def register(commands: Any) -> None:
+    from fediserver.cli.common import config_parent
+
+    serve = commands.add_parser(
+        "serve", parents=[config_parent()], help="run the web server (and, by default, the worker)"
+    )
+    serve.add_argument("--host", help="listen address (default: server.host)")
+    serve.add_argument("--port", type=int, help="listen port (default: server.port)")
+    serve.add_argument("--no-worker", action="store_true", help="do not run the job worker in this process")
+    serve.set_defaults(handler=cmd_serve)
+
+    worker = commands.add_parser("worker", parents=[config_parent()], help="run the job worker on its own")
+    worker.set_defaults(handler=cmd_worker)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from fediserver.app import AppOptions, create_app
+
+    settings = settings_from(args)
+    configure_logging(settings.logging)
+    host = args.host or settings.server.host
+    port = args.port or settings.server.port
+    app = create_app(settings, AppOptions(run_worker=not args.no_worker))
+    log.info("serving", extra={"url": f"http://{host}:{port}", "instance": settings.instance.domain})
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_config=None,
+        proxy_headers=True,
+        server_header=False,
+        lifespan="on",
+    )
+    server = uvicorn.Server(config)
+    server.run()
+    # uvicorn reports a failed start-up (e.g. an unmigrated database) only through its exit state.
+    return 0 if server.started else 1
+
+
+async def _run_worker(args: argparse.Namespace) -> int:
+    from fediserver.db import engine_from_settings, session_factory
+    from fediserver.jobs.worker import Worker
+
+    settings = settings_from(args)
+    configure_logging(settings.logging)
+    handlers = build_handlers(settings)
+    if not handlers:
+        raise CommandError(
+            "this build has no job queues to work on yet: inbox processing and delivery arrive with "
+            "federation (issue 4), image generation with the GPU worker (issue 5)",
+            EXIT_NOT_AVAILABLE,
+        )
+    async with open_session(settings):
+        pass
+    engine = engine_from_settings(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    try:
+        worker = Worker(
+            session_factory(engine),
+            handlers,
+            lease=timedelta(seconds=settings.worker.lease_seconds),
+            poll_interval=settings.worker.poll_interval,
+        )
+        await worker.run(stop)
+    finally:
+        await engine.dispose()
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    return asyncio.run(_run_worker(args))

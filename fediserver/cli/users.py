@@ -1,0 +1,71 @@
+"""``user create`` and ``user list``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from typing import Any
+
+from fediserver import accounts
+from fediserver.cli.common import CommandError, config_parent, open_session, settings_from
+from fediserver.passwords import generate_password
+from fediserver.urls import Urls
+
+
+def register(commands: Any) -> None:
+    user = commands.add_parser("user", help="manage local users")
+    sub = user.add_subparsers(dest="user_command", metavar="SUBCOMMAND", required=True)
+    create = sub.add_parser("create", parents=[config_parent()], help="create a user and print its credentials")
+    create.add_argument("name", help="username: lowercase letters, digits and underscores")
+    create.add_argument("--display-name", default="", metavar="TEXT")
+    create.add_argument(
+        "--password-stdin", action="store_true", help="read the password from standard input (else one is generated)"
+    )
+    create.add_argument("--admin", action="store_true", help="give the user admin rights")
+    create.set_defaults(handler=cmd_create)
+    listing = sub.add_parser("list", parents=[config_parent()], help="list local users")
+    listing.set_defaults(handler=cmd_list)
+
+
+async def _create(args: argparse.Namespace, password: str) -> str:
+    settings = settings_from(args)
+    async with open_session(settings) as session:
+        await accounts.create_user(
+            session, args.name, password, display_name=args.display_name, is_admin=args.admin
+        )
+        await session.commit()
+    return Urls.from_settings(settings).handle(args.name)
+
+
+def cmd_create(args: argparse.Namespace) -> int:
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+        if not password:
+            raise CommandError("no password on standard input")
+        generated = False
+    else:
+        password = generate_password()
+        generated = True
+    handle = asyncio.run(_create(args, password))
+    print(f"created {handle}{' (admin)' if args.admin else ''}")
+    print(f"username: {args.name}")
+    if generated:
+        print(f"password: {password}")
+    return 0
+
+
+async def _list(args: argparse.Namespace) -> list[tuple[str, str, bool]]:
+    settings = settings_from(args)
+    urls = Urls.from_settings(settings)
+    async with open_session(settings) as session:
+        return [
+            (urls.handle(u.actor.username), u.actor.display_name, u.is_admin)
+            for u in await accounts.list_users(session)
+        ]
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    for handle, display_name, is_admin in asyncio.run(_list(args)):
+        print("\t".join([handle, display_name, *(["admin"] if is_admin else [])]))
+    return 0

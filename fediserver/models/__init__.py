@@ -1,0 +1,26 @@
+"""Database models. Importing this package registers every table on ``Base.metadata``."""
+
+from fediserver.models.actors import LocalActor, RemoteActor, User
+from fediserver.models.base import Base, QueueMixin, UTCDateTime, utcnow
+from fediserver.models.queues import JOB_STATES, DeliveryJob, GenerationJob, InboundActivity
+from fediserver.models.social import VISIBILITIES, Announce, Follow, Like, MediaAttachment, Note
+
+__all__ = [
+    "JOB_STATES",
+    "VISIBILITIES",
+    "Announce",
+    "Base",
+    "DeliveryJob",
+    "Follow",
+    "GenerationJob",
+    "InboundActivity",
+    "Like",
+    "LocalActor",
+    "MediaAttachment",
+    "Note",
+    "QueueMixin",
+    "RemoteActor",
+    "UTCDateTime",
+    "User",
+    "utcnow",
+]

@@ -1,0 +1,122 @@
+"""Follows, notes, media attachments, likes and boosts, for local and remote actors alike.
+
+Actors are referred to by their ActivityPub id (``*_uri``), so one table serves every pairing of local
+and remote; local rows also carry a foreign key to ``local_actors``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Boolean, CheckConstraint, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from fediserver.models.base import Base, utcnow
+
+FOLLOW_STATES = ("pending", "accepted", "rejected")
+VISIBILITIES = ("public", "unlisted", "followers", "direct")
+
+
+class Follow(Base):
+    __tablename__ = "follows"
+    __table_args__ = (
+        UniqueConstraint("follower_uri", "followed_uri", name="uq_follows_pair"),
+        CheckConstraint("state IN ('pending', 'accepted', 'rejected')", name="state"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    activity_uri: Mapped[str] = mapped_column(String(2048), unique=True)
+    follower_uri: Mapped[str] = mapped_column(String(2048), index=True)
+    followed_uri: Mapped[str] = mapped_column(String(2048), index=True)
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Note(Base):
+    """A post. ``content`` is HTML: ours as we render it, remote ones after sanitising."""
+
+    __tablename__ = "notes"
+    __table_args__ = (
+        CheckConstraint("visibility IN ('public', 'unlisted', 'followers', 'direct')", name="visibility"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    uri: Mapped[str] = mapped_column(String(2048), unique=True)
+    local_actor_id: Mapped[int | None] = mapped_column(
+        ForeignKey("local_actors.id", ondelete="CASCADE"), index=True, default=None
+    )
+    attributed_to: Mapped[str] = mapped_column(String(2048), index=True)
+    url: Mapped[str | None] = mapped_column(String(2048), default=None)
+    content: Mapped[str] = mapped_column(Text, default="")
+    source_text: Mapped[str | None] = mapped_column(Text, default=None)
+    summary: Mapped[str | None] = mapped_column(Text, default=None)
+    sensitive: Mapped[bool] = mapped_column(Boolean, default=False)
+    visibility: Mapped[str] = mapped_column(String(16), default="public")
+    to: Mapped[list[str]] = mapped_column(JSON, default=list)
+    cc: Mapped[list[str]] = mapped_column(JSON, default=list)
+    in_reply_to_uri: Mapped[str | None] = mapped_column(String(2048), index=True, default=None)
+    raw: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    published_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    updated_at: Mapped[datetime | None] = mapped_column(default=None)
+    deleted_at: Mapped[datetime | None] = mapped_column(default=None)
+    generation_job_id: Mapped[int | None] = mapped_column(
+        ForeignKey("generation_jobs.id", ondelete="SET NULL"), default=None
+    )
+
+    attachments: Mapped[list[MediaAttachment]] = relationship(
+        back_populates="note", order_by="MediaAttachment.position"
+    )
+
+
+class MediaAttachment(Base):
+    """An image: a file under the media folder (``storage_key``) or a remote reference (``remote_url``)."""
+
+    __tablename__ = "media_attachments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    note_id: Mapped[int | None] = mapped_column(
+        ForeignKey("notes.id", ondelete="CASCADE"), index=True, default=None
+    )
+    local_actor_id: Mapped[int | None] = mapped_column(
+        ForeignKey("local_actors.id", ondelete="CASCADE"), default=None
+    )
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    storage_key: Mapped[str | None] = mapped_column(String(512), default=None)
+    remote_url: Mapped[str | None] = mapped_column(String(2048), default=None)
+    media_type: Mapped[str] = mapped_column(String(100))
+    width: Mapped[int | None] = mapped_column(Integer, default=None)
+    height: Mapped[int | None] = mapped_column(Integer, default=None)
+    size_bytes: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    blurhash: Mapped[str | None] = mapped_column(String(100), default=None)
+    description: Mapped[str] = mapped_column(Text, default="")
+    generation_job_id: Mapped[int | None] = mapped_column(
+        ForeignKey("generation_jobs.id", ondelete="SET NULL"), index=True, default=None
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    note: Mapped[Note | None] = relationship(back_populates="attachments")
+
+
+class Like(Base):
+    __tablename__ = "likes"
+    __table_args__ = (UniqueConstraint("actor_uri", "note_uri", name="uq_likes_pair"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    activity_uri: Mapped[str] = mapped_column(String(2048), unique=True)
+    actor_uri: Mapped[str] = mapped_column(String(2048), index=True)
+    note_uri: Mapped[str] = mapped_column(String(2048), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Announce(Base):
+    __tablename__ = "announces"
+    __table_args__ = (UniqueConstraint("actor_uri", "note_uri", name="uq_announces_pair"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    activity_uri: Mapped[str] = mapped_column(String(2048), unique=True)
+    actor_uri: Mapped[str] = mapped_column(String(2048), index=True)
+    note_uri: Mapped[str] = mapped_column(String(2048), index=True)
+    visibility: Mapped[str] = mapped_column(String(16), default="public")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,0 +1,72 @@
+"""Every URL of this instance is built here and nowhere else."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import quote
+
+from fediserver.config import Settings
+
+
+@dataclass(frozen=True)
+class Urls:
+    """Builds this instance's URLs from its scheme and domain (``instance.scheme``, ``instance.domain``)."""
+
+    scheme: str
+    domain: str
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Urls:
+        return cls(scheme=settings.instance.scheme, domain=settings.instance.domain)
+
+    @property
+    def base(self) -> str:
+        return f"{self.scheme}://{self.domain}"
+
+    def actor(self, username: str) -> str:
+        return f"{self.base}/users/{quote(username)}"
+
+    def actor_key(self, username: str) -> str:
+        return f"{self.actor(username)}#main-key"
+
+    def inbox(self, username: str) -> str:
+        return f"{self.actor(username)}/inbox"
+
+    def outbox(self, username: str) -> str:
+        return f"{self.actor(username)}/outbox"
+
+    def followers(self, username: str) -> str:
+        return f"{self.actor(username)}/followers"
+
+    def following(self, username: str) -> str:
+        return f"{self.actor(username)}/following"
+
+    def featured(self, username: str) -> str:
+        return f"{self.actor(username)}/collections/featured"
+
+    def profile(self, username: str) -> str:
+        return f"{self.base}/@{quote(username)}"
+
+    def shared_inbox(self) -> str:
+        return f"{self.base}/inbox"
+
+    def instance_actor(self) -> str:
+        return f"{self.base}/actor"
+
+    def instance_actor_key(self) -> str:
+        return f"{self.instance_actor()}#main-key"
+
+    def note(self, note_key: str) -> str:
+        return f"{self.base}/notes/{note_key}"
+
+    def note_activity(self, note_key: str) -> str:
+        return f"{self.note(note_key)}/activity"
+
+    def media(self, storage_key: str) -> str:
+        return f"{self.base}/media/{storage_key}"
+
+    def health(self) -> str:
+        return f"{self.base}/health"
+
+    def handle(self, username: str) -> str:
+        return f"@{username}@{self.domain}"
