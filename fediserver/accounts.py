@@ -15,14 +15,12 @@ from fediserver.passwords import hash_password
 USERNAME_RE = re.compile(r"^[a-z0-9_]{1,30}$")
 # The instance actor's username; also kept out of user sign-up so no one can impersonate the instance.
 INSTANCE_ACTOR_USERNAME = "instance.actor"
-RESERVED_USERNAMES = frozenset({"actor", "inbox", "admin", "root", "instance", "support", "api", "media"})
+RESERVED_USERNAMES = frozenset({"actor", "inbox", "root", "instance", "support", "api", "media"})
 
 
 def check_username(username: str) -> str:
     if not USERNAME_RE.fullmatch(username):
-        raise InvalidInput(
-            f"username {username!r}: use 1 to 30 lowercase letters, digits or underscores"
-        )
+        raise InvalidInput(f"username {username!r}: use 1 to 30 lowercase letters, digits or underscores")
     if username in RESERVED_USERNAMES:
         raise InvalidInput(f"username {username!r} is reserved")
     return username

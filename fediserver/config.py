@@ -9,7 +9,6 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import tomllib
-import types
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -147,13 +146,10 @@ class Settings:
         return anchor_sqlite_url(self.database.url.reveal(), self.base_dir)
 
 
-SECTIONS: dict[str, type[Any]] = {f.name: f.type for f in dataclasses.fields(Settings) if f.name != "base_dir"}
-
-
 def section_types() -> dict[str, type[Any]]:
     """Section name -> dataclass, with string annotations resolved."""
     hints = typing.get_type_hints(Settings)
-    return {name: hints[name] for name in SECTIONS}
+    return {f.name: hints[f.name] for f in dataclasses.fields(Settings) if f.name != "base_dir"}
 
 
 def _anchor(base: Path, path: Path) -> Path:
@@ -249,9 +245,7 @@ def parse_settings(raw: Mapping[str, Any], environ: Mapping[str, str], base_dir:
             raise ConfigError(f"{name}: unknown section (see config.example.toml)")
         if not isinstance(value, dict):
             raise ConfigError(f"{name}: expected a table")
-    built = {
-        name: _build_section(name, cls, raw.get(name, {}), environ) for name, cls in sections.items()
-    }
+    built = {name: _build_section(name, cls, raw.get(name, {}), environ) for name, cls in sections.items()}
     settings = Settings(**built, base_dir=base_dir)
     validate(settings)
     return settings
@@ -342,7 +336,3 @@ def validate(settings: Settings) -> None:
     for blocked in settings.federation.blocked_domains:
         if not blocked or "/" in blocked or blocked != blocked.lower():
             raise ConfigError(f"federation.blocked_domains: {blocked!r} is not a lowercase host name")
-
-
-def is_secret_type(tp: object) -> bool:
-    return tp is Secret or (isinstance(tp, types.UnionType) and Secret in typing.get_args(tp))

@@ -56,6 +56,8 @@ async def open_session(settings: Settings, *, check_schema: bool = True) -> Asyn
             try:
                 yield session
             except AppError as exc:
-                raise CommandError(exc.message, EXIT_NOT_AVAILABLE if exc.status_code == 501 else EXIT_ERROR) from None
+                raise CommandError(
+                    exc.message, EXIT_NOT_AVAILABLE if exc.status_code == 501 else EXIT_ERROR
+                ) from None
     finally:
         await engine.dispose()

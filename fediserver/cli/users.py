@@ -16,11 +16,15 @@ from fediserver.urls import Urls
 def register(commands: Any) -> None:
     user = commands.add_parser("user", help="manage local users")
     sub = user.add_subparsers(dest="user_command", metavar="SUBCOMMAND", required=True)
-    create = sub.add_parser("create", parents=[config_parent()], help="create a user and print its credentials")
+    create = sub.add_parser(
+        "create", parents=[config_parent()], help="create a user and print its credentials"
+    )
     create.add_argument("name", help="username: lowercase letters, digits and underscores")
     create.add_argument("--display-name", default="", metavar="TEXT")
     create.add_argument(
-        "--password-stdin", action="store_true", help="read the password from standard input (else one is generated)"
+        "--password-stdin",
+        action="store_true",
+        help="read the password from standard input (else one is generated)",
     )
     create.add_argument("--admin", action="store_true", help="give the user admin rights")
     create.set_defaults(handler=cmd_create)

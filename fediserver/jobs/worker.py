@@ -45,10 +45,17 @@ class RetryLater(Exception):
 class JobHandler(Protocol):
     """Processes one kind of job; ``model`` is its table."""
 
-    name: str
-    model: type[QueueMixin]
-    backoff: Backoff
-    batch_size: int
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def model(self) -> type[QueueMixin]: ...
+
+    @property
+    def backoff(self) -> Backoff: ...
+
+    @property
+    def batch_size(self) -> int: ...
 
     def give_up_at(self, job: Any) -> datetime | None: ...
 
@@ -79,46 +86,45 @@ class Worker:
             processed += len(jobs)
         return processed
 
-    async def _process(self, handler: JobHandler, job: Any) -> None:
+    async def _process(self, handler: JobHandler, claimed: Any) -> None:
         async with self.sessions() as session:
-            job = await session.merge(job)
+            job = await session.merge(claimed)
             try:
                 await handler.handle(session, job)
             except asyncio.CancelledError:
                 # Shutting down: the lease expires and another worker (or this one restarted) retries.
                 raise
-            except PermanentJobError as exc:
-                await session.rollback()
-                job = await session.merge(job)
-                log.warning("job failed permanently", extra={"queue": handler.name, "job": job.id, "error": str(exc)})
-                queue.give_up(job, str(exc))
             except Exception as exc:
                 await session.rollback()
-                job = await session.merge(job)
-                retry_after = exc.retry_after if isinstance(exc, RetryLater) else None
-                status = exc.status if isinstance(exc, RetryLater) else None
-                when = next_attempt(
-                    job.attempts,
-                    self.clock(),
-                    handler.give_up_at(job),
-                    backoff=handler.backoff,
-                    retry_after=retry_after,
-                    status=status,
-                )
-                error = f"{type(exc).__name__}: {exc}"
-                log.warning(
-                    "job attempt failed",
-                    exc_info=not isinstance(exc, RetryLater),
-                    extra={"queue": handler.name, "job": job.id, "attempt": job.attempts, "error": error},
-                )
-                if when is None:
-                    queue.give_up(job, error)
-                else:
-                    queue.reschedule(job, when, error)
+                await session.refresh(job)
+                self._record_failure(handler, job, exc)
             else:
                 if job.state == "running":
                     queue.finish(job)
             await session.commit()
+
+    def _record_failure(self, handler: JobHandler, job: Any, exc: Exception) -> None:
+        error = f"{type(exc).__name__}: {exc}"
+        extra = {"queue": handler.name, "job": job.id, "attempt": job.attempts, "error": error}
+        if isinstance(exc, PermanentJobError):
+            log.warning("job failed permanently", extra=extra)
+            queue.give_up(job, error)
+            return
+        retry = exc if isinstance(exc, RetryLater) else None
+        when = next_attempt(
+            job.attempts,
+            self.clock(),
+            handler.give_up_at(job),
+            backoff=handler.backoff,
+            retry_after=retry.retry_after if retry else None,
+            status=retry.status if retry else None,
+        )
+        # An unexpected exception is a bug or an outage: keep its traceback in the log.
+        log.warning("job attempt failed", exc_info=retry is None, extra=extra)
+        if when is None:
+            queue.give_up(job, error)
+        else:
+            queue.reschedule(job, when, error)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Process jobs until ``stop`` is set."""
@@ -131,7 +137,9 @@ class Worker:
             stop_wait = asyncio.ensure_future(stop.wait())
             wake_wait = asyncio.ensure_future(self._wake.wait())
             try:
-                await asyncio.wait({stop_wait, wake_wait}, timeout=self.poll_interval, return_when=asyncio.FIRST_COMPLETED)
+                await asyncio.wait(
+                    {stop_wait, wake_wait}, timeout=self.poll_interval, return_when=asyncio.FIRST_COMPLETED
+                )
             finally:
                 stop_wait.cancel()
                 wake_wait.cancel()

@@ -65,9 +65,7 @@ class GenerationJob(Base, QueueMixin):
     __table_args__ = (CheckConstraint(_STATE_CHECK, name="state"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    local_actor_id: Mapped[int] = mapped_column(
-        ForeignKey("local_actors.id", ondelete="CASCADE"), index=True
-    )
+    local_actor_id: Mapped[int] = mapped_column(ForeignKey("local_actors.id", ondelete="CASCADE"), index=True)
     prompt: Mapped[str] = mapped_column(Text)
     negative_prompt: Mapped[str] = mapped_column(Text, default="")
     seed: Mapped[int] = mapped_column(BigInteger)

@@ -1,0 +1,60 @@
+"""Migrations: an empty database upgraded to head equals the models, and downgrades to nothing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import inspect
+from sqlalchemy.engine import Connection
+
+from fediserver import migrate
+from fediserver.db import make_engine
+from fediserver.models import Base
+
+
+def _diff(connection: Connection) -> list[Any]:
+    context = MigrationContext.configure(connection, opts={"compare_type": True})
+    return list(compare_metadata(context, Base.metadata))
+
+
+def _tables(connection: Connection) -> set[str]:
+    return set(inspect(connection).get_table_names())
+
+
+async def test_upgrade_to_head__matches_the_models(database_url: str) -> None:
+    engine = make_engine(database_url)
+    try:
+        await migrate.upgrade(engine)
+        assert await migrate.current_revision(engine) == migrate.head_revision()
+        async with engine.connect() as conn:
+            assert await conn.run_sync(_diff) == []
+            assert await conn.run_sync(_tables) == set(Base.metadata.tables) | {"alembic_version"}
+    finally:
+        await engine.dispose()
+
+
+async def test_downgrade_to_base__removes_every_table(database_url: str) -> None:
+    engine = make_engine(database_url)
+    try:
+        await migrate.upgrade(engine)
+        await migrate.downgrade(engine, "base")
+        assert await migrate.current_revision(engine) is None
+        async with engine.connect() as conn:
+            assert await conn.run_sync(_tables) <= {"alembic_version"}
+        await migrate.upgrade(engine)
+        assert await migrate.current_revision(engine) == migrate.head_revision()
+    finally:
+        await engine.dispose()
+
+
+def test_revisions__are_date_prefixed() -> None:
+    import re
+    from pathlib import Path
+
+    versions = Path(__file__).resolve().parents[2] / "migrations" / "versions"
+    files = [p.name for p in versions.glob("*.py") if p.name != "__init__.py"]
+    assert files
+    for name in files:
+        assert re.match(r"^\d{4}_\d{2}_\d{2}_\d{4}-\w+_\w+\.py$", name), name
