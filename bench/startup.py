@@ -78,7 +78,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         env = {**os.environ, "FEDISERVER_CONFIG": str(Path(tmp) / "fediserver.toml")}
         fediserver = str(BIN / "fediserver")
-        subprocess.run([fediserver, "init", "--domain", "127.0.0.1:8000", "--scheme", "http"], env=env, check=True)
+        init = [fediserver, "init", "--domain", "127.0.0.1:8000", "--scheme", "http"]
+        subprocess.run(init, env=env, check=True, capture_output=True)
         subprocess.run([fediserver, "migrate"], env=env, check=True, capture_output=True)
         ours: list[tuple[float, float, bool]] = []
         bare: list[tuple[float, float, bool]] = []
@@ -92,7 +93,8 @@ def main() -> None:
     rss_ours = statistics.median(r[1] for r in ours)
     rss_bare = statistics.median(r[1] for r in bare)
     print(f"rounds: {rounds}")
-    print(f"fediserver serve: ready {ready_ours:.3f} s, RSS {rss_ours:.1f} MB, torch loaded: {any(r[2] for r in ours)}")
+    torch_loaded = any(r[2] for r in ours)
+    print(f"fediserver serve: ready {ready_ours:.3f} s, RSS {rss_ours:.1f} MB, torch loaded: {torch_loaded}")
     print(f"bare starlette:   ready {ready_bare:.3f} s, RSS {rss_bare:.1f} MB")
     print(f"ratio (ours / bare): ready {ready_ours / ready_bare:.2f}x, RSS {rss_ours / rss_bare:.2f}x")
 

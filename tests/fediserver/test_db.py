@@ -1,0 +1,92 @@
+"""Database set-up: SQLite pragmas, aware UTC datetimes, the instance actor, addressing."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+from sqlalchemy import func, select, text
+from sqlalchemy.exc import IntegrityError, StatementError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from fediserver import accounts
+from fediserver.models import DeliveryJob, LocalActor, Note
+from fediserver.posting import PUBLIC, addressing
+
+
+async def test_sqlite__wal_busy_timeout_and_foreign_keys(engine: AsyncEngine) -> None:
+    async with engine.connect() as conn:
+        assert (await conn.execute(text("PRAGMA journal_mode"))).scalar() == "wal"
+        assert (await conn.execute(text("PRAGMA busy_timeout"))).scalar() == 10000
+        assert (await conn.execute(text("PRAGMA foreign_keys"))).scalar() == 1
+
+
+async def test_foreign_keys__are_enforced(sessions: async_sessionmaker[AsyncSession]) -> None:
+    now = datetime.now(UTC)
+    async with sessions() as session:
+        session.add(
+            DeliveryJob(
+                activity_id="a",
+                inbox_url="https://x.example/inbox",
+                host="x.example",
+                signer_actor_id=12345,
+                body="{}",
+                state="queued",
+                next_attempt_at=now,
+                give_up_at=now,
+            )
+        )
+        with pytest.raises(IntegrityError):
+            await session.commit()
+
+
+async def test_datetimes__come_back_aware_utc(sessions: async_sessionmaker[AsyncSession]) -> None:
+    eastern = timezone(timedelta(hours=-5))
+    published = datetime(2026, 1, 2, 3, 4, 5, tzinfo=eastern)
+    async with sessions() as session:
+        actor = await accounts.ensure_instance_actor(session)
+        session.add(
+            Note(uri="https://a.example/n/1", attributed_to="https://a.example/u", published_at=published)
+        )
+        await session.commit()
+        del actor
+    async with sessions() as session:
+        note = await session.scalar(select(Note))
+        assert note is not None
+        assert note.published_at == published
+        assert note.published_at.tzinfo == UTC
+
+
+async def test_naive_datetimes__are_refused(sessions: async_sessionmaker[AsyncSession]) -> None:
+    async with sessions() as session:
+        session.add(Note(uri="u", attributed_to="a", published_at=datetime(2026, 1, 1)))
+        with pytest.raises(StatementError, match="naive datetime"):
+            await session.commit()
+
+
+async def test_instance_actor__is_created_once(sessions: async_sessionmaker[AsyncSession]) -> None:
+    async with sessions() as session:
+        first = await accounts.ensure_instance_actor(session)
+        second = await accounts.ensure_instance_actor(session)
+        await session.commit()
+        count = await session.scalar(select(func.count()).select_from(LocalActor))
+    assert first.id == second.id
+    assert count == 1
+    assert first.actor_type == "Application"
+    assert "BEGIN PUBLIC KEY" in first.public_key_pem
+
+
+@pytest.mark.parametrize(
+    ("visibility", "to", "cc"),
+    [
+        ("public", [PUBLIC], ["F", "M"]),
+        ("unlisted", ["F"], [PUBLIC, "M"]),
+        ("followers", ["F"], ["M"]),
+        ("direct", ["M"], []),
+    ],
+)
+def test_addressing__matches_how_mastodon_reads_visibility(
+    visibility: str, to: list[str], cc: list[str]
+) -> None:
+    result = addressing(visibility, "F", ["M"])
+    assert (result.to, result.cc) == (to, cc)
