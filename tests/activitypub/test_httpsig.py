@@ -153,7 +153,13 @@ def test_sign__get_covers_target_with_query() -> None:
 def test_verify__falls_back_to_target_without_query() -> None:
     # Signed over the bare path, as Mastodon < 4.3 and GoToSocial < 0.14 do (mastodon#31994).
     headers = sign_request(
-        method="GET", url="https://r.example/c", headers={}, body=None, key_id="k", private_key=RSA_PRIVATE, now=NOW
+        method="GET",
+        url="https://r.example/c",
+        headers={},
+        body=None,
+        key_id="k",
+        private_key=RSA_PRIVATE,
+        now=NOW,
     )
     assert _verify(headers, method="GET", target="/c?page=1", body=None).key_id == "k"
     with pytest.raises(SignatureError, match="does not verify"):
