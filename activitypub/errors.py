@@ -42,12 +42,22 @@ class WebFingerError(FetchError):
     """A WebFinger lookup failed or its JRD does not satisfy Mastodon's rules."""
 
 
+class RemoteStatusError(FetchError):
+    """The remote answered with an unexpected HTTP status; `retry_after` is its raw header, if any."""
+
+    def __init__(self, message: str, status: int, retry_after: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.retry_after = retry_after
+
+
 __all__ = [
     "ActivityPubError",
     "DigestError",
     "FetchError",
     "InvalidObject",
     "KeyLoadError",
+    "RemoteStatusError",
     "SignatureError",
     "StructuredFieldError",
     "UnsafeURLError",
