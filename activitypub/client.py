@@ -106,7 +106,7 @@ class ActivityPubClient:
     guard: OutboundGuard
     signer: Signer | None = None
     first_scheme: Scheme = Scheme.CAVAGE
-    timeout: httpx.Timeout = DEFAULT_TIMEOUT
+    timeout: httpx.Timeout = field(default_factory=lambda: DEFAULT_TIMEOUT)
     max_body: int = MAX_BODY_BYTES
     max_redirects: int = MAX_REDIRECTS
     _schemes: dict[str, Scheme] = field(default_factory=dict)

@@ -50,15 +50,18 @@ def parse_signature_header(value: str) -> CavageSignature:
     """
     params: dict[str, str] = {}
     pos = 0
-    while pos < len(value):
-        match = _PARAM.match(value, pos)
-        if match is None or match.end() == pos:
+    for match in _PARAM.finditer(value):
+        if match.start() != pos or match.end() == pos:
             raise SignatureError(f"malformed Signature header near offset {pos}")
         name = match.group(1)
         if name in params:
             raise SignatureError(f"duplicate Signature parameter {name!r}")
         params[name] = match.group(2) if match.group(2) is not None else match.group(3)
         pos = match.end()
+        if pos == len(value):
+            break
+    if pos != len(value):
+        raise SignatureError(f"malformed Signature header near offset {pos}")
     if "keyId" not in params or "signature" not in params:
         raise SignatureError("Signature header lacks keyId or signature")
     try:

@@ -85,12 +85,15 @@ def expand(document: Mapping[str, Any], loader: OfflineDocumentLoader) -> list[d
     return result
 
 
-def compact(document: Mapping[str, Any], context: Any, loader: OfflineDocumentLoader) -> dict[str, Any]:
-    """JSON-LD 1.1 compaction against `context`; raises `InvalidObject` on failure."""
+def compact(document: Any, context: Any, loader: OfflineDocumentLoader) -> dict[str, Any]:
+    """JSON-LD 1.1 compaction of a document (or an expanded list) against `context`.
+
+    Raises `InvalidObject` on failure.
+    """
     from pyld import jsonld
 
     try:
-        result: dict[str, Any] = jsonld.compact(dict(document), context, _options(loader))
+        result: dict[str, Any] = jsonld.compact(document, context, _options(loader))
     except jsonld.JsonLdError as exc:
         raise InvalidObject(f"JSON-LD compaction failed: {exc}") from exc
     return result

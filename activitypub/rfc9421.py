@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import parse_qsl, quote, urlsplit
 
@@ -31,7 +31,6 @@ SigningKey = PrivateKey | bytes
 VerifyingKey = PublicKey | bytes
 
 
-@dataclass(frozen=True, slots=True)
 class HttpMessage:
     """The parts of a request or response a signature can cover (RFC 9421 §2).
 
@@ -39,16 +38,23 @@ class HttpMessage:
     A response has `status` set and `method`/`url` unset.
     """
 
-    headers: Mapping[str, str]
-    method: str | None = None
-    url: str | None = None
-    status: int | None = None
-    _lower: dict[str, str] = field(init=False, repr=False, compare=False)
+    __slots__ = ("_lower", "headers", "method", "status", "url")
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "_lower", {k.lower(): v for k, v in self.headers.items()})
+    def __init__(
+        self,
+        headers: Mapping[str, str],
+        method: str | None = None,
+        url: str | None = None,
+        status: int | None = None,
+    ) -> None:
+        self.headers = headers
+        self.method = method
+        self.url = url
+        self.status = status
+        self._lower = {k.lower(): v for k, v in headers.items()}
 
     def header(self, name: str) -> str | None:
+        """A field value by lowercase name, or None."""
         return self._lower.get(name)
 
 
@@ -92,9 +98,10 @@ def component_value(message: HttpMessage, component: Item) -> str:
     name = component.value
     if not isinstance(name, str) or isinstance(name, bytes):
         raise SignatureError(f"component identifier must be a string, got {name!r}")
-    unsupported = set(component.params) - ({"name"} if name == "@query-param" else set())
-    if unsupported:
-        raise SignatureError(f"unsupported component parameters {sorted(unsupported)} on {name!r}")
+    if component.params:
+        unsupported = set(component.params) - ({"name"} if name == "@query-param" else set())
+        if unsupported:
+            raise SignatureError(f"unsupported component parameters {sorted(unsupported)} on {name!r}")
     if not name.startswith("@"):
         value = message.header(name)
         if value is None:
@@ -289,12 +296,13 @@ def _timestamp(params: Params, name: str) -> datetime | None:
     return datetime.fromtimestamp(value, UTC)
 
 
-def request_signature(headers: Mapping[str, str]) -> SignatureInput:
+def request_signature(headers: Mapping[str, str] | HttpMessage) -> SignatureInput:
     """The single signature of a request, as Mastodon requires (federation.md §2.3)."""
-    lowered = {k.lower(): v for k, v in headers.items()}
-    if "signature-input" not in lowered or "signature" not in lowered:
+    message = headers if isinstance(headers, HttpMessage) else HttpMessage(headers)
+    signature_input, signature = message.header("signature-input"), message.header("signature")
+    if signature_input is None or signature is None:
         raise SignatureError("request has no Signature-Input/Signature fields")
-    signatures = parse_signatures(lowered["signature-input"], lowered["signature"])
+    signatures = parse_signatures(signature_input, signature)
     if len(signatures) != 1:
         raise SignatureError(f"expected exactly one signature, found {len(signatures)}")
     return signatures[0]
@@ -315,7 +323,8 @@ def verify_request_rfc9421(
     One signature; `created` present; `@method` and `@target-uri` covered; on POST a covered
     `Content-Digest` with a matching `sha-256`; Mastodon's time window (`window.check_window`).
     """
-    signature = signature or request_signature(headers)
+    message = HttpMessage(headers, method=method, url=url)
+    signature = signature or request_signature(message)
     created = _timestamp(signature.params, "created")
     if created is None:
         raise SignatureError("signature has no created parameter")
@@ -323,7 +332,6 @@ def verify_request_rfc9421(
     if not {"@method", "@target-uri"} <= names:
         raise SignatureError("signature must cover @method and @target-uri")
     check_window(created, _timestamp(signature.params, "expires"), now)
-    message = HttpMessage(headers, method=method, url=url)
     if method.upper() == "POST" or body:
         if "content-digest" not in names:
             raise SignatureError("signature must cover content-digest on POST")

@@ -34,6 +34,8 @@ class Item:
     params: Params = field(default_factory=dict)
 
     def serialize(self) -> str:
+        if not self.params:
+            return serialize_bare(self.value)
         return serialize_bare(self.value) + serialize_params(self.params)
 
 
@@ -43,8 +45,12 @@ class InnerList:
 
     items: list[Item]
     params: Params = field(default_factory=dict)
+    # The parsed text, kept only when it is already in canonical form (see `_parse_simple_inner_list`).
+    canonical: str | None = field(default=None, compare=False, repr=False)
 
     def serialize(self) -> str:
+        if self.canonical is not None:
+            return self.canonical
         inner = " ".join(item.serialize() for item in self.items)
         return f"({inner}){serialize_params(self.params)}"
 
@@ -56,6 +62,20 @@ _TOKEN = re.compile(r"[A-Za-z*][!#$%&'*+\-.^_`|~0-9A-Za-z:/]*")
 _NUMBER = re.compile(r"-?[0-9]+(\.[0-9]+)?")
 _STRING_BODY = re.compile(r'[^"\\]*')
 _BYTES = re.compile(r":([A-Za-z0-9+/=]*):")
+# A dictionary whose members are inner lists of bare strings with string/integer parameters, written
+# in canonical form: what every RFC 9421 signer emits for `Signature-Input`.
+_SIMPLE_STRING = r'"[\x20\x21\x23-\x5b\x5d-\x7e]*"'
+_SIMPLE_PARAM = r";[a-z*][a-z0-9_\-.*]*=(?:0|-?[1-9][0-9]{0,14}|" + _SIMPLE_STRING + ")"
+_SIMPLE_MEMBER = re.compile(
+    r"([a-z*][a-z0-9_\-.*]*)=(\((?:"
+    + _SIMPLE_STRING
+    + r"(?: "
+    + _SIMPLE_STRING
+    + r")*)?\)((?:"
+    + _SIMPLE_PARAM
+    + r")*))"
+)
+_SIMPLE_PARAM_PARTS = re.compile(r';([a-z*][a-z0-9_\-.*]*)=(?:"([^"]*)"|(-?[0-9]+))')
 
 
 class _Parser:
@@ -206,8 +226,63 @@ class _Parser:
 
 def parse_dictionary(value: str) -> dict[str, Member]:
     """Parse an RFC 8941 §3.2 dictionary; raises `StructuredFieldError`."""
-    parser = _Parser(value.strip(" \t"))
-    return parser.dictionary()
+    value = value.strip(" \t")
+    # Fast path for the common one-member byte-sequence shape of `Signature` and `Content-Digest`.
+    label, sep, rest = value.partition("=:")
+    if sep and rest.endswith(":") and _KEY.fullmatch(label):
+        try:
+            # validate=True refuses every non-base64 character, so a second member cannot slip through.
+            return {label: Item(base64.b64decode(rest[:-1], validate=True), {})}
+        except binascii.Error:
+            pass  # the general parser below reports the error with its position
+    simple = _parse_simple_inner_lists(value)
+    if simple is not None:
+        return simple
+    return _Parser(value).dictionary()
+
+
+def _simple_inner_list(text: str, params_text: str) -> InnerList | None:
+    inner = text[2 : len(text) - len(params_text) - 2]
+    # The pattern admits no `"` inside strings, so `" "` only ever separates two items.
+    items = [Item(name, {}) for name in inner.split('" "')] if len(text) - len(params_text) > 2 else []
+    params: Params = {}
+    for name, string, number in _SIMPLE_PARAM_PARTS.findall(params_text):
+        if name in params:
+            return None  # the general parser applies RFC 8941's last-one-wins rule
+        params[name] = int(number) if number else string
+    return InnerList(items, params, text)
+
+
+def _parse_simple_inner_lists(value: str) -> dict[str, Member] | None:
+    """Parse `label=("a" "b");k=1;s="x", …` in canonical form with regular expressions, else None.
+
+    The result equals the general parser's, and each inner list keeps its text as `canonical`
+    because that text is exactly what serialisation would produce.
+    """
+    whole = _SIMPLE_MEMBER.fullmatch(value)
+    if whole is not None:
+        only = _simple_inner_list(whole.group(2), whole.group(3))
+        return None if only is None else {whole.group(1): only}
+    result: dict[str, Member] = {}
+    pos = 0
+    for match in _SIMPLE_MEMBER.finditer(value):
+        if match.start() != pos:
+            return None
+        label = match.group(1)
+        if label in result:
+            return None
+        member = _simple_inner_list(match.group(2), match.group(3))
+        if member is None:
+            return None
+        result[label] = member
+        pos = match.end()
+        if value.startswith(", ", pos):
+            pos += 2
+        elif pos != len(value):
+            return None
+    if pos != len(value) or not result or value.endswith(", "):
+        return None
+    return result
 
 
 def parse_inner_list(value: str) -> InnerList:
@@ -223,6 +298,8 @@ def parse_inner_list(value: str) -> InnerList:
 
 def serialize_bare(value: BareItem) -> str:
     """Serialise a bare item (RFC 8941 §4.1.3)."""
+    if type(value) is str and '"' not in value and "\\" not in value:
+        return f'"{value}"'
     if isinstance(value, bool):
         return "?1" if value else "?0"
     if isinstance(value, int):

@@ -17,9 +17,11 @@ CLOCK_SKEW = timedelta(hours=1)
 DEFAULT_VALIDITY = timedelta(minutes=5)
 MAX_VALIDITY = timedelta(hours=12)
 
+_MONTH_NAMES = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+_MONTHS = {name: index for index, name in enumerate(_MONTH_NAMES, 1)}
 _IMF_FIXDATE = re.compile(
-    r"(Mon|Tue|Wed|Thu|Fri|Sat|Sun), [0-9]{2} (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) [0-9]{4} "
-    r"[0-9]{2}:[0-9]{2}:[0-9]{2} GMT"
+    r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), ([0-9]{2}) (" + "|".join(_MONTH_NAMES) + r") ([0-9]{4}) "
+    r"([0-9]{2}):([0-9]{2}):([0-9]{2}) GMT"
 )
 
 
@@ -46,9 +48,14 @@ def parse_http_date(value: str) -> datetime:
 
     `20 Dec 2022 06:34:23 UTC` is refused, as Mastodon refuses it (mastodon#22536).
     """
-    if _IMF_FIXDATE.fullmatch(value.strip()) is None:
+    match = _IMF_FIXDATE.fullmatch(value.strip())
+    if match is None:
         raise SignatureError(f"Date is not an IMF-fixdate: {value!r}")
-    return datetime.strptime(value.strip(), "%a, %d %b %Y %H:%M:%S GMT").replace(tzinfo=UTC)
+    day, month, year, hour, minute, second = match.groups()
+    try:
+        return datetime(int(year), _MONTHS[month], int(day), int(hour), int(minute), int(second), tzinfo=UTC)
+    except ValueError as exc:
+        raise SignatureError(f"Date is not a valid date: {value!r}") from exc
 
 
 def check_window(created: datetime | None, expires: datetime | None, now: datetime) -> None:
