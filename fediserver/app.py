@@ -20,10 +20,11 @@ from fediserver import __version__, accounts, migrate
 from fediserver.config import Settings
 from fediserver.db import engine_from_settings, session_factory
 from fediserver.errors import AppError
+from fediserver.federation.context import Federation
 from fediserver.jobs.handlers import build_handlers
 from fediserver.jobs.worker import JobHandler, Worker
 from fediserver.media import LocalMediaStore
-from fediserver.routes import health
+from fediserver.routes import actors, health, inbox, notes, wellknown
 from fediserver.urls import Urls
 
 log = logging.getLogger("fediserver.app")
@@ -102,7 +103,9 @@ def create_app(settings: Settings, options: AppOptions | None = None) -> Starlet
             app.state.http = http
             app.state.urls = Urls.from_settings(settings)
             app.state.media = LocalMediaStore(settings.media_dir)
-            handlers = list(opts.handlers) if opts.handlers is not None else build_handlers(settings)
+            fed = Federation(settings=settings, urls=app.state.urls, http=http)
+            app.state.federation = fed
+            handlers = list(opts.handlers) if opts.handlers is not None else build_handlers(fed)
             stop = asyncio.Event()
             task: asyncio.Task[None] | None = None
             if opts.run_worker and handlers:
@@ -114,8 +117,6 @@ def create_app(settings: Settings, options: AppOptions | None = None) -> Starlet
                 )
                 app.state.worker = worker
                 task = asyncio.create_task(worker.run(stop), name="fediserver-worker")
-            elif opts.run_worker:
-                log.info("in-process worker: no job queues in this build yet")
             try:
                 yield
             finally:
@@ -126,7 +127,13 @@ def create_app(settings: Settings, options: AppOptions | None = None) -> Starlet
         finally:
             await engine.dispose()
 
-    routes: list[BaseRoute] = [*health.routes]
+    routes: list[BaseRoute] = [
+        *health.routes,
+        *wellknown.routes,
+        *actors.routes,
+        *notes.routes,
+        *inbox.routes,
+    ]
     return Starlette(
         debug=False,
         routes=routes,

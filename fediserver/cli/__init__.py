@@ -7,7 +7,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from fediserver.cli import content, run, setup, users
+from fediserver.cli import content, federation, run, setup, users
 from fediserver.cli.common import EXIT_ERROR, CommandError, config_parent
 from fediserver.config import ConfigError
 
@@ -23,6 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.register(commands)
     users.register(commands)
     content.register(commands)
+    federation.register(commands)
     return parser
 
 

@@ -8,7 +8,10 @@ from pathlib import Path
 from typing import Any
 
 from fediserver import accounts, posting
+from fediserver.app import build_http_client
 from fediserver.cli.common import EXIT_NOT_AVAILABLE, CommandError, config_parent, open_session, settings_from
+from fediserver.federation import publishing
+from fediserver.federation.context import Federation
 from fediserver.media import LocalMediaStore
 from fediserver.models import VISIBILITIES
 from fediserver.urls import Urls
@@ -46,6 +49,9 @@ async def _post(args: argparse.Namespace, image: bytes | None) -> str:
             image=image,
             alt=args.alt,
         )
+        async with build_http_client(settings) as http:
+            fed = Federation(settings=settings, urls=urls, http=http)
+            await publishing.publish_note(fed, session, actor, note)
         await session.commit()
         return note.uri
 

@@ -10,7 +10,7 @@ import signal
 from datetime import timedelta
 from typing import Any
 
-from fediserver.cli.common import EXIT_NOT_AVAILABLE, CommandError, open_session, settings_from
+from fediserver.cli.common import open_session, settings_from
 from fediserver.jobs.handlers import build_handlers
 from fediserver.logs import configure_logging
 
@@ -59,21 +59,19 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 async def _run_worker(args: argparse.Namespace) -> int:
+    from fediserver.app import build_http_client
     from fediserver.db import engine_from_settings, session_factory
+    from fediserver.federation.context import Federation
     from fediserver.jobs.worker import Worker
+    from fediserver.urls import Urls
 
     settings = settings_from(args)
     configure_logging(settings.logging)
-    handlers = build_handlers(settings)
-    if not handlers:
-        raise CommandError(
-            "this build has no job queues to work on yet: inbox processing and delivery arrive with "
-            "federation (issue 4), image generation with the GPU worker (issue 5)",
-            EXIT_NOT_AVAILABLE,
-        )
     async with open_session(settings):
         pass
     engine = engine_from_settings(settings)
+    http = build_http_client(settings)
+    handlers = build_handlers(Federation(settings=settings, urls=Urls.from_settings(settings), http=http))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -88,6 +86,7 @@ async def _run_worker(args: argparse.Namespace) -> int:
         )
         await worker.run(stop)
     finally:
+        await http.aclose()
         await engine.dispose()
     return 0
 

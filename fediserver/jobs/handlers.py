@@ -1,15 +1,15 @@
-"""The job handlers this build provides, built from settings at start-up.
+"""The job handlers this build provides: inbox processing and delivery.
 
-Inbox processing and delivery arrive with the federation work, generation with the GPU worker; until
-then the list is empty and ``fediserver worker`` says so instead of idling.
+Generation joins them with the GPU worker (issue 5).
 """
 
 from __future__ import annotations
 
-from fediserver.config import Settings
+from fediserver.federation.context import Federation
+from fediserver.federation.delivery import DeliveryHandler
+from fediserver.federation.inbound.dispatch import InboxHandler
 from fediserver.jobs.worker import JobHandler
 
 
-def build_handlers(settings: Settings) -> list[JobHandler]:
-    del settings
-    return []
+def build_handlers(fed: Federation) -> list[JobHandler]:
+    return [InboxHandler(fed), DeliveryHandler(fed)]

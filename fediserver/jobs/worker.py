@@ -57,6 +57,11 @@ class JobHandler(Protocol):
     @property
     def batch_size(self) -> int: ...
 
+    @property
+    def concurrency(self) -> int:
+        """How many of a claimed batch run at once."""
+        ...
+
     def give_up_at(self, job: Any) -> datetime | None: ...
 
     async def handle(self, session: AsyncSession, job: Any) -> None: ...
@@ -81,10 +86,22 @@ class Worker:
         for handler in self.handlers:
             async with self.sessions() as session:
                 jobs = await queue.claim(session, handler.model, self.clock(), self.lease, handler.batch_size)
-            for job in jobs:
-                await self._process(handler, job)
+            if handler.concurrency <= 1:
+                for job in jobs:
+                    await self._process(handler, job)
+            else:
+                await self._process_concurrently(handler, jobs)
             processed += len(jobs)
         return processed
+
+    async def _process_concurrently(self, handler: JobHandler, jobs: Sequence[Any]) -> None:
+        limit = asyncio.Semaphore(handler.concurrency)
+
+        async def bounded(job: Any) -> None:
+            async with limit:
+                await self._process(handler, job)
+
+        await asyncio.gather(*(bounded(job) for job in jobs))
 
     async def _process(self, handler: JobHandler, claimed: Any) -> None:
         async with self.sessions() as session:

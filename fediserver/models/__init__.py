@@ -2,15 +2,18 @@
 
 from fediserver.models.actors import LocalActor, RemoteActor, User
 from fediserver.models.base import Base, QueueMixin, UTCDateTime, utcnow
+from fediserver.models.moderation import ActorBlock, DomainBlock, Report
 from fediserver.models.queues import JOB_STATES, DeliveryJob, GenerationJob, InboundActivity
 from fediserver.models.social import VISIBILITIES, Announce, Follow, Like, MediaAttachment, Note
 
 __all__ = [
     "JOB_STATES",
     "VISIBILITIES",
+    "ActorBlock",
     "Announce",
     "Base",
     "DeliveryJob",
+    "DomainBlock",
     "Follow",
     "GenerationJob",
     "InboundActivity",
@@ -20,6 +23,7 @@ __all__ = [
     "Note",
     "QueueMixin",
     "RemoteActor",
+    "Report",
     "UTCDateTime",
     "User",
     "utcnow",

@@ -122,6 +122,7 @@ class _Handler:
     model = DeliveryJob
     backoff = Backoff(initial=timedelta(seconds=10), factor=2, cap=timedelta(hours=1))
     batch_size = 10
+    concurrency = 1
 
     def __init__(self, outcome: Exception | None) -> None:
         self.outcome = outcome

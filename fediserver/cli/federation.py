@@ -1,0 +1,142 @@
+"""``follow``, ``unfollow``, ``timeline`` and ``domain``: federation from the command line.
+
+These commands only queue deliveries; the running server's worker (or ``fediserver worker``) sends them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from fediserver import accounts
+from fediserver.app import build_http_client
+from fediserver.cli.common import CommandError, config_parent, open_session, settings_from
+from fediserver.federation import following
+from fediserver.federation.context import Federation
+from fediserver.federation.sanitize import plain_text
+from fediserver.models import DomainBlock
+from fediserver.urls import Urls
+
+
+def register(commands: Any) -> None:
+    fol = commands.add_parser("follow", parents=[config_parent()], help="follow an account as a user")
+    fol.add_argument("name", help="the local user")
+    fol.add_argument("account", help="@user@host or an actor URL")
+    fol.set_defaults(handler=cmd_follow)
+    unf = commands.add_parser("unfollow", parents=[config_parent()], help="stop following an account")
+    unf.add_argument("name")
+    unf.add_argument("account")
+    unf.set_defaults(handler=cmd_unfollow)
+    tl = commands.add_parser("timeline", parents=[config_parent()], help="print a user's home timeline")
+    tl.add_argument("name")
+    tl.add_argument("--limit", type=int, default=20)
+    tl.set_defaults(handler=cmd_timeline)
+    dom = commands.add_parser("domain", help="block or unblock whole domains")
+    sub = dom.add_subparsers(dest="domain_command", metavar="SUBCOMMAND", required=True)
+    block = sub.add_parser("block", parents=[config_parent()], help="refuse everything from a domain")
+    block.add_argument("domain")
+    block.add_argument("--reason", default="")
+    block.set_defaults(handler=cmd_block)
+    unblock = sub.add_parser("unblock", parents=[config_parent()], help="lift a domain block")
+    unblock.add_argument("domain")
+    unblock.set_defaults(handler=cmd_unblock)
+    listing = sub.add_parser("list", parents=[config_parent()], help="list blocked domains")
+    listing.set_defaults(handler=cmd_domains)
+
+
+@contextlib.asynccontextmanager
+async def federation(args: argparse.Namespace) -> AsyncIterator[tuple[Federation, AsyncSession]]:
+    settings = settings_from(args)
+    async with open_session(settings) as session, build_http_client(settings) as http:
+        fed = Federation(settings=settings, urls=Urls.from_settings(settings), http=http)
+        yield fed, session
+
+
+async def _follow(args: argparse.Namespace, undo: bool) -> str:
+    async with federation(args) as (fed, session):
+        me = await accounts.get_user_actor(session, args.name)
+        if undo:
+            await following.unfollow(fed, session, me, args.account)
+            await session.commit()
+            return f"{args.name} unfollowed {args.account}"
+        row = await following.follow(fed, session, me, args.account)
+        await session.commit()
+        return f"{args.name} asked to follow {row.followed_uri} (pending until they accept)"
+
+
+def cmd_follow(args: argparse.Namespace) -> int:
+    print(asyncio.run(_follow(args, undo=False)))
+    return 0
+
+
+def cmd_unfollow(args: argparse.Namespace) -> int:
+    print(asyncio.run(_follow(args, undo=True)))
+    return 0
+
+
+async def _timeline(args: argparse.Namespace) -> list[str]:
+    async with federation(args) as (fed, session):
+        me = await accounts.get_user_actor(session, args.name)
+        notes = await following.home_timeline(fed, session, me, args.limit)
+        return [
+            f"{n.published_at:%Y-%m-%d %H:%M} {n.attributed_to}\n  {plain_text(n.content)}\n  {n.uri}"
+            for n in notes
+        ]
+
+
+def cmd_timeline(args: argparse.Namespace) -> int:
+    for entry in asyncio.run(_timeline(args)):
+        print(entry)
+    return 0
+
+
+def _domain(value: str) -> str:
+    domain = value.strip().lower().rstrip(".")
+    if not domain or "/" in domain or "@" in domain or " " in domain:
+        raise CommandError(f"{value!r} is not a domain name")
+    return domain
+
+
+async def _block(args: argparse.Namespace, block: bool) -> None:
+    async with open_session(settings_from(args)) as session:
+        domain = _domain(args.domain)
+        if block:
+            if await session.scalar(select(DomainBlock.id).where(DomainBlock.domain == domain)) is None:
+                session.add(DomainBlock(domain=domain, reason=args.reason))
+        else:
+            await session.execute(delete(DomainBlock).where(DomainBlock.domain == domain))
+        await session.commit()
+
+
+def cmd_block(args: argparse.Namespace) -> int:
+    asyncio.run(_block(args, block=True))
+    print(f"blocked {_domain(args.domain)} (the running server picks this up within 30 s)")
+    return 0
+
+
+def cmd_unblock(args: argparse.Namespace) -> int:
+    asyncio.run(_block(args, block=False))
+    print(f"unblocked {_domain(args.domain)}")
+    return 0
+
+
+async def _domains(args: argparse.Namespace) -> list[tuple[str, str]]:
+    settings = settings_from(args)
+    async with open_session(settings) as session:
+        stored = [
+            (row.domain, row.reason)
+            for row in await session.scalars(select(DomainBlock).order_by(DomainBlock.domain))
+        ]
+    return [(d, "(config)") for d in settings.federation.blocked_domains] + stored
+
+
+def cmd_domains(args: argparse.Namespace) -> int:
+    for domain, reason in asyncio.run(_domains(args)):
+        print(f"{domain}\t{reason}".rstrip())
+    return 0

@@ -1,0 +1,1 @@
+"""The server side of ActivityPub: rendering, verification, inbound handlers, delivery."""

@@ -1,0 +1,105 @@
+"""``Federation``: what federation code needs at run time, built once at start-up and passed down."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+import httpx
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+import activitypub as ap
+from fediserver.config import Settings
+from fediserver.models import DomainBlock, LocalActor
+from fediserver.urls import Urls
+
+BLOCKLIST_TTL = 30.0
+
+
+def domain_matches(host: str, blocked: str) -> bool:
+    host = host.lower().rstrip(".")
+    return host == blocked or host.endswith("." + blocked)
+
+
+@dataclass
+class DomainBlocklist:
+    """Config blocks plus ``domain_blocks`` rows, re-read at most every ``BLOCKLIST_TTL`` seconds."""
+
+    configured: tuple[str, ...]
+    stored: frozenset[str] = frozenset()
+    loaded_at: float = float("-inf")
+
+    async def refresh(self, session: AsyncSession, *, force: bool = False) -> None:
+        if force or time.monotonic() - self.loaded_at > BLOCKLIST_TTL:
+            self.stored = frozenset((await session.scalars(select(DomainBlock.domain))).all())
+            self.loaded_at = time.monotonic()
+
+    def blocks_host(self, host: str | None) -> bool:
+        if not host:
+            return False
+        return any(domain_matches(host, d) for d in (*self.configured, *self.stored))
+
+    def blocks_url(self, url: str) -> bool:
+        return self.blocks_host(urlsplit(url).hostname)
+
+
+class BlockedDomainError(ap.UnsafeURLError):
+    pass
+
+
+@dataclass(frozen=True)
+class BlockingGuard:
+    """The library's SSRF guard, plus our domain blocklist, for every outbound request."""
+
+    inner: ap.OutboundGuard
+    blocklist: DomainBlocklist
+
+    async def check(self, url: str) -> None:
+        if self.blocklist.blocks_url(url):
+            raise BlockedDomainError(f"{urlsplit(url).hostname} is a blocked domain")
+        await self.inner.check(url)
+
+
+@dataclass
+class Federation:
+    settings: Settings
+    urls: Urls
+    http: httpx.AsyncClient
+    clock: ap.Clock = ap.system_clock
+    blocklist: DomainBlocklist = field(init=False)
+    guard: BlockingGuard = field(init=False)
+    _signers: dict[int, ap.Signer] = field(default_factory=dict)
+    _refetched: dict[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.blocklist = DomainBlocklist(self.settings.federation.blocked_domains)
+        inner = ap.OutboundGuard(allow_private=self.settings.federation.allow_private_addresses)
+        self.guard = BlockingGuard(inner, self.blocklist)
+
+    def signer_for(self, actor: LocalActor) -> ap.Signer:
+        """The actor's signer; the PEM is parsed once per process."""
+        signer = self._signers.get(actor.id)
+        if signer is None:
+            key_id = (
+                self.urls.instance_actor_key()
+                if actor.actor_type == "Application"
+                else self.urls.actor_key(actor.username)
+            )
+            signer = ap.Signer(key_id=key_id, private_key=ap.load_private_key(actor.private_key_pem))
+            self._signers[actor.id] = signer
+        return signer
+
+    def client(self, signer: ap.Signer | None) -> ap.ActivityPubClient:
+        # The guard is duck-typed: ActivityPubClient only calls ``check``.
+        guard: ap.OutboundGuard = self.guard  # type: ignore[assignment]
+        return ap.ActivityPubClient(http=self.http, clock=self.clock, guard=guard, signer=signer)
+
+    def may_refetch(self, host: str, interval: float = 30.0) -> bool:
+        """Rate-limit key re-fetches per host (Mastodon wraps them in a circuit breaker)."""
+        now = time.monotonic()
+        if now - self._refetched.get(host, float("-inf")) < interval:
+            return False
+        self._refetched[host] = now
+        return True

@@ -1,0 +1,159 @@
+"""as_to_model: remote ActivityStreams documents into our rows, validated and sanitised."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+import activitypub as ap
+from fediserver.federation.sanitize import plain_text, sanitize_html
+from fediserver.models import MediaAttachment, Note, RemoteActor, utcnow
+
+JSON = dict[str, Any]
+
+
+def origin(url: str) -> tuple[str, str, int | None]:
+    """(scheme, host, port), lowercased: the unit of trust (FEP-fe34)."""
+    parts = urlsplit(url)
+    port = parts.port or {"https": 443, "http": 80}.get(parts.scheme)
+    return parts.scheme.lower(), (parts.hostname or "").lower(), port
+
+
+def same_origin(a: str, b: str) -> bool:
+    return origin(a) == origin(b)
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _url(value: Any) -> str | None:
+    if isinstance(value, list):
+        value = value[0] if value else None
+    if isinstance(value, dict):
+        value = value.get("href") or value.get("url")
+    return value if isinstance(value, str) and value.startswith(("http://", "https://")) else None
+
+
+def find_key(doc: JSON, key_id: str | None = None) -> tuple[str, str] | None:
+    """(key id, PEM) of the actor's ``publicKey`` owned by the actor (and matching ``key_id`` if given)."""
+    for key in ap.as_list(doc.get("publicKey")):
+        if not isinstance(key, dict):
+            continue
+        kid, pem, owner = key.get("id"), key.get("publicKeyPem"), key.get("owner")
+        if not isinstance(kid, str) or not isinstance(pem, str) or owner != doc.get("id"):
+            continue
+        if key_id is None or kid == key_id:
+            return kid, pem
+    return None
+
+
+def actor_to_model(doc: JSON, row: RemoteActor | None = None) -> RemoteActor:
+    """Validate an actor document (federation.md §1.2) and copy it into ``row`` (or a new one)."""
+    actor_id = doc.get("id")
+    if not isinstance(actor_id, str) or not actor_id.startswith(("http://", "https://")):
+        raise ap.InvalidObject("actor has no http(s) id")
+    if not ap.has_type(doc, *ap.ACTOR_TYPES):
+        raise ap.InvalidObject(f"{actor_id} is not an actor (type {doc.get('type')!r})")
+    inbox = doc.get("inbox")
+    if not isinstance(inbox, str) or not same_origin(inbox, actor_id):
+        raise ap.InvalidObject(f"{actor_id} has no inbox on its own origin")
+    endpoints = doc.get("endpoints")
+    shared = (endpoints.get("sharedInbox") if isinstance(endpoints, dict) else None) or doc.get("sharedInbox")
+    key = find_key(doc)
+    row = row or RemoteActor(uri=actor_id)
+    row.uri = actor_id
+    row.domain = origin(actor_id)[1]
+    row.actor_type = str(ap.get_types(doc)[0])
+    row.preferred_username = _text(doc.get("preferredUsername"))
+    row.display_name = plain_text(_text(doc.get("name")))[:500]
+    row.summary_html = sanitize_html(_text(doc.get("summary")))
+    row.url = _url(doc.get("url"))
+    row.icon_url = _url(doc.get("icon"))
+    row.inbox = inbox
+    row.shared_inbox = shared if isinstance(shared, str) and same_origin(shared, actor_id) else None
+    row.outbox = doc.get("outbox") if isinstance(doc.get("outbox"), str) else None
+    row.followers_url = doc.get("followers") if isinstance(doc.get("followers"), str) else None
+    row.following_url = doc.get("following") if isinstance(doc.get("following"), str) else None
+    row.key_id, row.public_key_pem = key if key else (None, None)
+    row.manually_approves_followers = doc.get("manuallyApprovesFollowers") is True
+    moved = doc.get("movedTo")
+    row.moved_to = moved if isinstance(moved, str) else None
+    row.raw = doc
+    row.fetched_at = utcnow()
+    return row
+
+
+def parse_time(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def visibility_of(doc: JSON, followers_url: str | None) -> str:
+    """Mastodon's reading of to/cc (``StatusParser#visibility``)."""
+    to, cc = ap.as_list(doc.get("to")), ap.as_list(doc.get("cc"))
+    if any(ap.is_public(x) for x in to):
+        return "public"
+    if any(ap.is_public(x) for x in cc):
+        return "unlisted"
+    if followers_url and followers_url in to + cc:
+        return "followers"
+    return "direct"
+
+
+def note_to_model(doc: JSON, author: RemoteActor, row: Note | None = None) -> Note:
+    """A remote Note, its HTML sanitised; attachments stay remote references."""
+    note_id = ap.require_id(doc)
+    attributed = ap.get_id(doc.get("attributedTo"))
+    if attributed != author.uri:
+        raise ap.InvalidObject(f"{note_id} is attributed to {attributed!r}, not {author.uri}")
+    if not same_origin(note_id, author.uri):
+        raise ap.InvalidObject(f"{note_id} is not on {author.uri}'s origin")
+    row = row or Note(uri=note_id)
+    row.attributed_to = author.uri
+    row.url = _url(doc.get("url")) or note_id
+    row.content = sanitize_html(_text(doc.get("content")))
+    summary = _text(doc.get("summary"))
+    row.summary = plain_text(summary) if summary else None
+    row.sensitive = doc.get("sensitive") is True
+    row.visibility = visibility_of(doc, author.followers_url)
+    row.to = [x for x in (ap.get_id(t) for t in ap.as_list(doc.get("to"))) if x]
+    row.cc = [x for x in (ap.get_id(t) for t in ap.as_list(doc.get("cc"))) if x]
+    row.in_reply_to_uri = ap.get_id(doc.get("inReplyTo"))
+    row.raw = doc
+    row.published_at = parse_time(doc.get("published")) or utcnow()
+    row.updated_at = parse_time(doc.get("updated"))
+    return row
+
+
+def attachments_to_models(doc: JSON) -> list[MediaAttachment]:
+    out: list[MediaAttachment] = []
+    for position, item in enumerate(ap.as_list(doc.get("attachment"))):
+        if not isinstance(item, dict):
+            continue
+        url = _url(item.get("url"))
+        if url is None:
+            continue
+        media_type = (
+            item.get("mediaType") if isinstance(item.get("mediaType"), str) else "application/octet-stream"
+        )
+        width, height = item.get("width"), item.get("height")
+        blurhash = item.get("blurhash")
+        out.append(
+            MediaAttachment(
+                position=position,
+                remote_url=url,
+                media_type=str(media_type)[:100],
+                width=width if isinstance(width, int) else None,
+                height=height if isinstance(height, int) else None,
+                blurhash=blurhash if isinstance(blurhash, str) and len(blurhash) <= 100 else None,
+                description=plain_text(_text(item.get("summary")) or _text(item.get("name"))),
+            )
+        )
+    return out

@@ -1,0 +1,83 @@
+"""Following from our side: resolve the account, send Follow / Undo(Follow), read the home timeline."""
+
+from __future__ import annotations
+
+import secrets
+
+from sqlalchemy import desc, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+import activitypub as ap
+from fediserver.errors import Conflict, InvalidInput, NotFound
+from fediserver.federation import outbound
+from fediserver.federation.context import Federation
+from fediserver.federation.remote import get_actor
+from fediserver.models import Follow, LocalActor, Note, RemoteActor
+
+
+async def resolve_account(fed: Federation, session: AsyncSession, account: str) -> RemoteActor:
+    """An ``@user@host`` handle (WebFinger over https) or an actor URL, fetched and cached."""
+    if account.startswith(("https://", "http://")):
+        actor_id = account
+    else:
+        try:
+            result = await ap.lookup(fed.http, account.lstrip("@"), guard=fed.guard)  # type: ignore[arg-type]
+        except ap.ActivityPubError as exc:
+            raise NotFound(f"{account}: {exc}") from None
+        actor_id = result.actor_id
+    if actor_id.startswith(fed.urls.base + "/"):
+        raise InvalidInput(f"{account} is on this instance")
+    try:
+        return await get_actor(fed, session, actor_id)
+    except ap.ActivityPubError as exc:
+        raise NotFound(f"{account}: {exc}") from None
+
+
+async def follow(fed: Federation, session: AsyncSession, me: LocalActor, account: str) -> Follow:
+    """Store a pending Follow and queue it for delivery; the caller commits."""
+    target = await resolve_account(fed, session, account)
+    my_uri = fed.urls.actor(me.username)
+    row = await session.scalar(
+        select(Follow).where(Follow.follower_uri == my_uri, Follow.followed_uri == target.uri)
+    )
+    if row is not None and row.state == "accepted":
+        raise Conflict(f"{me.username} already follows {target.uri}")
+    follow_id = f"{fed.urls.base}/follows/{secrets.token_hex(12)}"
+    if row is None:
+        row = Follow(follower_uri=my_uri, followed_uri=target.uri, activity_uri=follow_id, state="pending")
+        session.add(row)
+    else:
+        row.activity_uri, row.state = follow_id, "pending"
+    activity = ap.follow(id=follow_id, actor=my_uri, object=target.uri)
+    await outbound.enqueue(fed, session, activity, me, [target.inbox])
+    return row
+
+
+async def unfollow(fed: Federation, session: AsyncSession, me: LocalActor, account: str) -> None:
+    target = await resolve_account(fed, session, account)
+    my_uri = fed.urls.actor(me.username)
+    row = await session.scalar(
+        select(Follow).where(Follow.follower_uri == my_uri, Follow.followed_uri == target.uri)
+    )
+    if row is None:
+        raise NotFound(f"{me.username} does not follow {target.uri}")
+    original = ap.follow(id=row.activity_uri, actor=my_uri, object=target.uri)
+    original.pop("@context", None)
+    undo = ap.undo(id=f"{row.activity_uri}/undo", actor=my_uri, object=original)
+    await outbound.enqueue(fed, session, undo, me, [target.inbox])
+    await session.delete(row)
+
+
+async def home_timeline(
+    fed: Federation, session: AsyncSession, me: LocalActor, limit: int = 20
+) -> list[Note]:
+    """The user's own posts and those of accounts they follow, newest first."""
+    my_uri = fed.urls.actor(me.username)
+    followed = select(Follow.followed_uri).where(Follow.follower_uri == my_uri, Follow.state == "accepted")
+    rows = await session.scalars(
+        select(Note)
+        .where(or_(Note.attributed_to == my_uri, Note.attributed_to.in_(followed)), Note.deleted_at.is_(None))
+        .order_by(desc(Note.published_at), desc(Note.id))
+        .limit(limit)
+    )
+    return list(rows)

@@ -1,0 +1,67 @@
+"""The inbox queue's handler: route each stored activity to its type's handler."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+import activitypub as ap
+from fediserver.federation.context import Federation
+from fediserver.federation.inbound.context import Inbound
+from fediserver.federation.inbound.follows import on_accept, on_follow, on_reject
+from fediserver.federation.inbound.moderation import on_block, on_flag, on_move
+from fediserver.federation.inbound.notes import on_create, on_delete, on_update
+from fediserver.federation.inbound.reactions import on_announce, on_like
+from fediserver.federation.inbound.undo import on_undo
+from fediserver.jobs.retry import Backoff
+from fediserver.jobs.worker import PermanentJobError
+from fediserver.models import InboundActivity, RemoteActor, utcnow
+
+Handler = Callable[[Inbound], Awaitable[None]]
+
+HANDLERS: dict[str, Handler] = {
+    "Follow": on_follow,
+    "Accept": on_accept,
+    "Reject": on_reject,
+    "Undo": on_undo,
+    "Create": on_create,
+    "Update": on_update,
+    "Delete": on_delete,
+    "Like": on_like,
+    "Announce": on_announce,
+    "Block": on_block,
+    "Flag": on_flag,
+    "Move": on_move,
+}
+
+
+class InboxHandler:
+    name = "inbox"
+    model = InboundActivity
+    backoff = Backoff(initial=timedelta(seconds=10), factor=3.0, cap=timedelta(hours=1))
+    batch_size = 32
+    concurrency = 1
+
+    def __init__(self, fed: Federation) -> None:
+        self.fed = fed
+
+    def give_up_at(self, job: Any) -> datetime | None:
+        assert isinstance(job, InboundActivity)
+        return job.received_at + timedelta(days=1)
+
+    async def handle(self, session: AsyncSession, job: Any) -> None:
+        assert isinstance(job, InboundActivity)
+        handler = HANDLERS.get(job.activity_type)
+        if handler is not None:
+            actor = await session.scalar(select(RemoteActor).where(RemoteActor.uri == job.actor_uri))
+            if actor is None:
+                raise PermanentJobError(f"sender {job.actor_uri} is not cached")
+            try:
+                await handler(Inbound(self.fed, session, job.body, actor))
+            except (ap.InvalidObject, ap.UnsafeURLError) as exc:
+                raise PermanentJobError(str(exc)) from exc
+        job.processed_at = utcnow()

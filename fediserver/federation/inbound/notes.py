@@ -1,0 +1,107 @@
+"""Create, Update and Delete of Notes (and the Delete of an actor)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import selectinload
+
+import activitypub as ap
+from fediserver.federation.convert import attachments_to_models, note_to_model, same_origin
+from fediserver.federation.inbound.context import Inbound
+from fediserver.federation.remote import fetch_document
+from fediserver.models import Follow, Note, RemoteActor, utcnow
+
+NOTE_TYPES = ("Note", "Article", "Page", "Question")
+
+
+async def _object_document(ctx: Inbound) -> dict[str, Any] | None:
+    """The object: embedded when on the actor's origin, else fetched by id (checklist 32)."""
+    obj = ctx.object
+    if isinstance(obj, dict) and same_origin(ap.require_id(obj), ctx.actor.uri):
+        return obj
+    object_id = ap.get_id(obj)
+    if object_id is None:
+        return None
+    return await fetch_document(ctx.fed, ctx.session, object_id)
+
+
+async def _is_relevant(ctx: Inbound, doc: dict[str, Any]) -> bool:
+    """Mastodon keeps a remote post only when it relates to a local account (interop failure 9)."""
+    base = ctx.fed.urls.base + "/"
+    addressed = ap.get_ids(doc.get("to")) + ap.get_ids(doc.get("cc"))
+    if any(uri.startswith(base) for uri in addressed):
+        return True
+    reply_to = ap.get_id(doc.get("inReplyTo"))
+    if reply_to is not None and reply_to.startswith(base):
+        return True
+    followed = await ctx.session.scalar(
+        select(Follow.id).where(
+            Follow.followed_uri == ctx.actor.uri,
+            Follow.follower_uri.startswith(base),
+            Follow.state == "accepted",
+        )
+    )
+    return followed is not None
+
+
+async def store_note(ctx: Inbound, doc: dict[str, Any], author: RemoteActor) -> Note:
+    existing = await ctx.session.scalar(
+        select(Note).options(selectinload(Note.attachments)).where(Note.uri == doc.get("id"))
+    )
+    if existing is not None and existing.attributed_to != author.uri:
+        raise ap.InvalidObject(f"{existing.uri} belongs to {existing.attributed_to}")
+    note = note_to_model(doc, author, existing)
+    if existing is None:
+        note.attachments = attachments_to_models(doc)
+        ctx.session.add(note)
+    await ctx.session.flush()
+    return note
+
+
+async def on_create(ctx: Inbound) -> None:
+    doc = await _object_document(ctx)
+    if doc is None or not ap.has_type(doc, *NOTE_TYPES):
+        return
+    if not await _is_relevant(ctx, doc):
+        return
+    await store_note(ctx, doc, ctx.actor)
+
+
+async def on_update(ctx: Inbound) -> None:
+    obj = ctx.object
+    if ctx.object_id == ctx.actor.uri:
+        # Profile or key change: re-read the actor from its origin rather than trust the embedded copy.
+        from fediserver.federation.remote import get_actor
+
+        await get_actor(ctx.fed, ctx.session, ctx.actor.uri, refresh=True)
+        return
+    if isinstance(obj, dict) and ap.has_type(obj, *NOTE_TYPES):
+        known = await ctx.session.scalar(select(Note.id).where(Note.uri == ctx.object_id))
+        if known is not None:
+            await store_note(ctx, obj, ctx.actor)
+
+
+async def on_delete(ctx: Inbound) -> None:
+    now = utcnow()
+    if ctx.object_id == ctx.actor.uri:
+        ctx.actor.deleted_at = now
+        await ctx.session.execute(
+            update(Note)
+            .where(Note.attributed_to == ctx.actor.uri, Note.deleted_at.is_(None))
+            .values(deleted_at=now)
+        )
+        from sqlalchemy import delete, or_
+
+        await ctx.session.execute(
+            delete(Follow).where(
+                or_(Follow.follower_uri == ctx.actor.uri, Follow.followed_uri == ctx.actor.uri)
+            )
+        )
+        return
+    await ctx.session.execute(
+        update(Note)
+        .where(Note.uri == ctx.object_id, Note.attributed_to == ctx.actor.uri, Note.deleted_at.is_(None))
+        .values(deleted_at=now)
+    )

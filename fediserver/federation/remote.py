@@ -1,0 +1,82 @@
+"""Remote actors: fetched, validated, cached in ``remote_actors``, and resolved from signature key ids."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urldefrag
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+import activitypub as ap
+from fediserver.federation.context import Federation
+from fediserver.federation.convert import actor_to_model, find_key, same_origin
+from fediserver.models import LocalActor, RemoteActor
+
+JSON = dict[str, Any]
+
+
+async def _instance_signer(fed: Federation, session: AsyncSession) -> ap.Signer:
+    actor = await session.scalar(select(LocalActor).where(LocalActor.actor_type == "Application"))
+    if actor is None:
+        raise RuntimeError("no instance actor: run `fediserver migrate`")
+    return fed.signer_for(actor)
+
+
+async def fetch_document(fed: Federation, session: AsyncSession, url: str) -> JSON:
+    """A signed GET (as the instance actor, so authorized-fetch servers answer) of an AS2 document."""
+    return await fed.client(await _instance_signer(fed, session)).fetch(url)
+
+
+async def store_actor(session: AsyncSession, doc: JSON) -> RemoteActor:
+    row = await session.scalar(select(RemoteActor).where(RemoteActor.uri == doc.get("id")))
+    row = actor_to_model(doc, row)
+    session.add(row)
+    await session.flush()
+    return row
+
+
+async def get_actor(
+    fed: Federation, session: AsyncSession, uri: str, *, refresh: bool = False
+) -> RemoteActor:
+    """The cached actor, fetched when unknown or when ``refresh`` is asked."""
+    row = await session.scalar(select(RemoteActor).where(RemoteActor.uri == uri))
+    if row is not None and not refresh:
+        return row
+    doc = await fetch_document(fed, session, uri)
+    if doc.get("id") != uri:
+        raise ap.InvalidObject(f"{uri} is served with id {doc.get('id')!r}")
+    return await store_actor(session, doc)
+
+
+async def actor_for_key(
+    fed: Federation, session: AsyncSession, key_id: str, *, refresh: bool = False
+) -> RemoteActor:
+    """The actor that owns ``key_id``, with ownership checked both ways (federation.md §5).
+
+    The key is either in the actor document (``{actor}#main-key``) or a document of its own that names
+    its ``owner``; either way the actor must list exactly this key id, and the key id must share the
+    actor's origin. A document served under another ``id`` confirms nothing.
+    """
+    if not refresh:
+        row = await session.scalar(select(RemoteActor).where(RemoteActor.key_id == key_id))
+        if row is not None:
+            return row
+    doc = await fetch_document(fed, session, urldefrag(key_id).url)
+    if ap.has_type(doc, *ap.ACTOR_TYPES):
+        actor_doc = doc
+    else:
+        if doc.get("id") != key_id:
+            raise ap.SignatureError(f"key document {doc.get('id')!r} does not match keyId {key_id}")
+        owner = doc.get("owner") or doc.get("controller")
+        if not isinstance(owner, str):
+            raise ap.SignatureError(f"key {key_id} names no owner")
+        actor_doc = await fetch_document(fed, session, owner)
+        if actor_doc.get("id") != owner:
+            raise ap.SignatureError(f"owner {owner} is served with id {actor_doc.get('id')!r}")
+    actor_id = actor_doc.get("id")
+    if not isinstance(actor_id, str) or not same_origin(actor_id, key_id):
+        raise ap.SignatureError(f"key {key_id} is not on its owner's origin")
+    if find_key(actor_doc, key_id) is None:
+        raise ap.SignatureError(f"{actor_id} does not list the key {key_id}")
+    return await store_actor(session, actor_doc)

@@ -1,0 +1,136 @@
+"""model_to_as: our database rows as ActivityStreams documents."""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+import activitypub as ap
+from fediserver.models import LocalActor, MediaAttachment, Note
+from fediserver.urls import Urls
+
+JSON = dict[str, Any]
+
+
+def actor_to_as(actor: LocalActor, urls: Urls) -> JSON:
+    """A user (Person/Service) or the instance actor (Application)."""
+    if actor.actor_type == "Application":
+        doc = ap.actor(
+            id=urls.instance_actor(),
+            username=urls.domain,
+            type="Application",
+            key_id=urls.instance_actor_key(),
+            public_key_pem=actor.public_key_pem,
+            shared_inbox=urls.shared_inbox(),
+            manually_approves_followers=True,
+            published=actor.created_at,
+            url=urls.base + "/",
+        )
+        # The instance actor has no collections of its own; point them at itself so Mastodon's
+        # parser finds the properties it requires, as Mastodon's own instance actor does.
+        doc.update(inbox=urls.shared_inbox(), outbox=urls.instance_actor() + "/outbox")
+        doc["followers"] = urls.instance_actor() + "/followers"
+        doc["following"] = urls.instance_actor() + "/following"
+        return doc
+    doc = ap.actor(
+        id=urls.actor(actor.username),
+        username=actor.username,
+        type=actor.actor_type,
+        key_id=urls.actor_key(actor.username),
+        public_key_pem=actor.public_key_pem,
+        name=actor.display_name or actor.username,
+        summary=actor.summary or "",
+        url=urls.profile(actor.username),
+        shared_inbox=urls.shared_inbox(),
+        manually_approves_followers=actor.manually_approves_followers,
+        discoverable=True,
+        indexable=True,
+        published=actor.created_at,
+    )
+    doc["featured"] = urls.featured(actor.username)
+    return doc
+
+
+def attachment_to_as(media: MediaAttachment, urls: Urls) -> JSON:
+    doc: JSON = {"type": "Document" if not media.media_type.startswith("image/") else "Image"}
+    doc["mediaType"] = media.media_type
+    doc["url"] = media.remote_url or urls.media(media.storage_key or "")
+    doc["name"] = media.description or None
+    if media.width and media.height:
+        doc["width"] = media.width
+        doc["height"] = media.height
+    if media.blurhash:
+        doc["blurhash"] = media.blurhash
+    return doc
+
+
+def note_to_as(note: Note, urls: Urls, attachments: list[MediaAttachment]) -> JSON:
+    """A local note; ``attachments`` are passed in so no lazy loading happens here."""
+    key = note.uri.rsplit("/", 1)[1]
+    doc = ap.note(
+        id=note.uri,
+        attributed_to=note.attributed_to,
+        content=note.content,
+        published=note.published_at,
+        to=note.to,
+        cc=note.cc,
+        url=note.url or note.uri,
+        summary=note.summary,
+        sensitive=note.sensitive,
+        in_reply_to=note.in_reply_to_uri,
+        attachment=[attachment_to_as(m, urls) for m in attachments],
+    )
+    if note.updated_at is not None:
+        doc["updated"] = ap.iso8601(note.updated_at)
+    doc["replies"] = f"{urls.note(key)}/replies"
+    return doc
+
+
+def create_for_note(note_doc: JSON) -> JSON:
+    """The Create wrapping a note; id ``{note}/activity``, same addressing (checklist 13)."""
+    activity = ap.create(id=f"{note_doc['id']}/activity", actor=note_doc["attributedTo"], object=note_doc)
+    activity["to"] = note_doc["to"]
+    activity["cc"] = note_doc["cc"]
+    activity["published"] = note_doc["published"]
+    return activity
+
+
+def tombstone_for(note: Note) -> JSON:
+    return ap.tombstone(id=note.uri, former_type="Note", deleted=note.deleted_at)
+
+
+def ordered_collection(collection_id: str, total: int, first: str | None) -> JSON:
+    doc: JSON = {
+        "@context": ap.AS_CONTEXT,
+        "id": collection_id,
+        "type": "OrderedCollection",
+        "totalItems": total,
+    }
+    if first is not None:
+        doc["first"] = first
+    return doc
+
+
+def collection_page(page_id: str, part_of: str, items: list[Any], next_page: str | None) -> JSON:
+    doc: JSON = {
+        "@context": ap.AS_CONTEXT,
+        "id": page_id,
+        "type": "OrderedCollectionPage",
+        "partOf": part_of,
+        "orderedItems": items,
+    }
+    if next_page is not None:
+        doc["next"] = next_page
+    return doc
+
+
+def html_page(title: str, alternate: str, body: str) -> str:
+    """A minimal HTML page with the ``rel=alternate`` link fetchers follow (checklist 8)."""
+    t = html.escape(title)
+    a = html.escape(alternate, quote=True)
+    return (
+        '<!doctype html>\n<html><head><meta charset="utf-8">'
+        f"<title>{t}</title>"
+        f'<link rel="alternate" type="application/activity+json" href="{a}">'
+        f"</head><body>{body}</body></html>\n"
+    )

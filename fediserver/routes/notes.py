@@ -1,0 +1,89 @@
+"""Local notes and their Create activities at stable URLs; deleted notes answer 410 (checklist 9, 12)."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from fediserver.errors import NotFound
+from fediserver.federation.context import Federation
+from fediserver.federation.negotiation import wants_activity_json
+from fediserver.federation.render import (
+    create_for_note,
+    html_page,
+    note_to_as,
+    ordered_collection,
+    tombstone_for,
+)
+from fediserver.models import Note
+from fediserver.notes import attachments_by_note, may_see
+from fediserver.routes.responses import as2, html, requester
+
+
+async def _note_response(request: Request, *, activity: bool) -> Response:
+    fed: Federation = request.app.state.federation
+    uri = fed.urls.note(request.path_params["key"])
+    async with request.app.state.sessions() as session:
+        note = await session.scalar(select(Note).where(Note.uri == uri, Note.local_actor_id.is_not(None)))
+        if note is None:
+            raise NotFound("no such post")
+        private = note.visibility in ("followers", "direct")
+        viewer = await requester(
+            request, session, required=private or fed.settings.federation.authorized_fetch
+        )
+        # A post its requester may not see is reported as absent, not forbidden: its existence is private too.
+        if not await may_see(session, note, viewer.uri if viewer else None):
+            raise NotFound("no such post")
+        if note.deleted_at is not None:
+            return as2(tombstone_for(note), status=410)
+        media = (await attachments_by_note(session, [note.id])).get(note.id, [])
+    doc = note_to_as(note, fed.urls, media)
+    if activity:
+        return as2(create_for_note(doc))
+    if wants_activity_json(request.headers.get("accept")):
+        return as2(doc)
+    return html(html_page("Post", doc["id"], f"<article>{note.content}</article>"))
+
+
+async def note(request: Request) -> Response:
+    return await _note_response(request, activity=False)
+
+
+async def note_activity(request: Request) -> Response:
+    return await _note_response(request, activity=True)
+
+
+async def replies(request: Request) -> Response:
+    fed: Federation = request.app.state.federation
+    uri = fed.urls.note(request.path_params["key"])
+    doc = ordered_collection(uri + "/replies", 0, None)
+    doc["orderedItems"] = []
+    return as2(doc)
+
+
+async def media(request: Request) -> Response:
+    """User media: never an AS2 type, no scripts (checklist 49: a separate origin is better still)."""
+    from starlette.responses import FileResponse
+
+    store = request.app.state.media
+    path = store.path(request.path_params["key"])
+    if not path.is_file():
+        raise NotFound("no such file")
+    return FileResponse(
+        path,
+        headers={
+            "Content-Security-Policy": "default-src 'none'; sandbox",
+            "X-Content-Type-Options": "nosniff",
+            "Cache-Control": "public, max-age=31536000, immutable",
+        },
+    )
+
+
+routes = [
+    Route("/notes/{key}", note),
+    Route("/notes/{key}/activity", note_activity),
+    Route("/notes/{key}/replies", replies),
+    Route("/media/{key:path}", media),
+]

@@ -1,0 +1,60 @@
+"""Responses shared by the ActivityPub routes: AS2 JSON, negotiated HTML, and who is asking."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+
+import activitypub as ap
+from fediserver.errors import AppError
+from fediserver.federation.context import Federation
+from fediserver.federation.verify import BlockedSender, SignedRequest, verify_signed_request
+from fediserver.models import RemoteActor
+
+AS2_HEADERS = {"Vary": "Accept, Signature"}
+
+
+class Unauthorized(AppError):
+    status_code = 401
+
+
+class Forbidden(AppError):
+    status_code = 403
+
+
+def as2(doc: dict[str, Any], status: int = 200) -> Response:
+    return JSONResponse(doc, status_code=status, media_type=ap.ACTIVITY_JSON, headers=AS2_HEADERS)
+
+
+def html(page: str, status: int = 200) -> Response:
+    return HTMLResponse(page, status_code=status, headers=AS2_HEADERS)
+
+
+def signed_request(request: Request, body: bytes | None) -> SignedRequest:
+    fed: Federation = request.app.state.federation
+    query = request.url.query
+    url = fed.urls.base + request.url.path + (f"?{query}" if query else "")
+    return SignedRequest(method=request.method, url=url, headers=dict(request.headers), body=body)
+
+
+async def requester(request: Request, session: AsyncSession, *, required: bool) -> RemoteActor | None:
+    """The remote actor who signed this GET, or None when unsigned and ``required`` is false.
+
+    A signature that is present must verify (401 otherwise); a blocked domain gets 403.
+    """
+    headers = request.headers
+    if "signature" not in headers and "signature-input" not in headers:
+        if required:
+            raise Unauthorized("this server requires signed requests (authorized fetch)")
+        return None
+    fed: Federation = request.app.state.federation
+    try:
+        verified = await verify_signed_request(fed, session, signed_request(request, None))
+    except BlockedSender as exc:
+        raise Forbidden(str(exc)) from None
+    except ap.ActivityPubError as exc:
+        raise Unauthorized(f"signature: {exc}") from None
+    return verified.actor
