@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature
 
 from .digest import content_digest_header, verify_content_digest
-from .errors import SignatureError, StructuredFieldError
+from .errors import KeyMismatchError, SignatureError, StructuredFieldError
 from .keys import PrivateKey, PublicKey
 from .sfv import InnerList, Item, Member, Params, parse_dictionary, serialize_dictionary
 from .window import check_window
@@ -198,7 +198,7 @@ def _verify_bytes(key: VerifyingKey, algorithm: str, signature: bytes, data: byt
         elif algorithm == "ed25519" and isinstance(key, ed25519.Ed25519PublicKey):
             key.verify(signature, data)
         else:
-            raise SignatureError(f"cannot verify {algorithm} with {type(key).__name__}")
+            raise KeyMismatchError(f"cannot verify {algorithm} with {type(key).__name__}")
     except InvalidSignature:
         return False
     return True
@@ -283,7 +283,7 @@ def verify_message(
         raise SignatureError(f"unsupported RFC 9421 algorithm {algorithm!r}")
     base = signature_base(message, signature.components)
     if not _verify_bytes(key, algorithm, signature.signature, base.encode("utf-8")):
-        raise SignatureError(f"signature {signature.label!r} does not verify")
+        raise KeyMismatchError(f"signature {signature.label!r} does not verify")
     return base
 
 

@@ -11,6 +11,8 @@ import activitypub
 ROOT = Path(__file__).resolve().parents[2]
 
 EXPECTED = {
+    "KeyMismatchError", "RefetchLimiter", "verify_with_refetch", "check_activity_origins",
+    "check_key_ownership", "check_signer", "embedded_needs_refetch", "origin", "same_origin",
     "ACTIVITY_JSON", "ACTOR_TYPES", "APPLICATION_ACTOR_REL", "AS2_ACCEPT", "AS_CONTEXT", "Acct",
     "ActivityPubClient", "ActivityPubError", "BUNDLED_CONTEXTS", "CavageSignature", "Clock",
     "DEFAULT_TIMEOUT", "DigestError", "FetchError", "HttpMessage", "InvalidObject", "JRD_JSON",
