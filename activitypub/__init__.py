@@ -71,17 +71,16 @@ from .origin import (
     same_origin,
 )
 from .rfc9421 import (
-    HttpMessage,
     SignatureInput,
     SignedHeaders,
     parse_signatures,
     request_signature,
     sign_message,
     sign_request_rfc9421,
-    signature_base,
     verify_message,
     verify_request_rfc9421,
 )
+from .sigbase import HttpMessage, component_value, signature_base
 from .vocab import (
     ACTIVITY_JSON,
     ACTOR_TYPES,
@@ -155,6 +154,7 @@ __all__ = [
     "check_signer",
     "check_window",
     "compact",
+    "component_value",
     "content_digest_header",
     "create",
     "delete",

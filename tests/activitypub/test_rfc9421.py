@@ -13,16 +13,15 @@ import pytest
 from activitypub.errors import DigestError, SignatureError
 from activitypub.keys import PrivateKey, PublicKey, load_private_key, load_public_key
 from activitypub.rfc9421 import (
-    HttpMessage,
     SignatureInput,
     parse_signatures,
     sign_message,
     sign_request_rfc9421,
-    signature_base,
     verify_message,
     verify_request_rfc9421,
 )
 from activitypub.sfv import serialize_dictionary
+from activitypub.sigbase import HttpMessage, signature_base
 
 HERE = Path(__file__).parent
 CASES: list[dict[str, Any]] = json.loads((HERE / "vectors" / "rfc9421.json").read_text())["cases"]
