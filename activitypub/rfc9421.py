@@ -41,15 +41,18 @@ class SignatureInput:
 
     @property
     def params(self) -> Params:
+        """The signature parameters (`created`, `keyid`, `alg`, …; RFC 9421 §2.3)."""
         return self.components.params
 
     @property
     def key_id(self) -> str | None:
+        """The `keyid` parameter, if it is a string."""
         value = self.params.get("keyid")
         return value if isinstance(value, str) else None
 
     @property
     def names(self) -> tuple[str, ...]:
+        """The covered component names, without their parameters."""
         return tuple(str(item.value) for item in self.components.items)
 
 

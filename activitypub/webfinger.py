@@ -37,9 +37,11 @@ class Acct:
 
     @property
     def uri(self) -> str:
+        """`acct:user@host`."""
         return f"acct:{self.user}@{self.host}"
 
     def same_as(self, other: Acct) -> bool:
+        """Case-insensitive equality, as Mastodon compares WebFinger subjects."""
         return self.user.lower() == other.user.lower() and self.host.lower() == other.host.lower()
 
 
