@@ -22,6 +22,7 @@ from .errors import (
     FetchError,
     InvalidObject,
     KeyLoadError,
+    KeyMismatchError,
     RemoteStatusError,
     SignatureError,
     StructuredFieldError,
@@ -31,6 +32,7 @@ from .errors import (
 from .guard import OutboundGuard, is_public_address, system_resolver
 from .httpsig import CavageSignature, parse_signature_header, sign_request, signing_string, verify_request
 from .jsonld import BUNDLED_CONTEXTS, OfflineDocumentLoader, canonicalize, compact, expand
+from .keyring import RefetchLimiter, verify_with_refetch
 from .keys import (
     PrivateKey,
     PublicKey,
@@ -60,18 +62,25 @@ from .objects import (
     undo,
     update,
 )
+from .origin import (
+    check_activity_origins,
+    check_key_ownership,
+    check_signer,
+    embedded_needs_refetch,
+    origin,
+    same_origin,
+)
 from .rfc9421 import (
-    HttpMessage,
     SignatureInput,
     SignedHeaders,
     parse_signatures,
     request_signature,
     sign_message,
     sign_request_rfc9421,
-    signature_base,
     verify_message,
     verify_request_rfc9421,
 )
+from .sigbase import HttpMessage, component_value, signature_base
 from .vocab import (
     ACTIVITY_JSON,
     ACTOR_TYPES,
@@ -118,10 +127,12 @@ __all__ = [
     "HttpMessage",
     "InvalidObject",
     "KeyLoadError",
+    "KeyMismatchError",
     "OfflineDocumentLoader",
     "OutboundGuard",
     "PrivateKey",
     "PublicKey",
+    "RefetchLimiter",
     "RemoteStatusError",
     "Scheme",
     "SignatureError",
@@ -138,12 +149,17 @@ __all__ = [
     "as_list",
     "build_jrd",
     "canonicalize",
+    "check_activity_origins",
+    "check_key_ownership",
+    "check_signer",
     "check_window",
     "compact",
+    "component_value",
     "content_digest_header",
     "create",
     "delete",
     "digest_header",
+    "embedded_needs_refetch",
     "expand",
     "follow",
     "format_acct",
@@ -168,6 +184,7 @@ __all__ = [
     "nodeinfo_content_type",
     "nodeinfo_document",
     "note",
+    "origin",
     "parse_acct",
     "parse_http_date",
     "parse_signature_header",
@@ -179,6 +196,7 @@ __all__ = [
     "reject",
     "request_signature",
     "require_id",
+    "same_origin",
     "self_link",
     "sign_ld",
     "sign_message",
@@ -197,5 +215,6 @@ __all__ = [
     "verify_message",
     "verify_request",
     "verify_request_rfc9421",
+    "verify_with_refetch",
     "well_known_nodeinfo",
 ]

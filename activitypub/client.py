@@ -42,6 +42,7 @@ class Scheme(enum.Enum):
 
     @property
     def other(self) -> Scheme:
+        """The scheme to knock with after this one is refused."""
         return Scheme.RFC9421 if self is Scheme.CAVAGE else Scheme.CAVAGE
 
 

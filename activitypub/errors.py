@@ -14,6 +14,13 @@ class SignatureError(ActivityPubError):
     """A signature (cavage, RFC 9421 or LD) is missing, malformed, expired or does not verify."""
 
 
+class KeyMismatchError(SignatureError):
+    """The signature is well-formed and in time but does not verify with the key given.
+
+    The only signature failure that re-fetching the key can cure (key rotation).
+    """
+
+
 class DigestError(SignatureError):
     """A `Digest` or `Content-Digest` header is missing, malformed or does not match the body."""
 
@@ -57,6 +64,7 @@ __all__ = [
     "FetchError",
     "InvalidObject",
     "KeyLoadError",
+    "KeyMismatchError",
     "RemoteStatusError",
     "SignatureError",
     "StructuredFieldError",

@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
 
 from .digest import digest_header, verify_digest_header
-from .errors import SignatureError
+from .errors import KeyMismatchError, SignatureError
 from .keys import PrivateKey, PublicKey
 from .window import check_window, http_date, parse_http_date
 
@@ -186,7 +186,7 @@ def _verify_bytes(key: PublicKey, algorithm: str, signature: bytes, data: bytes)
         elif isinstance(key, ed25519.Ed25519PublicKey) and algorithm == "hs2019":
             key.verify(signature, data)
         else:
-            raise SignatureError(f"{algorithm} cannot be verified with a {type(key).__name__}")
+            raise KeyMismatchError(f"{algorithm} cannot be verified with a {type(key).__name__}")
     except InvalidSignature:
         return False
     return True
@@ -255,4 +255,4 @@ def verify_request(
         )
         if _verify_bytes(public_key, signature.algorithm, signature.signature, text.encode("utf-8")):
             return signature
-    raise SignatureError("signature does not verify")
+    raise KeyMismatchError("signature does not verify")

@@ -20,7 +20,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from .errors import SignatureError
+from .errors import KeyMismatchError, SignatureError
 from .jsonld import OfflineDocumentLoader, canonicalize
 from .objects import iso8601
 from .vocab import IDENTITY_V1_CONTEXT, has_as_context
@@ -96,5 +96,5 @@ def verify_ld(
     try:
         public_key.verify(raw, data, padding.PKCS1v15(), hashes.SHA256())
     except InvalidSignature as exc:
-        raise SignatureError("LD signature does not verify") from exc
+        raise KeyMismatchError("LD signature does not verify") from exc
     return creator

@@ -34,6 +34,7 @@ class Item:
     params: Params = field(default_factory=dict)
 
     def serialize(self) -> str:
+        """RFC 8941 §4.1.3 serialisation with parameters."""
         if not self.params:
             return serialize_bare(self.value)
         return serialize_bare(self.value) + serialize_params(self.params)
@@ -49,6 +50,7 @@ class InnerList:
     canonical: str | None = field(default=None, compare=False, repr=False)
 
     def serialize(self) -> str:
+        """RFC 8941 §4.1.1.1 serialisation; the `@signature-params` value of RFC 9421 §2.3."""
         if self.canonical is not None:
             return self.canonical
         inner = " ".join(item.serialize() for item in self.items)
@@ -79,6 +81,8 @@ _SIMPLE_PARAM_PARTS = re.compile(r';([a-z*][a-z0-9_\-.*]*)=(?:"([^"]*)"|(-?[0-9]
 
 
 class _Parser:
+    """Recursive-descent parser following RFC 8941 §4.2, one method per grammar rule."""
+
     __slots__ = ("pos", "text")
 
     def __init__(self, text: str) -> None:

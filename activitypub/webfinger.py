@@ -1,7 +1,8 @@
 """WebFinger (RFC 7033) as Mastodon uses it (spec/webfinger; `app/lib/webfinger.rb`).
 
-A JRD has one `rel=self` link of an AS2 type whose `href` is the actor id. Lookups allow one hop when
-the `subject` names another canonical account, as `fetch_remote_actor_service.rb` does.
+A JRD has one `rel=self` link of an AS2 type whose `href` is the actor id. Lookups follow at most 3
+HTTP redirects (each through the guard) and allow one hop when the `subject` names another canonical
+account, as `fetch_remote_actor_service.rb` does.
 """
 
 from __future__ import annotations
@@ -9,11 +10,11 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urljoin
 
 import httpx
 
-from .client import DEFAULT_TIMEOUT, MAX_BODY_BYTES, read_capped
+from .client import DEFAULT_TIMEOUT, MAX_BODY_BYTES, MAX_REDIRECTS, REDIRECT_STATUSES, read_capped
 from .errors import FetchError, WebFingerError
 from .guard import OutboundGuard
 from .vocab import ACTIVITY_JSON, LD_JSON_AS2
@@ -36,9 +37,11 @@ class Acct:
 
     @property
     def uri(self) -> str:
+        """`acct:user@host`."""
         return f"acct:{self.user}@{self.host}"
 
     def same_as(self, other: Acct) -> bool:
+        """Case-insensitive equality, as Mastodon compares WebFinger subjects."""
         return self.user.lower() == other.user.lower() and self.host.lower() == other.host.lower()
 
 
@@ -98,18 +101,30 @@ class WebFingerResult:
     actor_id: str
 
 
+async def _get(http: httpx.AsyncClient, url: str, guard: OutboundGuard) -> tuple[httpx.Response, bytes]:
+    for _hop in range(MAX_REDIRECTS + 1):
+        await guard.check(url)
+        request = http.build_request(
+            "GET", url, headers={"accept": WEBFINGER_ACCEPT}, timeout=DEFAULT_TIMEOUT
+        )
+        try:
+            response = await http.send(request, stream=True, follow_redirects=False)
+        except httpx.HTTPError as exc:
+            raise FetchError(f"WebFinger {url} failed: {exc!r}") from exc
+        try:
+            content = await read_capped(response, MAX_BODY_BYTES)
+        finally:
+            await response.aclose()
+        location = response.headers.get("location")
+        if response.status_code not in REDIRECT_STATUSES or not location:
+            return response, content
+        url = urljoin(url, location)
+    raise WebFingerError(f"more than {MAX_REDIRECTS} redirects for {url}")
+
+
 async def _query(http: httpx.AsyncClient, acct: Acct, guard: OutboundGuard) -> dict[str, Any]:
     url = f"https://{acct.host}/.well-known/webfinger?resource={quote(acct.uri, safe=':@')}"
-    await guard.check(url)
-    request = http.build_request("GET", url, headers={"accept": WEBFINGER_ACCEPT}, timeout=DEFAULT_TIMEOUT)
-    try:
-        response = await http.send(request, stream=True, follow_redirects=False)
-    except httpx.HTTPError as exc:
-        raise FetchError(f"WebFinger {url} failed: {exc!r}") from exc
-    try:
-        content = await read_capped(response, MAX_BODY_BYTES)
-    finally:
-        await response.aclose()
+    response, content = await _get(http, url, guard)
     if response.status_code == 410:
         raise WebFingerError(f"{acct} is gone (410)")
     if response.status_code != 200:

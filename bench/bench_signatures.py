@@ -20,13 +20,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from activitypub.httpsig import parse_signature_header, sign_request, signing_string, verify_request
-from activitypub.rfc9421 import (
-    HttpMessage,
-    request_signature,
-    sign_request_rfc9421,
-    signature_base,
-    verify_request_rfc9421,
-)
+from activitypub.rfc9421 import request_signature, sign_request_rfc9421, verify_request_rfc9421
+from activitypub.sigbase import HttpMessage, signature_base
 
 URL = "https://mastodon.example/users/alice/inbox"
 KEY_ID = "https://social.example/users/bob#main-key"

@@ -239,3 +239,20 @@ async def test_fetch__transport_error_is_fetch_error() -> None:
     client, _ = make_client(boom)
     with pytest.raises(FetchError, match="ConnectTimeout"):
         await client.fetch("https://remote.example/slow")
+
+
+async def test_fetch__double_knock_on_get_and_remembered_per_host() -> None:
+    url = "https://strict.example/users/carol"
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if "signature-input" not in request.headers:
+            return httpx.Response(401)
+        return as2({"id": url})
+
+    client, seen = make_client(handler)
+    await client.fetch(url)
+    assert ["signature-input" in r.headers for r in seen] == [False, True]
+    assert client.scheme_for(url) is Scheme.RFC9421
+    assert client.scheme_for("https://other.example/") is Scheme.CAVAGE
+    await client.fetch(url)
+    assert ["signature-input" in r.headers for r in seen] == [False, True, True]

@@ -78,3 +78,28 @@ def test_sfv__inner_list_must_be_whole() -> None:
     assert parse_inner_list('("a");x=1').params == {"x": 1}
     with pytest.raises(StructuredFieldError):
         parse_inner_list('("a") trailing')
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        'sig1=("@method" "@target-uri" "content-digest");created=1618884473;keyid="https://a.example/k#main"',
+        'sig1=();created=1618884473;keyid="test-key-rsa-pss";nonce="b3k2pp5k7z-50gnwp.yemd"',
+        'a=("x"), b=("y" "z");n=-3',
+        'sig1=("a b" "c");alg="rsa-v1_5-sha256";expires=0',
+        'sig1=("@query-param";name="Pet");created=1',
+        'sig1=("x");created=01',
+        'sig1=("x");created=1;created=2',
+        'sig1=("x"),sig2=("y")',
+        'sig1=("x");tag=token',
+    ],
+)
+def test_sfv__fast_path_agrees_with_general_parser(text: str) -> None:
+    from activitypub.sfv import _Parser
+
+    general = _Parser(text).dictionary()
+    assert parse_dictionary(text) == general
+    for member in parse_dictionary(text).values():
+        if isinstance(member, InnerList):
+            rebuilt = InnerList(member.items, member.params)
+            assert member.serialize() == rebuilt.serialize()

@@ -281,3 +281,25 @@ def test_parse__malformed_header_rejected(header: str) -> None:
 def test_parse__missing_headers_defaults_to_created() -> None:
     parsed = parse_signature_header('keyId="k",signature="' + base64.b64encode(b"x").decode() + '"')
     assert parsed.headers == ("(created)",)
+
+
+def test_verify__gotosocial_post_without_content_type() -> None:
+    # GoToSocial signs POST as `(request-target) host date digest` with algorithm hs2019.
+    headers = _post(headers={}, algorithm="hs2019")
+    assert parse_signature_header(headers["signature"]).headers == (
+        "(request-target)",
+        "host",
+        "date",
+        "digest",
+    )
+    _verify(headers)
+    with pytest.raises(SignatureError):
+        _verify(dict(headers, host="other.example"))
+
+
+def test_check_window__expires_capped_at_created_plus_12h() -> None:
+    from activitypub.window import check_window
+
+    check_window(NOW, NOW + timedelta(days=2), NOW + timedelta(hours=13))
+    with pytest.raises(SignatureError, match="expired"):
+        check_window(NOW, NOW + timedelta(days=2), NOW + timedelta(hours=13, seconds=1))

@@ -13,16 +13,15 @@ import pytest
 from activitypub.errors import DigestError, SignatureError
 from activitypub.keys import PrivateKey, PublicKey, load_private_key, load_public_key
 from activitypub.rfc9421 import (
-    HttpMessage,
     SignatureInput,
     parse_signatures,
     sign_message,
     sign_request_rfc9421,
-    signature_base,
     verify_message,
     verify_request_rfc9421,
 )
 from activitypub.sfv import serialize_dictionary
+from activitypub.sigbase import HttpMessage, signature_base
 
 HERE = Path(__file__).parent
 CASES: list[dict[str, Any]] = json.loads((HERE / "vectors" / "rfc9421.json").read_text())["cases"]
@@ -272,3 +271,35 @@ def test_signature_base__missing_header_rejected() -> None:
     (parsed,) = parse_signatures('sig1=("x-absent");created=1', "sig1=:AAAA:")
     with pytest.raises(SignatureError, match="missing"):
         signature_base(HttpMessage({}, method="GET", url="https://a.example/"), parsed.components)
+
+
+@pytest.mark.parametrize(
+    ("url", "component", "value"),
+    [
+        ("https://Example.COM:443/a?b=1", "@authority", "example.com"),
+        ("http://example.com:8080/a", "@authority", "example.com:8080"),
+        ("HTTPS://example.com/a", "@scheme", "https"),
+        ("https://example.com/a/b?c=d&e", "@request-target", "/a/b?c=d&e"),
+        ("https://example.com", "@path", "/"),
+        ("https://example.com/a", "@query", "?"),
+        ("https://example.com/a?q=a%20b&x=y", '"@query-param";name="q"', "a%20b"),
+        ("https://example.com/a?q=a+b", '"@query-param";name="q"', "a%20b"),
+    ],
+)
+def test_component_value__derived_components(url: str, component: str, value: str) -> None:
+    identifier = component if component.startswith('"') else f'"{component}"'
+    (parsed,) = parse_signatures(f"sig1=({identifier});created=1", "sig1=:AAAA:")
+    base = signature_base(HttpMessage({}, method="GET", url=url), parsed.components)
+    assert base.splitlines()[0] == f"{identifier}: {value}"
+
+
+def test_component_value__repeated_query_param_rejected() -> None:
+    (parsed,) = parse_signatures('sig1=("@query-param";name="a");created=1', "sig1=:AAAA:")
+    with pytest.raises(SignatureError, match="occurs 2 times"):
+        signature_base(HttpMessage({}, method="GET", url="https://e.example/?a=1&a=2"), parsed.components)
+
+
+def test_component_value__status_only_on_responses() -> None:
+    (parsed,) = parse_signatures('sig1=("@status");created=1', "sig1=:AAAA:")
+    with pytest.raises(SignatureError, match="only defined for responses"):
+        signature_base(HttpMessage({}, method="GET", url="https://e.example/"), parsed.components)

@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from activitypub.errors import WebFingerError
+from activitypub.errors import UnsafeURLError, WebFingerError
 from activitypub.guard import OutboundGuard
 from activitypub.nodeinfo import (
     APPLICATION_ACTOR_REL,
@@ -161,3 +161,22 @@ def test_nodeinfo_document__rejects_bad_name_or_version(version: str, name: str)
             users_active_month=0,
             users_active_halfyear=0,
         )
+
+
+async def test_lookup__follows_redirect_through_guard() -> None:
+    jrd = build_jrd(Acct("alice", "social.example"), ALICE)
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.host == "social.example":
+            target = f"https://wf.social.example/.well-known/webfinger?{request.url.query.decode()}"
+            return httpx.Response(301, headers={"location": target})
+        return httpx.Response(200, content=json.dumps(jrd).encode())
+
+    http = httpx.AsyncClient(transport=httpx.MockTransport(handler))
+    assert (await lookup(http, "alice@social.example", guard=GUARD)).actor_id == ALICE
+
+    async def private(host: str, port: int) -> list[str]:
+        return ["10.0.0.1"] if host.startswith("wf.") else ["93.184.216.34"]
+
+    with pytest.raises(UnsafeURLError):
+        await lookup(http, "alice@social.example", guard=OutboundGuard(resolver=private))
