@@ -36,9 +36,12 @@ TILE_VAE_ABOVE = 1536 * 1536
 class DiffusersEngine:
     """Renders resolved requests for one model with a loaded diffusers pipeline."""
 
-    def __init__(self, pipeline: DiffusionPipeline, *, model: str, device: str, dtype: torch.dtype) -> None:
-        # diffusers registers components dynamically; mypy cannot see them on DiffusionPipeline.
-        self.pipeline: Any = pipeline
+    def __init__(self, pipeline: Any, *, model: str, device: str, dtype: torch.dtype) -> None:
+        """``pipeline`` is a loaded ``DiffusionPipeline`` already on ``device``.
+
+        It is typed ``Any`` because diffusers registers components (unet, vae...) at run time.
+        """
+        self.pipeline = pipeline
         self.model = model
         self.device = device
         self.dtype = dtype
