@@ -127,7 +127,7 @@ def test_engine__cancel_before_start_runs_no_step(engine: DiffusersEngine) -> No
 
 def test_engine__bad_size_is_a_clear_error(engine: DiffusersEngine) -> None:
     request = replace(tiny(), width=65)
-    with pytest.raises(InvalidRequest, match="width must be a multiple of 8.*got 65"):
+    with pytest.raises(InvalidRequest, match=r"width must be a multiple of 8 .*, got 65"):
         engine.generate([request])
 
 
