@@ -190,7 +190,7 @@ def test_tiny__cache_is_reused(tiny_cache_dir: Any) -> None:
     stamp = (target / "model_index.json").stat().st_mtime_ns
     assert ensure_tiny_pipeline(tiny_cache_dir) == target
     assert (target / "model_index.json").stat().st_mtime_ns == stamp
-    assert sorted(p.name for p in tiny_cache_dir.iterdir()) == [TINY_DIRNAME]
+    assert [p.name for p in tiny_cache_dir.iterdir() if p.name.startswith(".")] == []  # no staging left
 
 
 def test_load_engine__tiny_needs_a_cache_dir() -> None:
@@ -198,3 +198,53 @@ def test_load_engine__tiny_needs_a_cache_dir() -> None:
 
     with pytest.raises(InvalidRequest, match="cache_dir"):
         load_engine("tiny", device="cpu")
+
+
+def test_engine__vae_tiles_above_the_threshold_only(
+    engine: DiffusersEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from generation._torch import engine as engine_module
+
+    monkeypatch.setattr(engine_module, "TILE_VAE_ABOVE", 32 * 32)
+    assert engine.generate([tiny()])[0].size == (64, 64)
+    assert engine.pipeline.vae.use_tiling
+    monkeypatch.setattr(engine_module, "TILE_VAE_ABOVE", 64 * 64)
+    engine.generate([tiny()])
+    assert not engine.pipeline.vae.use_tiling
+
+
+def test_load_engine__channels_last_option(tiny_cache_dir: Any) -> None:
+    import torch
+
+    from generation.backend import load_engine
+
+    fast = load_engine("tiny", cache_dir=tiny_cache_dir, device="cpu", channels_last=True)
+    assert fast.pipeline.unet.conv_in.weight.is_contiguous(memory_format=torch.channels_last)
+    assert fast.generate([tiny()])[0].size == (64, 64)
+
+
+def test_device__auto_choice_on_this_machine() -> None:
+    import torch
+
+    from generation._torch.device import choose_device, choose_dtype
+
+    assert choose_device("cpu") == "cpu"
+    assert choose_dtype("cpu") == torch.float32
+    assert choose_dtype("cpu", "bf16") == torch.bfloat16
+    with pytest.raises(InvalidRequest, match="unknown dtype"):
+        choose_dtype("cpu", "int3")
+    if not torch.cuda.is_available() and not torch.backends.mps.is_available():
+        assert choose_device() == "cpu"
+
+
+def test_device__gpu_dtype_rules(monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    from generation._torch.device import choose_dtype
+
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: True)
+    assert choose_dtype("cuda") == torch.bfloat16
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: False)
+    assert choose_dtype("cuda:1") == torch.float16
+    assert choose_dtype("cuda", half_precision_ok=False) == torch.float32
+    assert choose_dtype("mps") == torch.float16
