@@ -15,7 +15,7 @@ import json
 import sys
 from pathlib import Path
 
-from generation.errors import GenerationError
+from generation.errors import GenerationError, InvalidRequest
 from generation.presets import resolve_request
 from generation.provenance import ContentSigner, InstanceCertificates, create_instance_certificates, verify
 from generation.renderer import Renderer
@@ -49,16 +49,20 @@ def main(argv: list[str] | None = None) -> int:
 
     from generation.backend import load_engine
 
-    request = resolve_request(
-        args.prompt,
-        seed=args.seed,
-        negative_prompt=args.negative,
-        steps=args.steps,
-        guidance=args.guidance,
-        width=args.width,
-        height=args.height,
-        model=args.model,
-    )
+    try:
+        request = resolve_request(
+            args.prompt,
+            seed=args.seed,
+            negative_prompt=args.negative,
+            steps=args.steps,
+            guidance=args.guidance,
+            width=args.width,
+            height=args.height,
+            model=args.model,
+        )
+    except InvalidRequest as exc:
+        print(f"invalid request: {exc}", file=sys.stderr)
+        return 2
     certificates = None if args.no_sign else _certificates(args.cache_dir / "c2pa")
     signer = None if certificates is None else ContentSigner(certificates)
     engine = load_engine(request.model, cache_dir=args.cache_dir, device=args.device)
