@@ -43,14 +43,21 @@ _XMP_TEMPLATE = """<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>
 <?xpacket end="w"?>"""
 
 _SOURCE_TYPE_RE = re.compile(r'Iptc4xmpExt:DigitalSourceType="([^"]*)"')
+# Characters XML 1.0 forbids even when escaped; prompts are user input and may contain them.
+_NOT_XML_RE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def _xml_text(text: str, quote: bool = False) -> str:
+    cleaned = _NOT_XML_RE.sub("", text)
+    return escape(cleaned, {'"': "&quot;"}) if quote else escape(cleaned)
 
 
 def xmp_packet(description: str, creator_tool: str) -> str:
     """An XMP packet marking the image as ``trainedAlgorithmicMedia``, with a description and tool."""
     return _XMP_TEMPLATE.format(
         source_type=TRAINED_ALGORITHMIC_MEDIA,
-        creator_tool=escape(creator_tool, {'"': "&quot;"}),
-        description=escape(description),
+        creator_tool=_xml_text(creator_tool, quote=True),
+        description=_xml_text(description),
     )
 
 
@@ -62,7 +69,7 @@ def encode_png(image: Image.Image, xmp: str, parameters: dict[str, Any] | None =
     info = PngImagePlugin.PngInfo()
     info.add_itxt(PNG_XMP_KEY, xmp, zip=False)
     if parameters is not None:
-        info.add_itxt(PNG_PARAMETERS_KEY, json.dumps(parameters, ensure_ascii=False, sort_keys=True))
+        info.add_itxt(PNG_PARAMETERS_KEY, json.dumps(parameters, sort_keys=True))
     out = io.BytesIO()
     image.save(out, "PNG", pnginfo=info)
     return out.getvalue()

@@ -202,6 +202,11 @@ def validate(request: GenerationRequest, preset: ModelPreset | None = None) -> N
         raise InvalidRequest("request is not resolved: steps, guidance, width and height are required")
     if not request.prompt.strip():
         raise InvalidRequest("prompt is empty")
+    for name, text in (("prompt", request.prompt), ("negative_prompt", request.negative_prompt)):
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidRequest(f"{name} is not valid Unicode (lone surrogate)") from None
     if not 1 <= request.steps <= preset.max_steps:
         raise InvalidRequest(f"steps must be 1..{preset.max_steps} for {preset.name}, got {request.steps}")
     if request.scheduler is not None and request.scheduler not in SCHEDULERS:

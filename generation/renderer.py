@@ -45,7 +45,8 @@ class Renderer:
 
         ``is_cancelled(i)`` is polled after each step. A batch stops when all its jobs are
         cancelled; a job cancelled while its batch goes on gets :class:`GenerationCancelled` and its
-        image is dropped. Requests are resolved (defaults filled) before rendering.
+        image is dropped. Requests are resolved (defaults filled) before rendering. Exceptions
+        raised by ``on_progress`` or ``is_cancelled`` themselves propagate unchanged.
         """
         outcomes: dict[int, Outcome] = {}
         resolved: dict[int, GenerationRequest] = {}

@@ -95,12 +95,20 @@ class DiffusersEngine:
             raise GenerationCancelled("cancelled before rendering started")
         key = first.batch_key()
 
+        caller_errors: list[Exception] = []
+
         def step_end(pipe: Any, step: int, timestep: Any, tensors: dict[str, Any]) -> dict[str, Any]:
-            if on_step is not None:
-                on_step(step + 1, key.steps)
+            try:
+                if on_step is not None:
+                    on_step(step + 1, key.steps)
+                cancel = should_cancel is not None and should_cancel()
+            except Exception as exc:
+                # The caller's own callbacks failed: that is their error, not the pipeline's.
+                caller_errors.append(exc)
+                raise
             # Raising here propagates out of the pipeline before the VAE decode; setting
             # pipe._interrupt would still decode a half-denoised image.
-            if should_cancel is not None and should_cancel():
+            if cancel:
                 raise GenerationCancelled(f"cancelled after step {step + 1} of {key.steps}")
             return tensors
 
@@ -123,15 +131,10 @@ class DiffusersEngine:
             output = self.pipeline(**kwargs)
         except GenerationCancelled:
             raise
-        except torch.OutOfMemoryError as exc:
-            self._free_memory()
-            raise OutOfMemory(self._oom_message(len(requests), key.width, key.height)) from exc
         except Exception as exc:
-            # MPS reports exhaustion as a plain RuntimeError.
-            if isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower():
-                self._free_memory()
-                raise OutOfMemory(self._oom_message(len(requests), key.width, key.height)) from exc
-            raise GenerationFailed(f"{self.model} failed: {type(exc).__name__}: {exc}") from exc
+            if caller_errors and exc is caller_errors[0]:
+                raise
+            raise self._failure(exc, len(requests), key.width, key.height) from exc
         finally:
             self.pipeline.scheduler = self._default_scheduler
         images = list(output.images)
@@ -139,6 +142,19 @@ class DiffusersEngine:
         if len(images) != len(requests):
             raise GenerationFailed(f"pipeline returned {len(images)} images for {len(requests)} requests")
         return images
+
+    def _failure(self, exc: Exception, count: int, width: int, height: int) -> GenerationFailed:
+        """Map a pipeline exception to :class:`OutOfMemory` (after freeing the cache) or a failure."""
+        # MPS reports exhaustion as a plain RuntimeError, CUDA as torch.OutOfMemoryError.
+        if isinstance(exc, torch.OutOfMemoryError) or (
+            isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
+        ):
+            self._free_memory()
+            return OutOfMemory(
+                f"out of {self.device} memory rendering {count} image(s) of {width}x{height} "
+                f"with {self.model}; try a smaller size or batch"
+            )
+        return GenerationFailed(f"{self.model} failed: {type(exc).__name__}: {exc}")
 
     def _prepare(self, pixels: int, scheduler: str | None) -> None:
         vae = getattr(self.pipeline, "vae", None)
@@ -152,12 +168,6 @@ class DiffusersEngine:
                 cls = getattr(diffusers, SCHEDULERS[scheduler])
                 self._schedulers[scheduler] = cls.from_config(self._default_scheduler.config)
             self.pipeline.scheduler = self._schedulers[scheduler]
-
-    def _oom_message(self, count: int, width: int, height: int) -> str:
-        return (
-            f"out of {self.device} memory rendering {count} image(s) of {width}x{height} with {self.model}; "
-            "try a smaller size or batch"
-        )
 
     def _free_memory(self) -> None:
         if self.device.startswith("cuda"):

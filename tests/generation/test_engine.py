@@ -248,3 +248,12 @@ def test_device__gpu_dtype_rules(monkeypatch: pytest.MonkeyPatch) -> None:
     assert choose_dtype("cuda:1") == torch.float16
     assert choose_dtype("cuda", half_precision_ok=False) == torch.float32
     assert choose_dtype("mps") == torch.float16
+
+
+def test_engine__errors_of_the_callers_callbacks_propagate_unchanged(engine: DiffusersEngine) -> None:
+    def broken(step: int, total: int) -> None:
+        raise LookupError("progress store is down")
+
+    with pytest.raises(LookupError, match="progress store is down"):
+        engine.generate([tiny()], on_step=broken)
+    assert engine.generate([tiny()])[0].size == (64, 64)

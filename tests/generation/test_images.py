@@ -82,3 +82,15 @@ def test_finish__unsigned_result_has_everything_but_a_manifest() -> None:
     assert xmp is not None
     assert "seed 3" in xmp
     assert "[noise]" in xmp
+
+
+def test_xmp__user_text_cannot_break_the_packet() -> None:
+    import xml.dom.minidom
+
+    xmp = images.xmp_packet('a\x00b\x1bc </rdf:li> "x" & \ud800 é', 'tool "1"')
+    document = xml.dom.minidom.parseString(xmp.split("?>", 1)[1].rsplit("<?xpacket", 1)[0])
+    (item,) = document.getElementsByTagName("rdf:li")
+    assert item.firstChild is not None
+    assert item.firstChild.nodeValue == 'abc </rdf:li> "x" &  é'
+    png = images.encode_png(gradient(8, 8), xmp)
+    assert images.read_digital_source_type(png) == images.TRAINED_ALGORITHMIC_MEDIA

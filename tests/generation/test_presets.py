@@ -103,6 +103,8 @@ def test_resolve__invalid_requests_say_why(fields: dict[str, object], message: s
 def test_request__empty_prompt_and_bad_seed_are_refused() -> None:
     with pytest.raises(InvalidRequest, match="prompt is empty"):
         resolve_request("   ", seed=1)
+    with pytest.raises(InvalidRequest, match="negative_prompt is not valid Unicode"):
+        resolve_request("ok", negative_prompt="\ud800", seed=1)
     with pytest.raises(ValueError, match="seed"):
         GenerationRequest(prompt="x", seed=-1)
     with pytest.raises(ValueError, match="seed"):
