@@ -1,8 +1,10 @@
 """DiffusersEngine: one loaded pipeline that renders batches of compatible requests.
 
 Reproducibility: every image gets its own CPU ``torch.Generator`` seeded with its request's seed, so
-an image in a batch is identical to a solo render with the same seed, and the initial noise is the
-same on every device. Not thread-safe: one worker thread owns an engine.
+an image in a batch starts from exactly the noise of a solo render with that seed, on every device.
+Its pixels match the solo render up to float rounding: kernels are chosen per batch size, so a few
+values may differ by one level (see docs/generation-engine.md). Not thread-safe: one worker thread
+owns an engine.
 """
 
 from __future__ import annotations
@@ -125,9 +127,9 @@ class DiffusersEngine:
             "output_type": "pil",
             **dict(self.preset.call_options),
         }
-        self._prepare(key.width * key.height, key.scheduler)
         started = time.perf_counter()
         try:
+            self._prepare(key.width * key.height, key.scheduler)
             output = self.pipeline(**kwargs)
         except GenerationCancelled:
             raise
