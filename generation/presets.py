@@ -200,6 +200,9 @@ def validate(request: GenerationRequest, preset: ModelPreset | None = None) -> N
     preset = preset or preset_for(request.model)
     if request.steps is None or request.guidance is None or request.width is None or request.height is None:
         raise InvalidRequest("request is not resolved: steps, guidance, width and height are required")
+    for name, value in (("steps", request.steps), ("width", request.width), ("height", request.height)):
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise InvalidRequest(f"{name} must be an integer, got {value!r}")
     if not request.prompt.strip():
         raise InvalidRequest("prompt is empty")
     for name, text in (("prompt", request.prompt), ("negative_prompt", request.negative_prompt)):

@@ -93,6 +93,8 @@ def test_presets__flux_needs_multiples_of_16_and_no_fp16() -> None:
         ({"steps": 5}, "steps must be 1..4 for sd-turbo"),
         ({"guidance": -1.0}, "guidance"),
         ({"scheduler": "magic"}, "unknown scheduler 'magic'"),
+        ({"steps": 2.0}, "steps must be an integer, got 2.0"),
+        ({"width": True}, "width must be an integer"),
     ],
 )
 def test_resolve__invalid_requests_say_why(fields: dict[str, object], message: str) -> None:
@@ -109,6 +111,8 @@ def test_request__empty_prompt_and_bad_seed_are_refused() -> None:
         GenerationRequest(prompt="x", seed=-1)
     with pytest.raises(ValueError, match="seed"):
         GenerationRequest(prompt="x", seed=2**63)
+    with pytest.raises(ValueError, match="seed"):
+        GenerationRequest(prompt="x", seed=1.0)  # type: ignore[arg-type]
 
 
 def test_batch_key__needs_a_resolved_request() -> None:
