@@ -4,7 +4,9 @@
 The torch side lives in ``generation._torch`` and is reached through :func:`generation.backend.load_engine`.
 Typical use in a worker::
 
+    from generation import resolve_request
     from generation.backend import load_engine
+    from generation.provenance import ContentSigner, InstanceCertificates
     from generation.renderer import Renderer
 
     engine = load_engine("sd-turbo")                   # or "tiny" with cache_dir=...

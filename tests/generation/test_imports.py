@@ -48,3 +48,13 @@ def test_imports__only_torch_package_names_heavy_modules_in_source() -> None:
                 names = [node.module]
             offenders += [f"{path.name}: {n}" for n in names if n.split(".")[0] in HEAVY]
     assert offenders == []
+
+
+def test_imports__package_root_stays_light() -> None:
+    script = (
+        "import sys, generation; print(sorted({m.split('.')[0] for m in sys.modules} & {'c2pa', 'torch'}))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=PACKAGE.parent
+    )
+    assert done.stdout.strip() == "[]"
