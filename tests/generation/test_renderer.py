@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -134,3 +135,20 @@ def test_renderer__solo_out_of_memory_fails_that_job_and_serves_the_next(engine:
     assert isinstance(failed, GenerationFailed)
     assert "try a smaller size or batch" in str(failed)
     results(Renderer(engine).render([tiny(1)]))
+
+
+def test_renderer__same_seed_same_bytes_different_seed_different_bytes(engine: DiffusersEngine) -> None:
+    renderer = Renderer(engine)
+    first, again, other = results(
+        renderer.render([tiny(21)])
+        + renderer.render([tiny(21)])
+        + renderer.render([replace(tiny(21), seed=22)])
+    )
+    assert (first.png, first.webp, first.thumbnail, first.blurhash) == (
+        again.png,
+        again.webp,
+        again.thumbnail,
+        again.blurhash,
+    )
+    assert first.png != other.png
+    assert first.webp != other.webp
