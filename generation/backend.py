@@ -1,0 +1,58 @@
+"""The seam between the torch-free code and the diffusers engine.
+
+:class:`ImageEngine` is what the renderer and the worker depend on; :func:`load_engine` imports the
+torch side only when called, so importing this module stays cheap.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+from PIL import Image
+
+from generation.types import CancelCheck, GenerationRequest, ProgressCallback
+
+if TYPE_CHECKING:
+    from generation._torch.engine import DiffusersEngine
+
+
+class ImageEngine(Protocol):
+    """Renders batch-compatible, resolved requests for one model (see ``DiffusersEngine.generate``)."""
+
+    @property
+    def model(self) -> str: ...
+
+    def software(self) -> dict[str, str]: ...
+
+    def generate(
+        self,
+        requests: Sequence[GenerationRequest],
+        on_step: ProgressCallback | None = None,
+        should_cancel: CancelCheck | None = None,
+    ) -> list[Image.Image]: ...
+
+
+def load_engine(
+    model: str,
+    *,
+    cache_dir: Path | None = None,
+    device: str = "auto",
+    dtype: str = "auto",
+    compile: bool = False,
+    channels_last: bool = False,
+    variant: str | None = None,
+) -> DiffusersEngine:
+    """Load a :class:`~generation._torch.engine.DiffusersEngine`; this imports torch and diffusers."""
+    from generation._torch.engine import load_engine as load
+
+    return load(
+        model,
+        cache_dir=cache_dir,
+        device=device,
+        dtype=dtype,
+        compile=compile,
+        channels_last=channels_last,
+        variant=variant,
+    )

@@ -1,0 +1,59 @@
+"""Turn a rendered image into a :class:`~generation.types.GenerationResult`.
+
+Order matters: XMP is written into each encoding first, the C2PA manifest is signed last, and the
+signed bytes are never re-encoded (that would drop both).
+"""
+
+from __future__ import annotations
+
+from PIL import Image
+
+from generation import images
+from generation.provenance import ContentSigner, manifest_definition
+from generation.types import GenerationRequest, GenerationResult
+
+
+def finish(
+    image: Image.Image,
+    request: GenerationRequest,
+    *,
+    signer: ContentSigner | None,
+    software: dict[str, str],
+    render_seconds: float = 0.0,
+    batch_size: int = 1,
+    notice: str | None = None,
+) -> GenerationResult:
+    """Encode ``image`` as PNG, WebP and thumbnail with XMP, sign PNG and WebP when ``signer`` is set.
+
+    The request's parameters travel in the PNG's ``parameters`` chunk, in the C2PA manifest and in
+    the result. Raises :class:`~generation.errors.ProvenanceError` if signing fails.
+    """
+    image = image.convert("RGB")
+    parameters = request.parameters()
+    description = f"AI-generated image ({request.model}, seed {request.seed}): {request.prompt}"
+    if notice is not None:
+        description = f"{description} [{notice}]"
+    creator = f"fediserver {software.get('fediserver', '')} / diffusers {software.get('diffusers', '')}"
+    xmp = images.xmp_packet(description, creator.strip())
+    png = images.encode_png(image, xmp, parameters)
+    webp = images.encode_webp(image, xmp)
+    thumb, thumb_width, thumb_height = images.thumbnail(image, xmp)
+    if signer is not None:
+        png = signer.sign(png, "image/png", manifest_definition("generated.png", parameters, software))
+        webp = signer.sign(webp, "image/webp", manifest_definition("generated.webp", parameters, software))
+    return GenerationResult(
+        request=request,
+        png=png,
+        webp=webp,
+        thumbnail=thumb,
+        width=image.width,
+        height=image.height,
+        thumbnail_width=thumb_width,
+        thumbnail_height=thumb_height,
+        blurhash=images.blurhash_of(image),
+        signed=signer is not None,
+        render_seconds=render_seconds,
+        batch_size=batch_size,
+        notice=notice,
+        software=dict(software),
+    )
