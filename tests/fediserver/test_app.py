@@ -138,3 +138,22 @@ def test_serve__exits_nonzero_on_an_unmigrated_database(tmp_path: Path) -> None:
     )
     assert result.returncode != 0
     assert "fediserver migrate" in result.stderr
+
+
+def test_worker__runs_until_terminated(tmp_path: Path) -> None:
+    env = {**os.environ, "FEDISERVER_CONFIG": str(tmp_path / "fediserver.toml")}
+    fediserver = str(BIN / "fediserver")
+    init = [fediserver, "init", "--domain", "127.0.0.1:8000", "--scheme", "http"]
+    subprocess.run(init, env=env, check=True, capture_output=True)
+    subprocess.run([fediserver, "migrate"], env=env, check=True, capture_output=True)
+    worker = subprocess.Popen([fediserver, "worker"], env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        assert worker.stderr is not None
+        first = worker.stderr.readline()
+        assert '"message": "worker started"' in first
+        assert '"inbox"' in first and '"delivery"' in first
+    finally:
+        worker.terminate()
+        _, rest = worker.communicate(timeout=20)
+    assert worker.returncode == 0
+    assert '"message": "worker stopped"' in rest

@@ -180,7 +180,6 @@ def test_post__rejects_a_file_that_is_not_an_image(
     "argv",
     [
         ["generate", "--prompt", "a cat"],
-        ["worker"],
         ["post", "alice", "--text", "hi", "--visibility", "direct"],
     ],
 )
