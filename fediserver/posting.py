@@ -71,6 +71,7 @@ async def create_post(
     visibility: str = "public",
     image: bytes | None = None,
     alt: str = "",
+    in_reply_to: Note | None = None,
 ) -> Note:
     """Store a new local note (and its image) and return it; the caller commits."""
     if not text.strip() and image is None:
@@ -82,7 +83,9 @@ async def create_post(
             "visibility direct needs mentioned accounts resolved over WebFinger, which arrives with "
             "federation (issue 4)"
         )
-    address = addressing(visibility, urls.followers(actor.username), [])
+    # A reply addresses the replied-to author so their server accepts and threads it.
+    mentions = [in_reply_to.attributed_to] if in_reply_to is not None else []
+    address = addressing(visibility, urls.followers(actor.username), mentions)
     key = new_object_key()
     note = Note(
         uri=urls.note(key),
@@ -94,6 +97,7 @@ async def create_post(
         visibility=visibility,
         to=address.to,
         cc=address.cc,
+        in_reply_to_uri=in_reply_to.uri if in_reply_to is not None else None,
     )
     session.add(note)
     if image is not None:

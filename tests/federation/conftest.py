@@ -1,0 +1,139 @@
+"""Real instances on loopback: each its own SQLite database, port and uvicorn server in this event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+import uvicorn
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from starlette.applications import Starlette
+
+from fediserver import accounts, migrate
+from fediserver.app import create_app
+from fediserver.config import Settings, parse_settings
+from fediserver.db import make_engine, session_factory
+from fediserver.federation.context import Federation
+from fediserver.models import LocalActor
+
+T = TypeVar("T")
+SECRET = "loopback-test-secret-0123456789abcdefghij"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+async def serve(app: Starlette, port: int) -> tuple[uvicorn.Server, asyncio.Task[None]]:
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on")
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    for _ in range(500):
+        if server.started:
+            return server, task
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.01)
+    raise RuntimeError("server did not start")
+
+
+@dataclass
+class Instance:
+    """One running fediserver; ``sessions`` is a separate engine for the test's own reads and writes."""
+
+    settings: Settings
+    app: Starlette
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    server: uvicorn.Server
+    task: asyncio.Task[None]
+
+    @property
+    def base(self) -> str:
+        return f"http://{self.settings.instance.domain}"
+
+    @property
+    def fed(self) -> Federation:
+        fed: Federation = self.app.state.federation
+        return fed
+
+    def actor_url(self, username: str) -> str:
+        return self.fed.urls.actor(username)
+
+    async def user(self, session: AsyncSession, username: str) -> LocalActor:
+        return await accounts.get_user_actor(session, username)
+
+    def wake(self) -> None:
+        worker = getattr(self.app.state, "worker", None)
+        if worker is not None:
+            worker.wake()
+
+    async def stop(self) -> None:
+        self.server.should_exit = True
+        await self.task
+        await self.engine.dispose()
+
+
+async def start_instance(tmp: Path, users: list[str], **sections: dict[str, Any]) -> Instance:
+    port = free_port()
+    raw: dict[str, dict[str, Any]] = {
+        "instance": {"domain": f"127.0.0.1:{port}", "scheme": "http", "secret_key": SECRET},
+        "database": {"url": f"sqlite+aiosqlite:///{tmp / 'db.sqlite'}"},
+        "media": {"directory": str(tmp / "media")},
+        "federation": {"allow_private_addresses": True},
+        "worker": {"poll_interval": 0.05},
+    }
+    for name, values in sections.items():
+        raw.setdefault(name, {}).update(values)
+    settings = parse_settings(raw, {}, tmp)
+    engine = make_engine(settings.database_url)
+    await migrate.upgrade(engine)
+    sessions = session_factory(engine)
+    async with sessions() as session:
+        for username in users:
+            await accounts.create_user(session, username, "password-" + username)
+        await session.commit()
+    app = create_app(settings)
+    server, task = await serve(app, port)
+    return Instance(settings, app, engine, sessions, server, task)
+
+
+@pytest.fixture
+async def instances(tmp_path: Path) -> AsyncIterator[Callable[..., Awaitable[Instance]]]:
+    started: list[Instance] = []
+
+    async def factory(name: str, users: list[str], **sections: dict[str, Any]) -> Instance:
+        folder = tmp_path / name
+        folder.mkdir()
+        instance = await start_instance(folder, users, **sections)
+        started.append(instance)
+        return instance
+
+    yield factory
+    for instance in started:
+        await instance.stop()
+
+
+async def eventually(check: Callable[[], Awaitable[T | None]], timeout: float = 15.0) -> T:
+    """Poll ``check`` until it returns something truthy; fail with the last value after ``timeout``."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    last: T | None = None
+    while asyncio.get_running_loop().time() < deadline:
+        last = await check()
+        if last:
+            return last
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"condition not met within {timeout} s (last: {last!r})")
+
+
+@pytest.fixture
+def wait() -> Callable[..., Awaitable[Any]]:
+    return eventually

@@ -1,0 +1,128 @@
+"""Two fediserver instances federating over real loopback HTTP: follow, post, reply, like, boost,
+delete and unfollow, with each side's state checked."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from sqlalchemy import select
+
+from fediserver.federation import following, publishing
+from fediserver.models import Announce, Follow, Like, Note
+from fediserver.posting import create_post
+
+Wait = Callable[..., Awaitable[Any]]
+
+
+async def _follow_state(instance: Any, follower: str, followed: str) -> str | None:
+    async with instance.sessions() as session:
+        state: str | None = await session.scalar(
+            select(Follow.state).where(Follow.follower_uri == follower, Follow.followed_uri == followed)
+        )
+        return state
+
+
+async def _accepted(instance: Any, follower: str, followed: str) -> bool:
+    return await _follow_state(instance, follower, followed) == "accepted"
+
+
+async def _note(instance: Any, uri: str) -> Note | None:
+    async with instance.sessions() as session:
+        note: Note | None = await session.scalar(select(Note).where(Note.uri == uri))
+        return note
+
+
+async def test_two_instances__full_social_round_trip(instances: Callable[..., Awaitable[Any]], wait: Wait) -> None:
+    a = await instances("a", ["alice"])
+    b = await instances("b", ["bob"])
+    alice, bob = a.actor_url("alice"), b.actor_url("bob")
+
+    # alice follows bob; bob's server auto-accepts and alice's side records the Accept
+    async with a.sessions() as session:
+        await following.follow(a.fed, session, await a.user(session, "alice"), bob)
+        await session.commit()
+    a.wake()
+    assert await wait(lambda: _accepted(a, alice, bob))
+    assert await _follow_state(b, alice, bob) == "accepted"
+
+    # bob follows alice back
+    async with b.sessions() as session:
+        await following.follow(b.fed, session, await b.user(session, "bob"), alice)
+        await session.commit()
+    b.wake()
+    assert await wait(lambda: _accepted(b, bob, alice))
+
+    # alice posts; it arrives on bob's side, sanitised and addressed as public
+    async with a.sessions() as session:
+        me = await a.user(session, "alice")
+        post = await create_post(session, a.fed.urls, a.app.state.media, me, "Hello <script>x</script> fediverse")
+        await publishing.publish_note(a.fed, session, me, post)
+        await session.commit()
+        post_uri = post.uri
+    a.wake()
+    remote = await wait(lambda: _note(b, post_uri))
+    assert remote.attributed_to == alice
+    assert remote.visibility == "public"
+    assert "<script>" not in remote.content and "Hello" in remote.content
+
+    # bob's timeline shows it
+    async with b.sessions() as session:
+        timeline = await following.home_timeline(b.fed, session, await b.user(session, "bob"))
+    assert [n.uri for n in timeline] == [post_uri]
+
+    # bob replies, likes and boosts; alice's side records all three
+    async with b.sessions() as session:
+        me = await b.user(session, "bob")
+        target = await session.scalar(select(Note).where(Note.uri == post_uri))
+        assert target is not None
+        reply = await create_post(session, b.fed.urls, b.app.state.media, me, "Nice!", in_reply_to=target)
+        await publishing.publish_note(b.fed, session, me, reply)
+        await publishing.like(b.fed, session, me, target)
+        await publishing.announce(b.fed, session, me, target)
+        await session.commit()
+        reply_uri = reply.uri
+    b.wake()
+    stored_reply = await wait(lambda: _note(a, reply_uri))
+    assert stored_reply.in_reply_to_uri == post_uri
+
+    async def reactions() -> tuple[int, int] | None:
+        async with a.sessions() as session:
+            likes = (await session.scalars(select(Like).where(Like.note_uri == post_uri))).all()
+            boosts = (await session.scalars(select(Announce).where(Announce.note_uri == post_uri))).all()
+        if likes and boosts:
+            assert likes[0].actor_uri == bob and boosts[0].actor_uri == bob
+            return len(likes), len(boosts)
+        return None
+
+    assert await wait(reactions) == (1, 1)
+
+    # alice deletes the post; bob's copy is marked deleted and leaves the timeline
+    async with a.sessions() as session:
+        me = await a.user(session, "alice")
+        mine = await session.scalar(select(Note).where(Note.uri == post_uri))
+        assert mine is not None
+        await publishing.delete_note(a.fed, session, me, mine)
+        await session.commit()
+    a.wake()
+
+    async def deleted_on_b() -> bool:
+        note = await _note(b, post_uri)
+        return note is not None and note.deleted_at is not None
+
+    assert await wait(deleted_on_b)
+    async with a.sessions() as session:
+        assert (await session.scalar(select(Note.deleted_at).where(Note.uri == post_uri))) is not None
+
+    # alice unfollows bob; bob's side forgets the follow
+    async with a.sessions() as session:
+        await following.unfollow(a.fed, session, await a.user(session, "alice"), bob)
+        await session.commit()
+    a.wake()
+
+    async def gone_on_b() -> bool:
+        return await _follow_state(b, alice, bob) is None
+
+    assert await wait(gone_on_b)
+    assert await _follow_state(a, alice, bob) is None
+    assert await _follow_state(b, bob, alice) == "accepted"
