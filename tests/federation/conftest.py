@@ -122,16 +122,16 @@ async def instances(tmp_path: Path) -> AsyncIterator[Callable[..., Awaitable[Ins
         await instance.stop()
 
 
-async def eventually(check: Callable[[], Awaitable[T | None]], timeout: float = 15.0) -> T:
+async def eventually(check: Callable[[], Awaitable[T | None]], within: float = 15.0) -> T:
     """Poll ``check`` until it returns something truthy; fail with the last value after ``timeout``."""
-    deadline = asyncio.get_running_loop().time() + timeout
+    deadline = asyncio.get_running_loop().time() + within
     last: T | None = None
     while asyncio.get_running_loop().time() < deadline:
         last = await check()
         if last:
             return last
         await asyncio.sleep(0.05)
-    raise AssertionError(f"condition not met within {timeout} s (last: {last!r})")
+    raise AssertionError(f"condition not met within {within} s (last: {last!r})")
 
 
 @pytest.fixture

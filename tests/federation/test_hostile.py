@@ -7,11 +7,11 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import activitypub as ap
 import httpx
 import pytest
 from sqlalchemy import func, select
 
+import activitypub as ap
 from fediserver.models import InboundActivity
 
 Factory = Callable[..., Awaitable[Any]]

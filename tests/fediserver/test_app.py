@@ -151,7 +151,8 @@ def test_worker__runs_until_terminated(tmp_path: Path) -> None:
         assert worker.stderr is not None
         first = worker.stderr.readline()
         assert '"message": "worker started"' in first
-        assert '"inbox"' in first and '"delivery"' in first
+        assert '"inbox"' in first
+        assert '"delivery"' in first
     finally:
         worker.terminate()
         _, rest = worker.communicate(timeout=20)
