@@ -35,9 +35,7 @@ def verify_digest_header(value: str, body: bytes) -> None:
         raise DigestError(f"Digest has no SHA-256 member: {value!r}")
     computed = base64.b64encode(hashlib.sha256(body).digest()).decode("ascii")
     if not hmac.compare_digest(computed, members["sha-256"]):
-        raise DigestError(
-            f"Invalid Digest value. Computed SHA-256 digest: {computed}; given: {members['sha-256']}"
-        )
+        raise DigestError(f"Invalid Digest value. Computed SHA-256 digest: {computed}; given: {members['sha-256']}")
 
 
 def content_digest_header(body: bytes, algorithms: tuple[str, ...] = ("sha-256",)) -> str:
@@ -72,8 +70,7 @@ def verify_content_digest(value: str, body: bytes, required: str | None = "sha-2
         if not hmac.compare_digest(computed, member.value):
             given = base64.b64encode(member.value).decode("ascii")
             raise DigestError(
-                f"Invalid Content-Digest {name}. Computed: {base64.b64encode(computed).decode('ascii')};"
-                f" given: {given}"
+                f"Invalid Content-Digest {name}. Computed: {base64.b64encode(computed).decode('ascii')}; given: {given}"
             )
         checked += 1
     if checked == 0:

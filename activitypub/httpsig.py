@@ -197,9 +197,7 @@ def _check_coverage(sig: CavageSignature, method: str, has_body: bool) -> None:
     if "date" not in covered and "(created)" not in covered:
         raise SignatureError("Mastodon requires the Date header or (created) pseudo-header to be signed")
     if "(request-target)" not in covered and "digest" not in covered:
-        raise SignatureError(
-            "Mastodon requires the Digest header or (request-target) pseudo-header to be signed"
-        )
+        raise SignatureError("Mastodon requires the Digest header or (request-target) pseudo-header to be signed")
     if method.upper() == "GET" and "host" not in covered:
         raise SignatureError("Mastodon requires the Host header to be signed when doing a GET request")
     if (method.upper() == "POST" or has_body) and "digest" not in covered:
@@ -250,9 +248,7 @@ def verify_request(
     if "?" in target:
         candidates.append(target.split("?", 1)[0])
     for candidate in candidates:
-        text = signing_string(
-            signature.headers, method, candidate, lowered, signature.created, signature.expires
-        )
+        text = signing_string(signature.headers, method, candidate, lowered, signature.created, signature.expires)
         if _verify_bytes(public_key, signature.algorithm, signature.signature, text.encode("utf-8")):
             return signature
     raise KeyMismatchError("signature does not verify")

@@ -71,9 +71,9 @@ def private_key_pem(key: PrivateKey) -> str:
 def public_key_pem(key: PublicKey | PrivateKey) -> str:
     """Serialise the public half as SPKI PEM, the form Mastodon's `publicKeyPem` carries."""
     public = key.public_key() if isinstance(key, PrivateKey) else key
-    return public.public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    ).decode("ascii")
+    return public.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode(
+        "ascii"
+    )
 
 
 def public_key_block(actor_id: str, key_id: str, pem: str) -> dict[str, Any]:

@@ -32,9 +32,7 @@ def _hash(document: Mapping[str, Any], loader: OfflineDocumentLoader) -> str:
     return hashlib.sha256(canonicalize(document, loader).encode("utf-8")).hexdigest()
 
 
-def _to_be_signed(
-    document: Mapping[str, Any], options: Mapping[str, Any], loader: OfflineDocumentLoader
-) -> bytes:
+def _to_be_signed(document: Mapping[str, Any], options: Mapping[str, Any], loader: OfflineDocumentLoader) -> bytes:
     stripped_options = {k: v for k, v in options.items() if k not in ("type", "id", "signatureValue")}
     stripped_options["@context"] = IDENTITY_V1_CONTEXT
     body = {k: v for k, v in document.items() if k != "signature"}
@@ -66,9 +64,7 @@ def sign_ld(
     return {**document, "signature": {**options, "signatureValue": value}}
 
 
-def verify_ld(
-    document: Mapping[str, Any], public_key: rsa.RSAPublicKey, loader: OfflineDocumentLoader
-) -> str:
+def verify_ld(document: Mapping[str, Any], public_key: rsa.RSAPublicKey, loader: OfflineDocumentLoader) -> str:
     """Verify an RsaSignature2017 signature with the creator's key; returns the creator key id.
 
     The caller must have resolved `ld_signature_creator(document)` to `public_key` and checked that

@@ -143,9 +143,7 @@ def note(
     return doc
 
 
-def _activity(
-    type: str, id: str, actor: str, obj: Any, to: Sequence[str] = (), cc: Sequence[str] = ()
-) -> JSON:
+def _activity(type: str, id: str, actor: str, obj: Any, to: Sequence[str] = (), cc: Sequence[str] = ()) -> JSON:
     doc: JSON = {"@context": AS_CONTEXT, "id": id, "type": type, "actor": actor, "object": obj}
     if to:
         doc["to"] = list(to)
@@ -171,9 +169,7 @@ def create(*, id: str, actor: str, object: JSON) -> JSON:
 
 def update(*, id: str, actor: str, object: JSON, to: Sequence[str] = (), cc: Sequence[str] = ()) -> JSON:
     """`Update` of an object or of the actor itself (profile or key change, checklist 51)."""
-    doc = _activity(
-        "Update", id, actor, _strip_context(object), to or object.get("to", ()), cc or object.get("cc", ())
-    )
+    doc = _activity("Update", id, actor, _strip_context(object), to or object.get("to", ()), cc or object.get("cc", ()))
     doc["@context"] = object.get("@context", AS_CONTEXT)
     return doc
 

@@ -112,9 +112,7 @@ def check_key_ownership(
     if owner is None or owner != actor_id:
         raise SignatureError(f"key {key_id} names owner {owner!r}, not the actor {actor_id!r}")
     if actor_fetched_from != actor_id:
-        raise SignatureError(
-            f"actor {actor_id} was served from {actor_fetched_from}; ownership not confirmed"
-        )
+        raise SignatureError(f"actor {actor_id} was served from {actor_fetched_from}; ownership not confirmed")
     if not same_origin(key_id, actor_id):
         raise SignatureError(f"key {key_id} is not on the actor's origin")
     if key_id not in get_ids(actor_document.get("publicKey")):

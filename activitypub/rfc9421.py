@@ -93,9 +93,7 @@ def _verify_bytes(key: VerifyingKey, algorithm: str, signature: bytes, data: byt
         elif algorithm == "ecdsa-p256-sha256" and isinstance(key, ec.EllipticCurvePublicKey):
             if len(signature) != 64 or not isinstance(key.curve, ec.SECP256R1):
                 return False
-            der = encode_dss_signature(
-                int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:], "big")
-            )
+            der = encode_dss_signature(int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:], "big"))
             key.verify(der, data, ec.ECDSA(hashes.SHA256()))
         elif algorithm == "ed25519" and isinstance(key, ed25519.Ed25519PublicKey):
             key.verify(signature, data)
@@ -266,9 +264,7 @@ def sign_request_rfc9421(
         out["content-digest"] = content_digest_header(body)
         components.append("content-digest")
     params: Params = {"created": int(now.timestamp()), "keyid": key_id}
-    signed = sign_message(
-        HttpMessage(out, method=method, url=url), components, params, private_key, label=label
-    )
+    signed = sign_message(HttpMessage(out, method=method, url=url), components, params, private_key, label=label)
     out["signature-input"] = signed.signature_input
     out["signature"] = signed.signature
     return out

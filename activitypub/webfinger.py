@@ -104,9 +104,7 @@ class WebFingerResult:
 async def _get(http: httpx.AsyncClient, url: str, guard: OutboundGuard) -> tuple[httpx.Response, bytes]:
     for _hop in range(MAX_REDIRECTS + 1):
         await guard.check(url)
-        request = http.build_request(
-            "GET", url, headers={"accept": WEBFINGER_ACCEPT}, timeout=DEFAULT_TIMEOUT
-        )
+        request = http.build_request("GET", url, headers={"accept": WEBFINGER_ACCEPT}, timeout=DEFAULT_TIMEOUT)
         try:
             response = await http.send(request, stream=True, follow_redirects=False)
         except httpx.HTTPError as exc:

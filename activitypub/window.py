@@ -65,9 +65,7 @@ def check_window(created: datetime | None, expires: datetime | None, now: dateti
     """
     if created is not None:
         if created > now + CLOCK_SKEW:
-            raise SignatureError(
-                "Signed request date outside acceptable time window: created is in the future"
-            )
+            raise SignatureError("Signed request date outside acceptable time window: created is in the future")
         limit = created + MAX_VALIDITY
         expires = min(expires or created + DEFAULT_VALIDITY, limit)
     if expires is not None and now > expires + CLOCK_SKEW:

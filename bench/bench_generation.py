@@ -129,9 +129,7 @@ def main() -> None:
     print(f"| our overhead, unsigned (ours / bare) | {ms['ours_unsigned'] / ms['bare']:.2f}x |")
     print(f"| `engine.generate`, 1 image (no encoding) | {ms['engine1']:.1f} ms |")
     for side in (512, 1024):
-        print(
-            f"| `finish()` alone, signed, {side}x{side} random-noise image | {ms[f'finish{side}']:.1f} ms |"
-        )
+        print(f"| `finish()` alone, signed, {side}x{side} random-noise image | {ms[f'finish{side}']:.1f} ms |")
 
 
 if __name__ == "__main__":

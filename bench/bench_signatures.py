@@ -67,18 +67,14 @@ def main(seconds: float = 0.5) -> None:
     headers = {"content-type": "application/activity+json"}
     verify_at = NOW + timedelta(seconds=5)
 
-    cavage = sign_request(
-        method="POST", url=URL, headers=headers, body=body, key_id=KEY_ID, private_key=key, now=NOW
-    )
+    cavage = sign_request(method="POST", url=URL, headers=headers, body=body, key_id=KEY_ID, private_key=key, now=NOW)
     parsed = parse_signature_header(cavage["signature"])
     cavage_bytes = signing_string(parsed.headers, "POST", "/users/alice/inbox", cavage).encode()
 
     rfc = sign_request_rfc9421(
         method="POST", url=URL, headers=headers, body=body, key_id=KEY_ID, private_key=key, now=NOW
     )
-    rfc_bytes = signature_base(
-        HttpMessage(rfc, method="POST", url=URL), request_signature(rfc).components
-    ).encode()
+    rfc_bytes = signature_base(HttpMessage(rfc, method="POST", url=URL), request_signature(rfc).components).encode()
 
     def bare(data: bytes, signature: bytes) -> Callable[[], None]:
         return lambda: public.verify(signature, data, padding.PKCS1v15(), hashes.SHA256())
@@ -94,18 +90,14 @@ def main(seconds: float = 0.5) -> None:
         )
 
     def rfc_verify() -> None:
-        verify_request_rfc9421(
-            method="POST", url=URL, headers=rfc, body=body, public_key=public, now=verify_at
-        )
+        verify_request_rfc9421(method="POST", url=URL, headers=rfc, body=body, public_key=public, now=verify_at)
 
     floor_cavage = _rate(bare(cavage_bytes, parsed.signature), seconds)
     cavage_rate = _rate(cavage_verify, seconds)
     floor_rfc = _rate(bare(rfc_bytes, request_signature(rfc).signature), seconds)
     rfc_rate = _rate(rfc_verify, seconds)
 
-    print(
-        f"python {platform.python_version()}, cryptography {cryptography.__version__}, {platform.machine()}"
-    )
+    print(f"python {platform.python_version()}, cryptography {cryptography.__version__}, {platform.machine()}")
     print(f"body {len(body)} bytes, RSA-2048, single thread, best of 3 x {seconds:.2f} s")
     print(f"{'case':<28}{'verifies/s':>12}{'floor/s':>12}{'ratio':>8}")
     for name, rate, floor in (

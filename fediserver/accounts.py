@@ -38,9 +38,7 @@ async def create_user(
     check_username(username)
     if len(password) < 8:
         raise InvalidInput("password: must be at least 8 characters")
-    existing = await session.scalar(
-        select(func.count()).select_from(LocalActor).where(LocalActor.username == username)
-    )
+    existing = await session.scalar(select(func.count()).select_from(LocalActor).where(LocalActor.username == username))
     if existing:
         raise Conflict(f"user {username!r} already exists")
     private_pem, public_pem = generate_rsa_pem()

@@ -45,9 +45,7 @@ def user_agent(settings: Settings) -> str:
     return f"fediserver/{__version__} (+{Urls.from_settings(settings).base}/)"
 
 
-def build_http_client(
-    settings: Settings, transport: httpx.AsyncBaseTransport | None = None
-) -> httpx.AsyncClient:
+def build_http_client(settings: Settings, transport: httpx.AsyncBaseTransport | None = None) -> httpx.AsyncClient:
     return httpx.AsyncClient(
         headers={"User-Agent": user_agent(settings)},
         timeout=httpx.Timeout(10.0, connect=5.0),
@@ -89,8 +87,7 @@ def create_app(settings: Settings, options: AppOptions | None = None) -> Starlet
             current = await migrate.current_revision(engine)
             if current != head:
                 raise SchemaOutOfDate(
-                    f"database schema is at {current or 'nothing'}, code expects {head}: "
-                    "run `fediserver migrate`"
+                    f"database schema is at {current or 'nothing'}, code expects {head}: run `fediserver migrate`"
                 )
             sessions = session_factory(engine)
             async with sessions() as session:

@@ -258,9 +258,7 @@ def load_config(path: Path | str | None = None, environ: Mapping[str, str] | Non
     try:
         text = config_path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ConfigError(
-            f"config file {config_path} not found: run `fediserver init --domain HOST` first"
-        ) from None
+        raise ConfigError(f"config file {config_path} not found: run `fediserver init --domain HOST` first") from None
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -297,9 +295,7 @@ def validate(settings: Settings) -> None:
         port = domain.rsplit(":", 1)[1]
         if not port.isdigit() or not 0 < int(port) < 65536:
             raise ConfigError(f"instance.domain: invalid port in {inst.domain!r}")
-    if inst.scheme == "http" and not (
-        is_local_host(_host_of(domain)) or settings.federation.allow_private_addresses
-    ):
+    if inst.scheme == "http" and not (is_local_host(_host_of(domain)) or settings.federation.allow_private_addresses):
         raise ConfigError(
             "instance.scheme: http is only for local development; use https, or a local domain "
             "(localhost, 127.0.0.1, *.test), or set federation.allow_private_addresses = true"

@@ -32,9 +32,7 @@ def inspect_image(data: bytes) -> ImageInfo:
             media_type = FORMAT_TYPES.get(image.format or "")
             width, height = image.size
             if media_type is None:
-                raise InvalidInput(
-                    f"image: format {image.format} is not accepted (use PNG, JPEG, WebP or GIF)"
-                )
+                raise InvalidInput(f"image: format {image.format} is not accepted (use PNG, JPEG, WebP or GIF)")
             if width * height > MAX_PIXELS:
                 raise InvalidInput(f"image: {width}x{height} is larger than {MAX_PIXELS} pixels")
             image.verify()

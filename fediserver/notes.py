@@ -12,9 +12,7 @@ async def attachments_by_note(session: AsyncSession, note_ids: list[int]) -> dic
     if not note_ids:
         return {}
     rows = await session.scalars(
-        select(MediaAttachment)
-        .where(MediaAttachment.note_id.in_(note_ids))
-        .order_by(MediaAttachment.position)
+        select(MediaAttachment).where(MediaAttachment.note_id.in_(note_ids)).order_by(MediaAttachment.position)
     )
     out: dict[int, list[MediaAttachment]] = {}
     for row in rows:

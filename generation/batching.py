@@ -18,9 +18,7 @@ T = TypeVar("T")
 DEFAULT_MAX_BATCH = 4
 
 
-def take_batch(
-    waiting: Sequence[T], key: Callable[[T], BatchKey], max_batch: int = DEFAULT_MAX_BATCH
-) -> list[T]:
+def take_batch(waiting: Sequence[T], key: Callable[[T], BatchKey], max_batch: int = DEFAULT_MAX_BATCH) -> list[T]:
     """The head of ``waiting`` plus up to ``max_batch - 1`` later items with the same key, in order."""
     if max_batch < 1:
         raise ValueError(f"max_batch must be at least 1, got {max_batch}")
@@ -30,9 +28,7 @@ def take_batch(
     return [item for item in waiting if key(item) == head_key][:max_batch]
 
 
-def plan_batches(
-    requests: Sequence[GenerationRequest], max_batch: int = DEFAULT_MAX_BATCH
-) -> list[list[int]]:
+def plan_batches(requests: Sequence[GenerationRequest], max_batch: int = DEFAULT_MAX_BATCH) -> list[list[int]]:
     """Split resolved ``requests`` into batches of indices, each batch as :func:`take_batch` would pick."""
     pending = list(range(len(requests)))
     batches: list[list[int]] = []

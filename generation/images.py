@@ -95,10 +95,7 @@ def blurhash_of(image: Image.Image, components_x: int = 4, components_y: int = 3
     small.thumbnail((_BLURHASH_SIDE, _BLURHASH_SIDE), Image.Resampling.BILINEAR)
     width, height = small.size
     flat = small.tobytes()
-    rows = [
-        [list(flat[(y * width + x) * 3 : (y * width + x) * 3 + 3]) for x in range(width)]
-        for y in range(height)
-    ]
+    rows = [[list(flat[(y * width + x) * 3 : (y * width + x) * 3 + 3]) for x in range(width)] for y in range(height)]
     value = blurhash.encode(rows, components_x=components_x, components_y=components_y)
     if not isinstance(value, str):
         raise TypeError(f"blurhash.encode returned {type(value).__name__}, expected str")

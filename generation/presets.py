@@ -45,12 +45,8 @@ PRESETS: dict[str, ModelPreset] = {
     p.name: p
     for p in (
         # SD-Turbo and SDXL-Turbo are adversarially distilled: 1-4 steps, no classifier-free guidance.
-        ModelPreset(
-            "sd-turbo", "stabilityai/sd-turbo", steps=1, guidance=0.0, width=512, height=512, max_steps=4
-        ),
-        ModelPreset(
-            "sdxl-turbo", "stabilityai/sdxl-turbo", steps=1, guidance=0.0, width=512, height=512, max_steps=4
-        ),
+        ModelPreset("sd-turbo", "stabilityai/sd-turbo", steps=1, guidance=0.0, width=512, height=512, max_steps=4),
+        ModelPreset("sdxl-turbo", "stabilityai/sdxl-turbo", steps=1, guidance=0.0, width=512, height=512, max_steps=4),
         ModelPreset(
             "sd15",
             "stable-diffusion-v1-5/stable-diffusion-v1-5",
@@ -145,8 +141,7 @@ def model_source(model: str) -> ModelSource:
         return ModelSource("local", str(path.resolve()))
     if source.count("/") != 1:
         raise InvalidRequest(
-            f"unknown model {model!r}: use one of {sorted(PRESETS)}, "
-            "a hub id 'owner/name' or a local directory"
+            f"unknown model {model!r}: use one of {sorted(PRESETS)}, a hub id 'owner/name' or a local directory"
         )
     return ModelSource("hub", source)
 

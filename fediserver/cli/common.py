@@ -49,15 +49,11 @@ async def open_session(settings: Settings, *, check_schema: bool = True) -> Asyn
         if check_schema:
             current = await migrate.current_revision(engine)
             if current != migrate.head_revision():
-                raise CommandError(
-                    f"the database schema is at {current or 'nothing'}: run `fediserver migrate` first"
-                )
+                raise CommandError(f"the database schema is at {current or 'nothing'}: run `fediserver migrate` first")
         async with session_factory(engine)() as session:
             try:
                 yield session
             except AppError as exc:
-                raise CommandError(
-                    exc.message, EXIT_NOT_AVAILABLE if exc.status_code == 501 else EXIT_ERROR
-                ) from None
+                raise CommandError(exc.message, EXIT_NOT_AVAILABLE if exc.status_code == 501 else EXIT_ERROR) from None
     finally:
         await engine.dispose()

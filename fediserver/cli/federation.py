@@ -85,8 +85,7 @@ async def _timeline(args: argparse.Namespace) -> list[str]:
         me = await accounts.get_user_actor(session, args.name)
         notes = await following.home_timeline(fed, session, me, args.limit)
         return [
-            f"{n.published_at:%Y-%m-%d %H:%M} {n.attributed_to}\n  {plain_text(n.content)}\n  {n.uri}"
-            for n in notes
+            f"{n.published_at:%Y-%m-%d %H:%M} {n.attributed_to}\n  {plain_text(n.content)}\n  {n.uri}" for n in notes
         ]
 
 
@@ -130,8 +129,7 @@ async def _domains(args: argparse.Namespace) -> list[tuple[str, str]]:
     settings = settings_from(args)
     async with open_session(settings) as session:
         stored = [
-            (row.domain, row.reason)
-            for row in await session.scalars(select(DomainBlock).order_by(DomainBlock.domain))
+            (row.domain, row.reason) for row in await session.scalars(select(DomainBlock).order_by(DomainBlock.domain))
         ]
     return [(d, "(config)") for d in settings.federation.blocked_domains] + stored
 

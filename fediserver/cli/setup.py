@@ -14,24 +14,16 @@ from fediserver.db import engine_from_settings
 
 
 def register(commands: Any) -> None:
-    init = commands.add_parser(
-        "init", parents=[config_parent()], help="write a new config file with fresh secrets"
-    )
-    init.add_argument(
-        "--domain", required=True, metavar="HOST[:PORT]", help="the instance's public host name"
-    )
-    init.add_argument(
-        "--scheme", choices=["https", "http"], default="https", help="http only for local development"
-    )
+    init = commands.add_parser("init", parents=[config_parent()], help="write a new config file with fresh secrets")
+    init.add_argument("--domain", required=True, metavar="HOST[:PORT]", help="the instance's public host name")
+    init.add_argument("--scheme", choices=["https", "http"], default="https", help="http only for local development")
     init.add_argument(
         "--data-dir", default="data", metavar="DIR", help="where the database and media go (default: data)"
     )
     init.add_argument("--force", action="store_true", help="replace an existing config file")
     init.set_defaults(handler=cmd_init)
 
-    mig = commands.add_parser(
-        "migrate", parents=[config_parent()], help="create or upgrade the database schema"
-    )
+    mig = commands.add_parser("migrate", parents=[config_parent()], help="create or upgrade the database schema")
     mig.set_defaults(handler=cmd_migrate)
 
 

@@ -16,9 +16,7 @@ from fediserver.urls import Urls
 def register(commands: Any) -> None:
     user = commands.add_parser("user", help="manage local users")
     sub = user.add_subparsers(dest="user_command", metavar="SUBCOMMAND", required=True)
-    create = sub.add_parser(
-        "create", parents=[config_parent()], help="create a user and print its credentials"
-    )
+    create = sub.add_parser("create", parents=[config_parent()], help="create a user and print its credentials")
     create.add_argument("name", help="username: lowercase letters, digits and underscores")
     create.add_argument("--display-name", default="", metavar="TEXT")
     create.add_argument(
@@ -35,9 +33,7 @@ def register(commands: Any) -> None:
 async def _create(args: argparse.Namespace, password: str) -> str:
     settings = settings_from(args)
     async with open_session(settings) as session:
-        await accounts.create_user(
-            session, args.name, password, display_name=args.display_name, is_admin=args.admin
-        )
+        await accounts.create_user(session, args.name, password, display_name=args.display_name, is_admin=args.admin)
         await session.commit()
     return Urls.from_settings(settings).handle(args.name)
 

@@ -140,9 +140,7 @@ def attachments_to_models(doc: JSON) -> list[MediaAttachment]:
         url = _url(item.get("url"))
         if url is None:
             continue
-        media_type = (
-            item.get("mediaType") if isinstance(item.get("mediaType"), str) else "application/octet-stream"
-        )
+        media_type = item.get("mediaType") if isinstance(item.get("mediaType"), str) else "application/octet-stream"
         width, height = item.get("width"), item.get("height")
         blurhash = item.get("blurhash")
         out.append(

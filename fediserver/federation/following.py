@@ -37,9 +37,7 @@ async def follow(fed: Federation, session: AsyncSession, me: LocalActor, account
     """Store a pending Follow and queue it for delivery; the caller commits."""
     target = await resolve_account(fed, session, account)
     my_uri = fed.urls.actor(me.username)
-    row = await session.scalar(
-        select(Follow).where(Follow.follower_uri == my_uri, Follow.followed_uri == target.uri)
-    )
+    row = await session.scalar(select(Follow).where(Follow.follower_uri == my_uri, Follow.followed_uri == target.uri))
     if row is not None and row.state == "accepted":
         raise Conflict(f"{me.username} already follows {target.uri}")
     follow_id = f"{fed.urls.base}/follows/{secrets.token_hex(12)}"
@@ -56,9 +54,7 @@ async def follow(fed: Federation, session: AsyncSession, me: LocalActor, account
 async def unfollow(fed: Federation, session: AsyncSession, me: LocalActor, account: str) -> None:
     target = await resolve_account(fed, session, account)
     my_uri = fed.urls.actor(me.username)
-    row = await session.scalar(
-        select(Follow).where(Follow.follower_uri == my_uri, Follow.followed_uri == target.uri)
-    )
+    row = await session.scalar(select(Follow).where(Follow.follower_uri == my_uri, Follow.followed_uri == target.uri))
     if row is None:
         raise NotFound(f"{me.username} does not follow {target.uri}")
     original = ap.follow(id=row.activity_uri, actor=my_uri, object=target.uri)
@@ -68,9 +64,7 @@ async def unfollow(fed: Federation, session: AsyncSession, me: LocalActor, accou
     await session.delete(row)
 
 
-async def home_timeline(
-    fed: Federation, session: AsyncSession, me: LocalActor, limit: int = 20
-) -> list[Note]:
+async def home_timeline(fed: Federation, session: AsyncSession, me: LocalActor, limit: int = 20) -> list[Note]:
     """The user's own posts and those of accounts they follow, newest first."""
     my_uri = fed.urls.actor(me.username)
     followed = select(Follow.followed_uri).where(Follow.follower_uri == my_uri, Follow.state == "accepted")

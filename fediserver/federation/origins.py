@@ -41,10 +41,5 @@ def check_activity(activity: JSON, signer_uri: str) -> None:
             owner = ap.get_id(obj.get("attributedTo")) or ap.get_id(obj.get("actor"))
             if owner is not None and owner != actor and object_id != actor:
                 raise OriginError(f"{types[0]} object belongs to {owner}, not {actor}")
-    if (
-        types[0] == "Update"
-        and isinstance(obj, dict)
-        and ap.has_type(obj, *ap.ACTOR_TYPES)
-        and object_id != actor
-    ):
+    if types[0] == "Update" and isinstance(obj, dict) and ap.has_type(obj, *ap.ACTOR_TYPES) and object_id != actor:
         raise OriginError("an actor may only update itself")

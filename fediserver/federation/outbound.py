@@ -35,10 +35,7 @@ async def follower_inboxes(session: AsyncSession, actor_uri: str) -> list[str]:
 async def addressed_inboxes(session: AsyncSession, activity: JSON) -> list[str]:
     """Inboxes of remote actors named in to/cc/bto/bcc (mentions, the replied-to author)."""
     named = {
-        uri
-        for key in ("to", "cc", "bto", "bcc")
-        for uri in ap.get_ids(activity.get(key))
-        if not ap.is_public(uri)
+        uri for key in ("to", "cc", "bto", "bcc") for uri in ap.get_ids(activity.get(key)) if not ap.is_public(uri)
     }
     if not named:
         return []
@@ -82,9 +79,7 @@ async def enqueue(
     return jobs
 
 
-async def to_followers(
-    fed: Federation, session: AsyncSession, activity: JSON, signer: LocalActor
-) -> list[DeliveryJob]:
+async def to_followers(fed: Federation, session: AsyncSession, activity: JSON, signer: LocalActor) -> list[DeliveryJob]:
     """Deliver to the signer's followers and to every remote actor the activity addresses."""
     actor_uri = fed.urls.actor(signer.username)
     inboxes = [*await follower_inboxes(session, actor_uri), *await addressed_inboxes(session, activity)]

@@ -12,18 +12,14 @@ from fediserver.models import DeliveryJob, LocalActor, Note, utcnow
 from fediserver.notes import attachments_by_note
 
 
-async def publish_note(
-    fed: Federation, session: AsyncSession, author: LocalActor, note: Note
-) -> list[DeliveryJob]:
+async def publish_note(fed: Federation, session: AsyncSession, author: LocalActor, note: Note) -> list[DeliveryJob]:
     """Queue the note's Create for its followers and addressees; the caller commits."""
     media = (await attachments_by_note(session, [note.id])).get(note.id, [])
     activity = create_for_note(note_to_as(note, fed.urls, media))
     return await outbound.to_followers(fed, session, activity, author)
 
 
-async def delete_note(
-    fed: Federation, session: AsyncSession, author: LocalActor, note: Note
-) -> list[DeliveryJob]:
+async def delete_note(fed: Federation, session: AsyncSession, author: LocalActor, note: Note) -> list[DeliveryJob]:
     note.deleted_at = utcnow()
     actor_uri = fed.urls.actor(author.username)
     activity = ap.delete(

@@ -36,9 +36,7 @@ async def store_actor(session: AsyncSession, doc: JSON) -> RemoteActor:
     return row
 
 
-async def get_actor(
-    fed: Federation, session: AsyncSession, uri: str, *, refresh: bool = False
-) -> RemoteActor:
+async def get_actor(fed: Federation, session: AsyncSession, uri: str, *, refresh: bool = False) -> RemoteActor:
     """The cached actor, fetched when unknown or when ``refresh`` is asked."""
     row = await session.scalar(select(RemoteActor).where(RemoteActor.uri == uri))
     if row is not None and not refresh:
@@ -49,9 +47,7 @@ async def get_actor(
     return await store_actor(session, doc)
 
 
-async def actor_for_key(
-    fed: Federation, session: AsyncSession, key_id: str, *, refresh: bool = False
-) -> RemoteActor:
+async def actor_for_key(fed: Federation, session: AsyncSession, key_id: str, *, refresh: bool = False) -> RemoteActor:
     """The actor that owns ``key_id``, with ownership checked both ways (federation.md §5).
 
     The key is either in the actor document (``{actor}#main-key``) or a document of its own that names

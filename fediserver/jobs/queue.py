@@ -19,9 +19,7 @@ from fediserver.models.base import QueueMixin
 J = TypeVar("J", bound=QueueMixin)
 
 
-async def claim(
-    session: AsyncSession, model: type[J], now: datetime, lease: timedelta, limit: int = 1
-) -> Sequence[J]:
+async def claim(session: AsyncSession, model: type[J], now: datetime, lease: timedelta, limit: int = 1) -> Sequence[J]:
     """Lease up to ``limit`` due jobs to the caller and return them (committed)."""
     table = model.__table__  # type: ignore[attr-defined]
     due = or_(

@@ -21,9 +21,7 @@ class LocalActor(Base):
     """
 
     __tablename__ = "local_actors"
-    __table_args__ = (
-        CheckConstraint("actor_type IN ('Person', 'Service', 'Application')", name="actor_type"),
-    )
+    __table_args__ = (CheckConstraint("actor_type IN ('Person', 'Service', 'Application')", name="actor_type"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     username: Mapped[str] = mapped_column(String(64), unique=True)

@@ -86,12 +86,8 @@ class MediaAttachment(Base):
     __tablename__ = "media_attachments"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    note_id: Mapped[int | None] = mapped_column(
-        ForeignKey("notes.id", ondelete="CASCADE"), index=True, default=None
-    )
-    local_actor_id: Mapped[int | None] = mapped_column(
-        ForeignKey("local_actors.id", ondelete="CASCADE"), default=None
-    )
+    note_id: Mapped[int | None] = mapped_column(ForeignKey("notes.id", ondelete="CASCADE"), index=True, default=None)
+    local_actor_id: Mapped[int | None] = mapped_column(ForeignKey("local_actors.id", ondelete="CASCADE"), default=None)
     position: Mapped[int] = mapped_column(Integer, default=0)
     storage_key: Mapped[str | None] = mapped_column(String(512), default=None)
     remote_url: Mapped[str | None] = mapped_column(String(2048), default=None)

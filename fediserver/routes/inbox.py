@@ -113,9 +113,7 @@ async def _receive(request: Request, recipient_username: str | None) -> Response
 
 
 def _is_self_delete(activity: dict[str, object]) -> bool:
-    return ap.has_type(activity, "Delete") and ap.get_id(activity.get("object")) == ap.get_id(
-        activity.get("actor")
-    )
+    return ap.has_type(activity, "Delete") and ap.get_id(activity.get("object")) == ap.get_id(activity.get("actor"))
 
 
 async def shared_inbox(request: Request) -> Response:

@@ -30,9 +30,7 @@ async def _note_response(request: Request, *, activity: bool) -> Response:
         if note is None:
             raise NotFound("no such post")
         private = note.visibility in ("followers", "direct")
-        viewer = await requester(
-            request, session, required=private or fed.settings.federation.authorized_fetch
-        )
+        viewer = await requester(request, session, required=private or fed.settings.federation.authorized_fetch)
         # A post its requester may not see is reported as absent, not forbidden: its existence is private too.
         if not await may_see(session, note, viewer.uri if viewer else None):
             raise NotFound("no such post")

@@ -83,9 +83,7 @@ async def nodeinfo(request: Request) -> Response:
     async with request.app.state.sessions() as session:
         users = await session.scalar(select(func.count()).select_from(User)) or 0
         posts = await session.scalar(
-            select(func.count())
-            .select_from(Note)
-            .where(Note.local_actor_id.is_not(None), Note.deleted_at.is_(None))
+            select(func.count()).select_from(Note).where(Note.local_actor_id.is_not(None), Note.deleted_at.is_(None))
         )
     doc = ap.nodeinfo_document(
         version,

@@ -36,9 +36,7 @@ def choose_dtype(device: str, requested: str = "auto", *, half_precision_ok: boo
         try:
             return _DTYPES[requested]
         except KeyError:
-            raise InvalidRequest(
-                f"unknown dtype {requested!r}: use one of {sorted(_DTYPES)} or 'auto'"
-            ) from None
+            raise InvalidRequest(f"unknown dtype {requested!r}: use one of {sorted(_DTYPES)} or 'auto'") from None
     if device.startswith("cuda"):
         if torch.cuda.is_bf16_supported():
             return torch.bfloat16

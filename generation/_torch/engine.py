@@ -90,9 +90,7 @@ class DiffusersEngine:
             if request.model != self.model:
                 raise InvalidRequest(f"engine serves {self.model!r}, request wants {request.model!r}")
             if request.batch_key() != first.batch_key():
-                raise InvalidRequest(
-                    "requests in one call must share model, size, steps, guidance, scheduler"
-                )
+                raise InvalidRequest("requests in one call must share model, size, steps, guidance, scheduler")
         if should_cancel is not None and should_cancel():
             raise GenerationCancelled("cancelled before rendering started")
         key = first.batch_key()

@@ -143,9 +143,7 @@ def upgrade() -> None:
     )
     op.create_index(op.f("ix_delivery_jobs_activity_id"), "delivery_jobs", ["activity_id"], unique=False)
     op.create_index(op.f("ix_delivery_jobs_host"), "delivery_jobs", ["host"], unique=False)
-    op.create_index(
-        op.f("ix_delivery_jobs_next_attempt_at"), "delivery_jobs", ["next_attempt_at"], unique=False
-    )
+    op.create_index(op.f("ix_delivery_jobs_next_attempt_at"), "delivery_jobs", ["next_attempt_at"], unique=False)
     op.create_index(op.f("ix_delivery_jobs_state"), "delivery_jobs", ["state"], unique=False)
 
     op.create_table(
@@ -186,12 +184,8 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_generation_jobs")),
     )
-    op.create_index(
-        op.f("ix_generation_jobs_local_actor_id"), "generation_jobs", ["local_actor_id"], unique=False
-    )
-    op.create_index(
-        op.f("ix_generation_jobs_next_attempt_at"), "generation_jobs", ["next_attempt_at"], unique=False
-    )
+    op.create_index(op.f("ix_generation_jobs_local_actor_id"), "generation_jobs", ["local_actor_id"], unique=False)
+    op.create_index(op.f("ix_generation_jobs_next_attempt_at"), "generation_jobs", ["next_attempt_at"], unique=False)
     op.create_index(op.f("ix_generation_jobs_state"), "generation_jobs", ["state"], unique=False)
 
     op.create_table(
@@ -223,9 +217,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_inbound_activities")),
         sa.UniqueConstraint("activity_id", name=op.f("uq_inbound_activities_activity_id")),
     )
-    op.create_index(
-        op.f("ix_inbound_activities_actor_uri"), "inbound_activities", ["actor_uri"], unique=False
-    )
+    op.create_index(op.f("ix_inbound_activities_actor_uri"), "inbound_activities", ["actor_uri"], unique=False)
     op.create_index(
         op.f("ix_inbound_activities_next_attempt_at"), "inbound_activities", ["next_attempt_at"], unique=False
     )

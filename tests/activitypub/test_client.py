@@ -57,9 +57,7 @@ def make_client(handler: Handler, **kwargs: Any) -> tuple[ActivityPubClient, lis
 
 
 def as2(document: dict[str, Any], status: int = 200, content_type: str = ACTIVITY_JSON) -> httpx.Response:
-    return httpx.Response(
-        status, headers={"content-type": content_type}, content=json.dumps(document).encode()
-    )
+    return httpx.Response(status, headers={"content-type": content_type}, content=json.dumps(document).encode())
 
 
 def _verify_cavage(request: httpx.Request, now: datetime) -> None:
@@ -190,9 +188,7 @@ async def test_fetch__follows_three_redirects_not_four() -> None:
 
 
 async def test_fetch__redirect_to_private_address_refused() -> None:
-    client, seen = make_client(
-        lambda r: httpx.Response(301, headers={"location": "https://internal.example/x"})
-    )
+    client, seen = make_client(lambda r: httpx.Response(301, headers={"location": "https://internal.example/x"}))
     with pytest.raises(UnsafeURLError, match=r"10\.0\.0\.5"):
         await client.fetch("https://remote.example/a")
     assert len(seen) == 1

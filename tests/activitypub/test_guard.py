@@ -52,9 +52,7 @@ async def test_check__ip_literals_checked_without_resolving() -> None:
     await guard.check("https://8.8.8.8/")
 
 
-@pytest.mark.parametrize(
-    "url", ["file:///etc/passwd", "data:text/plain,x", "ftp://a.example/", "gopher://a/"]
-)
+@pytest.mark.parametrize("url", ["file:///etc/passwd", "data:text/plain,x", "ftp://a.example/", "gopher://a/"])
 async def test_check__only_http_and_https(url: str) -> None:
     with pytest.raises(UnsafeURLError, match="only http and https"):
         await OutboundGuard(allow_private=True).check(url)

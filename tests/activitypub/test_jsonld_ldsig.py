@@ -52,9 +52,7 @@ def test_loader__serves_every_bundled_context_as_valid_json_ld(url: str) -> None
 
 
 def test_loader__bundled_files_are_the_declared_ones() -> None:
-    names = {
-        p.name for p in (resources.files("activitypub") / "contexts").iterdir() if p.name.endswith(".json")
-    }
+    names = {p.name for p in (resources.files("activitypub") / "contexts").iterdir() if p.name.endswith(".json")}
     assert names == set(BUNDLED_CONTEXTS.values())
 
 
@@ -68,14 +66,10 @@ def test_loader__unknown_context_refused_without_failing_document() -> None:
 
 
 def test_loader__extra_contexts_and_http_spelling() -> None:
-    loader = OfflineDocumentLoader(
-        extra={"https://litepub.example/ctx": {"@context": {"x": "https://x.example#x"}}}
-    )
+    loader = OfflineDocumentLoader(extra={"https://litepub.example/ctx": {"@context": {"x": "https://x.example#x"}}})
     assert loader.knows("http://www.w3.org/ns/activitystreams")
     assert loader.knows("https://litepub.example/ctx")
-    expanded = expand(
-        {"@context": "https://litepub.example/ctx", "@id": "https://a.example/", "x": 1}, loader
-    )
+    expanded = expand({"@context": "https://litepub.example/ctx", "@id": "https://a.example/", "x": 1}, loader)
     assert expanded[0]["https://x.example#x"][0]["@value"] == 1
 
 

@@ -53,9 +53,7 @@ def test_import__loads_no_application_or_framework_module() -> None:
         "{'fediserver', 'generation', 'starlette', 'sqlalchemy', 'pyld'})\n"
         "print(','.join(bad))\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
-    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert result.stdout.strip() == ""
 
 

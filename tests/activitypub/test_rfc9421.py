@@ -41,9 +41,7 @@ def _public(name: str) -> PublicKey | bytes:
 
 
 def _message(spec: dict[str, Any]) -> HttpMessage:
-    return HttpMessage(
-        spec["headers"], method=spec.get("method"), url=spec.get("url"), status=spec.get("status")
-    )
+    return HttpMessage(spec["headers"], method=spec.get("method"), url=spec.get("url"), status=spec.get("status"))
 
 
 def _signature(case: dict[str, Any]) -> SignatureInput:
@@ -146,9 +144,7 @@ def _mastodon_headers() -> dict[str, str]:
     )
 
 
-def _verify_mastodon(
-    headers: dict[str, str], now: datetime = MASTODON_NOW, body: bytes | None = None
-) -> None:
+def _verify_mastodon(headers: dict[str, str], now: datetime = MASTODON_NOW, body: bytes | None = None) -> None:
     verify_request_rfc9421(
         method="POST",
         url=MASTODON["message"]["url"],
@@ -242,9 +238,7 @@ def test_mastodon_profile__content_digest_needs_sha256() -> None:
 def test_verify__alg_parameter_must_match_requested_algorithm() -> None:
     case = next(c for c in CASES if c["id"] == "4.3-proxy_sig")
     with pytest.raises(SignatureError, match="does not match"):
-        verify_message(
-            _message(case["message"]), _signature(case), _public("test-key-rsa"), algorithm="rsa-pss-sha512"
-        )
+        verify_message(_message(case["message"]), _signature(case), _public("test-key-rsa"), algorithm="rsa-pss-sha512")
 
 
 @pytest.mark.parametrize(

@@ -67,9 +67,7 @@ def test_is_as2_content_type__mastodon_rule(content_type: str | None, ok: bool) 
     assert is_as2_content_type(content_type) is ok
 
 
-@pytest.mark.parametrize(
-    ("value", "ok"), [([PUBLIC], True), ("as:Public", True), ("Public", True), ([ACTOR], False)]
-)
+@pytest.mark.parametrize(("value", "ok"), [([PUBLIC], True), ("as:Public", True), ("Public", True), ([ACTOR], False)])
 def test_is_public__accepts_mastodon_spellings(value: Any, ok: bool) -> None:
     assert is_public(value) is ok
 

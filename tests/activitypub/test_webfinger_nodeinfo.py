@@ -22,9 +22,7 @@ from activitypub.webfinger import Acct, build_jrd, format_acct, lookup, parse_ac
 ALICE = "https://social.example/users/alice"
 
 
-@pytest.mark.parametrize(
-    "text", ["acct:alice@social.example", "@alice@social.example", "alice@Social.Example"]
-)
+@pytest.mark.parametrize("text", ["acct:alice@social.example", "@alice@social.example", "alice@Social.Example"])
 def test_parse_acct__accepts_common_forms(text: str) -> None:
     acct = parse_acct(text)
     assert acct == Acct("alice", "social.example")
@@ -64,9 +62,7 @@ def _server(jrds: dict[str, Any]) -> tuple[httpx.AsyncClient, list[str]]:
         value = jrds[resource]
         if isinstance(value, int):
             return httpx.Response(value)
-        return httpx.Response(
-            200, content=json.dumps(value).encode(), headers={"content-type": "application/jrd+json"}
-        )
+        return httpx.Response(200, content=json.dumps(value).encode(), headers={"content-type": "application/jrd+json"})
 
     return httpx.AsyncClient(transport=httpx.MockTransport(handler)), asked
 

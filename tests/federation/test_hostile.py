@@ -23,9 +23,7 @@ async def _key(instance: Any, username: str) -> tuple[str, ap.PrivateKey]:
         return instance.fed.urls.actor_key(username), ap.load_private_key(actor.private_key_pem)
 
 
-def _create(
-    actor: str, note_id: str, attributed: str | None = None, activity_id: str | None = None
-) -> dict[str, Any]:
+def _create(actor: str, note_id: str, attributed: str | None = None, activity_id: str | None = None) -> dict[str, Any]:
     return {
         "@context": ap.AS_CONTEXT,
         "id": activity_id or f"{note_id}/activity",
@@ -176,7 +174,5 @@ async def test_blocked_domain__is_403(instances: Factory) -> None:
 async def test_wrong_content_type__is_415(pair: tuple[Any, Any]) -> None:
     a, _ = pair
     async with httpx.AsyncClient() as http:
-        response = await http.post(
-            a.fed.urls.shared_inbox(), content=b"{}", headers={"content-type": "text/plain"}
-        )
+        response = await http.post(a.fed.urls.shared_inbox(), content=b"{}", headers={"content-type": "text/plain"})
     assert response.status_code == 415

@@ -33,9 +33,7 @@ async def _note(instance: Any, uri: str) -> Note | None:
         return note
 
 
-async def test_two_instances__full_social_round_trip(
-    instances: Callable[..., Awaitable[Any]], wait: Wait
-) -> None:
+async def test_two_instances__full_social_round_trip(instances: Callable[..., Awaitable[Any]], wait: Wait) -> None:
     a = await instances("a", ["alice"])
     b = await instances("b", ["bob"])
     alice, bob = a.actor_url("alice"), b.actor_url("bob")
@@ -58,9 +56,7 @@ async def test_two_instances__full_social_round_trip(
     # alice posts; it arrives on bob's side, sanitised and addressed as public
     async with a.sessions() as session:
         me = await a.user(session, "alice")
-        post = await create_post(
-            session, a.fed.urls, a.app.state.media, me, "Hello <script>x</script> fediverse"
-        )
+        post = await create_post(session, a.fed.urls, a.app.state.media, me, "Hello <script>x</script> fediverse")
         await publishing.publish_note(a.fed, session, me, post)
         await session.commit()
         post_uri = post.uri

@@ -86,9 +86,7 @@ def test_init_migrate_user__end_to_end(instance: Path, capsys: pytest.CaptureFix
         engine = make_engine(load_config(instance, environ={}).database_url)
         try:
             async with session_factory(engine)() as session:
-                user = await session.scalar(
-                    select(User).join(User.actor).where(LocalActor.username == "alice")
-                )
+                user = await session.scalar(select(User).join(User.actor).where(LocalActor.username == "alice"))
                 assert user is not None
                 assert "BEGIN PRIVATE KEY" in user.actor.private_key_pem
                 return user.password_hash

@@ -45,9 +45,7 @@ async def test_datetimes__come_back_aware_utc(sessions: async_sessionmaker[Async
     published = datetime(2026, 1, 2, 3, 4, 5, tzinfo=eastern)
     async with sessions() as session:
         actor = await accounts.ensure_instance_actor(session)
-        session.add(
-            Note(uri="https://a.example/n/1", attributed_to="https://a.example/u", published_at=published)
-        )
+        session.add(Note(uri="https://a.example/n/1", attributed_to="https://a.example/u", published_at=published))
         await session.commit()
         del actor
     async with sessions() as session:
@@ -85,8 +83,6 @@ async def test_instance_actor__is_created_once(sessions: async_sessionmaker[Asyn
         ("direct", ["M"], []),
     ],
 )
-def test_addressing__matches_how_mastodon_reads_visibility(
-    visibility: str, to: list[str], cc: list[str]
-) -> None:
+def test_addressing__matches_how_mastodon_reads_visibility(visibility: str, to: list[str], cc: list[str]) -> None:
     result = addressing(visibility, "F", ["M"])
     assert (result.to, result.cc) == (to, cc)

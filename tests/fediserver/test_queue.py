@@ -174,9 +174,7 @@ async def test_worker__gives_up_on_permanent_errors_and_past_the_horizon(queue_e
     await permanent.run_once()
     assert (await _job(sessions, gone)).state == "failed"
     near_end = T0 + timedelta(days=2) - timedelta(seconds=5)
-    transient = Worker(
-        sessions, [_Handler(RuntimeError("connection reset"))], lease=LEASE, clock=lambda: near_end
-    )
+    transient = Worker(sessions, [_Handler(RuntimeError("connection reset"))], lease=LEASE, clock=lambda: near_end)
     await transient.run_once()
     job = await _job(sessions, late)
     assert job.state == "failed"

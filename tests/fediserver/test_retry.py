@@ -12,9 +12,7 @@ NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 BACKOFF = Backoff(initial=timedelta(seconds=30), factor=2.0, cap=timedelta(hours=6))
 
 
-@pytest.mark.parametrize(
-    ("attempt", "low", "high"), [(1, 15, 30), (2, 30, 60), (5, 240, 480), (20, 10800, 21600)]
-)
+@pytest.mark.parametrize(("attempt", "low", "high"), [(1, 15, 30), (2, 30, 60), (5, 240, 480), (20, 10800, 21600)])
 def test_backoff__grows_exponentially_within_jitter_bounds(attempt: int, low: float, high: float) -> None:
     assert BACKOFF.delay(attempt, rand=lambda: 0.0).total_seconds() == low
     assert BACKOFF.delay(attempt, rand=lambda: 1.0).total_seconds() == high

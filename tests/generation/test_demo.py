@@ -11,9 +11,7 @@ from generation import images
 from generation.demo import main
 
 
-def test_demo__writes_signed_files(
-    tiny_cache_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_demo__writes_signed_files(tiny_cache_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "out"
     status = main(
         [
@@ -41,9 +39,7 @@ def test_demo__writes_signed_files(
 
 
 def test_demo__reports_an_invalid_request(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    status = main(
-        ["x", "--model", "tiny", "--width", "60", "--cache-dir", str(tmp_path), "--out", str(tmp_path)]
-    )
+    status = main(["x", "--model", "tiny", "--width", "60", "--cache-dir", str(tmp_path), "--out", str(tmp_path)])
     assert status == 2
     assert "width must be a multiple of 8" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []

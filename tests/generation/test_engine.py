@@ -164,9 +164,7 @@ def test_engine__out_of_memory_is_typed_and_engine_keeps_serving(
 
 # diffusers' EulerDiscreteScheduler calls np.array() on a torch tensor, which warns under numpy 2.4
 # (harmless: a copy is made anyway). It is SD-Turbo's scheduler, so we keep testing with it.
-@pytest.mark.filterwarnings(
-    "ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning"
-)
+@pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning")
 def test_engine__scheduler_is_switched_per_call_and_restored(engine: DiffusersEngine) -> None:
     default = engine.pipeline.scheduler
     ddim = engine.generate([tiny(steps=3)])[0]
@@ -200,9 +198,7 @@ def test_load_engine__tiny_needs_a_cache_dir() -> None:
         load_engine("tiny", device="cpu")
 
 
-def test_engine__vae_tiles_above_the_threshold_only(
-    engine: DiffusersEngine, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_engine__vae_tiles_above_the_threshold_only(engine: DiffusersEngine, monkeypatch: pytest.MonkeyPatch) -> None:
     from generation._torch import engine as engine_module
 
     monkeypatch.setattr(engine_module, "TILE_VAE_ABOVE", 32 * 32)

@@ -51,9 +51,7 @@ def test_imports__only_torch_package_names_heavy_modules_in_source() -> None:
 
 
 def test_imports__package_root_stays_light() -> None:
-    script = (
-        "import sys, generation; print(sorted({m.split('.')[0] for m in sys.modules} & {'c2pa', 'torch'}))"
-    )
+    script = "import sys, generation; print(sorted({m.split('.')[0] for m in sys.modules} & {'c2pa', 'torch'}))"
     done = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=PACKAGE.parent
     )

@@ -22,9 +22,7 @@ def test_resolve_request__fills_the_model_defaults_and_draws_a_seed() -> None:
 
 
 def test_resolve_request__keeps_explicit_values() -> None:
-    request = resolve_request(
-        "a cat", seed=5, steps=3, guidance=1.5, width=768, height=512, model="sdxl-turbo"
-    )
+    request = resolve_request("a cat", seed=5, steps=3, guidance=1.5, width=768, height=512, model="sdxl-turbo")
     assert request.parameters() == {
         "model": "sdxl-turbo",
         "prompt": "a cat",
@@ -122,8 +120,7 @@ def test_batch_key__needs_a_resolved_request() -> None:
 
 def test_batching__head_first_then_compatible_followers() -> None:
     a1, b1, a2, a3, b2, a4, a5 = (
-        resolve_request("x", seed=i, model="tiny", steps=2 if name == "a" else 3)
-        for i, name in enumerate("abaabaa")
+        resolve_request("x", seed=i, model="tiny", steps=2 if name == "a" else 3) for i, name in enumerate("abaabaa")
     )
     requests = [a1, b1, a2, a3, b2, a4, a5]
     assert take_batch(requests, lambda r: r.batch_key(), max_batch=4) == [a1, a2, a3, a4]

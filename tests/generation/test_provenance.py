@@ -28,9 +28,7 @@ SOFTWARE = {"fediserver": "0.1.0", "diffusers": "0.42.1", "pipeline": "StableDif
 @pytest.fixture(scope="module")
 def signed(signer: ContentSigner) -> GenerationResult:
     image = Image.new("RGB", (64, 64), (10, 120, 200))
-    return finish(
-        image, resolve_request("a blue square", seed=9, model="tiny"), signer=signer, software=SOFTWARE
-    )
+    return finish(image, resolve_request("a blue square", seed=9, model="tiny"), signer=signer, software=SOFTWARE)
 
 
 @pytest.mark.parametrize(("attr", "mime"), [("png", "image/png"), ("webp", "image/webp")])
@@ -64,9 +62,7 @@ def test_c2pa__only_valid_against_another_root(signed: GenerationResult) -> None
     assert no_anchor.state == "Valid"
 
 
-def test_c2pa__tampered_pixels_are_invalid(
-    signed: GenerationResult, certificates: InstanceCertificates
-) -> None:
+def test_c2pa__tampered_pixels_are_invalid(signed: GenerationResult, certificates: InstanceCertificates) -> None:
     data = bytearray(signed.png)
     pixels_at = data.rfind(b"IDAT") + 8
     data[pixels_at] ^= 0x01
@@ -86,9 +82,7 @@ def test_c2pa__re_encoding_drops_the_manifest(signed: GenerationResult) -> None:
 
 
 def test_c2pa__manifest_is_small(signed: GenerationResult) -> None:
-    unsigned = finish(
-        Image.new("RGB", (64, 64), (10, 120, 200)), signed.request, signer=None, software=SOFTWARE
-    )
+    unsigned = finish(Image.new("RGB", (64, 64), (10, 120, 200)), signed.request, signer=None, software=SOFTWARE)
     assert 0 < len(signed.png) - len(unsigned.png) < 8_000  # no embedded thumbnail
 
 
@@ -115,6 +109,4 @@ def test_signer__self_signed_leaf_is_rejected(certificates: InstanceCertificates
     # c2pa-rs needs a chain: the root's own certificate cannot sign as an end entity.
     bogus = InstanceCertificates(certificates.root_pem, certificates.root_pem, certificates.key_pem)
     with pytest.raises(ProvenanceError):
-        ContentSigner(bogus).sign(
-            images.encode_png(Image.new("RGB", (8, 8)), "x"), "image/png", {"title": "t"}
-        )
+        ContentSigner(bogus).sign(images.encode_png(Image.new("RGB", (8, 8)), "x"), "image/png", {"title": "t"})

@@ -55,9 +55,7 @@ def results(outcomes: list[Any]) -> list[GenerationResult]:
     return list(outcomes)
 
 
-def test_renderer__batches_compatible_jobs_and_keeps_order(
-    engine: DiffusersEngine, calls: list[list[int]]
-) -> None:
+def test_renderer__batches_compatible_jobs_and_keeps_order(engine: DiffusersEngine, calls: list[list[int]]) -> None:
     requests = [tiny(1), tiny(2, steps=3), tiny(3), tiny(4), tiny(5, steps=3)]
     outcomes = results(Renderer(engine, max_batch=4).render(requests))
     assert calls == [[1, 3, 4], [2, 5]]
@@ -140,9 +138,7 @@ def test_renderer__solo_out_of_memory_fails_that_job_and_serves_the_next(engine:
 def test_renderer__same_seed_same_bytes_different_seed_different_bytes(engine: DiffusersEngine) -> None:
     renderer = Renderer(engine)
     first, again, other = results(
-        renderer.render([tiny(21)])
-        + renderer.render([tiny(21)])
-        + renderer.render([replace(tiny(21), seed=22)])
+        renderer.render([tiny(21)]) + renderer.render([tiny(21)]) + renderer.render([replace(tiny(21), seed=22)])
     )
     assert (first.png, first.webp, first.thumbnail, first.blurhash) == (
         again.png,

@@ -21,9 +21,7 @@ async def on_follow(ctx: Inbound) -> None:
         select(Follow).where(Follow.follower_uri == ctx.actor.uri, Follow.followed_uri == target_uri)
     )
     if row is None:
-        row = Follow(
-            follower_uri=ctx.actor.uri, followed_uri=target_uri, activity_uri=follow_id, state="pending"
-        )
+        row = Follow(follower_uri=ctx.actor.uri, followed_uri=target_uri, activity_uri=follow_id, state="pending")
         ctx.session.add(row)
     else:
         # Mastodon re-sends Follow (with a new id) after key changes; keep one row, answer the new id.

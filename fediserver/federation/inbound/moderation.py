@@ -17,14 +17,10 @@ async def on_block(ctx: Inbound) -> None:
         return
     target_uri = ctx.fed.urls.actor(target.username)
     exists = await ctx.session.scalar(
-        select(ActorBlock.id).where(
-            ActorBlock.actor_uri == ctx.actor.uri, ActorBlock.target_uri == target_uri
-        )
+        select(ActorBlock.id).where(ActorBlock.actor_uri == ctx.actor.uri, ActorBlock.target_uri == target_uri)
     )
     if exists is None:
-        ctx.session.add(
-            ActorBlock(activity_uri=ctx.activity["id"], actor_uri=ctx.actor.uri, target_uri=target_uri)
-        )
+        ctx.session.add(ActorBlock(activity_uri=ctx.activity["id"], actor_uri=ctx.actor.uri, target_uri=target_uri))
     await ctx.session.execute(
         delete(Follow).where(
             or_(

@@ -88,16 +88,12 @@ async def on_delete(ctx: Inbound) -> None:
     if ctx.object_id == ctx.actor.uri:
         ctx.actor.deleted_at = now
         await ctx.session.execute(
-            update(Note)
-            .where(Note.attributed_to == ctx.actor.uri, Note.deleted_at.is_(None))
-            .values(deleted_at=now)
+            update(Note).where(Note.attributed_to == ctx.actor.uri, Note.deleted_at.is_(None)).values(deleted_at=now)
         )
         from sqlalchemy import delete, or_
 
         await ctx.session.execute(
-            delete(Follow).where(
-                or_(Follow.follower_uri == ctx.actor.uri, Follow.followed_uri == ctx.actor.uri)
-            )
+            delete(Follow).where(or_(Follow.follower_uri == ctx.actor.uri, Follow.followed_uri == ctx.actor.uri))
         )
         return
     await ctx.session.execute(

@@ -15,9 +15,7 @@ async def on_like(ctx: Inbound) -> None:
     note = await ctx.local_note(ctx.object_id)
     if note is None:
         return
-    exists = await ctx.session.scalar(
-        select(Like.id).where(Like.actor_uri == ctx.actor.uri, Like.note_uri == note.uri)
-    )
+    exists = await ctx.session.scalar(select(Like.id).where(Like.actor_uri == ctx.actor.uri, Like.note_uri == note.uri))
     if exists is None:
         ctx.session.add(Like(activity_uri=ctx.activity["id"], actor_uri=ctx.actor.uri, note_uri=note.uri))
 
@@ -52,6 +50,4 @@ async def on_announce(ctx: Inbound) -> None:
         select(Announce.id).where(Announce.actor_uri == ctx.actor.uri, Announce.note_uri == object_id)
     )
     if exists is None:
-        ctx.session.add(
-            Announce(activity_uri=ctx.activity["id"], actor_uri=ctx.actor.uri, note_uri=object_id)
-        )
+        ctx.session.add(Announce(activity_uri=ctx.activity["id"], actor_uri=ctx.actor.uri, note_uri=object_id))

@@ -15,15 +15,11 @@ async def on_undo(ctx: Inbound) -> None:
     kind = ap.get_types(obj)[0] if isinstance(obj, dict) and ap.get_types(obj) else None
     actor = ctx.actor.uri
     if kind in (None, "Follow"):
-        await ctx.session.execute(
-            delete(Follow).where(Follow.activity_uri == undone_id, Follow.follower_uri == actor)
-        )
+        await ctx.session.execute(delete(Follow).where(Follow.activity_uri == undone_id, Follow.follower_uri == actor))
         if kind == "Follow":
             # Match by pair too: the Follow may have been superseded by a newer one with another id.
             target = ap.get_id(obj.get("object")) if isinstance(obj, dict) else None
-            await ctx.session.execute(
-                delete(Follow).where(Follow.follower_uri == actor, Follow.followed_uri == target)
-            )
+            await ctx.session.execute(delete(Follow).where(Follow.follower_uri == actor, Follow.followed_uri == target))
     if kind in (None, "Like"):
         await ctx.session.execute(delete(Like).where(Like.activity_uri == undone_id, Like.actor_uri == actor))
     if kind in (None, "Announce"):
