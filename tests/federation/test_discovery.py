@@ -148,7 +148,9 @@ async def test_notes__public_served_private_only_to_followers(instances: Factory
 
     async def accepted() -> bool:
         async with b.sessions() as session:
-            state = await session.scalar(select(Follow.state).where(Follow.followed_uri == a.actor_url("alice")))
+            state: str | None = await session.scalar(
+                select(Follow.state).where(Follow.followed_uri == a.actor_url("alice"))
+            )
         return state == "accepted"
 
     await wait(accepted)
