@@ -105,7 +105,7 @@ class WorkerSettings:
 
 @dataclass(frozen=True)
 class GenerationSettings:
-    model: str = "stabilityai/sd-turbo"
+    model: str = "sd-turbo"
     device: Device = "auto"
     dtype: DType = "auto"
     steps: int = 0
@@ -114,6 +114,8 @@ class GenerationSettings:
     max_batch: int = 4
     compile: bool = False
     c2pa: bool = True
+    enabled: bool = True
+    cache_dir: Path = Path("data/models")
 
 
 @dataclass(frozen=True)
@@ -139,6 +141,15 @@ class Settings:
     @property
     def media_dir(self) -> Path:
         return _anchor(self.base_dir, self.media.directory)
+
+    @property
+    def model_cache_dir(self) -> Path:
+        return _anchor(self.base_dir, self.generation.cache_dir)
+
+    @property
+    def certificates_dir(self) -> Path:
+        """The instance-local C2PA certificate chain, made on first use."""
+        return _anchor(self.base_dir, self.generation.cache_dir).parent / "c2pa"
 
     @property
     def database_url(self) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from fediserver.models import Follow, MediaAttachment, Note
+from fediserver.models import Follow, GenerationJob, MediaAttachment, Note
 
 
 async def attachments_by_note(session: AsyncSession, note_ids: list[int]) -> dict[int, list[MediaAttachment]]:
@@ -41,3 +41,11 @@ async def may_see(session: AsyncSession, note: Note, viewer_uri: str | None) -> 
     if viewer_uri == note.attributed_to or viewer_uri in note.to or viewer_uri in note.cc:
         return True
     return note.visibility == "followers" and await is_follower(session, viewer_uri, note.attributed_to)
+
+
+async def generations_by_note(session: AsyncSession, notes: list[Note]) -> dict[int, GenerationJob]:
+    ids = {n.generation_job_id for n in notes if n.generation_job_id is not None}
+    if not ids:
+        return {}
+    jobs = {j.id: j for j in await session.scalars(select(GenerationJob).where(GenerationJob.id.in_(ids)))}
+    return {n.id: jobs[n.generation_job_id] for n in notes if n.generation_job_id in jobs}

@@ -9,7 +9,7 @@ from typing import Any
 
 from fediserver import accounts, posting
 from fediserver.app import build_http_client
-from fediserver.cli.common import EXIT_NOT_AVAILABLE, CommandError, config_parent, open_session, settings_from
+from fediserver.cli.common import CommandError, config_parent, open_session, settings_from
 from fediserver.federation import publishing
 from fediserver.federation.context import Federation
 from fediserver.media import LocalMediaStore
@@ -25,13 +25,6 @@ def register(commands: Any) -> None:
     post.add_argument("--alt", default="", metavar="TEXT", help="the image's description (alt text)")
     post.add_argument("--visibility", choices=VISIBILITIES, default="public")
     post.set_defaults(handler=cmd_post)
-
-    gen = commands.add_parser("generate", parents=[config_parent()], help="generate an image from a prompt")
-    gen.add_argument("--prompt", required=True)
-    gen.add_argument("--model")
-    gen.add_argument("--seed", type=int)
-    gen.add_argument("--out", type=Path, metavar="FILE")
-    gen.set_defaults(handler=cmd_generate)
 
 
 async def _post(args: argparse.Namespace, image: bytes | None) -> str:
@@ -67,9 +60,3 @@ def cmd_post(args: argparse.Namespace) -> int:
         raise CommandError("--alt describes an image: give --image too")
     print(asyncio.run(_post(args, image)))
     return 0
-
-
-def cmd_generate(args: argparse.Namespace) -> int:
-    raise CommandError(
-        "image generation is not built yet: it arrives with the GPU worker (issue 5)", EXIT_NOT_AVAILABLE
-    )

@@ -9,13 +9,14 @@ from fediserver.federation import outbound
 from fediserver.federation.context import Federation
 from fediserver.federation.render import create_for_note, note_to_as
 from fediserver.models import DeliveryJob, LocalActor, Note, utcnow
-from fediserver.notes import attachments_by_note
+from fediserver.notes import attachments_by_note, generations_by_note
 
 
 async def publish_note(fed: Federation, session: AsyncSession, author: LocalActor, note: Note) -> list[DeliveryJob]:
     """Queue the note's Create for its followers and addressees; the caller commits."""
     media = (await attachments_by_note(session, [note.id])).get(note.id, [])
-    activity = create_for_note(note_to_as(note, fed.urls, media))
+    generation = (await generations_by_note(session, [note])).get(note.id)
+    activity = create_for_note(note_to_as(note, fed.urls, media, generation))
     return await outbound.to_followers(fed, session, activity, author)
 
 

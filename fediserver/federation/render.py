@@ -6,7 +6,7 @@ import html
 from typing import Any
 
 import activitypub as ap
-from fediserver.models import LocalActor, MediaAttachment, Note
+from fediserver.models import GenerationJob, LocalActor, MediaAttachment, Note
 from fediserver.urls import Urls
 
 JSON = dict[str, Any]
@@ -61,11 +61,39 @@ def attachment_to_as(media: MediaAttachment, urls: Urls) -> JSON:
         doc["height"] = media.height
     if media.blurhash:
         doc["blurhash"] = media.blurhash
+    if media.thumbnail_key:
+        doc["icon"] = {"type": "Image", "mediaType": "image/webp", "url": urls.media(media.thumbnail_key)}
     return doc
 
 
-def note_to_as(note: Note, urls: Urls, attachments: list[MediaAttachment]) -> JSON:
-    """A local note; ``attachments`` are passed in so no lazy loading happens here."""
+# Our own JSON-LD term for how an image was made; ``@json`` keeps the value as plain JSON.
+GENERATION_CONTEXT = {
+    "fediserver": "https://fediserver.invalid/ns#",
+    "generation": {"@id": "fediserver:generation", "@type": "@json"},
+    "Hashtag": "as:Hashtag",
+}
+
+
+def generation_to_as(job: GenerationJob) -> JSON:
+    """Everything needed to reproduce the image (model, seed, steps, guidance, size, prompt)."""
+    return {
+        "model": job.model,
+        "prompt": job.prompt,
+        "negativePrompt": job.negative_prompt,
+        "seed": job.seed,
+        "steps": job.steps,
+        "guidance": job.guidance,
+        "width": job.width,
+        "height": job.height,
+        "scheduler": job.scheduler,
+        "aiGenerated": True,
+    }
+
+
+def note_to_as(
+    note: Note, urls: Urls, attachments: list[MediaAttachment], generation: GenerationJob | None = None
+) -> JSON:
+    """A local note; ``attachments`` (and the generation job, if any) are passed in: no lazy loading."""
     key = note.uri.rsplit("/", 1)[1]
     doc = ap.note(
         id=note.uri,
@@ -83,6 +111,10 @@ def note_to_as(note: Note, urls: Urls, attachments: list[MediaAttachment]) -> JS
     if note.updated_at is not None:
         doc["updated"] = ap.iso8601(note.updated_at)
     doc["replies"] = f"{urls.note(key)}/replies"
+    if generation is not None:
+        doc["@context"] = [*doc["@context"], GENERATION_CONTEXT]
+        doc["tag"] = [*doc["tag"], {"type": "Hashtag", "name": "#AIGenerated", "href": f"{urls.base}/tags/aigenerated"}]
+        doc["generation"] = generation_to_as(generation)
     return doc
 
 

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import TypeVar
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fediserver.models.base import QueueMixin
@@ -19,12 +19,22 @@ from fediserver.models.base import QueueMixin
 J = TypeVar("J", bound=QueueMixin)
 
 
-async def claim(session: AsyncSession, model: type[J], now: datetime, lease: timedelta, limit: int = 1) -> Sequence[J]:
-    """Lease up to ``limit`` due jobs to the caller and return them (committed)."""
+async def claim(
+    session: AsyncSession,
+    model: type[J],
+    now: datetime,
+    lease: timedelta,
+    limit: int = 1,
+    where: Sequence[ColumnElement[bool]] = (),
+) -> Sequence[J]:
+    """Lease up to ``limit`` due jobs (matching ``where``, if given) to the caller; committed."""
     table = model.__table__  # type: ignore[attr-defined]
-    due = or_(
-        and_(table.c.state == "queued", table.c.next_attempt_at <= now),
-        and_(table.c.state == "running", table.c.locked_until < now),
+    due = and_(
+        or_(
+            and_(table.c.state == "queued", table.c.next_attempt_at <= now),
+            and_(table.c.state == "running", table.c.locked_until < now),
+        ),
+        *where,
     )
     candidates = (
         select(table.c.id)

@@ -65,6 +65,8 @@ class GenerationJob(Base, QueueMixin):
     __table_args__ = (CheckConstraint(_STATE_CHECK, name="state"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # Unguessable handle for the status and progress URLs: the sequential id would reveal others' prompts.
+    token: Mapped[str] = mapped_column(String(32), unique=True)
     local_actor_id: Mapped[int] = mapped_column(ForeignKey("local_actors.id", ondelete="CASCADE"), index=True)
     prompt: Mapped[str] = mapped_column(Text)
     negative_prompt: Mapped[str] = mapped_column(Text, default="")

@@ -96,6 +96,9 @@ class MediaAttachment(Base):
     height: Mapped[int | None] = mapped_column(Integer, default=None)
     size_bytes: Mapped[int | None] = mapped_column(BigInteger, default=None)
     blurhash: Mapped[str | None] = mapped_column(String(100), default=None)
+    # Generated images keep their PNG original and a small preview beside the web rendition.
+    original_key: Mapped[str | None] = mapped_column(String(512), default=None)
+    thumbnail_key: Mapped[str | None] = mapped_column(String(512), default=None)
     description: Mapped[str] = mapped_column(Text, default="")
     generation_job_id: Mapped[int | None] = mapped_column(
         ForeignKey("generation_jobs.id", ondelete="SET NULL"), index=True, default=None

@@ -22,7 +22,7 @@ from fediserver.federation.render import (
     ordered_collection,
 )
 from fediserver.models import Follow, LocalActor, Note
-from fediserver.notes import attachments_by_note
+from fediserver.notes import attachments_by_note, generations_by_note
 from fediserver.routes.responses import as2, html, requester
 
 PAGE_SIZE = 20
@@ -134,7 +134,8 @@ async def outbox(request: Request) -> Response:
             ).all()
         )  # fmt: skip
         media = await attachments_by_note(session, [n.id for n in notes])
-    items = [create_for_note(note_to_as(n, fed.urls, media.get(n.id, []))) for n in notes]
+        generations = await generations_by_note(session, notes)
+    items = [create_for_note(note_to_as(n, fed.urls, media.get(n.id, []), generations.get(n.id))) for n in notes]
     next_page = f"{outbox_id}?page={page + 1}" if page * PAGE_SIZE < total else None
     return as2(collection_page(f"{outbox_id}?page={page}", outbox_id, items, next_page))
 

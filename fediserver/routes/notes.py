@@ -18,7 +18,7 @@ from fediserver.federation.render import (
     tombstone_for,
 )
 from fediserver.models import Note
-from fediserver.notes import attachments_by_note, may_see
+from fediserver.notes import attachments_by_note, generations_by_note, may_see
 from fediserver.routes.responses import as2, html, requester
 
 
@@ -37,7 +37,8 @@ async def _note_response(request: Request, *, activity: bool) -> Response:
         if note.deleted_at is not None:
             return as2(tombstone_for(note), status=410)
         media = (await attachments_by_note(session, [note.id])).get(note.id, [])
-    doc = note_to_as(note, fed.urls, media)
+        generation = (await generations_by_note(session, [note])).get(note.id)
+    doc = note_to_as(note, fed.urls, media, generation)
     if activity:
         return as2(create_for_note(doc))
     if wants_activity_json(request.headers.get("accept")):

@@ -75,7 +75,7 @@ def test_example__documents_type_and_default_for_every_key() -> None:
 def test_example__loads_once_given_a_secret() -> None:
     settings = load_config(EXAMPLE, environ={"FEDISERVER_INSTANCE_SECRET_KEY": SECRET})
     assert settings.instance.scheme == "https"
-    assert settings.generation.model == "stabilityai/sd-turbo"
+    assert settings.generation.model == "sd-turbo"
 
 
 def _raw(**overrides: dict[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,137 @@
+"""``generate`` (render in this process) and ``gpu-worker`` (drain the generation queue)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+from fediserver import accounts
+from fediserver.cli.common import CommandError, config_parent, open_session, settings_from
+from fediserver.config import Settings
+from fediserver.logs import configure_logging
+
+
+def register(commands: Any) -> None:
+    gen = commands.add_parser(
+        "generate", parents=[config_parent()], help="generate an image in this process (no server needed)"
+    )
+    gen.add_argument("--prompt", required=True)
+    gen.add_argument("--model", help="default: generation.model")
+    gen.add_argument("--seed", type=int, help="default: drawn at random, then printed")
+    gen.add_argument("--steps", type=int)
+    gen.add_argument("--width", type=int)
+    gen.add_argument("--height", type=int)
+    gen.add_argument("--out", type=Path, metavar="FILE", help="PNG file to write (default: generated-SEED.png)")
+    gen.add_argument("--post-as", metavar="NAME", help="publish the image as this user and print the post's URL")
+    gen.add_argument("--text", help="the post's text (default: the prompt)")
+    gen.add_argument("--visibility", choices=["public", "unlisted", "followers"], default="public")
+    gen.set_defaults(handler=cmd_generate)
+    worker = commands.add_parser(
+        "gpu-worker", parents=[config_parent()], help="run the generation worker (loads the model on first job)"
+    )
+    worker.set_defaults(handler=cmd_gpu_worker)
+
+
+def _progress(step: int, total: int) -> None:
+    width = 30
+    filled = int(width * step / max(total, 1))
+    sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] step {step}/{total}")
+    if step >= total:
+        sys.stderr.write("\n")
+    sys.stderr.flush()
+
+
+def _render(settings: Settings, args: argparse.Namespace) -> Any:
+    from fediserver.imagegen.jobs import build_request
+    from fediserver.imagegen.worker import renderer_factory
+    from generation.errors import GenerationError
+
+    request = build_request(
+        settings, args.prompt, seed=args.seed, model=args.model, steps=args.steps, width=args.width, height=args.height
+    )
+    print(f"model {request.model}, seed {request.seed}, {request.steps} steps, {request.width}x{request.height}")
+    try:
+        renderer = renderer_factory(settings)(request.model)
+    except Exception as exc:
+        raise CommandError(f"cannot load model {request.model!r}: {exc}") from None
+    [outcome] = renderer.render([request], on_progress=lambda _i, step, total: _progress(step, total))
+    if isinstance(outcome, GenerationError):
+        raise CommandError(f"generation failed: {outcome}")
+    if outcome.notice:
+        print(f"note: {outcome.notice}")
+    return outcome
+
+
+async def _publish(settings: Settings, args: argparse.Namespace, result: Any) -> str:
+    from fediserver.app import build_http_client
+    from fediserver.federation.context import Federation
+    from fediserver.imagegen import jobs, results
+    from fediserver.media import LocalMediaStore
+    from fediserver.urls import Urls
+
+    async with open_session(settings) as session, build_http_client(settings) as http:
+        actor = await accounts.get_user_actor(session, args.post_as)
+        job = await jobs.enqueue(
+            session, actor, result.request, post_text=args.text, visibility=args.visibility, state="done"
+        )
+        fed = Federation(settings=settings, urls=Urls.from_settings(settings), http=http)
+        store = LocalMediaStore(settings.media_dir)
+        media = results.store_files(store, actor, job, result)
+        note = await results.publish(fed, session, store, actor, job, media)
+        await session.commit()
+        return note.uri
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    settings = settings_from(args)
+    result = _render(settings, args)
+    out: Path = args.out or Path(f"generated-{result.request.seed}.png")
+    out.write_bytes(result.png)
+    c2pa = "signed" if result.signed else "off"
+    print(f"wrote {out} ({result.width}x{result.height}, seed {result.request.seed}, C2PA {c2pa})")
+    if args.post_as:
+        print(asyncio.run(_publish(settings, args, result)))
+    return 0
+
+
+async def _gpu_worker(args: argparse.Namespace) -> int:
+    from fediserver.app import build_http_client
+    from fediserver.db import engine_from_settings, session_factory
+    from fediserver.federation.context import Federation
+    from fediserver.imagegen.worker import GenerationWorker, renderer_factory
+    from fediserver.media import LocalMediaStore
+    from fediserver.urls import Urls
+
+    settings = settings_from(args)
+    configure_logging(settings.logging)
+    async with open_session(settings):
+        pass
+    engine = engine_from_settings(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    try:
+        async with build_http_client(settings) as http:
+            worker = GenerationWorker(
+                Federation(settings=settings, urls=Urls.from_settings(settings), http=http),
+                session_factory(engine),
+                LocalMediaStore(settings.media_dir),
+                renderer_factory(settings),
+                max_batch=settings.generation.max_batch,
+                poll_interval=settings.worker.poll_interval,
+            )
+            await worker.run(stop)
+    finally:
+        await engine.dispose()
+    return 0
+
+
+def cmd_gpu_worker(args: argparse.Namespace) -> int:
+    return asyncio.run(_gpu_worker(args))

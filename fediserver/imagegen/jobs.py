@@ -1,0 +1,101 @@
+"""Generation jobs: build a resolved request (explicit seed), queue it, read it back."""
+
+from __future__ import annotations
+
+import secrets
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from fediserver.config import Settings
+from fediserver.errors import InvalidInput
+from fediserver.models import VISIBILITIES, GenerationJob, LocalActor, utcnow
+from generation.errors import InvalidRequest
+from generation.presets import resolve_request
+from generation.types import GenerationRequest
+
+MAX_PROMPT = 2000
+
+
+def build_request(
+    settings: Settings,
+    prompt: str,
+    *,
+    seed: int | None = None,
+    model: str | None = None,
+    negative_prompt: str = "",
+    steps: int | None = None,
+    guidance: float | None = None,
+    width: int | None = None,
+    height: int | None = None,
+) -> GenerationRequest:
+    """A request with every default filled (config, then the model's preset) and the seed drawn if absent."""
+    if not prompt.strip():
+        raise InvalidInput("prompt: required")
+    if len(prompt) > MAX_PROMPT:
+        raise InvalidInput(f"prompt: at most {MAX_PROMPT} characters")
+    gen = settings.generation
+    chosen = model or gen.model
+    uses_config_model = model is None
+    try:
+        return resolve_request(
+            prompt,
+            seed=seed,
+            negative_prompt=negative_prompt,
+            steps=steps if steps is not None else (gen.steps or None if uses_config_model else None),
+            guidance=guidance,
+            width=width if width is not None else (gen.width if uses_config_model else None),
+            height=height if height is not None else (gen.height if uses_config_model else None),
+            model=chosen,
+        )
+    except (InvalidRequest, ValueError) as exc:
+        raise InvalidInput(str(exc)) from None
+
+
+async def enqueue(
+    session: AsyncSession,
+    actor: LocalActor,
+    request: GenerationRequest,
+    *,
+    post_text: str | None = None,
+    visibility: str | None = None,
+    state: str = "queued",
+) -> GenerationJob:
+    """Store the job; ``post_text``/``visibility`` set means publish the result as a post."""
+    if visibility is not None and visibility not in VISIBILITIES:
+        raise InvalidInput(f"visibility: one of {', '.join(VISIBILITIES)}")
+    assert request.is_resolved
+    job = GenerationJob(
+        token=secrets.token_hex(16),
+        local_actor_id=actor.id,
+        prompt=request.prompt,
+        negative_prompt=request.negative_prompt,
+        seed=request.seed,
+        model=request.model,
+        scheduler=request.scheduler,
+        steps=request.steps,
+        guidance=request.guidance,
+        width=request.width,
+        height=request.height,
+        post_text=post_text,
+        post_visibility=visibility,
+        state=state,
+        next_attempt_at=utcnow(),
+        progress_total=request.steps or 0,
+    )
+    session.add(job)
+    await session.flush()
+    return job
+
+
+def job_request(job: GenerationJob) -> GenerationRequest:
+    return GenerationRequest(
+        prompt=job.prompt,
+        seed=job.seed,
+        negative_prompt=job.negative_prompt,
+        steps=job.steps,
+        guidance=job.guidance,
+        width=job.width,
+        height=job.height,
+        model=job.model,
+        scheduler=job.scheduler,
+    )
