@@ -24,7 +24,7 @@ from fediserver.federation.context import Federation
 from fediserver.jobs.handlers import build_handlers
 from fediserver.jobs.worker import JobHandler, Worker
 from fediserver.media import LocalMediaStore
-from fediserver.routes import actors, health, inbox, notes, wellknown
+from fediserver.routes import actors, generations, health, inbox, notes, wellknown
 from fediserver.urls import Urls
 
 log = logging.getLogger("fediserver.app")
@@ -130,6 +130,7 @@ def create_app(settings: Settings, options: AppOptions | None = None) -> Starlet
         *actors.routes,
         *notes.routes,
         *inbox.routes,
+        *generations.routes,
     ]
     return Starlette(
         debug=False,

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import sys
 from datetime import timedelta
 from typing import Any
 
@@ -53,7 +54,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
         lifespan="on",
     )
     server = uvicorn.Server(config)
-    server.run()
+    gpu = None
+    if not args.no_worker and settings.generation.enabled:
+        from fediserver.supervisor import Supervisor
+
+        argv = [sys.executable, "-m", "fediserver", "--config", str(args.config), "gpu-worker"]
+        gpu = Supervisor(argv, name="gpu-worker")
+        gpu.start()
+    try:
+        server.run()
+    finally:
+        if gpu is not None:
+            gpu.stop()
     # uvicorn reports a failed start-up (e.g. an unmigrated database) only through its exit state.
     return 0 if server.started else 1
 

@@ -35,7 +35,7 @@ def tiny_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def engine(tiny_cache_dir: Path) -> DiffusersEngine:
+def tiny_engine(tiny_cache_dir: Path) -> DiffusersEngine:
     """The tiny engine on the CPU, shared by the session (tests must leave it as they found it)."""
     import torch
 

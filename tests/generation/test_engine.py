@@ -1,4 +1,4 @@
-"""The diffusers engine with the tiny model on the CPU: the real pipeline code path."""
+"""The diffusers tiny_engine with the tiny model on the CPU: the real pipeline code path."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ def pixels(image: Image.Image) -> bytes:
 
 
 @pytest.fixture
-def raising_unet(engine: DiffusersEngine) -> Iterator[list[BaseException]]:
+def raising_unet(tiny_engine: DiffusersEngine) -> Iterator[list[BaseException]]:
     """Append an exception to the yielded list to make the UNet's next forward pass raise it."""
     pending: list[BaseException] = []
 
@@ -34,36 +34,36 @@ def raising_unet(engine: DiffusersEngine) -> Iterator[list[BaseException]]:
         if pending:
             raise pending.pop()
 
-    handle = engine.pipeline.unet.register_forward_pre_hook(hook)
+    handle = tiny_engine.pipeline.unet.register_forward_pre_hook(hook)
     yield pending
     handle.remove()
 
 
-def test_engine__same_seed_same_pixels(engine: DiffusersEngine) -> None:
+def test_engine__same_seed_same_pixels(tiny_engine: DiffusersEngine) -> None:
     request = tiny(seed=1234, guidance=6.0, negative_prompt="blurry")
-    first, second = engine.generate([request])[0], engine.generate([request])[0]
+    first, second = tiny_engine.generate([request])[0], tiny_engine.generate([request])[0]
     assert first.size == (64, 64)
     assert pixels(first) == pixels(second)
 
 
-def test_engine__different_seed_different_pixels(engine: DiffusersEngine) -> None:
-    a = engine.generate([tiny(seed=1)])[0]
-    b = engine.generate([tiny(seed=2)])[0]
+def test_engine__different_seed_different_pixels(tiny_engine: DiffusersEngine) -> None:
+    a = tiny_engine.generate([tiny(seed=1)])[0]
+    b = tiny_engine.generate([tiny(seed=2)])[0]
     assert pixels(a) != pixels(b)
 
 
 @pytest.fixture
-def initial_latents(engine: DiffusersEngine, monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+def initial_latents(tiny_engine: DiffusersEngine, monkeypatch: pytest.MonkeyPatch) -> list[Any]:
     """Records the initial noise tensor of every pipeline call."""
     seen: list[Any] = []
-    original = engine.pipeline.prepare_latents
+    original = tiny_engine.pipeline.prepare_latents
 
     def spy(*args: Any, **kwargs: Any) -> Any:
         latents = original(*args, **kwargs)
         seen.append(latents.clone())
         return latents
 
-    monkeypatch.setattr(engine.pipeline, "prepare_latents", spy)
+    monkeypatch.setattr(tiny_engine.pipeline, "prepare_latents", spy)
     return seen
 
 
@@ -77,13 +77,13 @@ BATCH = [
 
 @pytest.mark.parametrize("guidance", [0.0, 5.0])
 def test_engine__batch_starts_from_the_solo_noise_and_matches_solo_pixels(
-    engine: DiffusersEngine, initial_latents: list[Any], guidance: float
+    tiny_engine: DiffusersEngine, initial_latents: list[Any], guidance: float
 ) -> None:
     import numpy as np
 
     requests = [tiny(p, seed=s, negative_prompt=n, guidance=guidance) for p, s, n in BATCH]
-    batched = engine.generate(requests)
-    solo = [engine.generate([r])[0] for r in requests]
+    batched = tiny_engine.generate(requests)
+    solo = [tiny_engine.generate([r])[0] for r in requests]
 
     batch_noise, solo_noise = initial_latents[0], initial_latents[1:]
     assert all(batch_noise[i].equal(solo_noise[i][0]) for i in range(len(requests)))
@@ -96,21 +96,21 @@ def test_engine__batch_starts_from_the_solo_noise_and_matches_solo_pixels(
         assert np.count_nonzero(delta) <= delta.size // 1000
 
 
-def test_engine__batch_is_byte_identical_run_to_run(engine: DiffusersEngine) -> None:
+def test_engine__batch_is_byte_identical_run_to_run(tiny_engine: DiffusersEngine) -> None:
     requests = [tiny(p, seed=s, negative_prompt=n, guidance=5.0) for p, s, n in BATCH]
-    assert [pixels(i) for i in engine.generate(requests)] == [pixels(i) for i in engine.generate(requests)]
+    assert [pixels(i) for i in tiny_engine.generate(requests)] == [pixels(i) for i in tiny_engine.generate(requests)]
 
 
-def test_engine__reports_every_step(engine: DiffusersEngine) -> None:
+def test_engine__reports_every_step(tiny_engine: DiffusersEngine) -> None:
     steps: list[tuple[int, int]] = []
-    engine.generate([tiny(steps=5)], on_step=lambda step, total: steps.append((step, total)))
+    tiny_engine.generate([tiny(steps=5)], on_step=lambda step, total: steps.append((step, total)))
     assert steps == [(1, 5), (2, 5), (3, 5), (4, 5), (5, 5)]
 
 
-def test_engine__cancel_raises_and_stops_early(engine: DiffusersEngine) -> None:
+def test_engine__cancel_raises_and_stops_early(tiny_engine: DiffusersEngine) -> None:
     steps: list[int] = []
     with pytest.raises(GenerationCancelled, match="after step 2 of 10"):
-        engine.generate(
+        tiny_engine.generate(
             [tiny(steps=10)],
             on_step=lambda step, total: steps.append(step),
             should_cancel=lambda: len(steps) >= 2,
@@ -118,64 +118,64 @@ def test_engine__cancel_raises_and_stops_early(engine: DiffusersEngine) -> None:
     assert steps == [1, 2]
 
 
-def test_engine__cancel_before_start_runs_no_step(engine: DiffusersEngine) -> None:
+def test_engine__cancel_before_start_runs_no_step(tiny_engine: DiffusersEngine) -> None:
     steps: list[int] = []
     with pytest.raises(GenerationCancelled, match="before"):
-        engine.generate([tiny()], on_step=lambda step, total: steps.append(step), should_cancel=lambda: True)
+        tiny_engine.generate([tiny()], on_step=lambda step, total: steps.append(step), should_cancel=lambda: True)
     assert steps == []
 
 
-def test_engine__bad_size_is_a_clear_error(engine: DiffusersEngine) -> None:
+def test_engine__bad_size_is_a_clear_error(tiny_engine: DiffusersEngine) -> None:
     request = replace(tiny(), width=65)
     with pytest.raises(InvalidRequest, match=r"width must be a multiple of 8 .*, got 65"):
-        engine.generate([request])
+        tiny_engine.generate([request])
 
 
-def test_engine__incompatible_batch_is_refused(engine: DiffusersEngine) -> None:
+def test_engine__incompatible_batch_is_refused(tiny_engine: DiffusersEngine) -> None:
     with pytest.raises(InvalidRequest, match="share"):
-        engine.generate([tiny(), tiny(steps=3)])
+        tiny_engine.generate([tiny(), tiny(steps=3)])
 
 
-def test_engine__other_model_is_refused(engine: DiffusersEngine) -> None:
+def test_engine__other_model_is_refused(tiny_engine: DiffusersEngine) -> None:
     with pytest.raises(InvalidRequest, match="engine serves 'tiny'"):
-        engine.generate([resolve_request("x", seed=1)])
+        tiny_engine.generate([resolve_request("x", seed=1)])
 
 
 def test_engine__pipeline_error_fails_the_call_and_engine_keeps_serving(
-    engine: DiffusersEngine, raising_unet: list[BaseException]
+    tiny_engine: DiffusersEngine, raising_unet: list[BaseException]
 ) -> None:
     raising_unet.append(RuntimeError("mat1 and mat2 shapes cannot be multiplied"))
     with pytest.raises(GenerationFailed, match="tiny failed: RuntimeError: mat1 and mat2") as caught:
-        engine.generate([tiny()])
+        tiny_engine.generate([tiny()])
     assert isinstance(caught.value.__cause__, RuntimeError)
-    assert engine.generate([tiny()])[0].size == (64, 64)
+    assert tiny_engine.generate([tiny()])[0].size == (64, 64)
 
 
 def test_engine__out_of_memory_is_typed_and_engine_keeps_serving(
-    engine: DiffusersEngine, raising_unet: list[BaseException]
+    tiny_engine: DiffusersEngine, raising_unet: list[BaseException]
 ) -> None:
     import torch
 
     raising_unet.append(torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB"))
     with pytest.raises(OutOfMemory, match=r"out of cpu memory rendering 2 image\(s\) of 64x64 with tiny"):
-        engine.generate([tiny(seed=1), tiny(seed=2)])
-    assert pixels(engine.generate([tiny(seed=1)])[0]) == pixels(engine.generate([tiny(seed=1)])[0])
+        tiny_engine.generate([tiny(seed=1), tiny(seed=2)])
+    assert pixels(tiny_engine.generate([tiny(seed=1)])[0]) == pixels(tiny_engine.generate([tiny(seed=1)])[0])
 
 
 # diffusers' EulerDiscreteScheduler calls np.array() on a torch tensor, which warns under numpy 2.4
 # (harmless: a copy is made anyway). It is SD-Turbo's scheduler, so we keep testing with it.
 @pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning")
-def test_engine__scheduler_is_switched_per_call_and_restored(engine: DiffusersEngine) -> None:
-    default = engine.pipeline.scheduler
-    ddim = engine.generate([tiny(steps=3)])[0]
-    euler = engine.generate([tiny(steps=3, scheduler="euler")])[0]
-    assert engine.pipeline.scheduler is default
+def test_engine__scheduler_is_switched_per_call_and_restored(tiny_engine: DiffusersEngine) -> None:
+    default = tiny_engine.pipeline.scheduler
+    ddim = tiny_engine.generate([tiny(steps=3)])[0]
+    euler = tiny_engine.generate([tiny(steps=3, scheduler="euler")])[0]
+    assert tiny_engine.pipeline.scheduler is default
     assert pixels(euler) != pixels(ddim)
-    assert pixels(engine.generate([tiny(steps=3, scheduler="euler")])[0]) == pixels(euler)
+    assert pixels(tiny_engine.generate([tiny(steps=3, scheduler="euler")])[0]) == pixels(euler)
 
 
-def test_engine__describes_its_software(engine: DiffusersEngine) -> None:
-    info = engine.software()
+def test_engine__describes_its_software(tiny_engine: DiffusersEngine) -> None:
+    info = tiny_engine.software()
     assert info["pipeline"] == "StableDiffusionPipeline"
     assert info["scheduler"] == "DDIMScheduler"
     assert (info["model"], info["device"], info["dtype"]) == ("tiny", "cpu", "float32")
@@ -198,15 +198,17 @@ def test_load_engine__tiny_needs_a_cache_dir() -> None:
         load_engine("tiny", device="cpu")
 
 
-def test_engine__vae_tiles_above_the_threshold_only(engine: DiffusersEngine, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_engine__vae_tiles_above_the_threshold_only(
+    tiny_engine: DiffusersEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from generation._torch import engine as engine_module
 
     monkeypatch.setattr(engine_module, "TILE_VAE_ABOVE", 32 * 32)
-    assert engine.generate([tiny()])[0].size == (64, 64)
-    assert engine.pipeline.vae.use_tiling
+    assert tiny_engine.generate([tiny()])[0].size == (64, 64)
+    assert tiny_engine.pipeline.vae.use_tiling
     monkeypatch.setattr(engine_module, "TILE_VAE_ABOVE", 64 * 64)
-    engine.generate([tiny()])
-    assert not engine.pipeline.vae.use_tiling
+    tiny_engine.generate([tiny()])
+    assert not tiny_engine.pipeline.vae.use_tiling
 
 
 def test_load_engine__channels_last_option(tiny_cache_dir: Any) -> None:
@@ -246,10 +248,10 @@ def test_device__gpu_dtype_rules(monkeypatch: pytest.MonkeyPatch) -> None:
     assert choose_dtype("mps") == torch.float16
 
 
-def test_engine__errors_of_the_callers_callbacks_propagate_unchanged(engine: DiffusersEngine) -> None:
+def test_engine__errors_of_the_callers_callbacks_propagate_unchanged(tiny_engine: DiffusersEngine) -> None:
     def broken(step: int, total: int) -> None:
         raise LookupError("progress store is down")
 
     with pytest.raises(LookupError, match="progress store is down"):
-        engine.generate([tiny()], on_step=broken)
-    assert engine.generate([tiny()])[0].size == (64, 64)
+        tiny_engine.generate([tiny()], on_step=broken)
+    assert tiny_engine.generate([tiny()])[0].size == (64, 64)

@@ -24,28 +24,28 @@ def tiny(seed: int, **fields: Any) -> GenerationRequest:
 
 
 @pytest.fixture
-def calls(engine: DiffusersEngine, monkeypatch: pytest.MonkeyPatch) -> list[list[int]]:
-    """Records the seeds of every engine.generate call."""
+def calls(tiny_engine: DiffusersEngine, monkeypatch: pytest.MonkeyPatch) -> list[list[int]]:
+    """Records the seeds of every tiny_engine.generate call."""
     seen: list[list[int]] = []
-    original = engine.generate
+    original = tiny_engine.generate
 
     def spy(requests: Any, *args: Any, **kwargs: Any) -> Any:
         seen.append([r.seed for r in requests])
         return original(requests, *args, **kwargs)
 
-    monkeypatch.setattr(engine, "generate", spy)
+    monkeypatch.setattr(tiny_engine, "generate", spy)
     return seen
 
 
 @pytest.fixture
-def oom_once_for_batches(engine: DiffusersEngine) -> Iterator[None]:
+def oom_once_for_batches(tiny_engine: DiffusersEngine) -> Iterator[None]:
     import torch
 
     def hook(module: Any, args: Any) -> None:
         if args[0].shape[0] > 1:
             raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
 
-    handle = engine.pipeline.unet.register_forward_pre_hook(hook)
+    handle = tiny_engine.pipeline.unet.register_forward_pre_hook(hook)
     yield
     handle.remove()
 
@@ -55,9 +55,11 @@ def results(outcomes: list[Any]) -> list[GenerationResult]:
     return list(outcomes)
 
 
-def test_renderer__batches_compatible_jobs_and_keeps_order(engine: DiffusersEngine, calls: list[list[int]]) -> None:
+def test_renderer__batches_compatible_jobs_and_keeps_order(
+    tiny_engine: DiffusersEngine, calls: list[list[int]]
+) -> None:
     requests = [tiny(1), tiny(2, steps=3), tiny(3), tiny(4), tiny(5, steps=3)]
-    outcomes = results(Renderer(engine, max_batch=4).render(requests))
+    outcomes = results(Renderer(tiny_engine, max_batch=4).render(requests))
     assert calls == [[1, 3, 4], [2, 5]]
     assert [o.request.seed for o in outcomes] == [1, 2, 3, 4, 5]
     assert [o.batch_size for o in outcomes] == [3, 2, 3, 3, 2]
@@ -65,30 +67,30 @@ def test_renderer__batches_compatible_jobs_and_keeps_order(engine: DiffusersEngi
 
 
 def test_renderer__signs_when_a_signer_is_given(
-    engine: DiffusersEngine, signer: ContentSigner, certificates: InstanceCertificates
+    tiny_engine: DiffusersEngine, signer: ContentSigner, certificates: InstanceCertificates
 ) -> None:
-    (result,) = results(Renderer(engine, signer=signer).render([tiny(8)]))
+    (result,) = results(Renderer(tiny_engine, signer=signer).render([tiny(8)]))
     report = verify(result.png, "image/png", certificates.root_pem)
     assert report is not None
     assert report.state == "Trusted"
     assert images.read_digital_source_type(result.png) == images.TRAINED_ALGORITHMIC_MEDIA
-    (unsigned,) = results(Renderer(engine).render([tiny(8)]))
+    (unsigned,) = results(Renderer(tiny_engine).render([tiny(8)]))
     assert not unsigned.signed
     assert verify(unsigned.png, "image/png") is None
 
 
-def test_renderer__an_invalid_job_fails_alone(engine: DiffusersEngine) -> None:
+def test_renderer__an_invalid_job_fails_alone(tiny_engine: DiffusersEngine) -> None:
     bad = GenerationRequest(prompt="x", seed=2, model="tiny", width=63)
-    outcomes = Renderer(engine).render([tiny(1), bad, tiny(3)])
+    outcomes = Renderer(tiny_engine).render([tiny(1), bad, tiny(3)])
     assert isinstance(outcomes[0], GenerationResult)
     assert isinstance(outcomes[1], InvalidRequest)
     assert "multiple of 8" in str(outcomes[1])
     assert isinstance(outcomes[2], GenerationResult)
 
 
-def test_renderer__cancelling_one_job_keeps_its_batch_going(engine: DiffusersEngine) -> None:
+def test_renderer__cancelling_one_job_keeps_its_batch_going(tiny_engine: DiffusersEngine) -> None:
     progress: list[tuple[int, int, int]] = []
-    outcomes = Renderer(engine).render(
+    outcomes = Renderer(tiny_engine).render(
         [tiny(1, steps=4), tiny(2, steps=4), tiny(3, steps=4)],
         on_progress=lambda job, step, total: progress.append((job, step, total)),
         is_cancelled=lambda job: job == 1 and len(progress) > 3,
@@ -99,9 +101,9 @@ def test_renderer__cancelling_one_job_keeps_its_batch_going(engine: DiffusersEng
     assert (0, 4, 4) in progress
 
 
-def test_renderer__cancelling_every_job_stops_the_batch_early(engine: DiffusersEngine) -> None:
+def test_renderer__cancelling_every_job_stops_the_batch_early(tiny_engine: DiffusersEngine) -> None:
     progress: list[tuple[int, int, int]] = []
-    outcomes = Renderer(engine).render(
+    outcomes = Renderer(tiny_engine).render(
         [tiny(1, steps=20), tiny(2, steps=20)],
         on_progress=lambda job, step, total: progress.append((job, step, total)),
         is_cancelled=lambda job: len(progress) >= 4,
@@ -111,32 +113,32 @@ def test_renderer__cancelling_every_job_stops_the_batch_early(engine: DiffusersE
 
 
 def test_renderer__batch_out_of_memory_retries_each_job_alone(
-    engine: DiffusersEngine, calls: list[list[int]], oom_once_for_batches: None
+    tiny_engine: DiffusersEngine, calls: list[list[int]], oom_once_for_batches: None
 ) -> None:
-    outcomes = results(Renderer(engine).render([tiny(1), tiny(2), tiny(3)]))
+    outcomes = results(Renderer(tiny_engine).render([tiny(1), tiny(2), tiny(3)]))
     assert calls == [[1, 2, 3], [1], [2], [3]]
     assert [o.batch_size for o in outcomes] == [1, 1, 1]
 
 
-def test_renderer__solo_out_of_memory_fails_that_job_and_serves_the_next(engine: DiffusersEngine) -> None:
+def test_renderer__solo_out_of_memory_fails_that_job_and_serves_the_next(tiny_engine: DiffusersEngine) -> None:
     import torch
 
     def hook(module: Any, args: Any) -> None:
         raise torch.OutOfMemoryError("CUDA out of memory")
 
-    handle = engine.pipeline.unet.register_forward_pre_hook(hook)
+    handle = tiny_engine.pipeline.unet.register_forward_pre_hook(hook)
     try:
-        (failed,) = Renderer(engine).render([tiny(1)])
+        (failed,) = Renderer(tiny_engine).render([tiny(1)])
     finally:
         handle.remove()
     assert isinstance(failed, OutOfMemory)
     assert isinstance(failed, GenerationFailed)
     assert "try a smaller size or batch" in str(failed)
-    results(Renderer(engine).render([tiny(1)]))
+    results(Renderer(tiny_engine).render([tiny(1)]))
 
 
-def test_renderer__same_seed_same_bytes_different_seed_different_bytes(engine: DiffusersEngine) -> None:
-    renderer = Renderer(engine)
+def test_renderer__same_seed_same_bytes_different_seed_different_bytes(tiny_engine: DiffusersEngine) -> None:
+    renderer = Renderer(tiny_engine)
     first, again, other = results(
         renderer.render([tiny(21)]) + renderer.render([tiny(21)]) + renderer.render([replace(tiny(21), seed=22)])
     )

@@ -1,0 +1,172 @@
+"""The generation API: queue a prompt, read its status, stream its progress (SSE), cancel it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+from sqlalchemy import select, update
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from fediserver.auth import authenticate
+from fediserver.errors import Conflict, InvalidInput, NotFound
+from fediserver.imagegen import jobs
+from fediserver.models import GenerationJob, MediaAttachment, Note, utcnow
+from fediserver.urls import Urls
+
+FINAL_STATES = frozenset({"done", "failed", "cancelled"})
+EVENT_POLL = 0.2
+_FIELDS = {"prompt", "negative_prompt", "seed", "model", "steps", "guidance", "width", "height"}
+_FIELDS |= {"post", "text", "visibility"}
+
+
+def _int(body: dict[str, Any], key: str) -> int | None:
+    value = body.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidInput(f"{key}: expected an integer")
+    return value
+
+
+async def _status(request: Request, job: GenerationJob) -> dict[str, Any]:
+    urls: Urls = request.app.state.urls
+    out: dict[str, Any] = {
+        "id": job.token,
+        "state": job.state,
+        "progress": {"step": job.progress_step, "total": job.progress_total},
+        "parameters": {
+            "model": job.model,
+            "prompt": job.prompt,
+            "negative_prompt": job.negative_prompt,
+            "seed": job.seed,
+            "steps": job.steps,
+            "guidance": job.guidance,
+            "width": job.width,
+            "height": job.height,
+        },
+        "error": job.last_error if job.state in ("failed", "cancelled") else None,
+    }
+    if job.state == "done":
+        async with request.app.state.sessions() as session:
+            media = await session.scalar(select(MediaAttachment).where(MediaAttachment.generation_job_id == job.id))
+            note_uri = await session.scalar(select(Note.uri).where(Note.generation_job_id == job.id))
+        if media is not None and media.storage_key:
+            out["image"] = urls.media(media.storage_key)
+            out["original"] = urls.media(media.original_key) if media.original_key else None
+        out["post"] = note_uri
+    return out
+
+
+async def _job(request: Request) -> GenerationJob:
+    async with request.app.state.sessions() as session:
+        job: GenerationJob | None = await session.scalar(
+            select(GenerationJob).where(GenerationJob.token == request.path_params["token"])
+        )
+    if job is None:
+        raise NotFound("no such generation")
+    return job
+
+
+async def create(request: Request) -> Response:
+    try:
+        body = json.loads(await request.body())
+    except ValueError as exc:
+        raise InvalidInput(f"body is not JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise InvalidInput("body must be a JSON object")
+    unknown = set(body) - _FIELDS
+    if unknown:
+        raise InvalidInput(f"unknown fields: {', '.join(sorted(unknown))}")
+    guidance = body.get("guidance")
+    if guidance is not None and (isinstance(guidance, bool) or not isinstance(guidance, int | float)):
+        raise InvalidInput("guidance: expected a number")
+    for key in ("prompt", "negative_prompt", "model", "text", "visibility"):
+        if body.get(key) is not None and not isinstance(body[key], str):
+            raise InvalidInput(f"{key}: expected a string")
+    settings = request.app.state.settings
+    generation_request = jobs.build_request(
+        settings,
+        body.get("prompt") or "",
+        seed=_int(body, "seed"),
+        model=body.get("model"),
+        negative_prompt=body.get("negative_prompt") or "",
+        steps=_int(body, "steps"),
+        guidance=float(guidance) if guidance is not None else None,
+        width=_int(body, "width"),
+        height=_int(body, "height"),
+    )
+    post = body.get("post", True)
+    async with request.app.state.sessions() as session:
+        actor = await authenticate(request, session)
+        job = await jobs.enqueue(
+            session,
+            actor,
+            generation_request,
+            post_text=body.get("text") if post else None,
+            visibility=(body.get("visibility") or "public") if post else None,
+        )
+        await session.commit()
+    base = f"{request.app.state.urls.base}/api/v1/generations/{job.token}"
+    payload = await _status(request, job)
+    payload.update(status_url=base, events_url=f"{base}/events")
+    return JSONResponse(payload, status_code=202)
+
+
+async def status(request: Request) -> Response:
+    return JSONResponse(await _status(request, await _job(request)))
+
+
+async def cancel(request: Request) -> Response:
+    job = await _job(request)
+    async with request.app.state.sessions() as session:
+        actor = await authenticate(request, session)
+        if actor.id != job.local_actor_id:
+            raise NotFound("no such generation")
+        if job.state in FINAL_STATES:
+            raise Conflict(f"generation already {job.state}")
+        # A queued job is cancelled at once; a running one at its next denoising step.
+        await session.execute(
+            update(GenerationJob)
+            .where(GenerationJob.id == job.id, GenerationJob.state == "queued")
+            .values(state="cancelled", finished_at=utcnow(), last_error="cancelled before it started")
+        )
+        await session.execute(update(GenerationJob).where(GenerationJob.id == job.id).values(cancel_requested=True))
+        await session.commit()
+    return JSONResponse(await _status(request, await _job(request)), status_code=202)
+
+
+async def events(request: Request) -> Response:
+    """Server-Sent Events: a ``progress`` event on every change, then one ``done`` event."""
+    first = await _job(request)
+
+    async def stream() -> AsyncIterator[str]:
+        last: tuple[str, int, int] | None = None
+        job = first
+        while True:
+            current = (job.state, job.progress_step, job.progress_total)
+            if current != last:
+                last = current
+                data = {"state": job.state, "step": job.progress_step, "total": job.progress_total}
+                yield f"event: progress\ndata: {json.dumps(data)}\n\n"
+            if job.state in FINAL_STATES:
+                yield f"event: done\ndata: {json.dumps(await _status(request, job))}\n\n"
+                return
+            if await request.is_disconnected():
+                return
+            await asyncio.sleep(EVENT_POLL)
+            job = await _job(request)
+
+    return StreamingResponse(stream(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+
+
+routes = [
+    Route("/api/v1/generations", create, methods=["POST"]),
+    Route("/api/v1/generations/{token}", status),
+    Route("/api/v1/generations/{token}/events", events),
+    Route("/api/v1/generations/{token}/cancel", cancel, methods=["POST"]),
+]
