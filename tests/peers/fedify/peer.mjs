@@ -2,6 +2,7 @@
 //
 //   node tests/peers/fedify/peer.mjs --port PORT [--first-knock rfc9421|draft-cavage-http-signatures-12]
 //                                    [--rsa-only] [--no-require-http-signature]
+//                                    [--accept-scheme rfc9421|draft-cavage-http-signatures-12]
 //
 // Listens on 127.0.0.1:PORT (origin http://127.0.0.1:PORT) and prints `READY http://127.0.0.1:PORT`
 // once listening.  Federation routes (actor, inboxes, collections, notes, WebFinger, NodeInfo) are
@@ -47,13 +48,20 @@ import {
 const SPECS = ["rfc9421", "draft-cavage-http-signatures-12"];
 
 function parseArgs(argv) {
-  const opts = { port: 0, firstKnock: "rfc9421", rsaOnly: false, requireHttpSignature: true };
+  const opts = {
+    port: 0,
+    firstKnock: "rfc9421",
+    rsaOnly: false,
+    requireHttpSignature: true,
+    acceptScheme: null,
+  };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === "--port") opts.port = Number.parseInt(argv[++i], 10);
     else if (a === "--first-knock") opts.firstKnock = argv[++i];
     else if (a === "--rsa-only") opts.rsaOnly = true;
     else if (a === "--no-require-http-signature") opts.requireHttpSignature = false;
+    else if (a === "--accept-scheme") opts.acceptScheme = argv[++i];
     else throw new Error(`unknown argument: ${a}`);
   }
   if (!Number.isInteger(opts.port) || opts.port < 0 || opts.port > 65535) {
@@ -61,6 +69,9 @@ function parseArgs(argv) {
   }
   if (!SPECS.includes(opts.firstKnock)) {
     throw new Error(`--first-knock must be one of ${SPECS.join(", ")}`);
+  }
+  if (opts.acceptScheme != null && !SPECS.includes(opts.acceptScheme)) {
+    throw new Error(`--accept-scheme must be one of ${SPECS.join(", ")}`);
   }
   return opts;
 }
@@ -701,6 +712,10 @@ const INBOX_PATH = /^\/(?:inbox|users\/[^/]+\/inbox)$/;
 async function checkHttpSignature(request, rawJson) {
   const ctx = federation.createContext(new URL(state.origin), {});
   const scheme = incomingScheme(request.headers);
+  if (opts.acceptScheme != null && scheme !== opts.acceptScheme) {
+    // Simulates a server that knows only one scheme, to exercise the sender's double-knock.
+    return { verified: false, scheme, key_id: null, owner: null, reason: "schemeNotAccepted" };
+  }
   let result;
   try {
     result = await verifyRequestDetailed(request.clone(), {

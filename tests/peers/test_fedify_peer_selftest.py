@@ -1,0 +1,120 @@
+"""Self-test of the Fedify peer: two peers on loopback follow each other and exchange a note."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import fedify_peer
+from fedify_peer import FIRST_KNOCKS, FedifyPeer, start_all
+
+OTHER = {FIRST_KNOCKS[0]: FIRST_KNOCKS[1], FIRST_KNOCKS[1]: FIRST_KNOCKS[0]}
+
+
+@pytest.fixture(scope="module")
+def installed() -> None:
+    if fedify_peer.node_path() is None:
+        pytest.skip("node is not on PATH: the Fedify peer cannot run")
+    fedify_peer.ensure_installed()
+
+
+@pytest.fixture(params=FIRST_KNOCKS)
+def first_knock(request: pytest.FixtureRequest) -> str:
+    knock: str = request.param
+    return knock
+
+
+@pytest.fixture
+def pair(installed: None, first_knock: str) -> Iterator[tuple[FedifyPeer, FedifyPeer]]:
+    a, b = FedifyPeer(first_knock=first_knock), FedifyPeer(first_knock=first_knock)
+    start_all(a, b)
+    try:
+        yield a, b
+    finally:
+        a.stop()
+        b.stop()
+
+
+def test_follow_accept_and_note(pair: tuple[FedifyPeer, FedifyPeer], first_knock: str) -> None:
+    a, b = pair
+    assert a.actor_url == f"{a.base_url}/users/bob"
+    assert a.base_url.startswith("http://127.0.0.1:")
+
+    follow_id = a.follow(b.actor_url)
+    follow = b.wait_for(lambda x: x["type"] == "Follow" and x["id"] == follow_id)
+    assert follow["actor"] == a.actor_url
+    assert follow["object_id"] == b.actor_url
+    assert follow["verified"] is True
+    assert follow["http_signature"]["verified"] is True
+    assert follow["http_signature"]["scheme"] == first_knock
+    assert follow["http_signature"]["key_id"] == f"{a.actor_url}#main-key"
+
+    accept = a.wait_for(lambda x: x["type"] == "Accept")
+    assert accept["actor"] == b.actor_url
+    assert accept["object_id"] == follow_id
+    assert accept["http_signature"]["verified"] is True
+    assert b.state()["followers"] == [a.actor_url]
+    assert a.state()["following"][b.actor_url]["accepted"] is True
+
+    created = a.create([b.actor_url], "<p>hi from A</p>", public=True)
+    create = b.wait_for(lambda x: x["type"] == "Create" and x["id"] == created["create_id"])
+    assert create["object_id"] == created["note_id"]
+    assert create["object_type"] == "Note"
+    assert create["content"] == "<p>hi from A</p>"
+    assert create["attributed_to"] == a.actor_url
+    assert "https://www.w3.org/ns/activitystreams#Public" in create["to"]
+
+    # The first knock succeeded, so every signed request from A used the chosen scheme.
+    signing = a.signing()
+    assert signing["first_knock"] == first_knock
+    posts = [r for r in signing["outgoing"] if r["method"] == "POST"]
+    assert posts
+    assert {r["scheme"] for r in posts} == {first_knock}
+    assert signing["remembered"][b.base_url] == first_knock
+
+    a.unfollow(b.actor_url)
+    b.wait_for(lambda x: x["type"] == "Undo" and x["object_id"] == follow_id)
+    assert b.state()["followers"] == []
+
+
+def test_double_knock_falls_back(installed: None, first_knock: str) -> None:
+    """A receiver that accepts only the other scheme answers 401; Fedify retries with it."""
+    a = FedifyPeer(first_knock=first_knock)
+    b = FedifyPeer(first_knock=first_knock, accept_scheme=OTHER[first_knock])
+    start_all(a, b)
+    try:
+        follow_id = a.follow(b.actor_url)
+        follow = b.wait_for(lambda x: x["id"] == follow_id)
+        assert follow["http_signature"]["scheme"] == OTHER[first_knock]
+        signing = a.signing()
+        posts = [(r["scheme"], r["status"]) for r in signing["outgoing"] if r["method"] == "POST"]
+        assert posts == [(first_knock, 401), (OTHER[first_knock], 202)]
+        assert signing["remembered"][b.base_url] == OTHER[first_knock]
+    finally:
+        a.stop()
+        b.stop()
+
+
+def test_unsigned_post_is_refused(installed: None) -> None:
+    with FedifyPeer() as peer:
+        body = {
+            "@context": "https://www.w3.org/ns/activitystreams",
+            "id": "http://127.0.0.1:1/like/1",
+            "type": "Like",
+            "actor": "http://127.0.0.1:1/users/mallory",
+            "object": peer.actor_url,
+        }
+        r = httpx.post(
+            f"{peer.base_url}/users/bob/inbox",
+            json=body,
+            headers={"content-type": "application/activity+json"},
+            trust_env=False,
+        )
+        assert r.status_code == 401
+        assert peer.inbox() == []
