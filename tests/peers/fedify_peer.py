@@ -96,6 +96,8 @@ class FedifyPeer:
     ``rsa_only`` drops the Ed25519 key, so outgoing activities carry no Object Integrity Proof.
     ``accept_scheme`` makes the inbox answer 401 to any other HTTP signature scheme (a one-scheme
     server, to exercise a sender's double knock).
+    ``log_level`` is the lowest level of Fedify's own log records written to the peer's stderr (see
+    ``output()``): "debug", "info", "warning", "error" or "fatal".
     """
 
     def __init__(
@@ -106,6 +108,7 @@ class FedifyPeer:
         require_http_signature: bool = True,
         rsa_only: bool = False,
         accept_scheme: str | None = None,
+        log_level: str = "warning",
         ready_timeout: float = READY_TIMEOUT,
     ) -> None:
         if first_knock not in FIRST_KNOCKS:
@@ -117,6 +120,7 @@ class FedifyPeer:
         self.require_http_signature = require_http_signature
         self.rsa_only = rsa_only
         self.accept_scheme = accept_scheme
+        self.log_level = log_level
         self.ready_timeout = ready_timeout
         self.base_url = ""
         self.actor_url = ""
@@ -132,6 +136,7 @@ class FedifyPeer:
         if node is None:
             raise FedifyPeerError("node is not on PATH")
         cmd = [node, str(PEER_SCRIPT), "--port", str(self.port), "--first-knock", self.first_knock]
+        cmd += ["--log-level", self.log_level]
         if not self.require_http_signature:
             cmd.append("--no-require-http-signature")
         if self.rsa_only:

@@ -3,6 +3,7 @@
 //   node tests/peers/fedify/peer.mjs --port PORT [--first-knock rfc9421|draft-cavage-http-signatures-12]
 //                                    [--rsa-only] [--no-require-http-signature]
 //                                    [--accept-scheme rfc9421|draft-cavage-http-signatures-12]
+//                                    [--log-level debug|info|warning|error|fatal]  (Fedify's logs, stderr)
 //
 // Listens on 127.0.0.1:PORT (origin http://127.0.0.1:PORT) and prints `READY http://127.0.0.1:PORT`
 // once listening.  Federation routes (actor, inboxes, collections, notes, WebFinger, NodeInfo) are
@@ -11,11 +12,13 @@
 // Test-only settings: allowPrivateAddress (loopback peers), in-memory KV store, no message queue
 // (activities are delivered inline, so a control call returns after the remote inbox answered).
 // Signatures on incoming activities ARE verified by Fedify (skipSignatureVerification is not used).
+import { AsyncLocalStorage } from "node:async_hooks";
 import http from "node:http";
 import { randomUUID } from "node:crypto";
 import process from "node:process";
 
 import { Temporal } from "@js-temporal/polyfill"; // Node 20 has no global Temporal
+import { configure, defaultTextFormatter } from "@logtape/logtape";
 import {
   createFederation,
   generateCryptoKeyPair,
@@ -54,6 +57,7 @@ function parseArgs(argv) {
     rsaOnly: false,
     requireHttpSignature: true,
     acceptScheme: null,
+    logLevel: "warning",
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -62,6 +66,7 @@ function parseArgs(argv) {
     else if (a === "--rsa-only") opts.rsaOnly = true;
     else if (a === "--no-require-http-signature") opts.requireHttpSignature = false;
     else if (a === "--accept-scheme") opts.acceptScheme = argv[++i];
+    else if (a === "--log-level") opts.logLevel = argv[++i];
     else throw new Error(`unknown argument: ${a}`);
   }
   if (!Number.isInteger(opts.port) || opts.port < 0 || opts.port > 65535) {
@@ -77,6 +82,16 @@ function parseArgs(argv) {
 }
 
 const opts = parseArgs(process.argv.slice(2));
+
+// Fedify logs through LogTape; send its records (failed verifications, delivery errors) to stderr.
+await configure({
+  contextLocalStorage: new AsyncLocalStorage(),
+  sinks: { stderr: (record) => process.stderr.write(defaultTextFormatter(record)) },
+  loggers: [
+    { category: "fedify", lowestLevel: opts.logLevel, sinks: ["stderr"] },
+    { category: ["logtape", "meta"], lowestLevel: "warning", sinks: ["stderr"] },
+  ],
+});
 const HOST = "127.0.0.1";
 const IDENTIFIER = "bob";
 
