@@ -62,13 +62,23 @@ def test_follow_accept_and_note(pair: tuple[FedifyPeer, FedifyPeer], first_knock
     assert b.state()["followers"] == [a.actor_url]
     assert a.state()["following"][b.actor_url]["accepted"] is True
 
-    created = a.create([b.actor_url], "<p>hi from A</p>", public=True)
+    image = {"url": f"{a.base_url}/m/1.png", "mediaType": "image/png", "name": "alt", "width": 3, "height": 2}
+    created = a.create([b.actor_url], "<p>hi from A</p>", public=True, attachments=[image])
     create = b.wait_for(lambda x: x["type"] == "Create" and x["id"] == created["create_id"])
     assert create["object_id"] == created["note_id"]
     assert create["object_type"] == "Note"
     assert create["content"] == "<p>hi from A</p>"
     assert create["attributed_to"] == a.actor_url
     assert "https://www.w3.org/ns/activitystreams#Public" in create["to"]
+    assert create["attachments"] == [{"type": "Image", "blurhash": None, **image}]
+    note = httpx.get(created["note_id"], headers={"accept": "application/activity+json"}, trust_env=False)
+    assert note.status_code == 200
+    assert note.json()["content"] == "<p>hi from A</p>"
+
+    reply = b.create([a.actor_url], "<p>reply</p>", public=False, in_reply_to=created["note_id"])
+    got = a.wait_for(lambda x: x["id"] == reply["create_id"])
+    assert got["in_reply_to"] == created["note_id"]
+    assert got["to"] == [a.actor_url]
 
     # The first knock succeeded, so every signed request from A used the chosen scheme.
     signing = a.signing()

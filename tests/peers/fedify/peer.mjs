@@ -242,7 +242,6 @@ const federation = createFederation({
   // inbox request.  Deterministic for tests.
   allowPrivateAddress: true, // loopback peers; test only
   firstKnock: opts.firstKnock,
-  signatureTimeWindow: { minutes: 5 },
   tracerProvider,
 });
 
@@ -736,7 +735,6 @@ async function checkHttpSignature(request, rawJson) {
     result = await verifyRequestDetailed(request.clone(), {
       documentLoader: ctx.documentLoader,
       contextLoader: ctx.contextLoader,
-      timeWindow: { minutes: 5 },
     });
   } catch (e) {
     return { verified: false, scheme, key_id: null, owner: null, reason: `error: ${e}` };
