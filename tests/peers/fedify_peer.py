@@ -294,10 +294,31 @@ class FedifyPeer:
         public: bool = True,
         in_reply_to: str | None = None,
         attachments: list[dict[str, Any]] | None = None,
+        followers: bool = False,
     ) -> dict[str, str]:
-        """bob sends Create(Note) to the actors ``to``; returns ``{"create_id", "note_id"}``."""
-        body = _create_body(to, content, public, in_reply_to, attachments)
+        """bob sends Create(Note) to the actors ``to``; returns ``{"create_id", "note_id"}``.
+
+        The note mentions every actor in ``to``.  ``public``: addressed to as:Public (cc followers),
+        else to the actors only (a direct message).  ``followers``: also deliver to bob's followers
+        (shared inboxes preferred).  ``attachments``: ``[{url, mediaType, name, width, height}]``.
+        """
+        body = _create_body(to, content, public, in_reply_to, attachments, followers)
         return self._call("POST", "create", body)
+
+    def update(self, note_id: str, content: str, to: list[str] | None = None) -> str:
+        """bob sends Update(Note) with new ``content`` (to the note's recipients unless ``to``)."""
+        update_id: str = self._call("POST", "update", _note_body(note_id, to, content))["update_id"]
+        return update_id
+
+    def delete(self, note_id: str, to: list[str] | None = None) -> str:
+        """bob sends Delete(Tombstone); the note then answers 410."""
+        delete_id: str = self._call("POST", "delete", _note_body(note_id, to))["delete_id"]
+        return delete_id
+
+    def undo(self, activity_id: str, to: list[str]) -> str:
+        """bob sends Undo of an activity it sent (a Like, an Announce, a Follow)."""
+        undo_id: str = self._call("POST", "undo", {"activity_id": activity_id, "to": to})["undo_id"]
+        return undo_id
 
     def like(self, object_id: str, to: str) -> str:
         like_id: str = self._call("POST", "like", {"object": object_id, "to": to})["like_id"]
@@ -355,9 +376,23 @@ class FedifyPeer:
         public: bool = True,
         in_reply_to: str | None = None,
         attachments: list[dict[str, Any]] | None = None,
+        followers: bool = False,
     ) -> dict[str, str]:
-        body = _create_body(to, content, public, in_reply_to, attachments)
+        body = _create_body(to, content, public, in_reply_to, attachments, followers)
         return await self._acall("POST", "create", body)
+
+    async def aupdate(self, note_id: str, content: str, to: list[str] | None = None) -> str:
+        update_id: str = (await self._acall("POST", "update", _note_body(note_id, to, content)))["update_id"]
+        return update_id
+
+    async def adelete(self, note_id: str, to: list[str] | None = None) -> str:
+        delete_id: str = (await self._acall("POST", "delete", _note_body(note_id, to)))["delete_id"]
+        return delete_id
+
+    async def aundo(self, activity_id: str, to: list[str]) -> str:
+        body = {"activity_id": activity_id, "to": to}
+        undo_id: str = (await self._acall("POST", "undo", body))["undo_id"]
+        return undo_id
 
     async def alike(self, object_id: str, to: str) -> str:
         like_id: str = (await self._acall("POST", "like", {"object": object_id, "to": to}))["like_id"]
@@ -411,12 +446,22 @@ def _create_body(
     public: bool,
     in_reply_to: str | None,
     attachments: list[dict[str, Any]] | None,
+    followers: bool,
 ) -> dict[str, Any]:
-    body: dict[str, Any] = {"to": list(to), "content": content, "public": public}
+    body: dict[str, Any] = {"to": list(to), "content": content, "public": public, "followers": followers}
     if in_reply_to is not None:
         body["inReplyTo"] = in_reply_to
     if attachments:
         body["attachments"] = attachments
+    return body
+
+
+def _note_body(note_id: str, to: list[str] | None, content: str | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {"note_id": note_id}
+    if to is not None:
+        body["to"] = list(to)
+    if content is not None:
+        body["content"] = content
     return body
 
 

@@ -128,3 +128,38 @@ def test_unsigned_post_is_refused(installed: None) -> None:
         )
         assert r.status_code == 401
         assert peer.inbox() == []
+
+
+def test_followers_fanout_update_delete_like_announce_undo(pair: tuple[FedifyPeer, FedifyPeer]) -> None:
+    a, b = pair
+    b.follow(a.actor_url)  # b follows a, so a's followers-addressed posts reach b's shared inbox
+    b.wait_for(lambda x: x["type"] == "Accept")
+
+    created = a.create([], "<p>to followers</p>", public=True, followers=True)
+    create = b.wait_for(lambda x: x["type"] == "Create")
+    assert create["id"] == created["create_id"]
+    assert create["inbox"] == "/inbox"
+    assert create["content"] == "<p>to followers</p>"
+
+    a.update(created["note_id"], "<p>edited</p>")
+    update = b.wait_for(lambda x: x["type"] == "Update")
+    assert update["object_id"] == created["note_id"]
+    assert update["content"] == "<p>edited</p>"
+
+    like_id = b.like(created["note_id"], a.actor_url)
+    announce_id = b.announce(created["note_id"], a.actor_url)
+    like = a.wait_for(lambda x: x["type"] == "Like")
+    announce = a.wait_for(lambda x: x["type"] == "Announce")
+    assert (like["id"], like["object_id"]) == (like_id, created["note_id"])
+    assert (announce["id"], announce["object_id"]) == (announce_id, created["note_id"])
+    b.undo(like_id, [a.actor_url])
+    undo = a.wait_for(lambda x: x["type"] == "Undo")
+    note_id = created["note_id"]
+    assert undo["inner"] == {"type": "Like", "id": like_id, "actor": b.actor_url, "object": note_id}
+
+    a.delete(created["note_id"])
+    delete = b.wait_for(lambda x: x["type"] == "Delete")
+    assert delete["object_id"] == created["note_id"]
+    assert delete["object_type"] == "Tombstone"
+    gone = httpx.get(created["note_id"], headers={"accept": "application/activity+json"}, trust_env=False)
+    assert gone.status_code == 410

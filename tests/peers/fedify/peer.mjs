@@ -37,10 +37,12 @@ import {
   Image,
   isActor,
   Like,
+  Mention,
   Note,
   Person,
   PUBLIC_COLLECTION,
   Reject,
+  Tombstone,
   Undo,
   Update,
 } from "@fedify/vocab";
@@ -104,9 +106,11 @@ const state = {
   inboxLog: [], // verified activities received
   outgoing: [], // outgoing HTTP requests made by Fedify (signing scheme, status)
   notes: new Map(), // note id (uuid) -> Note
+  noteRecipients: new Map(), // note id (uuid) -> { actors: [actor URL], followers: bool }
+  deleted: new Set(), // paths of deleted notes (answered 410 Gone)
   activities: new Map(), // activity uuid -> Activity (sent by bob)
   outbox: [], // Activity[] sent by bob (Create, Announce, ...)
-  followers: new Map(), // follower actor id -> inbox URL href
+  followers: new Map(), // follower actor id -> { inbox, sharedInbox } (hrefs)
   following: new Map(), // followed actor id -> { followId, accepted }
   remoteOrigins: new Set(),
 };
@@ -273,9 +277,10 @@ federation
 
 federation.setFollowersDispatcher("/users/{identifier}/followers", async (ctx, identifier) => {
   if (identifier !== IDENTIFIER) return null;
-  const items = [...state.followers.entries()].map(([id, inbox]) => ({
+  const items = [...state.followers.entries()].map(([id, { inbox, sharedInbox }]) => ({
     id: new URL(id),
     inboxId: new URL(inbox),
+    endpoints: sharedInbox == null ? null : { sharedInbox: new URL(sharedInbox) },
   }));
   return { items };
 });
@@ -444,7 +449,10 @@ federation
     if (follow.id == null || follow.actorId == null) return;
     const follower = await follow.getActor(ctx);
     if (follower == null || follower.inboxId == null) return;
-    state.followers.set(follower.id.href, follower.inboxId.href);
+    state.followers.set(follower.id.href, {
+      inbox: follower.inboxId.href,
+      sharedInbox: follower.endpoints?.sharedInbox?.href ?? null,
+    });
     const { uuid, uri } = newActivityId(ctx, Accept);
     const accept = rememberActivity(
       uuid,
@@ -535,6 +543,68 @@ async function lookupActors(ctx, to) {
   return actors;
 }
 
+function addressing(ctx, actors, isPublic, followers) {
+  const mentioned = actors.map((a) => a.id);
+  const followersUri = ctx.getFollowersUri(IDENTIFIER);
+  if (isPublic) return { to: [PUBLIC_COLLECTION, ...mentioned], cc: [followersUri] };
+  return { to: followers ? [followersUri, ...mentioned] : mentioned, cc: [] };
+}
+
+function handleOf(actor) {
+  const user = actor.preferredUsername == null ? "unknown" : String(actor.preferredUsername);
+  return `@${user}@${actor.id.host}`;
+}
+
+function buildNote(ctx, body, { id, actors, to, cc, published }) {
+  const attachments = [];
+  for (const a of Array.isArray(body.attachments) ? body.attachments : []) {
+    const mediaType = typeof a.mediaType === "string" ? a.mediaType : null;
+    const cls = mediaType?.startsWith("image/") ? Image : Document;
+    attachments.push(
+      new cls({
+        url: new URL(a.url),
+        mediaType,
+        name: typeof a.name === "string" ? a.name : null,
+        width: Number.isInteger(a.width) ? a.width : null,
+        height: Number.isInteger(a.height) ? a.height : null,
+      }),
+    );
+  }
+  return new Note({
+    id,
+    attribution: ctx.getActorUri(IDENTIFIER),
+    content: typeof body.content === "string" ? body.content : "",
+    summary: typeof body.summary === "string" ? body.summary : null,
+    sensitive: body.sensitive === true,
+    url: id,
+    tos: to,
+    ccs: cc,
+    published,
+    replyTarget: typeof body.inReplyTo === "string" ? new URL(body.inReplyTo) : null,
+    attachments,
+    tags: actors.map((a) => new Mention({ href: a.id, name: handleOf(a) })),
+  });
+}
+
+function ownNote(ctx, noteId) {
+  const parsed = typeof noteId === "string" ? ctx.parseUri(new URL(noteId)) : null;
+  const uuid = parsed?.type === "object" && parsed.class === Note ? parsed.values.id : null;
+  const note = uuid == null ? null : state.notes.get(uuid);
+  if (note == null) throw new HttpError(404, `no note ${noteId} of bob`);
+  return { uuid, note };
+}
+
+async function deliver(ctx, actors, followers, activity) {
+  if (actors.length > 0) await send(ctx, actors, activity);
+  if (followers) {
+    try {
+      await ctx.sendActivity({ identifier: IDENTIFIER }, "followers", activity, { preferSharedInbox: true });
+    } catch (e) {
+      throw new HttpError(502, `delivery to followers failed: ${e?.stack ?? e}`);
+    }
+  }
+}
+
 const routes = {
   "GET /control/inbox": async () => json(200, { activities: state.inboxLog }),
   "DELETE /control/inbox": async () => {
@@ -595,56 +665,85 @@ const routes = {
   "POST /control/create": async (body) => {
     const ctx = controlContext();
     const actors = await lookupActors(ctx, body.to ?? []);
+    const followers = body.followers === true;
     const isPublic = body.public !== false;
     const noteUuid = randomUUID();
     const noteId = ctx.getObjectUri(Note, { identifier: IDENTIFIER, id: noteUuid });
-    const mentioned = actors.map((a) => a.id);
-    const to = isPublic ? [PUBLIC_COLLECTION, ...mentioned] : mentioned;
-    const cc = isPublic ? [ctx.getFollowersUri(IDENTIFIER)] : [];
+    const { to, cc } = addressing(ctx, actors, isPublic, followers);
     const published = Temporal.Now.instant();
-    const attachments = [];
-    for (const a of Array.isArray(body.attachments) ? body.attachments : []) {
-      const mediaType = typeof a.mediaType === "string" ? a.mediaType : null;
-      const cls = mediaType?.startsWith("image/") ? Image : Document;
-      attachments.push(
-        new cls({
-          url: new URL(a.url),
-          mediaType,
-          name: typeof a.name === "string" ? a.name : null,
-          width: Number.isInteger(a.width) ? a.width : null,
-          height: Number.isInteger(a.height) ? a.height : null,
-        }),
-      );
-    }
-    const note = new Note({
-      attachments,
-      summary: typeof body.summary === "string" ? body.summary : null,
-      sensitive: body.sensitive === true,
-      id: noteId,
-      attribution: ctx.getActorUri(IDENTIFIER),
-      content: typeof body.content === "string" ? body.content : "",
-      url: noteId,
-      tos: to,
-      ccs: cc,
-      published,
-      replyTarget: typeof body.inReplyTo === "string" ? new URL(body.inReplyTo) : null,
-    });
+    const note = buildNote(ctx, body, { id: noteId, actors, to, cc, published });
     state.notes.set(noteUuid, note);
+    state.noteRecipients.set(noteUuid, { actors: actors.map((a) => a.id.href), followers });
     const { uuid, uri } = newActivityId(ctx, Create);
     const create = rememberActivity(
       uuid,
-      new Create({
-        id: uri,
-        actor: ctx.getActorUri(IDENTIFIER),
-        object: note,
-        tos: to,
-        ccs: cc,
-        published,
-      }),
+      new Create({ id: uri, actor: ctx.getActorUri(IDENTIFIER), object: note, tos: to, ccs: cc, published }),
     );
     state.outbox.push(create);
-    if (actors.length > 0) await send(ctx, actors, create);
+    await deliver(ctx, actors, followers, create);
     return json(200, { create_id: uri.href, note_id: noteId.href });
+  },
+  "POST /control/update": async (body) => {
+    const ctx = controlContext();
+    const { uuid: noteUuid, note } = ownNote(ctx, body.note_id);
+    const rec = state.noteRecipients.get(noteUuid);
+    const actors = await lookupActors(ctx, body.to ?? rec.actors);
+    const updated = Temporal.Now.instant();
+    const newNote = note.clone({
+      content: typeof body.content === "string" ? body.content : note.content,
+      summary: typeof body.summary === "string" ? body.summary : note.summary,
+      updated,
+    });
+    state.notes.set(noteUuid, newNote);
+    const { uuid, uri } = newActivityId(ctx, Update);
+    const update = rememberActivity(
+      uuid,
+      new Update({
+        id: uri,
+        actor: ctx.getActorUri(IDENTIFIER),
+        object: newNote,
+        tos: newNote.toIds,
+        ccs: newNote.ccIds,
+        published: updated,
+      }),
+    );
+    await deliver(ctx, actors, rec.followers, update);
+    return json(200, { update_id: uri.href, note_id: newNote.id.href });
+  },
+  "POST /control/delete": async (body) => {
+    const ctx = controlContext();
+    const { uuid: noteUuid, note } = ownNote(ctx, body.note_id);
+    const rec = state.noteRecipients.get(noteUuid);
+    const actors = await lookupActors(ctx, body.to ?? rec.actors);
+    state.notes.delete(noteUuid);
+    state.deleted.add(note.id.pathname);
+    const { uuid, uri } = newActivityId(ctx, Delete);
+    const del = rememberActivity(
+      uuid,
+      new Delete({
+        id: uri,
+        actor: ctx.getActorUri(IDENTIFIER),
+        object: new Tombstone({ id: note.id }),
+        tos: note.toIds,
+        ccs: note.ccIds,
+      }),
+    );
+    await deliver(ctx, actors, rec.followers, del);
+    return json(200, { delete_id: uri.href });
+  },
+  "POST /control/undo": async (body) => {
+    const ctx = controlContext();
+    const parsed = typeof body.activity_id === "string" ? ctx.parseUri(new URL(body.activity_id)) : null;
+    const activity = parsed?.type === "object" ? state.activities.get(parsed.values.id) : null;
+    if (activity == null) throw new HttpError(404, `no activity ${body.activity_id} sent by bob`);
+    const actors = await lookupActors(ctx, typeof body.to === "string" ? [body.to] : body.to ?? []);
+    const { uuid, uri } = newActivityId(ctx, Undo);
+    const undo = rememberActivity(
+      uuid,
+      new Undo({ id: uri, actor: ctx.getActorUri(IDENTIFIER), object: activity, tos: actors.map((a) => a.id) }),
+    );
+    await deliver(ctx, actors, body.followers === true, undo);
+    return json(200, { undo_id: uri.href });
   },
   "POST /control/like": async (body) => {
     const ctx = controlContext();
@@ -787,6 +886,10 @@ async function handle(req, res) {
         response = json(401, { error: "HTTP signature not verified", http_signature: contextData.httpSignature });
         response.headers.set("vary", "Accept, Signature");
       }
+    }
+    if (response == null && request.method === "GET" && state.deleted.has(url.pathname)) {
+      response = json(410, { "@context": "https://www.w3.org/ns/activitystreams", id: url.href, type: "Tombstone" });
+      response.headers.set("content-type", "application/activity+json");
     }
     response ??= await federation.fetch(request, { contextData });
   }
