@@ -136,7 +136,7 @@ class FedifyPeer:
         if node is None:
             raise FedifyPeerError("node is not on PATH")
         cmd = [node, str(PEER_SCRIPT), "--port", str(self.port), "--first-knock", self.first_knock]
-        cmd += ["--log-level", self.log_level]
+        cmd += ["--log-level", self.log_level, "--watch-stdin"]
         if not self.require_http_signature:
             cmd.append("--no-require-http-signature")
         if self.rsa_only:
@@ -165,7 +165,7 @@ class FedifyPeer:
         self._proc = subprocess.Popen(
             self.command(),
             cwd=PEER_DIR,
-            stdin=subprocess.DEVNULL,
+            stdin=subprocess.PIPE,  # the peer exits when this closes (also if this process dies)
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -191,6 +191,8 @@ class FedifyPeer:
         proc, self._proc = self._proc, None
         if proc is None:
             return
+        if proc.stdin is not None:
+            proc.stdin.close()
         if proc.poll() is None:
             proc.terminate()
             try:

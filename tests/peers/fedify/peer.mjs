@@ -4,6 +4,7 @@
 //                                    [--rsa-only] [--no-require-http-signature]
 //                                    [--accept-scheme rfc9421|draft-cavage-http-signatures-12]
 //                                    [--log-level debug|info|warning|error|fatal]  (Fedify's logs, stderr)
+//                                    [--watch-stdin]  (exit when stdin closes: no orphan if the parent dies)
 //
 // Listens on 127.0.0.1:PORT (origin http://127.0.0.1:PORT) and prints `READY http://127.0.0.1:PORT`
 // once listening.  Federation routes (actor, inboxes, collections, notes, WebFinger, NodeInfo) are
@@ -60,6 +61,7 @@ function parseArgs(argv) {
     requireHttpSignature: true,
     acceptScheme: null,
     logLevel: "warning",
+    watchStdin: false,
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -69,6 +71,7 @@ function parseArgs(argv) {
     else if (a === "--no-require-http-signature") opts.requireHttpSignature = false;
     else if (a === "--accept-scheme") opts.acceptScheme = argv[++i];
     else if (a === "--log-level") opts.logLevel = argv[++i];
+    else if (a === "--watch-stdin") opts.watchStdin = true;
     else throw new Error(`unknown argument: ${a}`);
   }
   if (!Number.isInteger(opts.port) || opts.port < 0 || opts.port > 65535) {
@@ -938,6 +941,11 @@ async function main() {
   };
   process.on("SIGTERM", stop);
   process.on("SIGINT", stop);
+  if (opts.watchStdin) {
+    process.stdin.on("end", stop);
+    process.stdin.on("error", stop);
+    process.stdin.resume();
+  }
 }
 
 main().catch((e) => {
