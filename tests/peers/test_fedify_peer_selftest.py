@@ -163,3 +163,25 @@ def test_followers_fanout_update_delete_like_announce_undo(pair: tuple[FedifyPee
     assert delete["object_type"] == "Tombstone"
     gone = httpx.get(created["note_id"], headers={"accept": "application/activity+json"}, trust_env=False)
     assert gone.status_code == 410
+
+
+async def test_async_api(installed: None) -> None:
+    """The coroutine twins, for tests whose server under test shares the event loop."""
+    async with FedifyPeer() as a, FedifyPeer(first_knock=FIRST_KNOCKS[1]) as b:
+        follow_id = await a.afollow(b.actor_url)
+        accept = await a.await_for(lambda x: x["type"] == "Accept")
+        assert accept["object_id"] == follow_id
+        created = await a.acreate([b.actor_url], "<p>async</p>", public=False)
+        create = await b.await_for(lambda x: x["id"] == created["create_id"])
+        assert create["content"] == "<p>async</p>"
+        assert create["to"] == [b.actor_url]
+        assert create["tags"] == [
+            {"type": "Mention", "name": f"@bob@{b.base_url.removeprefix('http://')}", "href": b.actor_url}
+        ]
+        assert (await b.astate())["followers"] == [a.actor_url]
+        assert [x["type"] for x in await b.ainbox()] == ["Follow", "Create"]
+        with pytest.raises(TimeoutError):
+            await b.await_for(lambda x: x["type"] == "Like", timeout=0.2)
+        with pytest.raises(fedify_peer.FedifyPeerError) as excinfo:
+            await a.afollow("http://127.0.0.1:1/users/nobody")
+        assert excinfo.value.status == 502
