@@ -11,6 +11,14 @@ it, waits for its ``READY`` line and wraps the control API::
 Every method has an ``a``-prefixed coroutine twin (``afollow``, ``acreate``, ``await_for``, ...) for
 tests whose server under test runs on the same event loop: the peer calls back into that server while
 a control call is in flight, so a blocking call there would deadlock.
+
+Importing it from a test (pytest runs with ``--import-mode=importlib``, so nothing adds this directory
+to ``sys.path``; whole-tree mypy names it ``tests.peers.fedify_peer``, per-file mypy ``fedify_peer``)::
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "peers"))
+    import fedify_peer  # type: ignore[import-not-found, unused-ignore]
+
+Needs Node (>= 20) on PATH; ``ensure_installed()`` runs ``npm ci`` once (npm registry access).
 """
 
 from __future__ import annotations
