@@ -124,7 +124,7 @@ const state = {
 // ---------------------------------------------------------------------------------------------
 const originalFetch = globalThis.fetch;
 globalThis.fetch = async function recordingFetch(input, init) {
-  const req = input instanceof Request ? new Request(input, init) : new Request(input, init);
+  const req = new Request(input, init);
   let scheme = "none";
   if (req.headers.has("signature-input")) scheme = "rfc9421";
   else if (req.headers.has("signature")) scheme = "draft-cavage-http-signatures-12";
