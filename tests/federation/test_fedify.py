@@ -52,7 +52,7 @@ async def test_fedify__follows_receives_our_post_and_sends_one(
 
         async def followed() -> bool:
             async with a.sessions() as session:
-                state = await session.scalar(
+                state: str | None = await session.scalar(
                     select(Follow.state).where(Follow.follower_uri == peer.actor_url, Follow.followed_uri == alice)
                 )
             return state == "accepted"

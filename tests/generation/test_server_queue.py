@@ -112,8 +112,8 @@ async def test_worker__batches_compatible_jobs_and_posts_the_result(
         note = await session.scalar(select(Note).where(Note.generation_job_id == posted.id))
         assert note is not None
         attached = (await session.scalars(select(MediaAttachment).where(MediaAttachment.note_id == note.id))).all()
-        job = await session.get(GenerationJob, posted.id)
-        assert job is not None
+        stored_job = await session.get(GenerationJob, posted.id)
+        assert stored_job is not None
     assert len(media) == 3
     store = LocalMediaStore(gen_settings.media_dir)
     webp = store.path(media[0].storage_key or "").read_bytes()
@@ -121,7 +121,7 @@ async def test_worker__batches_compatible_jobs_and_posts_the_result(
     assert store.path(media[0].original_key or "").read_bytes().startswith(b"\x89PNG")
     assert "#<span>AIGenerated</span>" in note.content
     assert "my fox" in note.content
-    doc = note_to_as(note, Urls.from_settings(gen_settings), list(attached), job)
+    doc = note_to_as(note, Urls.from_settings(gen_settings), list(attached), stored_job)
     [image] = doc["attachment"]
     assert image["type"] == "Image"
     assert image["mediaType"] == "image/webp"
