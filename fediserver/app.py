@@ -25,6 +25,7 @@ from fediserver.jobs.handlers import build_handlers
 from fediserver.jobs.worker import JobHandler, Worker
 from fediserver.media import LocalMediaStore
 from fediserver.routes import actors, generations, health, inbox, notes, wellknown
+from fediserver.supervisor import Supervisor
 from fediserver.urls import Urls
 
 log = logging.getLogger("fediserver.app")
@@ -39,6 +40,8 @@ class AppOptions:
     run_worker: bool = True
     handlers: Sequence[JobHandler] | None = None
     transport: httpx.AsyncBaseTransport | None = None
+    # The GPU worker's command line: started beside the server for its lifetime, restarted if it dies.
+    gpu_worker_argv: Sequence[str] | None = None
 
 
 def user_agent(settings: Settings) -> str:
@@ -114,9 +117,14 @@ def create_app(settings: Settings, options: AppOptions | None = None) -> Starlet
                 )
                 app.state.worker = worker
                 task = asyncio.create_task(worker.run(stop), name="fediserver-worker")
+            gpu = Supervisor(opts.gpu_worker_argv, name="gpu-worker") if opts.gpu_worker_argv else None
+            if gpu is not None:
+                gpu.start()
             try:
                 yield
             finally:
+                if gpu is not None:
+                    await asyncio.to_thread(gpu.stop)
                 stop.set()
                 if task is not None:
                     await task

@@ -42,7 +42,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     configure_logging(settings.logging)
     host = args.host or settings.server.host
     port = args.port or settings.server.port
-    app = create_app(settings, AppOptions(run_worker=not args.no_worker))
+    gpu_argv = None
+    if not args.no_worker and settings.generation.enabled:
+        gpu_argv = (sys.executable, "-m", "fediserver", "--config", str(args.config), "gpu-worker")
+    app = create_app(settings, AppOptions(run_worker=not args.no_worker, gpu_worker_argv=gpu_argv))
     log.info("serving", extra={"url": f"http://{host}:{port}", "instance": settings.instance.domain})
     config = uvicorn.Config(
         app,
@@ -54,18 +57,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         lifespan="on",
     )
     server = uvicorn.Server(config)
-    gpu = None
-    if not args.no_worker and settings.generation.enabled:
-        from fediserver.supervisor import Supervisor
-
-        argv = [sys.executable, "-m", "fediserver", "--config", str(args.config), "gpu-worker"]
-        gpu = Supervisor(argv, name="gpu-worker")
-        gpu.start()
-    try:
-        server.run()
-    finally:
-        if gpu is not None:
-            gpu.stop()
+    server.run()
     # uvicorn reports a failed start-up (e.g. an unmigrated database) only through its exit state.
     return 0 if server.started else 1
 

@@ -158,3 +158,22 @@ def test_worker__runs_until_terminated(tmp_path: Path) -> None:
         _, rest = worker.communicate(timeout=20)
     assert worker.returncode == 0
     assert '"message": "worker stopped"' in rest
+
+
+def test_supervisor__restarts_a_dying_child_and_stops_it() -> None:
+    from fediserver.supervisor import Supervisor
+
+    child = Supervisor([sys.executable, "-c", "import sys; sys.exit(3)"], name="flaky", max_backoff=0.05)
+    child.start()
+    deadline = time.monotonic() + 20
+    while child.restarts < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    child.stop()
+    assert child.restarts >= 2
+    sleeper = Supervisor([sys.executable, "-c", "import time; time.sleep(60)"], name="sleeper")
+    sleeper.start()
+    time.sleep(0.3)
+    started = time.monotonic()
+    sleeper.stop()
+    assert time.monotonic() - started < 10
+    assert sleeper.restarts == 0

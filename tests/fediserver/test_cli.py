@@ -177,7 +177,6 @@ def test_post__rejects_a_file_that_is_not_an_image(
 @pytest.mark.parametrize(
     "argv",
     [
-        ["generate", "--prompt", "a cat"],
         ["post", "alice", "--text", "hi", "--visibility", "direct"],
     ],
 )
@@ -208,3 +207,52 @@ def test_init__json_safe_domain(tmp_path: Path) -> None:
     config = tmp_path / "q.toml"
     assert main(["--config", str(config), "init", "--domain", "Social.Example"]) == 0
     assert json.loads(json.dumps(load_config(config, environ={}).instance.domain)) == "social.example"
+
+
+def test_generate__a_model_that_cannot_load_is_a_clear_error(
+    instance: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    out = tmp_path / "x.png"
+    assert main(["generate", "--prompt", "a cat", "--model", "sd15", "--seed", "1", "--out", str(out)]) == 1
+    assert "cannot load model 'sd15'" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_generate__renders_writes_metadata_and_posts(
+    instance: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from generation.images import read_digital_source_type, read_parameters
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    main(["user", "create", "alice"])
+    capsys.readouterr()
+    out = tmp_path / "fox.png"
+    argv = [
+        "generate",
+        "--prompt",
+        "a red fox",
+        "--model",
+        "tiny",
+        "--seed",
+        "7",
+        "--out",
+        str(out),
+        "--post-as",
+        "alice",
+    ]
+    assert main(argv) == 0
+    printed = capsys.readouterr()
+    assert "model tiny, seed 7" in printed.out
+    assert "step 2/2" in printed.err
+    url = printed.out.strip().splitlines()[-1]
+    assert re.fullmatch(r"http://127\.0\.0\.1:8000/notes/[0-9a-f]{20}", url)
+    png = out.read_bytes()
+    assert read_digital_source_type(png) == "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
+    parameters = read_parameters(png)
+    assert parameters is not None
+    assert (parameters["seed"], parameters["model"], parameters["prompt"]) == (7, "tiny", "a red fox")
+    [note] = _notes(instance)
+    assert note.uri == url
+    assert note.generation_job_id is not None
+    assert "AIGenerated" in note.content

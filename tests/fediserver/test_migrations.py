@@ -58,3 +58,34 @@ def test_revisions__are_date_prefixed() -> None:
     assert files
     for name in files:
         assert re.match(r"^\d{4}_\d{2}_\d{2}_\d{4}-\w+_\w+\.py$", name), name
+
+
+async def test_0003__gives_existing_generation_jobs_a_token(database_url: str) -> None:
+    from sqlalchemy import text
+
+    engine = make_engine(database_url)
+    try:
+        await migrate.upgrade(engine, "0002")
+        async with engine.begin() as conn:
+            await conn.execute(
+                text(
+                    "INSERT INTO local_actors (username, actor_type, display_name, summary, "
+                    "manually_approves_followers, private_key_pem, public_key_pem, created_at, updated_at) "
+                    "VALUES ('a', 'Person', '', '', false, 'k', 'k', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+                )
+            )
+            await conn.execute(
+                text(
+                    "INSERT INTO generation_jobs (local_actor_id, prompt, negative_prompt, seed, model, steps, "
+                    "guidance, width, height, progress_step, progress_total, cancel_requested, created_at, "
+                    "state, attempts, next_attempt_at) VALUES ((SELECT id FROM local_actors), 'p', '', 1, 'tiny', "
+                    "2, 0, 64, 64, 0, 2, false, CURRENT_TIMESTAMP, 'queued', 0, CURRENT_TIMESTAMP)"
+                )
+            )
+        await migrate.upgrade(engine)
+        async with engine.connect() as conn:
+            tokens = (await conn.execute(text("SELECT token FROM generation_jobs"))).scalars().all()
+        assert len(tokens) == 1
+        assert len(tokens[0]) == 32
+    finally:
+        await engine.dispose()
