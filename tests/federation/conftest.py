@@ -137,3 +137,19 @@ async def eventually(check: Callable[[], Awaitable[T | None]], within: float = 1
 @pytest.fixture
 def wait() -> Callable[..., Awaitable[Any]]:
     return eventually
+
+
+@pytest.fixture
+async def serve_app() -> AsyncIterator[Callable[[Starlette], Awaitable[str]]]:
+    """Serve any ASGI app on a free loopback port for the test; returns its base URL."""
+    running: list[tuple[uvicorn.Server, asyncio.Task[None]]] = []
+
+    async def start(app: Starlette) -> str:
+        port = free_port()
+        running.append(await serve(app, port))
+        return f"http://127.0.0.1:{port}"
+
+    yield start
+    for server, task in running:
+        server.should_exit = True
+        await task

@@ -1,0 +1,73 @@
+"""Delivery outcomes against real sink servers: done, permanent failure, Retry-After, fresh signatures."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+import activitypub as ap
+from fediserver.federation import outbound
+from fediserver.federation.delivery import DeliveryHandler
+from fediserver.jobs.worker import Worker
+from fediserver.models import DeliveryJob
+
+Factory = Callable[..., Awaitable[Any]]
+
+
+async def test_delivery__classifies_outcomes_and_signs_each_attempt_afresh(
+    instances: Factory, serve_app: Callable[[Starlette], Awaitable[str]]
+) -> None:
+    seen: list[dict[str, str]] = []
+
+    async def inbox(request: Request) -> Response:
+        seen.append({**request.headers, "path": request.url.path})
+        status = int(request.path_params["status"])
+        return Response(status_code=status, headers={"Retry-After": "3600"} if status == 503 else {})
+
+    sink = await serve_app(Starlette(routes=[Route("/{status:int}/inbox", inbox, methods=["POST"])]))
+    a = await instances("a", ["alice"], worker={"poll_interval": 60})
+    activity = {"@context": ap.AS_CONTEXT, "id": f"{a.base}/x", "type": "Note"}
+    async with a.sessions() as session:
+        me = await a.user(session, "alice")
+        inboxes = [f"{sink}/{status}/inbox" for status in (202, 410, 503, 500)]
+        await outbound.enqueue(a.fed, session, activity, me, inboxes)
+        await session.commit()
+    worker = Worker(a.sessions, [DeliveryHandler(a.fed)])
+    before = a.fed.clock()
+    assert await worker.run_once() == 4
+
+    async with a.sessions() as session:
+        jobs = {job.inbox_url.split("/")[3]: job for job in await session.scalars(select(DeliveryJob))}
+    assert jobs["202"].state == "done"
+    assert jobs["202"].last_status == 202
+    assert jobs["410"].state == "failed", "410 Gone is permanent"
+    assert jobs["503"].state == "queued"
+    assert jobs["503"].next_attempt_at >= before + timedelta(seconds=3600), "Retry-After is honoured"
+    assert jobs["500"].state == "queued"
+    assert jobs["500"].next_attempt_at < before + timedelta(hours=1)
+    # Every POST was signed by alice's key, over the exact body, with a Digest.
+    assert len(seen) == 4
+    for headers in seen:
+        assert f'keyId="{a.fed.urls.actor_key("alice")}"' in headers["signature"]
+        assert headers["digest"].startswith("SHA-256=")
+
+    # The retry of the 500 is signed again at send time: a later clock gives a new Date and signature.
+    async with a.sessions() as session:
+        job = await session.get(DeliveryJob, jobs["500"].id)
+        assert job is not None
+        job.next_attempt_at = a.fed.clock()
+        await session.commit()
+    later = a.fed.clock() + timedelta(minutes=2)
+    a.fed.clock = lambda: later
+    await worker.run_once()
+    first, retry = [h for h in seen if h["path"] == "/500/inbox"]
+    assert retry["date"] == ap.http_date(later)
+    assert retry["date"] != first["date"]
+    assert retry["signature"] != first["signature"]
