@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import os
+import signal
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from fediserver import migrate
 from fediserver.config import Settings, load_config
 from fediserver.db import engine_from_settings, session_factory
 from fediserver.errors import AppError
+from fediserver.federation.context import Federation
 
 EXIT_ERROR = 1
 EXIT_NOT_AVAILABLE = 2
@@ -55,5 +59,39 @@ async def open_session(settings: Settings, *, check_schema: bool = True) -> Asyn
                 yield session
             except AppError as exc:
                 raise CommandError(exc.message, EXIT_NOT_AVAILABLE if exc.status_code == 501 else EXIT_ERROR) from None
+    finally:
+        await engine.dispose()
+
+
+@dataclass
+class WorkerRuntime:
+    """What a long-running worker command needs; ``stop`` is set by SIGINT or SIGTERM."""
+
+    settings: Settings
+    fed: Federation
+    sessions: async_sessionmaker[AsyncSession]
+    stop: asyncio.Event
+
+
+@contextlib.asynccontextmanager
+async def worker_runtime(args: argparse.Namespace) -> AsyncIterator[WorkerRuntime]:
+    from fediserver.app import build_http_client
+    from fediserver.logs import configure_logging
+    from fediserver.urls import Urls
+
+    settings = settings_from(args)
+    configure_logging(settings.logging)
+    async with open_session(settings):
+        pass
+    engine = engine_from_settings(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    try:
+        async with build_http_client(settings) as http:
+            fed = Federation(settings=settings, urls=Urls.from_settings(settings), http=http)
+            yield WorkerRuntime(settings, fed, session_factory(engine), stop)
     finally:
         await engine.dispose()

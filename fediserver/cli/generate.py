@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import signal
 import sys
 from pathlib import Path
 from typing import Any
 
 from fediserver import accounts
-from fediserver.cli.common import CommandError, config_parent, open_session, settings_from
+from fediserver.cli.common import CommandError, config_parent, open_session, settings_from, worker_runtime
 from fediserver.config import Settings
-from fediserver.logs import configure_logging
 
 
 def register(commands: Any) -> None:
@@ -100,36 +97,19 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 async def _gpu_worker(args: argparse.Namespace) -> int:
-    from fediserver.app import build_http_client
-    from fediserver.db import engine_from_settings, session_factory
-    from fediserver.federation.context import Federation
     from fediserver.imagegen.worker import GenerationWorker, renderer_factory
     from fediserver.media import LocalMediaStore
-    from fediserver.urls import Urls
 
-    settings = settings_from(args)
-    configure_logging(settings.logging)
-    async with open_session(settings):
-        pass
-    engine = engine_from_settings(settings)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, stop.set)
-    try:
-        async with build_http_client(settings) as http:
-            worker = GenerationWorker(
-                Federation(settings=settings, urls=Urls.from_settings(settings), http=http),
-                session_factory(engine),
-                LocalMediaStore(settings.media_dir),
-                renderer_factory(settings),
-                max_batch=settings.generation.max_batch,
-                poll_interval=settings.worker.poll_interval,
-            )
-            await worker.run(stop)
-    finally:
-        await engine.dispose()
+    async with worker_runtime(args) as rt:
+        worker = GenerationWorker(
+            rt.fed,
+            rt.sessions,
+            LocalMediaStore(rt.settings.media_dir),
+            renderer_factory(rt.settings),
+            max_batch=rt.settings.generation.max_batch,
+            poll_interval=rt.settings.worker.poll_interval,
+        )
+        await worker.run(rt.stop)
     return 0
 
 

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import logging
-import signal
 import sys
 from datetime import timedelta
 from typing import Any
 
-from fediserver.cli.common import open_session, settings_from
+from fediserver.cli.common import settings_from, worker_runtime
 from fediserver.jobs.handlers import build_handlers
 from fediserver.logs import configure_logging
 
@@ -63,35 +61,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 async def _run_worker(args: argparse.Namespace) -> int:
-    from fediserver.app import build_http_client
-    from fediserver.db import engine_from_settings, session_factory
-    from fediserver.federation.context import Federation
     from fediserver.jobs.worker import Worker
-    from fediserver.urls import Urls
 
-    settings = settings_from(args)
-    configure_logging(settings.logging)
-    async with open_session(settings):
-        pass
-    engine = engine_from_settings(settings)
-    http = build_http_client(settings)
-    handlers = build_handlers(Federation(settings=settings, urls=Urls.from_settings(settings), http=http))
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, stop.set)
-    try:
+    async with worker_runtime(args) as rt:
         worker = Worker(
-            session_factory(engine),
-            handlers,
-            lease=timedelta(seconds=settings.worker.lease_seconds),
-            poll_interval=settings.worker.poll_interval,
+            rt.sessions,
+            build_handlers(rt.fed),
+            lease=timedelta(seconds=rt.settings.worker.lease_seconds),
+            poll_interval=rt.settings.worker.poll_interval,
         )
-        await worker.run(stop)
-    finally:
-        await http.aclose()
-        await engine.dispose()
+        await worker.run(rt.stop)
     return 0
 
 

@@ -140,24 +140,32 @@ def test_serve__exits_nonzero_on_an_unmigrated_database(tmp_path: Path) -> None:
     assert "fediserver migrate" in result.stderr
 
 
-def test_worker__runs_until_terminated(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("command", "started"),
+    [
+        ("worker", '"message": "worker started"'),
+        ("gpu-worker", '"message": "gpu worker started"'),
+    ],
+)
+def test_workers__run_until_terminated(tmp_path: Path, command: str, started: str) -> None:
     env = {**os.environ, "FEDISERVER_CONFIG": str(tmp_path / "fediserver.toml")}
     fediserver = str(BIN / "fediserver")
     init = [fediserver, "init", "--domain", "127.0.0.1:8000", "--scheme", "http"]
     subprocess.run(init, env=env, check=True, capture_output=True)
     subprocess.run([fediserver, "migrate"], env=env, check=True, capture_output=True)
-    worker = subprocess.Popen([fediserver, "worker"], env=env, stderr=subprocess.PIPE, text=True)
+    worker = subprocess.Popen([fediserver, command], env=env, stderr=subprocess.PIPE, text=True)
     try:
         assert worker.stderr is not None
         first = worker.stderr.readline()
-        assert '"message": "worker started"' in first
-        assert '"inbox"' in first
-        assert '"delivery"' in first
+        assert started in first
+        if command == "worker":
+            assert '"inbox"' in first
+            assert '"delivery"' in first
     finally:
         worker.terminate()
         _, rest = worker.communicate(timeout=20)
     assert worker.returncode == 0
-    assert '"message": "worker stopped"' in rest
+    assert started.replace("started", "stopped") in rest
 
 
 def test_supervisor__restarts_a_dying_child_and_stops_it() -> None:
