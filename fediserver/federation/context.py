@@ -71,12 +71,13 @@ class Federation:
     blocklist: DomainBlocklist = field(init=False)
     guard: BlockingGuard = field(init=False)
     _signers: dict[int, ap.Signer] = field(default_factory=dict)
-    _refetched: dict[str, float] = field(default_factory=dict)
+    refetch_limiter: ap.RefetchLimiter = field(init=False)
 
     def __post_init__(self) -> None:
         self.blocklist = DomainBlocklist(self.settings.federation.blocked_domains)
         inner = ap.OutboundGuard(allow_private=self.settings.federation.allow_private_addresses)
         self.guard = BlockingGuard(inner, self.blocklist)
+        self.refetch_limiter = ap.RefetchLimiter(clock=self.clock)
 
     def signer_for(self, actor: LocalActor) -> ap.Signer:
         """The actor's signer; the PEM is parsed once per process."""
@@ -95,11 +96,3 @@ class Federation:
         # The guard is duck-typed: ActivityPubClient only calls ``check``.
         guard: ap.OutboundGuard = self.guard  # type: ignore[assignment]
         return ap.ActivityPubClient(http=self.http, clock=self.clock, guard=guard, signer=signer)
-
-    def may_refetch(self, host: str, interval: float = 30.0) -> bool:
-        """Rate-limit key re-fetches per host (Mastodon wraps them in a circuit breaker)."""
-        now = time.monotonic()
-        if now - self._refetched.get(host, float("-inf")) < interval:
-            return False
-        self._refetched[host] = now
-        return True

@@ -4,24 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 import activitypub as ap
 from fediserver.federation.sanitize import plain_text, sanitize_html
 from fediserver.models import MediaAttachment, Note, RemoteActor, utcnow
 
 JSON = dict[str, Any]
-
-
-def origin(url: str) -> tuple[str, str, int | None]:
-    """(scheme, host, port), lowercased: the unit of trust (FEP-fe34)."""
-    parts = urlsplit(url)
-    port = parts.port or {"https": 443, "http": 80}.get(parts.scheme)
-    return parts.scheme.lower(), (parts.hostname or "").lower(), port
-
-
-def same_origin(a: str, b: str) -> bool:
-    return origin(a) == origin(b)
 
 
 def _text(value: Any) -> str:
@@ -57,14 +45,14 @@ def actor_to_model(doc: JSON, row: RemoteActor | None = None) -> RemoteActor:
     if not ap.has_type(doc, *ap.ACTOR_TYPES):
         raise ap.InvalidObject(f"{actor_id} is not an actor (type {doc.get('type')!r})")
     inbox = doc.get("inbox")
-    if not isinstance(inbox, str) or not same_origin(inbox, actor_id):
+    if not isinstance(inbox, str) or not ap.same_origin(inbox, actor_id):
         raise ap.InvalidObject(f"{actor_id} has no inbox on its own origin")
     endpoints = doc.get("endpoints")
     shared = (endpoints.get("sharedInbox") if isinstance(endpoints, dict) else None) or doc.get("sharedInbox")
     key = find_key(doc)
     row = row or RemoteActor(uri=actor_id)
     row.uri = actor_id
-    row.domain = origin(actor_id)[1]
+    row.domain = ap.origin(actor_id)[1]
     row.actor_type = str(ap.get_types(doc)[0])
     row.preferred_username = _text(doc.get("preferredUsername"))
     row.display_name = plain_text(_text(doc.get("name")))[:500]
@@ -72,7 +60,7 @@ def actor_to_model(doc: JSON, row: RemoteActor | None = None) -> RemoteActor:
     row.url = _url(doc.get("url"))
     row.icon_url = _url(doc.get("icon"))
     row.inbox = inbox
-    row.shared_inbox = shared if isinstance(shared, str) and same_origin(shared, actor_id) else None
+    row.shared_inbox = shared if isinstance(shared, str) and ap.same_origin(shared, actor_id) else None
     row.outbox = doc.get("outbox") if isinstance(doc.get("outbox"), str) else None
     row.followers_url = doc.get("followers") if isinstance(doc.get("followers"), str) else None
     row.following_url = doc.get("following") if isinstance(doc.get("following"), str) else None
@@ -113,7 +101,7 @@ def note_to_model(doc: JSON, author: RemoteActor, row: Note | None = None) -> No
     attributed = ap.get_id(doc.get("attributedTo"))
     if attributed != author.uri:
         raise ap.InvalidObject(f"{note_id} is attributed to {attributed!r}, not {author.uri}")
-    if not same_origin(note_id, author.uri):
+    if not ap.same_origin(note_id, author.uri):
         raise ap.InvalidObject(f"{note_id} is not on {author.uri}'s origin")
     row = row or Note(uri=note_id)
     row.attributed_to = author.uri

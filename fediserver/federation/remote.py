@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 import activitypub as ap
 from fediserver.federation.context import Federation
-from fediserver.federation.convert import actor_to_model, find_key, same_origin
+from fediserver.federation.convert import actor_to_model, find_key
 from fediserver.models import LocalActor, RemoteActor
 
 JSON = dict[str, Any]
@@ -58,21 +58,21 @@ async def actor_for_key(fed: Federation, session: AsyncSession, key_id: str, *, 
         row = await session.scalar(select(RemoteActor).where(RemoteActor.key_id == key_id))
         if row is not None:
             return row
-    doc = await fetch_document(fed, session, urldefrag(key_id).url)
+    requested = urldefrag(key_id).url
+    doc = await fetch_document(fed, session, requested)
     if ap.has_type(doc, *ap.ACTOR_TYPES):
-        actor_doc = doc
+        # The key is embedded in the actor (``{actor}#main-key``): its block is the key document.
+        actor_doc, fetched_from = doc, requested
+        key_doc = next((k for k in ap.as_list(doc.get("publicKey")) if ap.get_id(k) == key_id), None)
+        if not isinstance(key_doc, dict):
+            raise ap.SignatureError(f"{doc.get('id')} does not list the key {key_id}")
     else:
-        if doc.get("id") != key_id:
-            raise ap.SignatureError(f"key document {doc.get('id')!r} does not match keyId {key_id}")
-        owner = doc.get("owner") or doc.get("controller")
-        if not isinstance(owner, str):
+        key_doc = doc
+        owner = ap.get_id(doc.get("owner")) or ap.get_id(doc.get("controller"))
+        if owner is None:
             raise ap.SignatureError(f"key {key_id} names no owner")
-        actor_doc = await fetch_document(fed, session, owner)
-        if actor_doc.get("id") != owner:
-            raise ap.SignatureError(f"owner {owner} is served with id {actor_doc.get('id')!r}")
-    actor_id = actor_doc.get("id")
-    if not isinstance(actor_id, str) or not same_origin(actor_id, key_id):
-        raise ap.SignatureError(f"key {key_id} is not on its owner's origin")
+        actor_doc, fetched_from = await fetch_document(fed, session, owner), owner
+    ap.check_key_ownership(key_id, key_doc, actor_doc, fetched_from)
     if find_key(actor_doc, key_id) is None:
-        raise ap.SignatureError(f"{actor_id} does not list the key {key_id}")
+        raise ap.SignatureError(f"{actor_doc.get('id')} has no usable PEM for the key {key_id}")
     return await store_actor(session, actor_doc)

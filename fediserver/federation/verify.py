@@ -38,7 +38,7 @@ class Verified:
     scheme: str
 
 
-def _verifier(request: SignedRequest, now_fn: Callable[[], object]) -> tuple[str, str, Callable[[str], None]]:
+def _verifier(request: SignedRequest, now_fn: Callable[[], object]) -> tuple[str, str, Callable[[ap.PublicKey], None]]:
     lowered = {k.lower(): v for k, v in request.headers.items()}
     if "signature-input" in lowered:
         sig9421 = ap.request_signature(lowered)
@@ -46,20 +46,20 @@ def _verifier(request: SignedRequest, now_fn: Callable[[], object]) -> tuple[str
         if key_id is None:
             raise ap.SignatureError("signature has no keyid parameter")
 
-        def verify_9421(pem: str) -> None:
+        def verify_9421(key: ap.PublicKey) -> None:
             ap.verify_request_rfc9421(
                 method=request.method, url=request.url, headers=lowered, body=request.body,
-                public_key=ap.load_public_key(pem), now=now_fn(), signature=sig9421,  # type: ignore[arg-type]
+                public_key=key, now=now_fn(), signature=sig9421,  # type: ignore[arg-type]
             )  # fmt: skip
 
         return key_id, "rfc9421", verify_9421
     if "signature" in lowered:
         sig = ap.parse_signature_header(lowered["signature"])
 
-        def verify_cavage(pem: str) -> None:
+        def verify_cavage(key: ap.PublicKey) -> None:
             ap.verify_request(
                 method=request.method, target=request.target, headers=lowered, body=request.body,
-                public_key=ap.load_public_key(pem), now=now_fn(), signature=sig,  # type: ignore[arg-type]
+                public_key=key, now=now_fn(), signature=sig,  # type: ignore[arg-type]
             )  # fmt: skip
 
         return sig.key_id, "draft-cavage-12", verify_cavage
@@ -80,17 +80,20 @@ async def verify_signed_request(fed: Federation, session: AsyncSession, request:
     if fed.blocklist.blocks_host(host):
         raise BlockedSender(f"{host} is blocked")
     actor = await actor_for_key(fed, session, key_id)
+    owners: list[RemoteActor] = [actor]
+
+    async def refetch(kid: str) -> ap.PublicKey:
+        owners.append(await actor_for_key(fed, session, kid, refresh=True))
+        return _key_of(owners[-1])
+
+    cached = _key_of(actor) if actor.public_key_pem else None
+    # Only a signature that fails with the cached key is worth a re-fetch (key rotation); digest and
+    # time-window failures are not key problems (activitypub.verify_with_refetch).
+    await ap.verify_with_refetch(key_id, cached, verify, refetch, fed.refetch_limiter)
+    return Verified(actor=owners[-1], key_id=key_id, scheme=scheme)
+
+
+def _key_of(actor: RemoteActor) -> ap.PublicKey:
     if actor.public_key_pem is None:
         raise ap.SignatureError(f"{actor.uri} publishes no usable key")
-    try:
-        verify(actor.public_key_pem)
-    except ap.DigestError:
-        raise
-    except ap.SignatureError:
-        if not fed.may_refetch(host or ""):
-            raise
-        actor = await actor_for_key(fed, session, key_id, refresh=True)
-        if actor.public_key_pem is None:
-            raise
-        verify(actor.public_key_pem)
-    return Verified(actor=actor, key_id=key_id, scheme=scheme)
+    return ap.load_public_key(actor.public_key_pem)

@@ -88,7 +88,7 @@ async def _receive(request: Request, recipient_username: str | None) -> Response
         try:
             check_activity(activity, verified.actor.uri)
         except OriginError as exc:
-            return _error(401 if "not the signer" in str(exc) else 400, str(exc))
+            return _error(exc.status, str(exc))
         row = InboundActivity(
             activity_id=activity["id"],
             activity_type=ap.get_types(activity)[0][:64],

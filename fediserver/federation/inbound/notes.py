@@ -8,7 +8,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import selectinload
 
 import activitypub as ap
-from fediserver.federation.convert import attachments_to_models, note_to_model, same_origin
+from fediserver.federation.convert import attachments_to_models, note_to_model
 from fediserver.federation.inbound.context import Inbound
 from fediserver.federation.remote import fetch_document
 from fediserver.models import Follow, Note, RemoteActor, utcnow
@@ -19,7 +19,7 @@ NOTE_TYPES = ("Note", "Article", "Page", "Question")
 async def _object_document(ctx: Inbound) -> dict[str, Any] | None:
     """The object: embedded when on the actor's origin, else fetched by id (checklist 32)."""
     obj = ctx.object
-    if isinstance(obj, dict) and same_origin(ap.require_id(obj), ctx.actor.uri):
+    if isinstance(obj, dict) and ap.same_origin(ap.require_id(obj), ctx.actor.uri):
         return obj
     object_id = ap.get_id(obj)
     if object_id is None:
