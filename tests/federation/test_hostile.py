@@ -176,3 +176,23 @@ async def test_wrong_content_type__is_415(pair: tuple[Any, Any]) -> None:
     async with httpx.AsyncClient() as http:
         response = await http.post(a.fed.urls.shared_inbox(), content=b"{}", headers={"content-type": "text/plain"})
     assert response.status_code == 415
+
+
+async def test_key_rotation__is_picked_up_by_one_refetch(pair: tuple[Any, Any]) -> None:
+    a, b = pair
+    bob = b.actor_url("bob")
+    assert (await _post(a, _create(bob, f"{b.base}/notes/r1"), await _key(b, "bob"))).status_code == 202
+    # bob's server rotates his key; A still has the old one cached.
+    async with b.sessions() as session:
+        actor = await b.user(session, "bob")
+        new_key = ap.generate_rsa_key()
+        actor.private_key_pem = ap.private_key_pem(new_key)
+        actor.public_key_pem = ap.public_key_pem(new_key)
+        await session.commit()
+    rotated = (b.fed.urls.actor_key("bob"), new_key)
+    assert (await _post(a, _create(bob, f"{b.base}/notes/r2"), rotated)).status_code == 202
+    # A forged signature right after is refused without another refetch of bob (rate-limited).
+    forged = (b.fed.urls.actor_key("bob"), ap.generate_rsa_key())
+    response = await _post(a, _create(bob, f"{b.base}/notes/r3"), forged)
+    assert response.status_code == 401
+    assert await _stored(a) == 2
