@@ -29,7 +29,7 @@ from .errors import (
     UnsafeURLError,
     WebFingerError,
 )
-from .guard import OutboundGuard, is_public_address, system_resolver
+from .guard import Guard, OutboundGuard, is_public_address, system_resolver
 from .httpsig import CavageSignature, parse_signature_header, sign_request, signing_string, verify_request
 from .jsonld import BUNDLED_CONTEXTS, OfflineDocumentLoader, canonicalize, compact, expand
 from .keyring import RefetchLimiter, verify_with_refetch
@@ -124,6 +124,7 @@ __all__ = [
     "Clock",
     "DigestError",
     "FetchError",
+    "Guard",
     "HttpMessage",
     "InvalidObject",
     "KeyLoadError",

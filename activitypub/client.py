@@ -20,7 +20,7 @@ from urllib.parse import urljoin, urlsplit
 import httpx
 
 from .errors import FetchError, RemoteStatusError
-from .guard import OutboundGuard
+from .guard import Guard
 from .httpsig import sign_request
 from .keys import PrivateKey
 from .rfc9421 import sign_request_rfc9421
@@ -104,7 +104,7 @@ class ActivityPubClient:
 
     http: httpx.AsyncClient
     clock: Clock
-    guard: OutboundGuard
+    guard: Guard
     signer: Signer | None = None
     first_scheme: Scheme = Scheme.CAVAGE
     timeout: httpx.Timeout = field(default_factory=lambda: DEFAULT_TIMEOUT)

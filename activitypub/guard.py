@@ -11,6 +11,7 @@ import ipaddress
 import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Protocol
 from urllib.parse import urlsplit
 
 from .errors import FetchError, UnsafeURLError
@@ -57,6 +58,15 @@ async def system_resolver(host: str, port: int) -> list[str]:
     except OSError as exc:
         raise FetchError(f"cannot resolve {host!r}: {exc}") from exc
     return [str(info[4][0]) for info in infos]
+
+
+class Guard(Protocol):
+    """Anything that vets a URL before it is fetched; `OutboundGuard` is the standard one.
+
+    Callers add their own policy (a domain blocklist, say) by wrapping it.
+    """
+
+    async def check(self, url: str) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)

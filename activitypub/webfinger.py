@@ -16,7 +16,7 @@ import httpx
 
 from .client import DEFAULT_TIMEOUT, MAX_BODY_BYTES, MAX_REDIRECTS, REDIRECT_STATUSES, read_capped
 from .errors import FetchError, WebFingerError
-from .guard import OutboundGuard
+from .guard import Guard
 from .vocab import ACTIVITY_JSON, LD_JSON_AS2
 
 WEBFINGER_ACCEPT = "application/jrd+json, application/json"
@@ -101,7 +101,7 @@ class WebFingerResult:
     actor_id: str
 
 
-async def _get(http: httpx.AsyncClient, url: str, guard: OutboundGuard) -> tuple[httpx.Response, bytes]:
+async def _get(http: httpx.AsyncClient, url: str, guard: Guard) -> tuple[httpx.Response, bytes]:
     for _hop in range(MAX_REDIRECTS + 1):
         await guard.check(url)
         request = http.build_request("GET", url, headers={"accept": WEBFINGER_ACCEPT}, timeout=DEFAULT_TIMEOUT)
@@ -120,7 +120,7 @@ async def _get(http: httpx.AsyncClient, url: str, guard: OutboundGuard) -> tuple
     raise WebFingerError(f"more than {MAX_REDIRECTS} redirects for {url}")
 
 
-async def _query(http: httpx.AsyncClient, acct: Acct, guard: OutboundGuard) -> dict[str, Any]:
+async def _query(http: httpx.AsyncClient, acct: Acct, guard: Guard) -> dict[str, Any]:
     url = f"https://{acct.host}/.well-known/webfinger?resource={quote(acct.uri, safe=':@')}"
     response, content = await _get(http, url, guard)
     if response.status_code == 410:
@@ -136,7 +136,7 @@ async def _query(http: httpx.AsyncClient, acct: Acct, guard: OutboundGuard) -> d
     return jrd
 
 
-async def lookup(http: httpx.AsyncClient, account: Acct | str, *, guard: OutboundGuard) -> WebFingerResult:
+async def lookup(http: httpx.AsyncClient, account: Acct | str, *, guard: Guard) -> WebFingerResult:
     """Resolve an account to its actor id, allowing one subject hop (`fetch_remote_actor_service.rb`).
 
     If the JRD's `subject` names another account, that account is queried once; a second

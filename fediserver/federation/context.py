@@ -94,5 +94,4 @@ class Federation:
 
     def client(self, signer: ap.Signer | None) -> ap.ActivityPubClient:
         # The guard is duck-typed: ActivityPubClient only calls ``check``.
-        guard: ap.OutboundGuard = self.guard  # type: ignore[assignment]
-        return ap.ActivityPubClient(http=self.http, clock=self.clock, guard=guard, signer=signer)
+        return ap.ActivityPubClient(http=self.http, clock=self.clock, guard=self.guard, signer=signer)

@@ -38,7 +38,7 @@ class Verified:
     scheme: str
 
 
-def _verifier(request: SignedRequest, now_fn: Callable[[], object]) -> tuple[str, str, Callable[[ap.PublicKey], None]]:
+def _verifier(request: SignedRequest, now_fn: ap.Clock) -> tuple[str, str, Callable[[ap.PublicKey], None]]:
     lowered = {k.lower(): v for k, v in request.headers.items()}
     if "signature-input" in lowered:
         sig9421 = ap.request_signature(lowered)
@@ -49,7 +49,7 @@ def _verifier(request: SignedRequest, now_fn: Callable[[], object]) -> tuple[str
         def verify_9421(key: ap.PublicKey) -> None:
             ap.verify_request_rfc9421(
                 method=request.method, url=request.url, headers=lowered, body=request.body,
-                public_key=key, now=now_fn(), signature=sig9421,  # type: ignore[arg-type]
+                public_key=key, now=now_fn(), signature=sig9421,
             )  # fmt: skip
 
         return key_id, "rfc9421", verify_9421
@@ -59,7 +59,7 @@ def _verifier(request: SignedRequest, now_fn: Callable[[], object]) -> tuple[str
         def verify_cavage(key: ap.PublicKey) -> None:
             ap.verify_request(
                 method=request.method, target=request.target, headers=lowered, body=request.body,
-                public_key=key, now=now_fn(), signature=sig,  # type: ignore[arg-type]
+                public_key=key, now=now_fn(), signature=sig,
             )  # fmt: skip
 
         return sig.key_id, "draft-cavage-12", verify_cavage

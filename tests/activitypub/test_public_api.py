@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[2]
 EXPECTED = {
     "ACTIVITY_JSON", "ACTOR_TYPES", "APPLICATION_ACTOR_REL", "AS2_ACCEPT", "AS_CONTEXT", "Acct",
     "ActivityPubClient", "ActivityPubError", "BUNDLED_CONTEXTS", "CavageSignature", "Clock",
-    "DEFAULT_TIMEOUT", "DigestError", "FetchError", "HttpMessage", "InvalidObject", "JRD_JSON",
+    "DEFAULT_TIMEOUT", "DigestError", "FetchError", "Guard", "HttpMessage", "InvalidObject", "JRD_JSON",
     "KeyLoadError", "KeyMismatchError", "LD_JSON_AS2", "MAX_BODY_BYTES", "MAX_REDIRECTS",
     "OfflineDocumentLoader", "OutboundGuard", "PUBLIC", "PrivateKey", "PublicKey", "RefetchLimiter",
     "RemoteStatusError", "SECURITY_V1_CONTEXT", "Scheme", "SignatureError", "SignatureInput",
