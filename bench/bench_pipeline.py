@@ -14,7 +14,7 @@ size and guidance and a seeded CPU generator, returning a PIL image.
 Cases, each interleaved round by round (bare, ours, bare, ours...) in one process:
 
 1. the tiny model at its defaults (64x64, 2 steps): absolute overhead in ms;
-2. the same tiny pipeline at 256x256, 2 steps, where one bare call takes about 1.3 s on this CPU: it
+2. the same tiny pipeline at 256x256, 3 steps, where one bare call takes 1.1-1.8 s on this CPU: it
    emulates the render time of a model that takes 1 s or more per image (real weights cannot be
    loaded here); target: ours / bare at most 1.05;
 3. a batch of 4 jobs vs 4 solo jobs through our path (64x64), with the bare equivalents for reference.
@@ -344,7 +344,8 @@ async def run(args: argparse.Namespace) -> None:
 async def _measure(bench: Bench, args: argparse.Namespace) -> str:
     lines = ["| case | bare (median) | ours (median) | overhead | ours / bare |", "|---|---|---|---|---|"]
     breakdown: list[str] = []
-    cases = [("tiny 64x64, 2 steps", 64, 2, args.rounds_small), ("≥1 s emulation 256x256, 2 steps", 256, 2, args.rounds_large)]
+    large = f"≥1 s emulation {args.large_size}x{args.large_size}, {args.large_steps} steps"
+    cases = [("tiny 64x64, 2 steps", 64, 2, args.rounds_small), (large, args.large_size, args.large_steps, args.rounds_large)]
     for label, size, steps, rounds in cases:
         warm = bench.request(10_000, size, steps)
         bench.bare([warm])
@@ -416,6 +417,8 @@ def main() -> None:
     parser.add_argument("--rounds-small", type=int, default=30)
     parser.add_argument("--rounds-large", type=int, default=12)
     parser.add_argument("--rounds-batch", type=int, default=12)
+    parser.add_argument("--large-size", type=int, default=256)
+    parser.add_argument("--large-steps", type=int, default=3)
     parser.add_argument("--idle-samples", type=int, default=6)
     asyncio.run(run(parser.parse_args()))
 
