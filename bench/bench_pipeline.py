@@ -345,7 +345,10 @@ async def _measure(bench: Bench, args: argparse.Namespace) -> str:
     lines = ["| case | bare (median) | ours (median) | overhead | ours / bare |", "|---|---|---|---|---|"]
     breakdown: list[str] = []
     large = f"≥1 s emulation {args.large_size}x{args.large_size}, {args.large_steps} steps"
-    cases = [("tiny 64x64, 2 steps", 64, 2, args.rounds_small), (large, args.large_size, args.large_steps, args.rounds_large)]
+    cases = [
+        ("tiny 64x64, 2 steps", 64, 2, args.rounds_small),
+        (large, args.large_size, args.large_steps, args.rounds_large),
+    ]
     for label, size, steps, rounds in cases:
         warm = bench.request(10_000, size, steps)
         bench.bare([warm])
@@ -399,7 +402,8 @@ async def _measure(bench: Bench, args: argparse.Namespace) -> str:
     ms = {name: _median_ms(samples) for name, samples in times.items()}
     lines += [
         "",
-        f"| batch of 4 vs 4 solo, {size}x{size}, {steps} steps, {args.rounds_batch} rounds | 4 solo | batch of 4 | gain |",
+        f"| batch of 4 vs 4 solo, {size}x{size}, {steps} steps, {args.rounds_batch} rounds "
+        "| 4 solo | batch of 4 | gain |",
         "|---|---|---|---|",
         f"| ours (enqueue commit -> done + posted) | {ms['ours_solo4']:.1f} ms | {ms['ours_batch4']:.1f} ms "
         f"| {ms['ours_solo4'] / ms['ours_batch4']:.2f}x |",
