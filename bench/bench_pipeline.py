@@ -32,6 +32,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import functools
+import os
 import platform
 import statistics
 import tempfile
@@ -246,7 +247,7 @@ def _finish_parts(image: Image.Image, request: GenerationRequest, engine: Diffus
     return ", ".join(f"{name} {_median_ms(samples):.1f} ms" for name, samples in times.items())
 
 
-async def _idle_pickup(bench: Bench, samples: int) -> list[float]:
+async def _idle_pickup(bench: Bench, samples: int, poll_interval: float) -> list[float]:
     """Enqueue while ``GenerationWorker.run`` idles in its poll sleep: commit -> done, 64x64 jobs.
 
     Runs last: ``run`` shuts the worker's thread down when it stops.
@@ -260,6 +261,7 @@ async def _idle_pickup(bench: Bench, samples: int) -> list[float]:
         finished.put_nowait(time.perf_counter())
 
     worker._record = recording  # type: ignore[method-assign]
+    worker.poll_interval = poll_interval
     stop = asyncio.Event()
     loop_task = asyncio.create_task(worker.run(stop))
     waits = []
@@ -324,7 +326,8 @@ async def run(args: argparse.Namespace) -> None:
                 worker._record = phases.wrap_async("_record", worker._record)  # type: ignore[method-assign]
                 bench = Bench(settings, sessions, worker, engine, phases)
                 report = await _measure(bench, args)
-                idle = await _idle_pickup(bench, args.idle_samples)
+                idle_poll = args.idle_poll if args.idle_poll is not None else settings.worker.poll_interval
+                idle = await _idle_pickup(bench, args.idle_samples, idle_poll)
         finally:
             vars(generation.renderer)["finish"] = generation.output.finish
             await db.dispose()
@@ -336,7 +339,7 @@ async def run(args: argparse.Namespace) -> None:
     )
     print(report)
     print(
-        f"\nidle worker (`GenerationWorker.run`, poll_interval {settings.worker.poll_interval} s), 64x64: "
+        f"\nidle worker (`GenerationWorker.run`, poll_interval {idle_poll} s), 64x64: "
         f"enqueue commit -> done, {len(idle)} samples: median {_median_ms(idle):.0f} ms, "
         f"min {min(idle) * 1000:.0f} ms, max {max(idle) * 1000:.0f} ms"
     )
@@ -379,6 +382,23 @@ async def _measure(bench: Bench, args: argparse.Namespace) -> str:
         )
         image = bench.bare([warm])[0]
         breakdown.append(f"  - `finish()` steps on this image: {_finish_parts(image, warm, bench.engine, 10)}")
+
+    # finish() alone on 512x512 random noise (the worst case for PNG and WebP): the size of real SD renders,
+    # which the tiny pipeline cannot reach in a bounded run here.
+    from PIL import Image as PILImage
+
+    from generation.output import finish
+
+    noise = PILImage.frombytes("RGB", (512, 512), os.urandom(512 * 512 * 3))
+    signer = bench.worker.renderer_for("tiny").signer
+    software = bench.engine.software()
+    finish(noise, warm, signer=signer, software=software)
+    noise_times = []
+    for _ in range(10):
+        started = time.perf_counter()
+        finish(noise, warm, signer=signer, software=software)
+        noise_times.append(time.perf_counter() - started)
+    breakdown.append(f"- `finish()` alone, signed, 512x512 random noise: {_median_ms(noise_times):.1f} ms")
 
     # Batch of 4 vs 4 solo through the whole path, and the bare equivalents, interleaved.
     size, steps = 64, 2
@@ -425,6 +445,7 @@ def main() -> None:
     parser.add_argument("--large-size", type=int, default=256)
     parser.add_argument("--large-steps", type=int, default=3)
     parser.add_argument("--idle-samples", type=int, default=6)
+    parser.add_argument("--idle-poll", type=float, default=None, help="poll_interval for the idle case (config's)")
     asyncio.run(run(parser.parse_args()))
 
 
