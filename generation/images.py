@@ -20,12 +20,15 @@ PNG_XMP_KEY = "XML:com.adobe.xmp"
 # The key AUTOMATIC1111 and most image viewers' "generation info" panels read.
 PNG_PARAMETERS_KEY = "parameters"
 
+# zlib level 1: on a 512x512 photo about 3x faster than the default 6 for a file about 7% larger;
+# the PNG stays lossless and is the critical path of finish().
+PNG_COMPRESS_LEVEL = 1
 WEBP_QUALITY = 90
 THUMBNAIL_SIDE = 320
 THUMBNAIL_QUALITY = 80
-# Blurhash is computed on a small copy: the hash only keeps a few components, and the encoder is
-# pure Python (about 10 ms at 32x32, seconds at 512x512).
-_BLURHASH_SIDE = 32
+# Blurhash is computed on a small copy: the hash only keeps a few low-frequency components (4x3),
+# and the encoder is pure Python (about 4 ms at 32x32, 1 ms at 16x16, seconds at 512x512).
+_BLURHASH_SIDE = 16
 
 _XMP_TEMPLATE = """<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>
 <x:xmpmeta xmlns:x="adobe:ns:meta/">
@@ -71,7 +74,7 @@ def encode_png(image: Image.Image, xmp: str, parameters: dict[str, Any] | None =
     if parameters is not None:
         info.add_itxt(PNG_PARAMETERS_KEY, json.dumps(parameters, sort_keys=True))
     out = io.BytesIO()
-    image.save(out, "PNG", pnginfo=info)
+    image.save(out, "PNG", pnginfo=info, compress_level=PNG_COMPRESS_LEVEL)
     return out.getvalue()
 
 

@@ -6,11 +6,26 @@ signed bytes are never re-encoded (that would drop both).
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
 from PIL import Image
 
 from generation import images
 from generation.provenance import ContentSigner, manifest_definition
 from generation.types import GenerationRequest, GenerationResult
+
+_ENCODERS: ThreadPoolExecutor | None = None
+_ENCODERS_LOCK = threading.Lock()
+
+
+def _encoders() -> ThreadPoolExecutor:
+    """Two threads for the WebP and thumbnail encodes, started on first use (Pillow's encoders release the GIL)."""
+    global _ENCODERS
+    with _ENCODERS_LOCK:
+        if _ENCODERS is None:
+            _ENCODERS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="encode")
+        return _ENCODERS
 
 
 def finish(
@@ -27,6 +42,10 @@ def finish(
 
     The request's parameters travel in the PNG's ``parameters`` chunk, in the C2PA manifest and in
     the result. Raises :class:`~generation.errors.ProvenanceError` if signing fails.
+
+    The WebP and the thumbnail are encoded on two helper threads (each from its own copy of the
+    image) while this thread encodes the PNG, computes the blurhash and signs; the signer is only used
+    from this thread.
     """
     image = image.convert("RGB")
     parameters = request.parameters()
@@ -35,12 +54,17 @@ def finish(
         description = f"{description} [{notice}]"
     creator = f"fediserver {software.get('fediserver', '')} / diffusers {software.get('diffusers', '')}"
     xmp = images.xmp_packet(description, creator.strip())
+    pool = _encoders()
+    webp_job = pool.submit(images.encode_webp, image.copy(), xmp)
+    thumb_job = pool.submit(images.thumbnail, image.copy(), xmp)
     png = images.encode_png(image, xmp, parameters)
-    webp = images.encode_webp(image, xmp)
-    thumb, thumb_width, thumb_height = images.thumbnail(image, xmp)
+    blurhash = images.blurhash_of(image)
     if signer is not None:
         png = signer.sign(png, "image/png", manifest_definition("generated.png", parameters, software))
+    webp = webp_job.result()
+    if signer is not None:
         webp = signer.sign(webp, "image/webp", manifest_definition("generated.webp", parameters, software))
+    thumb, thumb_width, thumb_height = thumb_job.result()
     return GenerationResult(
         request=request,
         png=png,
@@ -50,7 +74,7 @@ def finish(
         height=image.height,
         thumbnail_width=thumb_width,
         thumbnail_height=thumb_height,
-        blurhash=images.blurhash_of(image),
+        blurhash=blurhash,
         signed=signer is not None,
         render_seconds=render_seconds,
         batch_size=batch_size,
