@@ -21,7 +21,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import platform
+import signal
 import statistics
 import sys
 import tempfile
@@ -84,7 +86,24 @@ def serve(kind: str, folder: Path, port: int) -> None:
             return Response(status_code=202)
 
         app = Starlette(routes=[Route("/inbox", inbox, methods=["POST"])])
-    uvicorn.run(app, host=HOST, port=port, log_config=None, log_level="warning", access_log=False, lifespan="on")
+    profile = os.environ.get("BENCH_PROFILE")
+    if profile and kind == "fediserver":
+        from pyinstrument import Profiler  # optional: pip install pyinstrument
+
+        def on_term(signum: int, frame: object) -> None:
+            raise SystemExit(0)
+
+        # uvicorn re-raises the SIGTERM it caught once it has shut down: exit normally then, and write.
+        signal.signal(signal.SIGTERM, on_term)
+        profiler = Profiler(interval=0.0005)
+        profiler.start()
+        try:
+            uvicorn.run(app, host=HOST, port=port, log_config=None, log_level="warning", access_log=False)
+        finally:
+            profiler.stop()
+            Path(profile).write_text(profiler.output_text(unicode=False, color=False, show_all=False))
+        return
+    uvicorn.run(app, host=HOST, port=port, log_config=None, log_level="warning", access_log=False)
 
 
 class Sender:

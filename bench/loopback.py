@@ -40,7 +40,8 @@ def raise_fd_limit(wanted: int) -> int:
 
 def start_module(args: Sequence[str]) -> subprocess.Popen[bytes]:
     """``python -m bench.<module> args`` from the repository root, so this checkout's code is imported."""
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    extra = os.environ.get("PYTHONPATH")
+    env = dict(os.environ, PYTHONPATH=str(ROOT) + (os.pathsep + extra if extra else ""))
     return subprocess.Popen([sys.executable, "-m", *args], cwd=ROOT, env=env)
 
 
