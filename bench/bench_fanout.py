@@ -16,7 +16,8 @@ after reading the whole body, and counts. The followers (``--per-host`` per host
 * baseline: a bare loop over the same inbox URLs with one ``httpx.AsyncClient``, at most 16 at once, that
   signs each POST afresh (cavage-12, the same key and body) and checks for a 2xx.
 
-Each round runs fediserver (a new post each round), then the baseline with the body just delivered; the figures are medians over rounds.
+Each round runs fediserver (a new post each round), then the baseline with the body just delivered; the
+figures are medians over rounds.
 Results are in docs/benchmarks.md.
 """
 
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import platform
@@ -32,7 +34,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -100,10 +102,8 @@ async def sink(count: int, lifetime: float) -> None:
     # stdin closing (the parent exits or closes the pipe) or the lifetime ends the sink.
     reader = asyncio.StreamReader()
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
-    try:
+    with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(reader.read(), lifetime)
-    except TimeoutError:
-        pass
     for server in servers:
         server.close()
 
@@ -200,7 +200,12 @@ async def bench(args: argparse.Namespace) -> int:
                         }
                     )  # fmt: skip
                     follows.append(
-                        {"activity_uri": f"{uri}#follow", "follower_uri": uri, "followed_uri": followed, "state": "accepted"}
+                        {
+                            "activity_uri": f"{uri}#follow",
+                            "follower_uri": uri,
+                            "followed_uri": followed,
+                            "state": "accepted",
+                        }
                     )
             await session.execute(insert(RemoteActor), actors)
             await session.execute(insert(Follow), follows)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import json
 import os
 import platform
@@ -88,14 +89,15 @@ def serve(kind: str, folder: Path, port: int) -> None:
         app = Starlette(routes=[Route("/inbox", inbox, methods=["POST"])])
     profile = os.environ.get("BENCH_PROFILE")
     if profile and kind == "fediserver":
-        from pyinstrument import Profiler  # optional: pip install pyinstrument
+        # Optional, not a dependency: `pip install pyinstrument` (or put it on PYTHONPATH) to profile.
+        pyinstrument: Any = importlib.import_module("pyinstrument")
 
         def on_term(signum: int, frame: object) -> None:
             raise SystemExit(0)
 
         # uvicorn re-raises the SIGTERM it caught once it has shut down: exit normally then, and write.
         signal.signal(signal.SIGTERM, on_term)
-        profiler = Profiler(interval=0.0005)
+        profiler = pyinstrument.Profiler(interval=0.0005)
         profiler.start()
         try:
             uvicorn.run(app, host=HOST, port=port, log_config=None, log_level="warning", access_log=False)
@@ -226,8 +228,10 @@ async def bench(args: argparse.Namespace) -> int:
         }[what]
         return statistics.median(values)
 
-    print(f"\nPython {platform.python_version()}, uvicorn {uvicorn.__version__}, {args.senders} senders, "
-          f"{args.requests} timed requests per round (+{args.warmup} warm-up), medians of {args.rounds} rounds")  # fmt: skip
+    print(
+        f"\nPython {platform.python_version()}, uvicorn {uvicorn.__version__}, {args.senders} senders, "
+        f"{args.requests} timed requests per round (+{args.warmup} warm-up), medians of {args.rounds} rounds"
+    )
     print("| server | accepted/s | p50 | p99 |")
     print("|---|---|---|---|")
     for name, results in (("fediserver inbox", fed_results), ("bare starlette (baseline)", bare_results)):

@@ -115,8 +115,8 @@ async def _read_response(reader: asyncio.StreamReader) -> int:
     return status
 
 
-async def run_load(port: int, requests: Sequence[bytes], concurrency: int, timeout: float = 120.0) -> LoadResult:
-    """Send ``requests`` over ``concurrency`` keep-alive connections (one sender each); bounded by ``timeout``.
+async def run_load(port: int, requests: Sequence[bytes], concurrency: int, limit_s: float = 120.0) -> LoadResult:
+    """Send ``requests`` over ``concurrency`` keep-alive connections (one sender each); bounded by ``limit_s``.
 
     Each latency is from the first byte written to the last byte of the response read.
     """
@@ -139,5 +139,5 @@ async def run_load(port: int, requests: Sequence[bytes], concurrency: int, timeo
             await writer.wait_closed()
 
     start = time.perf_counter()
-    await asyncio.wait_for(asyncio.gather(*(sender() for _ in range(concurrency))), timeout)
+    await asyncio.wait_for(asyncio.gather(*(sender() for _ in range(concurrency))), limit_s)
     return LoadResult(len(requests), time.perf_counter() - start, latencies, statuses)
