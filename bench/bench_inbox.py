@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import importlib
 import json
 import os
@@ -73,8 +74,12 @@ async def prepare_database(folder: Path, port: int) -> None:
         await engine.dispose()
 
 
-def serve(kind: str, folder: Path, port: int) -> None:
-    """The server process: ``fediserver`` (shared inbox, no worker) or ``bare`` (reads the body, 202)."""
+def serve(kind: str, folder: Path, port: int, gc_freeze: bool = False) -> None:
+    """The server process: ``fediserver`` (shared inbox, no worker) or ``bare`` (reads the body, 202).
+
+    ``gc_freeze`` (an experiment, off by default) calls ``gc.freeze()`` before serving, so the cyclic
+    collector's full passes no longer walk every object created by the imports.
+    """
     app: Starlette
     if kind == "fediserver":
         from fediserver.app import AppOptions, create_app
@@ -87,6 +92,8 @@ def serve(kind: str, folder: Path, port: int) -> None:
             return Response(status_code=202)
 
         app = Starlette(routes=[Route("/inbox", inbox, methods=["POST"])])
+    if gc_freeze:
+        gc.freeze()
     profile = os.environ.get("BENCH_PROFILE")
     if profile and kind == "fediserver":
         # Optional, not a dependency: `pip install pyinstrument` (or put it on PYTHONPATH) to profile.
@@ -189,7 +196,10 @@ async def bench(args: argparse.Namespace) -> int:
         )
         actor_task = asyncio.create_task(actor_server.serve())
         procs = [
-            start_module(["bench.bench_inbox", "--serve", "fediserver", "--dir", tmp, "--port", str(fed_port)]),
+            start_module(
+                ["bench.bench_inbox", "--serve", "fediserver", "--dir", tmp, "--port", str(fed_port)]
+                + (["--gc-freeze"] if args.gc_freeze else [])
+            ),
             start_module(["bench.bench_inbox", "--serve", "bare", "--dir", tmp, "--port", str(bare_port)]),
         ]
         try:
@@ -231,6 +241,7 @@ async def bench(args: argparse.Namespace) -> int:
     print(
         f"\nPython {platform.python_version()}, uvicorn {uvicorn.__version__}, {args.senders} senders, "
         f"{args.requests} timed requests per round (+{args.warmup} warm-up), medians of {args.rounds} rounds"
+        f"{', gc.freeze() on' if args.gc_freeze else ''}"
     )
     print("| server | accepted/s | p50 | p99 |")
     print("|---|---|---|---|")
@@ -250,12 +261,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=1000, help="untimed requests before each timed run")
     parser.add_argument("--senders", type=int, default=100, help="concurrent connections")
     parser.add_argument("--actors", type=int, default=10, help="distinct signing actors (keys)")
+    parser.add_argument(
+        "--gc-freeze", action="store_true", help="experiment: gc.freeze() in the fediserver process before serving"
+    )
     parser.add_argument("--serve", choices=["fediserver", "bare"], help=argparse.SUPPRESS)
     parser.add_argument("--dir", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve:
-        serve(args.serve, args.dir, args.port)
+        serve(args.serve, args.dir, args.port, args.gc_freeze)
         return 0
     return asyncio.run(bench(args))
 
