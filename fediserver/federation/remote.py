@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 from urllib.parse import urldefrag
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import make_transient_to_detached
 
 import activitypub as ap
 from fediserver.federation.context import Federation
@@ -14,6 +17,46 @@ from fediserver.federation.convert import actor_to_model, find_key
 from fediserver.models import LocalActor, RemoteActor
 
 JSON = dict[str, Any]
+
+# Signature key ids resolved from ``remote_actors`` are remembered per process for this long: the inbox
+# looks the signer up on every request, and the row changes rarely. Whatever refreshes an actor here
+# (``get_actor``/``actor_for_key`` with ``refresh``) forgets it at once; a failed verification with a
+# remembered key takes the usual refetch path.
+KEY_CACHE_TTL = 10.0
+KEY_CACHE_MAX = 10_000
+_BY_KEY_ID = select(RemoteActor).where(RemoteActor.key_id == bindparam("key_id"))
+_BY_URI = select(RemoteActor).where(RemoteActor.uri == bindparam("uri"))
+
+
+def _key_cache(fed: Federation) -> dict[str, tuple[float, dict[str, Any]]]:
+    """This ``Federation``'s cache: key id -> (expiry, column values of the owner's row)."""
+    cache: dict[str, tuple[float, dict[str, Any]]] = vars(fed).setdefault("_remote_key_cache", {})
+    return cache
+
+
+def _remember(fed: Federation, key_id: str, row: RemoteActor) -> None:
+    cache = _key_cache(fed)
+    if len(cache) >= KEY_CACHE_MAX:
+        cache.clear()
+    values = {attr.key: getattr(row, attr.key) for attr in sa_inspect(RemoteActor).column_attrs}
+    cache[key_id] = (time.monotonic() + KEY_CACHE_TTL, values)
+
+
+def _recall(fed: Federation, key_id: str) -> RemoteActor | None:
+    """A detached copy of the remembered row (a fresh one per call, tied to no session), or None."""
+    entry = _key_cache(fed).get(key_id)
+    if entry is None or entry[0] < time.monotonic():
+        return None
+    row = RemoteActor(**entry[1])
+    make_transient_to_detached(row)
+    return row
+
+
+def forget_actor(fed: Federation, uri: str) -> None:
+    """Drop every remembered key of the actor ``uri`` (after it was refreshed or changed)."""
+    cache = _key_cache(fed)
+    for key_id in [k for k, (_, values) in cache.items() if values["uri"] == uri]:
+        del cache[key_id]
 
 
 async def _instance_signer(fed: Federation, session: AsyncSession) -> ap.Signer:
@@ -29,7 +72,7 @@ async def fetch_document(fed: Federation, session: AsyncSession, url: str) -> JS
 
 
 async def store_actor(session: AsyncSession, doc: JSON) -> RemoteActor:
-    row = await session.scalar(select(RemoteActor).where(RemoteActor.uri == doc.get("id")))
+    row = await session.scalar(_BY_URI, {"uri": doc.get("id")})
     row = actor_to_model(doc, row)
     session.add(row)
     await session.flush()
@@ -38,9 +81,10 @@ async def store_actor(session: AsyncSession, doc: JSON) -> RemoteActor:
 
 async def get_actor(fed: Federation, session: AsyncSession, uri: str, *, refresh: bool = False) -> RemoteActor:
     """The cached actor, fetched when unknown or when ``refresh`` is asked."""
-    row = await session.scalar(select(RemoteActor).where(RemoteActor.uri == uri))
+    row = await session.scalar(_BY_URI, {"uri": uri})
     if row is not None and not refresh:
         return row
+    forget_actor(fed, uri)
     doc = await fetch_document(fed, session, uri)
     if doc.get("id") != uri:
         raise ap.InvalidObject(f"{uri} is served with id {doc.get('id')!r}")
@@ -55,9 +99,15 @@ async def actor_for_key(fed: Federation, session: AsyncSession, key_id: str, *, 
     actor's origin. A document served under another ``id`` confirms nothing.
     """
     if not refresh:
-        row = await session.scalar(select(RemoteActor).where(RemoteActor.key_id == key_id))
+        cached = _recall(fed, key_id)
+        if cached is not None:
+            return cached
+        row = await session.scalar(_BY_KEY_ID, {"key_id": key_id})
         if row is not None:
+            _remember(fed, key_id, row)
             return row
+    else:
+        _key_cache(fed).pop(key_id, None)
     requested = urldefrag(key_id).url
     doc = await fetch_document(fed, session, requested)
     if ap.has_type(doc, *ap.ACTOR_TYPES):

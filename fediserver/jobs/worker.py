@@ -8,6 +8,7 @@ logged with its traceback and kept in ``last_error``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -75,6 +76,7 @@ class Worker:
     poll_interval: float = 1.0
     clock: Clock = system_clock
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
+    _commit_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def wake(self) -> None:
         """Look for jobs now instead of at the next poll (called after enqueueing)."""
@@ -105,7 +107,8 @@ class Worker:
 
     async def _process(self, handler: JobHandler, claimed: Any) -> None:
         async with self.sessions() as session:
-            job = await session.merge(claimed)
+            # The claimed row is clean (committed by ``claim``) and leased to us: no need to load it again.
+            job = await session.merge(claimed, load=False)
             try:
                 await handler.handle(session, job)
             except asyncio.CancelledError:
@@ -118,7 +121,20 @@ class Worker:
             else:
                 if job.state == "running":
                     queue.finish(job)
-            await session.commit()
+            async with self._commits(session):
+                await session.commit()
+
+    def _commits(self, session: AsyncSession) -> contextlib.AbstractAsyncContextManager[object]:
+        """On SQLite (one writer), this worker's concurrent jobs commit one at a time.
+
+        Their write transactions would otherwise collide on the database lock, each on its own pooled
+        connection, and back off in SQLite's busy handler (sleeps of 1, 2, 5, 10... ms) while holding a
+        concurrency slot. Other databases commit concurrently.
+        """
+        bind = session.bind
+        if bind is None or bind.dialect.name != "sqlite":
+            return contextlib.nullcontext()
+        return self._commit_lock
 
     def _record_failure(self, handler: JobHandler, job: Any, exc: Exception) -> None:
         error = f"{type(exc).__name__}: {exc}"
