@@ -19,7 +19,20 @@ from fediserver.db import make_engine, session_factory
 from fediserver.models import LocalActor, Note, User
 from fediserver.passwords import verify_password
 
-COMMANDS = ["init", "migrate", "serve", "worker", "user", "post", "generate"]
+COMMANDS = [
+    "init",
+    "migrate",
+    "serve",
+    "worker",
+    "gpu-worker",
+    "user",
+    "post",
+    "generate",
+    "follow",
+    "unfollow",
+    "timeline",
+    "domain",
+]
 
 
 @pytest.fixture
@@ -256,3 +269,26 @@ def test_generate__renders_writes_metadata_and_posts(
     assert note.uri == url
     assert note.generation_job_id is not None
     assert "AIGenerated" in note.content
+
+
+def test_timeline__prints_own_and_followed_posts(instance: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    main(["user", "create", "alice"])
+    main(["post", "alice", "--text", "first <post>"])
+    capsys.readouterr()
+    assert main(["timeline", "alice"]) == 0
+    out = capsys.readouterr().out
+    assert "http://127.0.0.1:8000/users/alice" in out
+    assert "first <post>" in out
+
+
+def test_domain__block_list_unblock(instance: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["domain", "block", "Spam.Example", "--reason", "spam"]) == 0
+    assert main(["domain", "block", "spam.example"]) == 0
+    capsys.readouterr()
+    assert main(["domain", "list"]) == 0
+    assert capsys.readouterr().out == "spam.example\tspam\n"
+    assert main(["domain", "unblock", "spam.example"]) == 0
+    capsys.readouterr()
+    main(["domain", "list"])
+    assert capsys.readouterr().out == ""
+    assert main(["domain", "block", "https://x.example/"]) == 1
