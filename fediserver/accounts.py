@@ -7,8 +7,8 @@ import re
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+import activitypub as ap
 from fediserver.errors import Conflict, InvalidInput, NotFound
-from fediserver.keys import generate_rsa_pem
 from fediserver.models import LocalActor, User
 from fediserver.passwords import hash_password
 
@@ -16,6 +16,12 @@ USERNAME_RE = re.compile(r"^[a-z0-9_]{1,30}$")
 # The instance actor's username; also kept out of user sign-up so no one can impersonate the instance.
 INSTANCE_ACTOR_USERNAME = "instance.actor"
 RESERVED_USERNAMES = frozenset({"actor", "inbox", "root", "instance", "support", "api", "media"})
+
+
+def _new_key_pair() -> tuple[str, str]:
+    """RSA-2048 (Mastodon signs and expects rsa-sha256) as (private PEM, public PEM)."""
+    key = ap.generate_rsa_key()
+    return ap.private_key_pem(key), ap.public_key_pem(key)
 
 
 def check_username(username: str) -> str:
@@ -41,7 +47,7 @@ async def create_user(
     existing = await session.scalar(select(func.count()).select_from(LocalActor).where(LocalActor.username == username))
     if existing:
         raise Conflict(f"user {username!r} already exists")
-    private_pem, public_pem = generate_rsa_pem()
+    private_pem, public_pem = _new_key_pair()
     actor = LocalActor(
         username=username,
         actor_type="Person",
@@ -74,7 +80,7 @@ async def ensure_instance_actor(session: AsyncSession) -> LocalActor:
     actor = await session.scalar(select(LocalActor).where(LocalActor.actor_type == "Application"))
     if actor is not None:
         return actor
-    private_pem, public_pem = generate_rsa_pem()
+    private_pem, public_pem = _new_key_pair()
     actor = LocalActor(
         username=INSTANCE_ACTOR_USERNAME,
         actor_type="Application",

@@ -10,12 +10,12 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+import activitypub as ap
 from fediserver.errors import InvalidInput, NotAvailable
 from fediserver.media import LocalMediaStore, inspect_image
 from fediserver.models import VISIBILITIES, LocalActor, MediaAttachment, Note
 from fediserver.urls import Urls
 
-PUBLIC = "https://www.w3.org/ns/activitystreams#Public"
 MAX_TEXT = 5000
 _URL_RE = re.compile(r"https?://[^\s<>\"']+")
 
@@ -29,9 +29,9 @@ class Addressing:
 def addressing(visibility: str, followers_url: str, mentions: list[str]) -> Addressing:
     """to/cc as Mastodon reads them (``ActivityPub::Parser::StatusParser#visibility``)."""
     if visibility == "public":
-        return Addressing(to=[PUBLIC], cc=[followers_url, *mentions])
+        return Addressing(to=[ap.PUBLIC], cc=[followers_url, *mentions])
     if visibility == "unlisted":
-        return Addressing(to=[followers_url], cc=[PUBLIC, *mentions])
+        return Addressing(to=[followers_url], cc=[ap.PUBLIC, *mentions])
     if visibility == "followers":
         return Addressing(to=[followers_url], cc=list(mentions))
     if visibility == "direct":

@@ -62,11 +62,28 @@ class Urls:
     def note_activity(self, note_key: str) -> str:
         return f"{self.note(note_key)}/activity"
 
+    def note_replies(self, note_key: str) -> str:
+        return f"{self.note(note_key)}/replies"
+
     def media(self, storage_key: str) -> str:
         return f"{self.base}/media/{storage_key}"
 
-    def health(self) -> str:
-        return f"{self.base}/health"
+    def tag(self, name: str) -> str:
+        return f"{self.base}/tags/{quote(name.lower())}"
+
+    def follow_activity(self, token: str) -> str:
+        """The id of a Follow we send; the activity is not served, its id only has to be ours and unique."""
+        return f"{self.base}/follows/{token}"
+
+    def instance_collection(self, name: str) -> str:
+        """The instance actor's (always empty) outbox, followers and following."""
+        return f"{self.instance_actor()}/{name}"
+
+    def generation(self, token: str) -> str:
+        return f"{self.base}/api/v1/generations/{token}"
+
+    def generation_events(self, token: str) -> str:
+        return f"{self.generation(token)}/events"
 
     def handle(self, username: str) -> str:
         return f"@{username}@{self.domain}"

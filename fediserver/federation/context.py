@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -72,6 +73,8 @@ class Federation:
     guard: BlockingGuard = field(init=False)
     _signers: dict[int, ap.Signer] = field(default_factory=dict)
     refetch_limiter: ap.RefetchLimiter = field(init=False)
+    # Signers' rows by key id, for ``federation.remote`` (key id -> (expiry, column values)).
+    key_cache: dict[str, tuple[float, dict[str, Any]]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.blocklist = DomainBlocklist(self.settings.federation.blocked_domains)

@@ -40,7 +40,7 @@ async def follow(fed: Federation, session: AsyncSession, me: LocalActor, account
     row = await session.scalar(select(Follow).where(Follow.follower_uri == my_uri, Follow.followed_uri == target.uri))
     if row is not None and row.state == "accepted":
         raise Conflict(f"{me.username} already follows {target.uri}")
-    follow_id = f"{fed.urls.base}/follows/{secrets.token_hex(12)}"
+    follow_id = fed.urls.follow_activity(secrets.token_hex(12))
     if row is None:
         row = Follow(follower_uri=my_uri, followed_uri=target.uri, activity_uri=follow_id, state="pending")
         session.add(row)

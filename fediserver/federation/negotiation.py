@@ -37,9 +37,3 @@ def wants_activity_json(accept: str | None) -> bool:
     as2 = max((q for media, q in ranges if media in AS2_TYPES), default=0.0)
     html = max((q for media, q in ranges if media in ("text/html", "application/xhtml+xml")), default=0.0)
     return as2 > 0 and as2 >= html
-
-
-def wants_json(accept: str | None) -> bool:
-    return bool(accept) and any(
-        media in ("application/json", "application/jrd+json") and q > 0 for media, q in _ranges(accept or "")
-    )

@@ -16,7 +16,7 @@ async def publish_note(fed: Federation, session: AsyncSession, author: LocalActo
     """Queue the note's Create for its followers and addressees; the caller commits."""
     media = (await attachments_by_note(session, [note.id])).get(note.id, [])
     generation = (await generations_by_note(session, [note])).get(note.id)
-    activity = create_for_note(note_to_as(note, fed.urls, media, generation))
+    activity = create_for_note(note_to_as(note, fed.urls, media, generation), fed.urls)
     return await outbound.to_followers(fed, session, activity, author)
 
 

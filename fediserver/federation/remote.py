@@ -28,14 +28,8 @@ _BY_KEY_ID = select(RemoteActor).where(RemoteActor.key_id == bindparam("key_id")
 _BY_URI = select(RemoteActor).where(RemoteActor.uri == bindparam("uri"))
 
 
-def _key_cache(fed: Federation) -> dict[str, tuple[float, dict[str, Any]]]:
-    """This ``Federation``'s cache: key id -> (expiry, column values of the owner's row)."""
-    cache: dict[str, tuple[float, dict[str, Any]]] = vars(fed).setdefault("_remote_key_cache", {})
-    return cache
-
-
 def _remember(fed: Federation, key_id: str, row: RemoteActor) -> None:
-    cache = _key_cache(fed)
+    cache = fed.key_cache
     if len(cache) >= KEY_CACHE_MAX:
         cache.clear()
     values = {attr.key: getattr(row, attr.key) for attr in sa_inspect(RemoteActor).column_attrs}
@@ -44,7 +38,7 @@ def _remember(fed: Federation, key_id: str, row: RemoteActor) -> None:
 
 def _recall(fed: Federation, key_id: str) -> RemoteActor | None:
     """A detached copy of the remembered row (a fresh one per call, tied to no session), or None."""
-    entry = _key_cache(fed).get(key_id)
+    entry = fed.key_cache.get(key_id)
     if entry is None or entry[0] < time.monotonic():
         return None
     row = RemoteActor(**entry[1])
@@ -54,7 +48,7 @@ def _recall(fed: Federation, key_id: str) -> RemoteActor | None:
 
 def forget_actor(fed: Federation, uri: str) -> None:
     """Drop every remembered key of the actor ``uri`` (after it was refreshed or changed)."""
-    cache = _key_cache(fed)
+    cache = fed.key_cache
     for key_id in [k for k, (_, values) in cache.items() if values["uri"] == uri]:
         del cache[key_id]
 
@@ -107,7 +101,7 @@ async def actor_for_key(fed: Federation, session: AsyncSession, key_id: str, *, 
             _remember(fed, key_id, row)
             return row
     else:
-        _key_cache(fed).pop(key_id, None)
+        fed.key_cache.pop(key_id, None)
     requested = urldefrag(key_id).url
     doc = await fetch_document(fed, session, requested)
     if ap.has_type(doc, *ap.ACTOR_TYPES):

@@ -28,9 +28,9 @@ def actor_to_as(actor: LocalActor, urls: Urls) -> JSON:
         )
         # The instance actor has no collections of its own; point them at itself so Mastodon's
         # parser finds the properties it requires, as Mastodon's own instance actor does.
-        doc.update(inbox=urls.shared_inbox(), outbox=urls.instance_actor() + "/outbox")
-        doc["followers"] = urls.instance_actor() + "/followers"
-        doc["following"] = urls.instance_actor() + "/following"
+        doc["inbox"] = urls.shared_inbox()
+        for name in ("outbox", "followers", "following"):
+            doc[name] = urls.instance_collection(name)
         return doc
     doc = ap.actor(
         id=urls.actor(actor.username),
@@ -110,17 +110,18 @@ def note_to_as(
     )
     if note.updated_at is not None:
         doc["updated"] = ap.iso8601(note.updated_at)
-    doc["replies"] = f"{urls.note(key)}/replies"
+    doc["replies"] = urls.note_replies(key)
     if generation is not None:
         doc["@context"] = [*doc["@context"], GENERATION_CONTEXT]
-        doc["tag"] = [*doc["tag"], {"type": "Hashtag", "name": "#AIGenerated", "href": f"{urls.base}/tags/aigenerated"}]
+        doc["tag"] = [*doc["tag"], {"type": "Hashtag", "name": "#AIGenerated", "href": urls.tag("AIGenerated")}]
         doc["generation"] = generation_to_as(generation)
     return doc
 
 
-def create_for_note(note_doc: JSON) -> JSON:
-    """The Create wrapping a note; id ``{note}/activity``, same addressing (checklist 13)."""
-    activity = ap.create(id=f"{note_doc['id']}/activity", actor=note_doc["attributedTo"], object=note_doc)
+def create_for_note(note_doc: JSON, urls: Urls) -> JSON:
+    """The Create wrapping a local note; id ``urls.note_activity``, same addressing (checklist 13)."""
+    key = note_doc["id"].rsplit("/", 1)[1]
+    activity = ap.create(id=urls.note_activity(key), actor=note_doc["attributedTo"], object=note_doc)
     activity["to"] = note_doc["to"]
     activity["cc"] = note_doc["cc"]
     activity["published"] = note_doc["published"]

@@ -41,7 +41,7 @@ def store_files(
 
 
 def disclosure_html(fed: Federation, job: GenerationJob) -> str:
-    tag_url = f"{fed.urls.base}/tags/{HASHTAG.lower()}"
+    tag_url = fed.urls.tag(HASHTAG)
     link = f'<a href="{tag_url}" class="mention hashtag" rel="tag">#<span>{HASHTAG}</span></a>'
     return f"<p>{DISCLOSURE} ({html.escape(job.model)}, seed {job.seed}). {link}</p>"
 

@@ -10,8 +10,6 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from fediserver.models.base import Base, utcnow
 
-ACTOR_TYPES = ("Person", "Service", "Application")
-
 
 class LocalActor(Base):
     """An actor this instance speaks for, with its RSA key pair (PEM).

@@ -24,7 +24,6 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from fediserver.models.base import Base, utcnow
 
-FOLLOW_STATES = ("pending", "accepted", "rejected")
 VISIBILITIES = ("public", "unlisted", "followers", "direct")
 
 

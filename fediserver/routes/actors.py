@@ -135,7 +135,9 @@ async def outbox(request: Request) -> Response:
         )  # fmt: skip
         media = await attachments_by_note(session, [n.id for n in notes])
         generations = await generations_by_note(session, notes)
-    items = [create_for_note(note_to_as(n, fed.urls, media.get(n.id, []), generations.get(n.id))) for n in notes]
+    items = [
+        create_for_note(note_to_as(n, fed.urls, media.get(n.id, []), generations.get(n.id)), fed.urls) for n in notes
+    ]
     next_page = f"{outbox_id}?page={page + 1}" if page * PAGE_SIZE < total else None
     return as2(collection_page(f"{outbox_id}?page={page}", outbox_id, items, next_page))
 

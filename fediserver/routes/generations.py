@@ -111,9 +111,9 @@ async def create(request: Request) -> Response:
             visibility=(body.get("visibility") or "public") if post else None,
         )
         await session.commit()
-    base = f"{request.app.state.urls.base}/api/v1/generations/{job.token}"
+    urls: Urls = request.app.state.urls
     payload = await _status(request, job)
-    payload.update(status_url=base, events_url=f"{base}/events")
+    payload.update(status_url=urls.generation(job.token), events_url=urls.generation_events(job.token))
     return JSONResponse(payload, status_code=202)
 
 

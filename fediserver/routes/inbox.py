@@ -16,7 +16,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 import activitypub as ap
@@ -24,14 +24,10 @@ from fediserver.federation.context import Federation
 from fediserver.federation.origins import OriginError, check_activity
 from fediserver.federation.verify import BlockedSender, verify_signed_request
 from fediserver.models import InboundActivity, LocalActor
-from fediserver.routes.responses import signed_request
+from fediserver.routes.responses import error, signed_request
 
 log = logging.getLogger("fediserver.inbox")
 ACCEPTED = frozenset({"application/activity+json", "application/ld+json", "application/json"})
-
-
-def _error(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status)
 
 
 class BodyTooLarge(Exception):
@@ -58,10 +54,10 @@ async def _receive(request: Request, recipient_username: str | None) -> Response
     try:
         body = await _read_capped(request, limit)
     except BodyTooLarge:
-        return _error(413, f"body larger than {limit} bytes")
+        return error(413, f"body larger than {limit} bytes")
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media_type not in ACCEPTED:
-        return _error(415, "Content-Type must be application/activity+json or application/ld+json")
+        return error(415, "Content-Type must be application/activity+json or application/ld+json")
     async with request.app.state.sessions() as session:
         recipient_id = None
         if recipient_username is not None:
@@ -71,28 +67,28 @@ async def _receive(request: Request, recipient_username: str | None) -> Response
                 )
             )
             if recipient_id is None:
-                return _error(404, f"no user {recipient_username}")
+                return error(404, f"no user {recipient_username}")
         try:
             activity = json.loads(body)
         except ValueError as exc:
-            return _error(400, f"body is not JSON: {exc}")
+            return error(400, f"body is not JSON: {exc}")
         if not isinstance(activity, dict):
-            return _error(400, "body is not a JSON object")
+            return error(400, "body is not a JSON object")
         try:
             verified = await verify_signed_request(fed, session, signed_request(request, body))
         except BlockedSender as exc:
-            return _error(403, str(exc))
+            return error(403, str(exc))
         except ap.RemoteStatusError as exc:
             if exc.status in (404, 410) and _is_self_delete(activity):
                 # The actor is gone and we never knew its key: nothing to delete (checklist 40).
                 return Response(status_code=202)
-            return _error(401, f"signature: cannot fetch the signing key: {exc}")
+            return error(401, f"signature: cannot fetch the signing key: {exc}")
         except ap.ActivityPubError as exc:
-            return _error(401, f"signature: {exc}")
+            return error(401, f"signature: {exc}")
         try:
             check_activity(activity, verified.actor.uri)
         except OriginError as exc:
-            return _error(exc.status, str(exc))
+            return error(exc.status, str(exc))
         values: dict[str, Any] = {
             "activity_id": activity["id"],
             "activity_type": ap.get_types(activity)[0][:64],

@@ -40,7 +40,7 @@ async def _note_response(request: Request, *, activity: bool) -> Response:
         generation = (await generations_by_note(session, [note])).get(note.id)
     doc = note_to_as(note, fed.urls, media, generation)
     if activity:
-        return as2(create_for_note(doc))
+        return as2(create_for_note(doc, fed.urls))
     if wants_activity_json(request.headers.get("accept")):
         return as2(doc)
     return html(html_page("Post", doc["id"], f"<article>{note.content}</article>"))
@@ -56,8 +56,7 @@ async def note_activity(request: Request) -> Response:
 
 async def replies(request: Request) -> Response:
     fed: Federation = request.app.state.federation
-    uri = fed.urls.note(request.path_params["key"])
-    doc = ordered_collection(uri + "/replies", 0, None)
+    doc = ordered_collection(fed.urls.note_replies(request.path_params["key"]), 0, None)
     doc["orderedItems"] = []
     return as2(doc)
 

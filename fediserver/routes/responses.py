@@ -25,6 +25,11 @@ class Forbidden(AppError):
     status_code = 403
 
 
+def error(status: int, message: str) -> Response:
+    """The JSON error body every route answers with: ``{"error": reason}``."""
+    return JSONResponse({"error": message}, status_code=status)
+
+
 def as2(doc: dict[str, Any], status: int = 200) -> Response:
     return JSONResponse(doc, status_code=status, media_type=ap.ACTIVITY_JSON, headers=AS2_HEADERS)
 

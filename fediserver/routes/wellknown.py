@@ -10,20 +10,17 @@ from starlette.routing import Route
 import activitypub as ap
 from fediserver import __version__
 from fediserver.models import LocalActor, Note, User
+from fediserver.routes.responses import error
 from fediserver.urls import Urls
 
 JRD = "application/jrd+json; charset=utf-8"
-
-
-def _error(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status)
 
 
 async def webfinger(request: Request) -> Response:
     urls: Urls = request.app.state.urls
     resource = request.query_params.get("resource", "")
     if not resource:
-        return _error(400, "resource: required, e.g. acct:alice@" + urls.domain)
+        return error(400, "resource: required, e.g. acct:alice@" + urls.domain)
     if resource.startswith(("https://", "http://")):
         prefix = urls.actor("")
         username = resource[len(prefix) :] if resource.startswith(prefix) else None
@@ -33,12 +30,12 @@ async def webfinger(request: Request) -> Response:
         try:
             acct = ap.parse_acct(resource)
         except ap.ActivityPubError as exc:
-            return _error(400, f"resource: {exc}")
+            return error(400, f"resource: {exc}")
         if acct.host.lower() != urls.domain:
-            return _error(404, f"{acct.host} is not this instance")
+            return error(404, f"{acct.host} is not this instance")
         username = acct.user.lower()
     if username is None:
-        return _error(404, "no such account")
+        return error(404, "no such account")
     if username == urls.domain:
         acct = ap.Acct(urls.domain, urls.domain)
         jrd = ap.build_jrd(acct, urls.instance_actor(), profile_url=urls.base + "/")
@@ -48,7 +45,7 @@ async def webfinger(request: Request) -> Response:
             select(LocalActor).where(LocalActor.username == username, LocalActor.actor_type != "Application")
         )
     if actor is None:
-        return _error(404, f"no account {username}@{urls.domain}")
+        return error(404, f"no account {username}@{urls.domain}")
     acct = ap.Acct(actor.username, urls.domain)
     jrd = ap.build_jrd(
         acct,
@@ -78,7 +75,7 @@ async def nodeinfo_links(request: Request) -> Response:
 async def nodeinfo(request: Request) -> Response:
     version = request.path_params["version"]
     if version not in ("2.0", "2.1"):
-        return _error(404, "NodeInfo 2.0 and 2.1 are served")
+        return error(404, "NodeInfo 2.0 and 2.1 are served")
     settings = request.app.state.settings
     async with request.app.state.sessions() as session:
         users = await session.scalar(select(func.count()).select_from(User)) or 0

@@ -9,9 +9,10 @@ from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError, StatementError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from activitypub import PUBLIC
 from fediserver import accounts
 from fediserver.models import DeliveryJob, LocalActor, Note
-from fediserver.posting import PUBLIC, addressing
+from fediserver.posting import addressing
 
 
 async def test_sqlite__wal_busy_timeout_and_foreign_keys(engine: AsyncEngine) -> None:
