@@ -19,6 +19,7 @@ from starlette.routing import BaseRoute
 from fediserver import __version__, accounts, migrate
 from fediserver.config import Settings
 from fediserver.db import engine_from_settings, session_factory
+from fediserver.domain.services import Services
 from fediserver.errors import AppError
 from fediserver.federation.context import Federation
 from fediserver.jobs.handlers import build_handlers
@@ -105,6 +106,7 @@ def create_app(settings: Settings, options: AppOptions | None = None) -> Starlet
             app.state.media = LocalMediaStore(settings.media_dir)
             fed = Federation(settings=settings, urls=app.state.urls, http=http)
             app.state.federation = fed
+            app.state.services = Services(fed=fed, store=app.state.media)
             handlers = list(opts.handlers) if opts.handlers is not None else build_handlers(fed)
             stop = asyncio.Event()
             task: asyncio.Task[None] | None = None
