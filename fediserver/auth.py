@@ -5,13 +5,12 @@ from __future__ import annotations
 import base64
 import binascii
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 
 from fediserver.errors import AppError
-from fediserver.models import LocalActor, User
-from fediserver.passwords import verify_password
+from fediserver.logins import check_credentials
+from fediserver.models import LocalActor
 
 
 class Unauthenticated(AppError):
@@ -30,7 +29,7 @@ async def authenticate(request: Request, session: AsyncSession) -> LocalActor:
         raise Unauthenticated("malformed Basic credentials") from None
     if not sep:
         raise Unauthenticated("malformed Basic credentials")
-    user = await session.scalar(select(User).join(User.actor).where(LocalActor.username == username))
-    if user is None or not verify_password(password, user.password_hash):
+    user = await check_credentials(session, username, password)
+    if user is None:
         raise Unauthenticated("wrong username or password")
     return user.actor

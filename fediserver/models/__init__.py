@@ -4,6 +4,7 @@ from fediserver.models.actors import LocalActor, RemoteActor, User
 from fediserver.models.base import Base, QueueMixin, UTCDateTime, utcnow
 from fediserver.models.moderation import ActorBlock, DomainBlock, Report
 from fediserver.models.queues import JOB_STATES, DeliveryJob, GenerationJob, InboundActivity
+from fediserver.models.sessions import WebSession
 from fediserver.models.social import VISIBILITIES, Announce, Follow, Like, MediaAttachment, Note
 
 __all__ = [
@@ -26,5 +27,6 @@ __all__ = [
     "Report",
     "UTCDateTime",
     "User",
+    "WebSession",
     "utcnow",
 ]
