@@ -25,7 +25,7 @@ from fediserver.federation.context import Federation
 from fediserver.jobs.handlers import build_handlers
 from fediserver.jobs.worker import JobHandler, Worker
 from fediserver.media import LocalMediaStore
-from fediserver.routes import actors, generations, health, inbox, notes, wellknown
+from fediserver.routes import actors, assist, generations, health, inbox, notes, wellknown
 from fediserver.supervisor import Supervisor
 from fediserver.urls import Urls
 
@@ -141,6 +141,7 @@ def create_app(settings: Settings, options: AppOptions | None = None) -> Starlet
         *notes.routes,
         *inbox.routes,
         *generations.routes,
+        *assist.routes,
     ]
     return Starlette(
         debug=False,

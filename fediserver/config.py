@@ -119,6 +119,21 @@ class GenerationSettings:
 
 
 @dataclass(frozen=True)
+class AssistSettings:
+    enabled: bool = True
+    alt_text: bool = True
+    rewrite: bool = True
+    prompt: bool = True
+    text_model: str = "Qwen/Qwen2.5-1.5B-Instruct"
+    caption_model: str = "florence-community/Florence-2-base"
+    memory_budget_mb: int = 8192
+    daily_limit: int = 200
+    max_new_tokens: int = 200
+    disclosure: bool = True
+    disclosure_text: str = "Text written with help from AI."
+
+
+@dataclass(frozen=True)
 class LoggingSettings:
     level: LogLevel = "info"
     format: LogFormat = "json"
@@ -135,6 +150,7 @@ class Settings:
     federation: FederationSettings = field(default_factory=FederationSettings)
     worker: WorkerSettings = field(default_factory=WorkerSettings)
     generation: GenerationSettings = field(default_factory=GenerationSettings)
+    assist: AssistSettings = field(default_factory=AssistSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
     base_dir: Path = Path(".")
 

@@ -85,5 +85,11 @@ class Urls:
     def generation_events(self, token: str) -> str:
         return f"{self.generation(token)}/events"
 
+    def assist_job(self, token: str) -> str:
+        return f"{self.base}/api/v1/assist/{token}"
+
+    def assist_events(self, token: str) -> str:
+        return f"{self.assist_job(token)}/events"
+
     def handle(self, username: str) -> str:
         return f"@{username}@{self.domain}"

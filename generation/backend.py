@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Protocol
 
 from PIL import Image
 
+from generation.assist import AssistRequest, AssistResult, TokenSink
+from generation.assist import CancelCheck as AssistCancel
 from generation.types import CancelCheck, GenerationRequest, ProgressCallback
 
 if TYPE_CHECKING:
@@ -55,4 +57,34 @@ def load_engine(
         compile=compile,
         channels_last=channels_last,
         variant=variant,
+    )
+
+
+class WritingEngine(Protocol):
+    """Answers writing-help requests (see ``generation._torch.assist_engine.AssistEngine.run``)."""
+
+    def run(
+        self, request: AssistRequest, on_token: TokenSink | None = None, should_cancel: AssistCancel | None = None
+    ) -> AssistResult: ...
+
+
+def load_assist_engine(
+    *,
+    text_model: str,
+    caption_model: str,
+    cache_dir: Path,
+    device: str = "auto",
+    dtype: str = "auto",
+    budget_bytes: int = 8 * 1024**3,
+) -> WritingEngine:
+    """Load the writing-help engine (models load on first use); this imports torch and transformers."""
+    from generation._torch.assist_engine import load_assist_engine as load
+
+    return load(
+        text_model=text_model,
+        caption_model=caption_model,
+        cache_dir=cache_dir,
+        device=device,
+        dtype=dtype,
+        budget_bytes=budget_bytes,
     )

@@ -97,6 +97,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 async def _gpu_worker(args: argparse.Namespace) -> int:
+    from fediserver.assist.worker import AssistWorker, engine_factory
     from fediserver.imagegen.worker import GenerationWorker, renderer_factory
     from fediserver.media import LocalMediaStore
 
@@ -109,7 +110,11 @@ async def _gpu_worker(args: argparse.Namespace) -> int:
             max_batch=rt.settings.generation.max_batch,
             poll_interval=rt.settings.worker.poll_interval,
         )
-        await worker.run(rt.stop)
+        # Writing help shares the render thread: one thread touches the accelerator (docs/assist.md §5).
+        assist = AssistWorker(
+            rt.sessions, engine_factory(rt.settings), worker.executor, poll_interval=rt.settings.worker.poll_interval
+        )
+        await asyncio.gather(worker.run(rt.stop), assist.run(rt.stop))
     return 0
 
 

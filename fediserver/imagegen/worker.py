@@ -56,6 +56,11 @@ class GenerationWorker:
         self._cancelled: set[int] = set()
         self._lock = threading.Lock()
 
+    @property
+    def executor(self) -> ThreadPoolExecutor:
+        """The single render thread; other GPU work in this process (writing help) runs on it too."""
+        return self._thread
+
     async def claim_batch(self) -> list[GenerationJob]:
         now = self.fed.clock()
         async with self.sessions() as session:

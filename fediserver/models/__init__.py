@@ -1,6 +1,7 @@
 """Database models. Importing this package registers every table on ``Base.metadata``."""
 
 from fediserver.models.actors import LocalActor, RemoteActor, User
+from fediserver.models.assist import AssistJob
 from fediserver.models.base import Base, QueueMixin, UTCDateTime, utcnow
 from fediserver.models.moderation import ActorBlock, DomainBlock, Report
 from fediserver.models.queues import JOB_STATES, DeliveryJob, GenerationJob, InboundActivity
@@ -12,6 +13,7 @@ __all__ = [
     "VISIBILITIES",
     "ActorBlock",
     "Announce",
+    "AssistJob",
     "Base",
     "DeliveryJob",
     "DomainBlock",

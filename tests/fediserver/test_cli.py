@@ -28,6 +28,7 @@ COMMANDS = [
     "user",
     "post",
     "generate",
+    "assist",
     "follow",
     "unfollow",
     "timeline",

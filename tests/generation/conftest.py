@@ -13,6 +13,7 @@ from generation.provenance import ContentSigner, InstanceCertificates, create_in
 
 if TYPE_CHECKING:
     from generation._torch.engine import DiffusersEngine
+    from generation.backend import WritingEngine
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -55,3 +56,25 @@ def certificates() -> InstanceCertificates:
 @pytest.fixture(scope="session")
 def signer(certificates: InstanceCertificates) -> ContentSigner:
     return ContentSigner(certificates)
+
+
+@pytest.fixture(scope="session")
+def tiny_assist_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A cache directory with the tiny writing-help models (LM and captioner) built in it."""
+    from generation._torch.tiny_assist import ensure_tiny_captioner, ensure_tiny_lm
+
+    cache = tmp_path_factory.mktemp("assist-cache")
+    ensure_tiny_lm(cache)
+    ensure_tiny_captioner(cache)
+    return cache
+
+
+@pytest.fixture(scope="session")
+def tiny_assist_engine(tiny_assist_cache: Path) -> WritingEngine:
+    """The tiny writing engine on the CPU, shared by the session."""
+    import torch
+
+    from generation.backend import load_assist_engine
+
+    torch.set_num_threads(1)
+    return load_assist_engine(text_model="tiny", caption_model="tiny", cache_dir=tiny_assist_cache, device="cpu")
