@@ -10,8 +10,9 @@ write is noise, and :data:`TINY_ASSIST_NOTICE` says so.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Literal
 
 from generation.errors import InvalidRequest
 
@@ -61,14 +62,10 @@ class AssistResult:
     notice: str | None = None
 
 
-class TokenSink(Protocol):
-    """Receives each decoded piece of text as the model writes it."""
-
-    def __call__(self, piece: str) -> None: ...
-
-
-class CancelCheck(Protocol):
-    def __call__(self) -> bool: ...
+# Receives each decoded piece of text as the model writes it.
+TokenSink = Callable[[str], None]
+# Polled between tokens; True stops the answer.
+CancelCheck = Callable[[], bool]
 
 
 def validate(request: AssistRequest) -> AssistRequest:

@@ -107,7 +107,8 @@ async def test_rewrite__queued_written_by_the_worker_and_streamed(api: httpx.Asy
     assert final["notice"] == TINY_ASSIST_NOTICE
     assert final["tokens"] == 16
     streamed = "".join(data["text"] for name, data in events if name == "token")
-    assert final["text"] and final["text"] in streamed
+    assert final["text"]
+    assert final["text"] in streamed
     # Only the owner reads a draft.
     assert (await api.get(body["status_url"], headers=BOB)).status_code == 404
     assert (await api.get(body["status_url"])).status_code == 401
@@ -182,9 +183,12 @@ async def test_running_job__cancelled_between_tokens(
 async def test_switched_off__is_refused_with_403(make_settings: Any, db: async_sessionmaker[AsyncSession]) -> None:
     settings: Settings = make_settings(assist={"rewrite": False})
     app = create_app(settings, AppOptions(run_worker=False))
-    async with app.router.lifespan_context(app):
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1:8000") as api:
-            off = await api.post("/api/v1/assist/rewrite", json={"text": "x"}, headers=ALICE)
-            assert off.status_code == 403
-            assert "switched off" in off.json()["error"]
-            assert (await api.post("/api/v1/assist/prompt", json={"idea": "x"}, headers=ALICE)).status_code == 202
+    transport = httpx.ASGITransport(app=app)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8000") as api,
+    ):
+        off = await api.post("/api/v1/assist/rewrite", json={"text": "x"}, headers=ALICE)
+        assert off.status_code == 403
+        assert "switched off" in off.json()["error"]
+        assert (await api.post("/api/v1/assist/prompt", json={"idea": "x"}, headers=ALICE)).status_code == 202
