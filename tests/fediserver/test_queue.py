@@ -123,6 +123,7 @@ class _Handler:
     backoff = Backoff(initial=timedelta(seconds=10), factor=2, cap=timedelta(hours=1))
     batch_size = 10
     concurrency = 1
+    max_attempts = 25
 
     def __init__(self, outcome: Exception | None) -> None:
         self.outcome = outcome
