@@ -23,6 +23,7 @@ from fediserver.domain.services import Services
 from fediserver.errors import AppError
 from fediserver.federation.context import Federation
 from fediserver.jobs.handlers import build_handlers
+from fediserver.jobs.supervision import SupervisedTask
 from fediserver.jobs.worker import JobHandler, Worker
 from fediserver.media import LocalMediaStore
 from fediserver.routes import actors, assist, generations, health, inbox, notes, wellknown
@@ -109,7 +110,8 @@ def create_app(settings: Settings, options: AppOptions | None = None) -> Starlet
             app.state.services = Services(fed=fed, store=app.state.media)
             handlers = list(opts.handlers) if opts.handlers is not None else build_handlers(fed)
             stop = asyncio.Event()
-            task: asyncio.Task[None] | None = None
+            task: SupervisedTask | None = None
+            app.state.worker_task = None
             if opts.run_worker and handlers:
                 worker = Worker(
                     sessions,
@@ -118,7 +120,11 @@ def create_app(settings: Settings, options: AppOptions | None = None) -> Starlet
                     poll_interval=settings.worker.poll_interval,
                 )
                 app.state.worker = worker
-                task = asyncio.create_task(worker.run(stop), name="fediserver-worker")
+                # Supervised, not a bare task: a worker that died silently would leave the inbox answering
+                # 202 to a queue nobody works; /health reports its state.
+                task = SupervisedTask(worker.run, stop, name="worker")
+                app.state.worker_task = task
+                task.start()
             gpu = Supervisor(opts.gpu_worker_argv, name="gpu-worker") if opts.gpu_worker_argv else None
             if gpu is not None:
                 gpu.start()
@@ -129,7 +135,7 @@ def create_app(settings: Settings, options: AppOptions | None = None) -> Starlet
                     await asyncio.to_thread(gpu.stop)
                 stop.set()
                 if task is not None:
-                    await task
+                    await task.join()
                 await http.aclose()
         finally:
             await engine.dispose()

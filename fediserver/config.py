@@ -101,6 +101,8 @@ class FederationSettings:
 class WorkerSettings:
     poll_interval: float = 1.0
     lease_seconds: float = 300.0
+    delivery_max_attempts: int = 25
+    inbound_max_attempts: int = 5
 
 
 @dataclass(frozen=True)
@@ -340,6 +342,8 @@ def validate(settings: Settings) -> None:
         ("federation.delivery_concurrency", settings.federation.delivery_concurrency),
         ("federation.delivery_per_host", settings.federation.delivery_per_host),
         ("generation.max_batch", settings.generation.max_batch),
+        ("worker.delivery_max_attempts", settings.worker.delivery_max_attempts),
+        ("worker.inbound_max_attempts", settings.worker.inbound_max_attempts),
     ):
         if value <= 0:
             raise ConfigError(f"{key}: must be positive, got {value}")

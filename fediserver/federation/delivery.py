@@ -27,6 +27,7 @@ class DeliveryHandler:
         self.fed = fed
         self.concurrency = fed.settings.federation.delivery_concurrency
         self.batch_size = self.concurrency * 4
+        self.max_attempts = fed.settings.worker.delivery_max_attempts
         per_host = fed.settings.federation.delivery_per_host
         self._hosts: defaultdict[str, asyncio.Semaphore] = defaultdict(lambda: asyncio.Semaphore(per_host))
 

@@ -3,20 +3,94 @@
 A job is claimable when it is ``queued`` and due, or ``running`` with an expired lease (its worker died).
 Claiming sets ``running``, counts an attempt and leases the row; on PostgreSQL concurrent claimers skip
 each other's rows (``FOR UPDATE SKIP LOCKED``); SQLite has a single writer, so the UPDATE is atomic.
+
+With ``max_attempts``, a due job that has used up its attempts is not claimed again but failed, in the
+same transaction: a job whose worker dies on it every time (killed, out of memory) is not retried forever.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, and_, or_, select, update
+from sqlalchemy import ColumnElement, Update, and_, func, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fediserver.models.base import QueueMixin
 
 J = TypeVar("J", bound=QueueMixin)
+
+EXHAUSTED = "attempts cap reached: the last attempt's worker stopped without recording an outcome"
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """A leased job, by id: its row is loaded (and its stored body decoded) separately."""
+
+    id: int
+    attempts: int
+
+
+def _claim_statement(
+    model: type[QueueMixin],
+    now: datetime,
+    lease: timedelta,
+    limit: int,
+    where: Sequence[ColumnElement[bool]],
+    max_attempts: int | None,
+) -> Update:
+    table: Any = model.__table__  # type: ignore[attr-defined]
+    due = and_(
+        or_(
+            and_(table.c.state == "queued", table.c.next_attempt_at <= now),
+            and_(table.c.state == "running", table.c.locked_until < now),
+        ),
+        *where,
+        *([table.c.attempts < max_attempts] if max_attempts is not None else []),
+    )
+    candidates = (
+        select(table.c.id)
+        .where(due)
+        .order_by(table.c.next_attempt_at, table.c.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return (
+        update(model)
+        .where(table.c.id.in_(candidates.scalar_subquery()))
+        .where(due)
+        .values(state="running", attempts=table.c.attempts + 1, locked_until=now + lease)
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def _fail_exhausted(
+    session: AsyncSession,
+    model: type[QueueMixin],
+    now: datetime,
+    where: Sequence[ColumnElement[bool]],
+    max_attempts: int | None,
+) -> None:
+    if max_attempts is None:
+        return
+    table: Any = model.__table__  # type: ignore[attr-defined]
+    exhausted = and_(
+        or_(
+            and_(table.c.state == "queued", table.c.next_attempt_at <= now),
+            and_(table.c.state == "running", table.c.locked_until < now),
+        ),
+        table.c.attempts >= max_attempts,
+        *where,
+    )
+    previous = func.coalesce(literal("; last error: ") + table.c.last_error, literal(""))
+    await session.execute(
+        update(model)
+        .where(exhausted)
+        .values(state="failed", locked_until=None, last_error=literal(EXHAUSTED) + previous)
+        .execution_options(synchronize_session=False)
+    )
 
 
 async def claim(
@@ -26,34 +100,53 @@ async def claim(
     lease: timedelta,
     limit: int = 1,
     where: Sequence[ColumnElement[bool]] = (),
+    max_attempts: int | None = None,
 ) -> Sequence[J]:
     """Lease up to ``limit`` due jobs (matching ``where``, if given) to the caller; committed."""
-    table = model.__table__  # type: ignore[attr-defined]
-    due = and_(
-        or_(
-            and_(table.c.state == "queued", table.c.next_attempt_at <= now),
-            and_(table.c.state == "running", table.c.locked_until < now),
-        ),
-        *where,
-    )
-    candidates = (
-        select(table.c.id)
-        .where(due)
-        .order_by(table.c.next_attempt_at, table.c.id)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
-    stmt = (
-        update(model)
-        .where(table.c.id.in_(candidates.scalar_subquery()))
-        .where(due)
-        .values(state="running", attempts=table.c.attempts + 1, locked_until=now + lease)
-        .returning(model)
-        .execution_options(synchronize_session=False)
-    )
+    await _fail_exhausted(session, model, now, where, max_attempts)
+    stmt = _claim_statement(model, now, lease, limit, where, max_attempts).returning(model)
     jobs = list((await session.scalars(stmt)).all())
     await session.commit()
     return jobs
+
+
+async def claim_ids(
+    session: AsyncSession,
+    model: type[QueueMixin],
+    now: datetime,
+    lease: timedelta,
+    limit: int = 1,
+    where: Sequence[ColumnElement[bool]] = (),
+    max_attempts: int | None = None,
+) -> list[Claimed]:
+    """Like ``claim``, but returns ids and attempt numbers only: no stored body is decoded while claiming,
+    so one row that cannot be read fails alone instead of failing every claim."""
+    await _fail_exhausted(session, model, now, where, max_attempts)
+    table: Any = model.__table__  # type: ignore[attr-defined]
+    stmt = _claim_statement(model, now, lease, limit, where, max_attempts).returning(table.c.id, table.c.attempts)
+    claimed = [Claimed(id=row.id, attempts=row.attempts) for row in (await session.execute(stmt)).all()]
+    await session.commit()
+    return claimed
+
+
+async def settle(
+    session: AsyncSession, model: type[QueueMixin], job: Claimed, when: datetime | None, error: str
+) -> None:
+    """Record a failed attempt of a leased job by id, without loading its row: retry at ``when``, or fail
+    for good when None. A job whose lease lapsed and was claimed again is left to its new worker. The
+    caller commits."""
+    table: Any = model.__table__  # type: ignore[attr-defined]
+    values: dict[str, Any] = {"locked_until": None, "last_error": error}
+    if when is None:
+        values["state"] = "failed"
+    else:
+        values.update(state="queued", next_attempt_at=when)
+    await session.execute(
+        update(model)
+        .where(table.c.id == job.id, table.c.state == "running", table.c.attempts == job.attempts)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def finish(job: QueueMixin, state: str = "done") -> None:

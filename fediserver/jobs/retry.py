@@ -56,10 +56,17 @@ def next_attempt(
     backoff: Backoff,
     retry_after: timedelta | None = None,
     status: int | None = None,
+    max_attempts: int | None = None,
     rand: Callable[[], float] = random.random,
 ) -> datetime | None:
-    """When to try again after failed attempt number ``attempt``, or None to give up for good."""
+    """When to try again after failed attempt number ``attempt``, or None to give up for good.
+
+    A job gives up after ``max_attempts`` attempts even before its horizon ``give_up_at``, so a row that
+    fails every time (a poisoned body, a bug) is never retried forever.
+    """
     if status in PERMANENT_FAILURE_STATUSES:
+        return None
+    if max_attempts is not None and attempt >= max_attempts:
         return None
     delay = backoff.delay(attempt, rand)
     if retry_after is not None:

@@ -1,8 +1,12 @@
 """The worker loop: claim due jobs from each registered queue, run their handler, record the outcome.
 
 A handler returns normally (the job is done), raises ``PermanentJobError`` (the job fails for good) or
-raises anything else (the job is retried by the handler's policy until it gives up). Every failure is
-logged with its traceback and kept in ``last_error``.
+raises anything else (the job is retried by the handler's policy until it gives up, at the latest after
+its ``max_attempts``). Every failure is logged with its traceback and kept in ``last_error``.
+
+Failure boundaries: a job whose row cannot be loaded (a stored body too deep to decode), whose handler
+fails, or whose outcome cannot be recorded fails alone, recorded by id; a pass that fails as a whole
+(the database is unreachable) is logged and retried with backoff. Only cancellation ends ``run`` early.
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
+from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from fediserver.jobs import queue
@@ -22,6 +28,11 @@ from fediserver.jobs.retry import Backoff, next_attempt
 from fediserver.models.base import QueueMixin
 
 log = logging.getLogger("fediserver.worker")
+
+# A failed pass waits poll_interval * 2**n, at most this long, before the next.
+MAX_PASS_BACKOFF_SECONDS = 60.0
+# last_error keeps the reason, not a remote server's whole answer.
+MAX_ERROR_CHARS = 1000
 
 Clock = Callable[[], datetime]
 
@@ -63,6 +74,11 @@ class JobHandler(Protocol):
         """How many of a claimed batch run at once."""
         ...
 
+    @property
+    def max_attempts(self) -> int:
+        """Attempts after which a job fails for good, whatever its horizon."""
+        ...
+
     def give_up_at(self, job: Any) -> datetime | None: ...
 
     async def handle(self, session: AsyncSession, job: Any) -> None: ...
@@ -83,44 +99,124 @@ class Worker:
         self._wake.set()
 
     async def run_once(self) -> int:
-        """Claim and process one batch from each queue; returns how many jobs were processed."""
+        """Claim and process one batch from each queue; returns how many jobs were processed.
+
+        A queue that cannot be claimed from, or whose failures cannot be recorded (the database is
+        unreachable), is logged and skipped; its leased jobs are taken back when their lease lapses. If no
+        queue made progress, the first such error is raised, so that ``run`` backs off.
+        """
         processed = 0
+        errors: list[Exception] = []
         for handler in self.handlers:
-            async with self.sessions() as session:
-                jobs = await queue.claim(session, handler.model, self.clock(), self.lease, handler.batch_size)
-            if handler.concurrency <= 1:
-                for job in jobs:
-                    await self._process(handler, job)
-            else:
-                await self._process_concurrently(handler, jobs)
-            processed += len(jobs)
-        return processed
-
-    async def _process_concurrently(self, handler: JobHandler, jobs: Sequence[Any]) -> None:
-        limit = asyncio.Semaphore(handler.concurrency)
-
-        async def bounded(job: Any) -> None:
-            async with limit:
-                await self._process(handler, job)
-
-        await asyncio.gather(*(bounded(job) for job in jobs))
-
-    async def _process(self, handler: JobHandler, claimed: Any) -> None:
-        async with self.sessions() as session:
-            # The claimed row is clean (committed by ``claim``) and leased to us: no need to load it again.
-            job = await session.merge(claimed, load=False)
             try:
-                await handler.handle(session, job)
+                processed += await self._run_queue(handler)
             except asyncio.CancelledError:
-                # Shutting down: the lease expires and another worker (or this one restarted) retries.
                 raise
             except Exception as exc:
-                await session.rollback()
-                await session.refresh(job)
-                self._record_failure(handler, job, exc)
-            else:
-                if job.state == "running":
-                    queue.finish(job)
+                log.error("worker pass over a queue failed", exc_info=True, extra={"queue": handler.name})
+                errors.append(exc)
+        if errors and not processed:
+            raise errors[0]
+        return processed
+
+    async def _run_queue(self, handler: JobHandler) -> int:
+        async with self.sessions() as session:
+            claimed = await queue.claim_ids(
+                session,
+                handler.model,
+                self.clock(),
+                self.lease,
+                handler.batch_size,
+                max_attempts=handler.max_attempts,
+            )
+        if not claimed:
+            return 0
+        rows = await self._load(handler, claimed)
+        limit = asyncio.Semaphore(max(handler.concurrency, 1))
+
+        async def bounded(job: queue.Claimed) -> None:
+            async with limit:
+                await self._process(handler, job, rows.get(job.id))
+
+        outcomes = await asyncio.gather(*(bounded(job) for job in claimed), return_exceptions=True)
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
+        return len(claimed)
+
+    async def _load(self, handler: JobHandler, claimed: Sequence[queue.Claimed]) -> dict[int, Any]:
+        """The claimed rows in one query; empty when any of them cannot be read (each then loads alone)."""
+        model: Any = handler.model
+        try:
+            async with self.sessions() as session:
+                rows = await session.scalars(select(model).where(model.id.in_([job.id for job in claimed])))
+                return {row.id: row for row in rows}
+        except Exception:
+            log.warning(
+                "a claimed batch could not be loaded; loading its jobs one by one",
+                exc_info=True,
+                extra={"queue": handler.name, "jobs": [job.id for job in claimed]},
+            )
+            return {}
+
+    async def _process(self, handler: JobHandler, claimed: queue.Claimed, row: Any | None) -> None:
+        """Run one job inside its failure boundary: whatever goes wrong, this job's outcome is recorded."""
+        try:
+            async with self.sessions() as session:
+                try:
+                    # A batch-loaded row is clean and leased to us: no need to load it again.
+                    job = await session.merge(row, load=False) if row is not None else None
+                    if job is None:
+                        job = await session.get(handler.model, claimed.id)
+                except Exception as exc:
+                    unreadable: Exception | None = exc
+                else:
+                    unreadable = None
+                    if job is not None:  # None: deleted since it was claimed (e.g. with its actor)
+                        await self._run_handler(handler, session, job)
+                        async with self._commits(session):
+                            await session.commit()
+            if unreadable is not None:
+                await self._fail_unreadable(handler, claimed, unreadable)
+        except asyncio.CancelledError:
+            # Shutting down: the lease expires and another worker (or this one restarted) retries.
+            raise
+        except Exception as exc:
+            log.error(
+                "job outcome could not be recorded; recording the failure by id",
+                exc_info=True,
+                extra={"queue": handler.name, "job": claimed.id, "attempt": claimed.attempts},
+            )
+            await self._settle(handler, claimed, self._retry_at(handler, claimed.attempts, None, exc), exc)
+
+    async def _run_handler(self, handler: JobHandler, session: AsyncSession, job: Any) -> None:
+        try:
+            await handler.handle(session, job)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            await session.rollback()
+            await session.refresh(job)
+            self._record_failure(handler, job, exc)
+        else:
+            if job.state == "running":
+                queue.finish(job)
+
+    async def _fail_unreadable(self, handler: JobHandler, claimed: queue.Claimed, exc: Exception) -> None:
+        """A row that cannot be loaded fails for good (decoding it again gives the same error), unless the
+        database itself failed."""
+        transient = isinstance(exc, DBAPIError | OSError)
+        log.error(
+            "job row could not be read",
+            exc_info=exc,
+            extra={"queue": handler.name, "job": claimed.id, "attempt": claimed.attempts, "error": _describe(exc)},
+        )
+        when = self._retry_at(handler, claimed.attempts, None, exc) if transient else None
+        await self._settle(handler, claimed, when, exc)
+
+    async def _settle(self, handler: JobHandler, claimed: queue.Claimed, when: datetime | None, exc: Exception) -> None:
+        async with self.sessions() as session:
+            await queue.settle(session, handler.model, claimed, when, _describe(exc))
             async with self._commits(session):
                 await session.commit()
 
@@ -136,44 +232,68 @@ class Worker:
             return contextlib.nullcontext()
         return self._commit_lock
 
+    def _retry_at(
+        self, handler: JobHandler, attempts: int, give_up_at: datetime | None, exc: Exception
+    ) -> datetime | None:
+        if isinstance(exc, PermanentJobError):
+            return None
+        retry = exc if isinstance(exc, RetryLater) else None
+        return next_attempt(
+            attempts,
+            self.clock(),
+            give_up_at,
+            backoff=handler.backoff,
+            retry_after=retry.retry_after if retry else None,
+            status=retry.status if retry else None,
+            max_attempts=handler.max_attempts,
+        )
+
     def _record_failure(self, handler: JobHandler, job: Any, exc: Exception) -> None:
-        error = f"{type(exc).__name__}: {exc}"
+        error = _describe(exc)
         extra = {"queue": handler.name, "job": job.id, "attempt": job.attempts, "error": error}
         if isinstance(exc, PermanentJobError):
             log.warning("job failed permanently", extra=extra)
             queue.give_up(job, error)
             return
-        retry = exc if isinstance(exc, RetryLater) else None
-        when = next_attempt(
-            job.attempts,
-            self.clock(),
-            handler.give_up_at(job),
-            backoff=handler.backoff,
-            retry_after=retry.retry_after if retry else None,
-            status=retry.status if retry else None,
-        )
+        when = self._retry_at(handler, job.attempts, handler.give_up_at(job), exc)
         # An unexpected exception is a bug or an outage: keep its traceback in the log.
-        log.warning("job attempt failed", exc_info=retry is None, extra=extra)
+        log.warning("job attempt failed", exc_info=not isinstance(exc, RetryLater), extra=extra)
         if when is None:
             queue.give_up(job, error)
         else:
             queue.reschedule(job, when, error)
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Process jobs until ``stop`` is set."""
+        """Process jobs until ``stop`` is set; a failed pass is logged and retried with backoff."""
         log.info("worker started", extra={"queues": [h.name for h in self.handlers]})
+        failures = 0
         while not stop.is_set():
-            processed = await self.run_once()
-            if processed:
-                continue
-            self._wake.clear()
-            stop_wait = asyncio.ensure_future(stop.wait())
-            wake_wait = asyncio.ensure_future(self._wake.wait())
             try:
-                await asyncio.wait(
-                    {stop_wait, wake_wait}, timeout=self.poll_interval, return_when=asyncio.FIRST_COMPLETED
-                )
-            finally:
-                stop_wait.cancel()
-                wake_wait.cancel()
+                processed = await self.run_once()
+            except Exception:
+                failures += 1
+                delay = min(self.poll_interval * 2**failures, MAX_PASS_BACKOFF_SECONDS)
+                log.error("worker pass failed; retrying", extra={"in_seconds": delay})
+                await self._idle(stop, delay, wakeable=False)
+                continue
+            failures = 0
+            if not processed:
+                await self._idle(stop, self.poll_interval)
         log.info("worker stopped")
+
+    async def _idle(self, stop: asyncio.Event, seconds: float, *, wakeable: bool = True) -> None:
+        """Wait until ``stop``, a wake-up (if ``wakeable``) or ``seconds``, whichever comes first."""
+        self._wake.clear()
+        waits = {asyncio.ensure_future(stop.wait())}
+        if wakeable:
+            waits.add(asyncio.ensure_future(self._wake.wait()))
+        try:
+            await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for wait in waits:
+                wait.cancel()
+
+
+def _describe(exc: BaseException) -> str:
+    error = f"{type(exc).__name__}: {exc}"
+    return error if len(error) <= MAX_ERROR_CHARS else error[: MAX_ERROR_CHARS - 1] + "…"

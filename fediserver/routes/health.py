@@ -15,14 +15,25 @@ from fediserver import __version__
 log = logging.getLogger("fediserver.health")
 
 
+def _worker_state(request: Request) -> str:
+    """``off`` when this process runs no worker (``serve --no-worker``, or a separate ``fediserver worker``)."""
+    task = getattr(request.app.state, "worker_task", None)
+    return "off" if task is None else str(task.state)
+
+
 async def health(request: Request) -> JSONResponse:
+    """200 when the database answers and the in-process worker (if any) is running; 503 otherwise."""
+    worker = _worker_state(request)
     try:
         async with request.app.state.engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
     except (SQLAlchemyError, OSError) as exc:
         log.error("health check: database unreachable", extra={"error": str(exc)})
-        return JSONResponse({"status": "error", "database": "unreachable"}, status_code=503)
-    return JSONResponse({"status": "ok", "version": __version__, "database": "ok"})
+        return JSONResponse({"status": "error", "database": "unreachable", "worker": worker}, status_code=503)
+    if worker not in ("off", "starting", "running"):
+        log.error("health check: worker not running", extra={"worker": worker})
+        return JSONResponse({"status": "error", "database": "ok", "worker": worker}, status_code=503)
+    return JSONResponse({"status": "ok", "version": __version__, "database": "ok", "worker": worker})
 
 
 routes = [Route("/health", health, methods=["GET", "HEAD"])]

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import select
 
 from fediserver.federation import following, publishing
-from fediserver.models import Announce, Follow, Like, Note
+from fediserver.models import Announce, DeliveryJob, Follow, InboundActivity, Like, Note
 from fediserver.posting import create_post
 
 Wait = Callable[..., Awaitable[Any]]
@@ -116,15 +116,34 @@ async def test_two_instances__full_social_round_trip(instances: Callable[..., Aw
     async with a.sessions() as session:
         assert (await session.scalar(select(Note.deleted_at).where(Note.uri == post_uri))) is not None
 
-    # alice unfollows bob; bob's side forgets the follow
+    # alice unfollows bob: her side forgets the follow at once, and bob's side once the Undo arrives
+    assert await _follow_state(b, alice, bob) == "accepted", "bob's side must have the follow to forget"
     async with a.sessions() as session:
         await following.unfollow(a.fed, session, await a.user(session, "alice"), bob)
         await session.commit()
+    assert await _follow_state(a, alice, bob) is None
     a.wake()
 
-    async def gone_on_b() -> bool:
-        return await _follow_state(b, alice, bob) is None
+    async def undo_delivered() -> DeliveryJob | None:
+        async with a.sessions() as session:
+            job: DeliveryJob | None = await session.scalar(
+                select(DeliveryJob).where(DeliveryJob.activity_id.endswith("/undo"), DeliveryJob.state == "done")
+            )
+            return job
 
-    assert await wait(gone_on_b)
-    assert await _follow_state(a, alice, bob) is None
+    delivered = await wait(undo_delivered)
+    assert (delivered.inbox_url, delivered.last_status) == (b.fed.urls.inbox("bob"), 202)
+
+    async def undo_processed_on_b() -> InboundActivity | None:
+        async with b.sessions() as session:
+            row: InboundActivity | None = await session.scalar(
+                select(InboundActivity).where(
+                    InboundActivity.activity_id == delivered.activity_id, InboundActivity.state == "done"
+                )
+            )
+            return row
+
+    processed = await wait(undo_processed_on_b)
+    assert (processed.activity_type, processed.actor_uri) == ("Undo", alice)
+    assert await _follow_state(b, alice, bob) is None
     assert await _follow_state(b, bob, alice) == "accepted"

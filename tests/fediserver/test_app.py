@@ -26,7 +26,7 @@ BIN = Path(sys.executable).parent
 async def test_health__answers_ok(client: httpx.AsyncClient) -> None:
     response = await client.get("/health")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "version": "0.1.0", "database": "ok"}
+    assert response.json() == {"status": "ok", "version": "0.1.0", "database": "ok", "worker": "off"}
 
 
 async def test_unknown_path__is_a_json_404(client: httpx.AsyncClient) -> None:

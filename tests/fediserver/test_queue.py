@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import sys
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -99,22 +102,117 @@ async def test_claim__takes_back_a_job_whose_lease_expired(queue_engine: AsyncEn
     assert (await _job(sessions, job_id)).attempts == 2
 
 
-async def test_claim__concurrent_claimers_never_share_a_job(queue_engine: AsyncEngine) -> None:
-    sessions = session_factory(queue_engine)
-    ids = await _add_jobs(sessions, 40)
+def _overlapping_pairs(intervals: list[list[tuple[float, float]]]) -> int:
+    """How many claims of different claimers were in flight at the same time."""
+    count = 0
+    for i, mine in enumerate(intervals):
+        for theirs in intervals[i + 1 :]:
+            count += sum(1 for a0, a1 in mine for b0, b1 in theirs if a0 < b1 and b0 < a1)
+    return count
 
-    async def claimer() -> list[int]:
+
+async def _claimed_once(sessions: async_sessionmaker[AsyncSession], ids: list[int]) -> None:
+    """Every job was claimed, and by the database's own count exactly once."""
+    async with sessions() as session:
+        rows = (await session.execute(select(DeliveryJob.id, DeliveryJob.state, DeliveryJob.attempts))).all()
+    assert sorted(rows) == [(job_id, "running", 1) for job_id in ids]
+
+
+async def test_claim__concurrent_claimers_never_share_a_job(queue_engine: AsyncEngine, database_url: str) -> None:
+    # Each claimer has its own engine (its own connections), as separate worker processes would.
+    sessions = session_factory(queue_engine)
+    ids = await _add_jobs(sessions, 60)
+    engines = [make_engine(database_url) for _ in range(4)]
+    start = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    async def claimer(
+        claimer_sessions: async_sessionmaker[AsyncSession],
+    ) -> tuple[list[int], list[tuple[float, float]]]:
         got: list[int] = []
+        spans: list[tuple[float, float]] = []
+        await start.wait()
         while True:
-            async with sessions() as session:
+            began = loop.time()
+            async with claimer_sessions() as session:
                 jobs = await queue.claim(session, DeliveryJob, T0, LEASE, limit=3)
+            spans.append((began, loop.time()))
             if not jobs:
-                return got
+                return got, spans
             got.extend(j.id for j in jobs)
 
-    results = await asyncio.gather(*(claimer() for _ in range(4)))
-    claimed = [job_id for result in results for job_id in result]
+    try:
+        tasks = [asyncio.create_task(claimer(session_factory(e))) for e in engines]
+        await asyncio.sleep(0)
+        start.set()
+        results = await asyncio.gather(*tasks)
+    finally:
+        for e in engines:
+            await e.dispose()
+    claimed = [job_id for got, _ in results for job_id in got]
     assert sorted(claimed) == ids
+    await _claimed_once(sessions, ids)
+    # The test means something only if the claims really ran at the same time.
+    assert _overlapping_pairs([spans for _, spans in results]) > 0
+
+
+CLAIMER_PROCESS = """
+import asyncio, json, os, sys, time
+from datetime import datetime, timedelta
+from fediserver.db import make_engine, session_factory
+from fediserver.jobs import queue
+from fediserver.models import DeliveryJob
+
+async def main(url, go, now):
+    engine = make_engine(url)
+    sessions = session_factory(engine)
+    async with engine.connect():
+        pass
+    print("ready", flush=True)
+    while not os.path.exists(go):
+        time.sleep(0.005)
+    got, spans = [], []
+    while True:
+        began = time.time()
+        async with sessions() as session:
+            jobs = await queue.claim(session, DeliveryJob, now, timedelta(minutes=5), limit=2)
+        spans.append((began, time.time()))
+        if not jobs:
+            break
+        got.extend(j.id for j in jobs)
+    await engine.dispose()
+    print(json.dumps({"got": got, "spans": spans}))
+
+asyncio.run(main(sys.argv[1], sys.argv[2], datetime.fromisoformat(sys.argv[3])))
+"""
+
+
+async def test_claim__claimer_processes_never_share_a_job(
+    queue_engine: AsyncEngine, database_url: str, tmp_path: Path
+) -> None:
+    # Four OS processes claim from one database at once: on SQLite, four writers on one file.
+    sessions = session_factory(queue_engine)
+    ids = await _add_jobs(sessions, 40)
+    go = tmp_path / "go"
+    procs = [
+        await asyncio.create_subprocess_exec(
+            sys.executable, "-c", CLAIMER_PROCESS, database_url, str(go), T0.isoformat(),
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )
+        for _ in range(4)
+    ]  # fmt: skip
+    for proc in procs:  # let them import and connect, then release them together
+        assert proc.stdout is not None
+        assert await asyncio.wait_for(proc.stdout.readline(), timeout=60) == b"ready\n"
+    go.touch()
+    outputs = [await asyncio.wait_for(p.communicate(), timeout=120) for p in procs]
+    for proc, (_, err) in zip(procs, outputs, strict=True):
+        assert proc.returncode == 0, err.decode()
+    results = [json.loads(out) for out, _ in outputs]
+    claimed = [job_id for r in results for job_id in r["got"]]
+    assert sorted(claimed) == ids
+    await _claimed_once(sessions, ids)
+    assert _overlapping_pairs([[tuple(span) for span in r["spans"]] for r in results]) > 0
 
 
 class _Handler:
@@ -123,6 +221,7 @@ class _Handler:
     backoff = Backoff(initial=timedelta(seconds=10), factor=2, cap=timedelta(hours=1))
     batch_size = 10
     concurrency = 1
+    max_attempts = 25
 
     def __init__(self, outcome: Exception | None) -> None:
         self.outcome = outcome

@@ -48,6 +48,7 @@ class InboxHandler:
 
     def __init__(self, fed: Federation) -> None:
         self.fed = fed
+        self.max_attempts = fed.settings.worker.inbound_max_attempts
 
     def give_up_at(self, job: Any) -> datetime | None:
         assert isinstance(job, InboundActivity)
