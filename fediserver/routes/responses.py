@@ -48,7 +48,9 @@ def signed_request(request: Request, body: bytes | None) -> SignedRequest:
 async def requester(request: Request, session: AsyncSession, *, required: bool) -> RemoteActor | None:
     """The remote actor who signed this GET, or None when unsigned and ``required`` is false.
 
-    A signature that is present must verify (401 otherwise); a blocked domain gets 403.
+    A signature that is present must verify (401 otherwise); a blocked domain gets 403. ``session`` is
+    not used for the verification, which opens short sessions of its own so that no connection is
+    held while a key is fetched; call this before the first query on ``session`` for the same reason.
     """
     headers = request.headers
     if "signature" not in headers and "signature-input" not in headers:
@@ -57,7 +59,7 @@ async def requester(request: Request, session: AsyncSession, *, required: bool) 
         return None
     fed: Federation = request.app.state.federation
     try:
-        verified = await verify_signed_request(fed, session, signed_request(request, None))
+        verified = await verify_signed_request(fed, request.app.state.sessions, signed_request(request, None))
     except BlockedSender as exc:
         raise Forbidden(str(exc)) from None
     except ap.ActivityPubError as exc:
