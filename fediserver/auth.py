@@ -13,6 +13,8 @@ from fediserver.errors import AppError
 from fediserver.models import LocalActor, User
 from fediserver.passwords import verify_password
 
+MAX_USERNAME = 64
+
 
 class Unauthenticated(AppError):
     status_code = 401
@@ -30,6 +32,9 @@ async def authenticate(request: Request, session: AsyncSession) -> LocalActor:
         raise Unauthenticated("malformed Basic credentials") from None
     if not sep:
         raise Unauthenticated("malformed Basic credentials")
+    if len(username) > MAX_USERNAME or "\x00" in username:
+        # PostgreSQL refuses NUL in text; no stored name is longer (local_actors.username is String(64)).
+        raise Unauthenticated("wrong username or password")
     user = await session.scalar(select(User).join(User.actor).where(LocalActor.username == username))
     if user is None or not verify_password(password, user.password_hash):
         raise Unauthenticated("wrong username or password")

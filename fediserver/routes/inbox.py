@@ -28,7 +28,7 @@ from fediserver.federation.context import Federation
 from fediserver.federation.origins import OriginError, check_activity
 from fediserver.federation.verify import BlockedSender, verify_signed_request
 from fediserver.models import InboundActivity, LocalActor
-from fediserver.routes.responses import error, signed_request
+from fediserver.routes.responses import BodyTooLarge, error, read_capped, signed_request
 
 log = logging.getLogger("fediserver.inbox")
 ACCEPTED = frozenset({"application/activity+json", "application/ld+json", "application/json"})
@@ -37,30 +37,12 @@ RECIPIENT_TTL = 60.0
 RECIPIENTS_MAX = 10_000
 
 
-class BodyTooLarge(Exception):
-    pass
-
-
-async def _read_capped(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise BodyTooLarge
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise BodyTooLarge
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 async def _receive(request: Request, recipient_username: str | None) -> Response:
     fed: Federation = request.app.state.federation
     sessions: async_sessionmaker[AsyncSession] = request.app.state.sessions
     limit = fed.settings.server.max_request_bytes
     try:
-        body = await _read_capped(request, limit)
+        body = await read_capped(request, limit)
     except BodyTooLarge:
         return error(413, f"body larger than {limit} bytes")
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()

@@ -25,6 +25,25 @@ class Forbidden(AppError):
     status_code = 403
 
 
+class BodyTooLarge(Exception):
+    pass
+
+
+async def read_capped(request: Request, limit: int) -> bytes:
+    """The request body, refused (``BodyTooLarge``) as soon as it passes ``limit`` bytes, declared or sent."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise BodyTooLarge
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 def error(status: int, message: str) -> Response:
     """The JSON error body every route answers with: ``{"error": reason}``."""
     return JSONResponse({"error": message}, status_code=status)
