@@ -25,8 +25,9 @@ FINAL_STATES = frozenset({"done", "failed", "cancelled"})
 EVENT_POLL = 0.2
 _FIELDS = {"prompt", "negative_prompt", "seed", "model", "steps", "guidance", "width", "height"}
 _FIELDS |= {"post", "text", "visibility"}
-# A flat object of scalars: any nesting or long string is refused before the fields are read.
-BODY_LIMITS = ap.JsonLimits(max_depth=4, max_string=posting.MAX_TEXT, max_array=16, max_members=64)
+# A flat object of scalars: deep nesting or a huge string is refused before the fields are read (each
+# field's own length is checked against ``_TEXT_LIMITS`` after, with its name in the reason).
+BODY_LIMITS = ap.JsonLimits(max_depth=4, max_string=65_536, max_array=16, max_members=64)
 # Lengths each text field may have; the text's matches what ``posting.create_post`` stores.
 _TEXT_LIMITS = {
     "prompt": jobs.MAX_PROMPT,
