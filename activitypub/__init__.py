@@ -6,7 +6,7 @@ and a clock as arguments, and does no work at import time. See docs/activitypub.
 
 from __future__ import annotations
 
-from .bounded import MAX_URL_LENGTH, JsonLimits, MalformedDocument, check_bounds, check_url, loads_bounded
+from .bounded import MAX_URL_LENGTH, JsonLimits, MalformedDocument, check_url, loads_bounded
 from .client import (
     DEFAULT_TIMEOUT,
     MAX_BODY_BYTES,
@@ -17,7 +17,7 @@ from .client import (
     read_capped,
 )
 from .digest import content_digest_header, digest_header, verify_content_digest, verify_digest_header
-from .envelope import Envelope, EnvelopeLimits, check_object, parse_activity
+from .envelope import Envelope, EnvelopeLimits, parse_activity
 from .errors import (
     ActivityPubError,
     DigestError,
@@ -158,9 +158,7 @@ __all__ = [
     "build_jrd",
     "canonicalize",
     "check_activity_origins",
-    "check_bounds",
     "check_key_ownership",
-    "check_object",
     "check_signer",
     "check_url",
     "check_window",

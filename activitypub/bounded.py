@@ -30,7 +30,7 @@ class MalformedDocument(InvalidObject):
 
 @dataclass(frozen=True)
 class JsonLimits:
-    """Bounds on a parsed document; the defaults suit an inbox (federation.md §2, "Limits")."""
+    """Bounds on a parsed document; the defaults suit an inbox (federation.md §5, "Limits")."""
 
     max_depth: int = 64
     max_string: int = 200_000  # characters in one string (long-form articles fit)

@@ -34,7 +34,7 @@ PLAIN_STRINGS_ALLOWED = frozenset({"tag"})
 
 @dataclass(frozen=True)
 class EnvelopeLimits:
-    """Counts per object beyond which an activity is refused (federation.md §2, "Limits")."""
+    """Counts per object beyond which an activity is refused (federation.md §5, "Limits")."""
 
     json: JsonLimits = field(default_factory=JsonLimits)
     max_recipients: int = 1_000  # to + cc + bto + bcc + audience of one object
