@@ -6,6 +6,7 @@ and a clock as arguments, and does no work at import time. See docs/activitypub.
 
 from __future__ import annotations
 
+from .bounded import MAX_URL_LENGTH, JsonLimits, MalformedDocument, check_url, loads_bounded
 from .client import (
     DEFAULT_TIMEOUT,
     MAX_BODY_BYTES,
@@ -16,6 +17,7 @@ from .client import (
     read_capped,
 )
 from .digest import content_digest_header, digest_header, verify_content_digest, verify_digest_header
+from .envelope import Envelope, EnvelopeLimits, parse_activity
 from .errors import (
     ActivityPubError,
     DigestError,
@@ -115,6 +117,7 @@ __all__ = [
     "LD_JSON_AS2",
     "MAX_BODY_BYTES",
     "MAX_REDIRECTS",
+    "MAX_URL_LENGTH",
     "PUBLIC",
     "SECURITY_V1_CONTEXT",
     "Acct",
@@ -123,12 +126,16 @@ __all__ = [
     "CavageSignature",
     "Clock",
     "DigestError",
+    "Envelope",
+    "EnvelopeLimits",
     "FetchError",
     "Guard",
     "HttpMessage",
     "InvalidObject",
+    "JsonLimits",
     "KeyLoadError",
     "KeyMismatchError",
+    "MalformedDocument",
     "OfflineDocumentLoader",
     "OutboundGuard",
     "PrivateKey",
@@ -153,6 +160,7 @@ __all__ = [
     "check_activity_origins",
     "check_key_ownership",
     "check_signer",
+    "check_url",
     "check_window",
     "compact",
     "component_value",
@@ -181,12 +189,14 @@ __all__ = [
     "like",
     "load_private_key",
     "load_public_key",
+    "loads_bounded",
     "lookup",
     "nodeinfo_content_type",
     "nodeinfo_document",
     "note",
     "origin",
     "parse_acct",
+    "parse_activity",
     "parse_http_date",
     "parse_signature_header",
     "parse_signatures",

@@ -19,6 +19,7 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 
+from .bounded import JsonLimits, MalformedDocument, loads_bounded
 from .errors import FetchError, RemoteStatusError
 from .guard import Guard
 from .httpsig import sign_request
@@ -28,6 +29,8 @@ from .vocab import ACTIVITY_JSON, AS2_ACCEPT, is_as2_content_type
 from .window import Clock
 
 MAX_BODY_BYTES = 1_048_576  # Mastodon's body_with_limit default (1.megabyte)
+# A fetched document is walked by whatever stores it: it gets the inbox's bounds (activitypub.bounded).
+FETCH_LIMITS = JsonLimits()
 MAX_REDIRECTS = 3
 DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
@@ -176,9 +179,9 @@ class ActivityPubClient:
         if not is_as2_content_type(content_type):
             raise FetchError(f"{final_url} answered Content-Type {content_type!r}, not ActivityStreams")
         try:
-            document = json.loads(content)
-        except ValueError as exc:
-            raise FetchError(f"{final_url} returned invalid JSON: {exc}") from exc
+            document = loads_bounded(content, FETCH_LIMITS)
+        except MalformedDocument as exc:
+            raise FetchError(f"{final_url} returned unusable JSON: {exc}") from exc
         if not isinstance(document, dict):
             raise FetchError(f"{final_url} returned JSON that is not an object")
         return document, final_url

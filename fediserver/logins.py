@@ -19,6 +19,9 @@ from fediserver.passwords import hash_password, needs_rehash, verify_password
 
 async def check_credentials(session: AsyncSession, username: str, password: str) -> User | None:
     """The user whose name and password these are, else None; upgrades an old hash in the session."""
+    if len(username) > 64 or "\x00" in username:
+        # PostgreSQL refuses NUL in text; no stored name is longer (local_actors.username is String(64)).
+        return None
     user = await session.scalar(
         select(User).join(User.actor).where(LocalActor.username == username, LocalActor.actor_type != "Application")
     )

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import hypothesis
 import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -95,3 +96,27 @@ async def client(settings: Settings, engine: AsyncEngine) -> AsyncIterator[httpx
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8000") as http:
             yield http
+
+
+# Hypothesis budgets: a fixed, derandomized small one in every run (CI stays fast and repeatable), and a
+# long one for `FEDISERVER_FUZZ=1 scripts/test -m fuzz` before closing robustness work (issue 8).
+FUZZ_ENV = "FEDISERVER_FUZZ"
+FUZZ_LONG_TIMEOUT = 3600
+hypothesis.settings.register_profile(
+    "default", max_examples=50, deadline=None, derandomize=True, database=None, print_blob=True
+)
+hypothesis.settings.register_profile(
+    "fuzz",
+    max_examples=int(os.environ.get("FEDISERVER_FUZZ_EXAMPLES", "2000")),
+    deadline=None,
+    database=None,
+    suppress_health_check=[hypothesis.HealthCheck.too_slow],
+)
+hypothesis.settings.load_profile("fuzz" if os.environ.get(FUZZ_ENV) == "1" else "default")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if os.environ.get(FUZZ_ENV) == "1":
+        for item in items:
+            if item.get_closest_marker("fuzz") is not None:
+                item.add_marker(pytest.mark.timeout(FUZZ_LONG_TIMEOUT))

@@ -21,7 +21,15 @@ def _url(value: Any) -> str | None:
         value = value[0] if value else None
     if isinstance(value, dict):
         value = value.get("href") or value.get("url")
-    return value if isinstance(value, str) and value.startswith(("http://", "https://")) else None
+    return _link(value)
+
+
+def _link(value: Any) -> str | None:
+    """An http(s) URL that fits our String(2048) columns, or None (optional links are dropped, not refused)."""
+    try:
+        return ap.check_url(value, "link")
+    except ap.InvalidObject:
+        return None
 
 
 def find_key(doc: JSON, key_id: str | None = None) -> tuple[str, str] | None:
@@ -39,13 +47,12 @@ def find_key(doc: JSON, key_id: str | None = None) -> tuple[str, str] | None:
 
 def actor_to_model(doc: JSON, row: RemoteActor | None = None) -> RemoteActor:
     """Validate an actor document (federation.md §1.2) and copy it into ``row`` (or a new one)."""
-    actor_id = doc.get("id")
-    if not isinstance(actor_id, str) or not actor_id.startswith(("http://", "https://")):
-        raise ap.InvalidObject("actor has no http(s) id")
-    if not ap.has_type(doc, *ap.ACTOR_TYPES):
+    actor_id = ap.check_url(doc.get("id"), "actor id")
+    actor_type = next((t for t in ap.get_types(doc) if t in ap.ACTOR_TYPES), None)
+    if actor_type is None:
         raise ap.InvalidObject(f"{actor_id} is not an actor (type {doc.get('type')!r})")
-    inbox = doc.get("inbox")
-    if not isinstance(inbox, str) or not ap.same_origin(inbox, actor_id):
+    inbox = _link(doc.get("inbox"))
+    if inbox is None or not ap.same_origin(inbox, actor_id):
         raise ap.InvalidObject(f"{actor_id} has no inbox on its own origin")
     endpoints = doc.get("endpoints")
     shared = (endpoints.get("sharedInbox") if isinstance(endpoints, dict) else None) or doc.get("sharedInbox")
@@ -53,21 +60,21 @@ def actor_to_model(doc: JSON, row: RemoteActor | None = None) -> RemoteActor:
     row = row or RemoteActor(uri=actor_id)
     row.uri = actor_id
     row.domain = ap.origin(actor_id)[1]
-    row.actor_type = str(ap.get_types(doc)[0])
-    row.preferred_username = _text(doc.get("preferredUsername"))
+    row.actor_type = actor_type
+    row.preferred_username = _text(doc.get("preferredUsername"))[:255]
     row.display_name = plain_text(_text(doc.get("name")))[:500]
     row.summary_html = sanitize_html(_text(doc.get("summary")))
     row.url = _url(doc.get("url"))
     row.icon_url = _url(doc.get("icon"))
     row.inbox = inbox
-    row.shared_inbox = shared if isinstance(shared, str) and ap.same_origin(shared, actor_id) else None
-    row.outbox = doc.get("outbox") if isinstance(doc.get("outbox"), str) else None
-    row.followers_url = doc.get("followers") if isinstance(doc.get("followers"), str) else None
-    row.following_url = doc.get("following") if isinstance(doc.get("following"), str) else None
+    shared = _link(shared)
+    row.shared_inbox = shared if shared is not None and ap.same_origin(shared, actor_id) else None
+    row.outbox = _link(doc.get("outbox"))
+    row.followers_url = _link(doc.get("followers"))
+    row.following_url = _link(doc.get("following"))
     row.key_id, row.public_key_pem = key if key else (None, None)
     row.manually_approves_followers = doc.get("manuallyApprovesFollowers") is True
-    moved = doc.get("movedTo")
-    row.moved_to = moved if isinstance(moved, str) else None
+    row.moved_to = _link(doc.get("movedTo"))
     row.raw = doc
     row.fetched_at = utcnow()
     return row

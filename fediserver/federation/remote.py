@@ -8,7 +8,8 @@ from urllib.parse import urldefrag
 
 from sqlalchemy import bindparam, select
 from sqlalchemy import inspect as sa_inspect
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import make_transient_to_detached
 
 import activitypub as ap
@@ -85,25 +86,51 @@ async def get_actor(fed: Federation, session: AsyncSession, uri: str, *, refresh
     return await store_actor(session, doc)
 
 
-async def actor_for_key(fed: Federation, session: AsyncSession, key_id: str, *, refresh: bool = False) -> RemoteActor:
+async def _store_detached(fed: Federation, sessions: async_sessionmaker[AsyncSession], doc: JSON) -> RemoteActor:
+    """Store ``doc`` in a short session of its own; the row comes back loaded and detached."""
+    for attempt in range(2):
+        async with sessions() as session:
+            try:
+                row = await store_actor(session, doc)
+                await session.commit()
+            except IntegrityError:
+                # Another request stored the same actor between our read and our insert: update theirs.
+                await session.rollback()
+                if attempt:
+                    raise
+                continue
+            forget_actor(fed, row.uri)
+            return row
+    raise AssertionError("unreachable")
+
+
+async def actor_for_key(
+    fed: Federation, sessions: async_sessionmaker[AsyncSession], key_id: str, *, refresh: bool = False
+) -> RemoteActor:
     """The actor that owns ``key_id``, with ownership checked both ways (federation.md §5).
 
     The key is either in the actor document (``{actor}#main-key``) or a document of its own that names
     its ``owner``; either way the actor must list exactly this key id, and the key id must share the
     actor's origin. A document served under another ``id`` confirms nothing.
+
+    No database connection is held while fetching: each read or write takes a short session of its
+    own, so a key host that answers slowly cannot drain the pool (issue 8, "slow-key denial of service").
     """
     if not refresh:
         cached = _recall(fed, key_id)
         if cached is not None:
             return cached
-        row = await session.scalar(_BY_KEY_ID, {"key_id": key_id})
+        async with sessions() as session:
+            row = await session.scalar(_BY_KEY_ID, {"key_id": key_id})
         if row is not None:
             _remember(fed, key_id, row)
             return row
     else:
         fed.key_cache.pop(key_id, None)
+    async with sessions() as session:
+        client = fed.client(await _instance_signer(fed, session))
     requested = urldefrag(key_id).url
-    doc = await fetch_document(fed, session, requested)
+    doc = await client.fetch(requested)
     if ap.has_type(doc, *ap.ACTOR_TYPES):
         # The key is embedded in the actor (``{actor}#main-key``): its block is the key document.
         actor_doc, fetched_from = doc, requested
@@ -115,8 +142,8 @@ async def actor_for_key(fed: Federation, session: AsyncSession, key_id: str, *, 
         owner = ap.get_id(doc.get("owner")) or ap.get_id(doc.get("controller"))
         if owner is None:
             raise ap.SignatureError(f"key {key_id} names no owner")
-        actor_doc, fetched_from = await fetch_document(fed, session, owner), owner
+        actor_doc, fetched_from = await client.fetch(owner), owner
     ap.check_key_ownership(key_id, key_doc, actor_doc, fetched_from)
     if find_key(actor_doc, key_id) is None:
         raise ap.SignatureError(f"{actor_doc.get('id')} has no usable PEM for the key {key_id}")
-    return await store_actor(session, actor_doc)
+    return await _store_detached(fed, sessions, actor_doc)

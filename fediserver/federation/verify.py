@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 import activitypub as ap
 from fediserver.federation.context import Federation
@@ -66,24 +66,30 @@ def _verifier(request: SignedRequest, now_fn: ap.Clock) -> tuple[str, str, Calla
     raise ap.SignatureError("request is not signed (no Signature or Signature-Input header)")
 
 
-async def verify_signed_request(fed: Federation, session: AsyncSession, request: SignedRequest) -> Verified:
+async def verify_signed_request(
+    fed: Federation, sessions: async_sessionmaker[AsyncSession], request: SignedRequest
+) -> Verified:
     """Verify the request's signature and return the remote actor that made it.
 
     The key's owner is resolved from cache or fetched; when a cached key fails, the owner is fetched
     again once (key rotation) if the per-host refetch budget allows. Raises ``ap.SignatureError`` (or
-    ``ap.FetchError`` when the key cannot be fetched) with the reason, ``BlockedSender`` for a blocked
-    domain.
+    ``ap.FetchError`` when the key cannot be fetched, ``ap.InvalidObject`` for a key id that is not a
+    URL we could store) with the reason, ``BlockedSender`` for a blocked domain. Takes a session
+    factory, not a session: no connection is held while a key is fetched (``remote.actor_for_key``).
     """
     key_id, scheme, verify = _verifier(request, fed.clock)
+    ap.check_url(key_id, "keyId")
     host = urlsplit(key_id).hostname
-    await fed.blocklist.refresh(session)
+    async with sessions() as session:
+        # No connection is checked out unless the cached blocklist is stale.
+        await fed.blocklist.refresh(session)
     if fed.blocklist.blocks_host(host):
         raise BlockedSender(f"{host} is blocked")
-    actor = await actor_for_key(fed, session, key_id)
+    actor = await actor_for_key(fed, sessions, key_id)
     owners: list[RemoteActor] = [actor]
 
     async def refetch(kid: str) -> ap.PublicKey:
-        owners.append(await actor_for_key(fed, session, kid, refresh=True))
+        owners.append(await actor_for_key(fed, sessions, kid, refresh=True))
         return _key_of(owners[-1])
 
     cached = _key_of(actor) if actor.public_key_pem else None

@@ -12,16 +12,34 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+import activitypub as ap
+from fediserver import posting
 from fediserver.auth import authenticate
-from fediserver.errors import Conflict, InvalidInput, NotFound
+from fediserver.errors import AppError, Conflict, InvalidInput, NotFound
 from fediserver.imagegen import jobs
 from fediserver.models import GenerationJob, MediaAttachment, Note, utcnow
+from fediserver.routes.responses import BodyTooLarge, read_capped
 from fediserver.urls import Urls
 
 FINAL_STATES = frozenset({"done", "failed", "cancelled"})
 EVENT_POLL = 0.2
 _FIELDS = {"prompt", "negative_prompt", "seed", "model", "steps", "guidance", "width", "height"}
 _FIELDS |= {"post", "text", "visibility"}
+# A flat object of scalars: deep nesting or a huge string is refused before the fields are read (each
+# field's own length is checked against ``_TEXT_LIMITS`` after, with its name in the reason).
+BODY_LIMITS = ap.JsonLimits(max_depth=4, max_string=65_536, max_array=16, max_members=64)
+# Lengths each text field may have; the text's matches what ``posting.create_post`` stores.
+_TEXT_LIMITS = {
+    "prompt": jobs.MAX_PROMPT,
+    "negative_prompt": jobs.MAX_PROMPT,
+    "model": 255,
+    "text": posting.MAX_TEXT,
+    "visibility": 16,
+}
+
+
+class BodyTooLargeError(AppError):
+    status_code = 413
 
 
 def _int(body: dict[str, Any], key: str) -> int | None:
@@ -72,22 +90,42 @@ async def _job(request: Request) -> GenerationJob:
     return job
 
 
-async def create(request: Request) -> Response:
+async def _body(request: Request) -> dict[str, Any]:
+    """The request's JSON object, bounded like an inbox body; every value has its field's type."""
+    limit = request.app.state.settings.server.max_request_bytes
     try:
-        body = json.loads(await request.body())
-    except ValueError as exc:
-        raise InvalidInput(f"body is not JSON: {exc}") from None
+        raw = await read_capped(request, limit)
+    except BodyTooLarge:
+        raise BodyTooLargeError(f"body larger than {limit} bytes") from None
+    try:
+        body = ap.loads_bounded(raw, BODY_LIMITS)
+    except ap.MalformedDocument as exc:
+        raise InvalidInput(str(exc)) from None
     if not isinstance(body, dict):
         raise InvalidInput("body must be a JSON object")
     unknown = set(body) - _FIELDS
     if unknown:
-        raise InvalidInput(f"unknown fields: {', '.join(sorted(unknown))}")
+        raise InvalidInput(f"unknown fields: {', '.join(sorted(unknown))[:200]}")
     guidance = body.get("guidance")
-    if guidance is not None and (isinstance(guidance, bool) or not isinstance(guidance, int | float)):
+    if guidance is not None and (
+        isinstance(guidance, bool) or not isinstance(guidance, int | float) or not -1e6 < guidance < 1e6
+    ):
+        # An int beyond float range would raise OverflowError in float(); the presets bound it further.
         raise InvalidInput("guidance: expected a number")
-    for key in ("prompt", "negative_prompt", "model", "text", "visibility"):
-        if body.get(key) is not None and not isinstance(body[key], str):
+    for key, most in _TEXT_LIMITS.items():
+        value = body.get(key)
+        if value is not None and not isinstance(value, str):
             raise InvalidInput(f"{key}: expected a string")
+        if isinstance(value, str) and len(value) > most:
+            raise InvalidInput(f"{key}: at most {most} characters")
+    if body.get("post") is not None and not isinstance(body["post"], bool):
+        raise InvalidInput("post: expected true or false")
+    return body
+
+
+async def create(request: Request) -> Response:
+    body = await _body(request)
+    guidance = body.get("guidance")
     settings = request.app.state.settings
     generation_request = jobs.build_request(
         settings,

@@ -1,4 +1,8 @@
-"""Inbox and shared inbox: cap, verify, check origins, persist, 202 (checklist 17, 18, 29–31, 39).
+"""Inbox and shared inbox: cap, verify, parse, check origins, persist, 202 (checklist 17, 18, 29–31, 39).
+
+The body is parsed once, after the signature, into an ``ap.Envelope`` (bounded depth and sizes,
+typed references): what is stored and handed to the workers is that checked document. Every refusal
+is a 4xx with its reason.
 
 Everything else happens in the worker (``federation.inbound``). A signature we could not verify never
 gets 202.
@@ -7,8 +11,8 @@ gets 202.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
+import time
 from typing import Any
 
 from sqlalchemy import select
@@ -24,86 +28,66 @@ from fediserver.federation.context import Federation
 from fediserver.federation.origins import OriginError, check_activity
 from fediserver.federation.verify import BlockedSender, verify_signed_request
 from fediserver.models import InboundActivity, LocalActor
-from fediserver.routes.responses import error, signed_request
+from fediserver.routes.responses import BodyTooLarge, error, read_capped, signed_request
 
 log = logging.getLogger("fediserver.inbox")
 ACCEPTED = frozenset({"application/activity+json", "application/ld+json", "application/json"})
-
-
-class BodyTooLarge(Exception):
-    pass
-
-
-async def _read_capped(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise BodyTooLarge
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise BodyTooLarge
-        chunks.append(chunk)
-    return b"".join(chunks)
+ENVELOPE_LIMITS = ap.EnvelopeLimits()
+RECIPIENT_TTL = 60.0
+RECIPIENTS_MAX = 10_000
 
 
 async def _receive(request: Request, recipient_username: str | None) -> Response:
     fed: Federation = request.app.state.federation
+    sessions: async_sessionmaker[AsyncSession] = request.app.state.sessions
     limit = fed.settings.server.max_request_bytes
     try:
-        body = await _read_capped(request, limit)
+        body = await read_capped(request, limit)
     except BodyTooLarge:
         return error(413, f"body larger than {limit} bytes")
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media_type not in ACCEPTED:
         return error(415, "Content-Type must be application/activity+json or application/ld+json")
-    async with request.app.state.sessions() as session:
-        recipient_id = None
-        if recipient_username is not None:
-            recipient_id = await session.scalar(
-                select(LocalActor.id).where(
-                    LocalActor.username == recipient_username, LocalActor.actor_type != "Application"
-                )
-            )
-            if recipient_id is None:
-                return error(404, f"no user {recipient_username}")
-        try:
-            activity = json.loads(body)
-        except ValueError as exc:
-            return error(400, f"body is not JSON: {exc}")
-        if not isinstance(activity, dict):
-            return error(400, "body is not a JSON object")
-        try:
-            verified = await verify_signed_request(fed, session, signed_request(request, body))
-        except BlockedSender as exc:
-            return error(403, str(exc))
-        except ap.RemoteStatusError as exc:
-            if exc.status in (404, 410) and _is_self_delete(activity):
-                # The actor is gone and we never knew its key: nothing to delete (checklist 40).
-                return Response(status_code=202)
-            return error(401, f"signature: cannot fetch the signing key: {exc}")
-        except ap.ActivityPubError as exc:
-            return error(401, f"signature: {exc}")
-        try:
-            check_activity(activity, verified.actor.uri)
-        except OriginError as exc:
-            return error(exc.status, str(exc))
-        values: dict[str, Any] = {
-            "activity_id": activity["id"],
-            "activity_type": ap.get_types(activity)[0][:64],
-            "actor_uri": verified.actor.uri,
-            "key_id": verified.key_id,
-            "recipient_actor_id": recipient_id,
-            "body": activity,
-            "state": "queued",
-            "next_attempt_at": fed.clock(),
-        }
-        writer = _writer(request, session)
-        if writer is not None:
-            # A signer fetched just now was stored in this session: keep it (a no-op when nothing was).
-            await session.commit()
-        else:
+    # The signature first: who does not sign learns nothing, not even whether a user exists.
+    try:
+        verified = await verify_signed_request(fed, sessions, signed_request(request, body))
+    except BlockedSender as exc:
+        return error(403, str(exc))
+    except ap.RemoteStatusError as exc:
+        if exc.status in (404, 410) and _is_self_delete(body):
+            # The actor is gone and we never knew its key: nothing to delete (checklist 40).
+            return Response(status_code=202)
+        return error(401, f"signature: cannot fetch the signing key: {exc}")
+    except ap.ActivityPubError as exc:
+        return error(401, f"signature: {exc}")
+    recipient_id = None
+    if recipient_username is not None:
+        recipient_id = await _recipients(request).id_of(sessions, recipient_username)
+        if recipient_id is None:
+            return error(404, f"no user {recipient_username}")
+    try:
+        envelope = ap.parse_activity(body, ENVELOPE_LIMITS)
+        check_activity(envelope.document, verified.actor.uri)
+    except OriginError as exc:
+        return error(exc.status, str(exc))
+    except ap.InvalidObject as exc:
+        return error(400, str(exc))
+    values: dict[str, Any] = {
+        "activity_id": envelope.id,
+        "activity_type": envelope.type[:64],
+        "actor_uri": verified.actor.uri,
+        "key_id": verified.key_id,
+        "recipient_actor_id": recipient_id,
+        "body": envelope.document,
+        "state": "queued",
+        "next_attempt_at": fed.clock(),
+    }
+    writer = _writer(request)
+    if writer is not None:
+        # Already received rows are skipped by the INSERT: accepted once is enough, as below.
+        await writer.insert(values)
+    else:
+        async with sessions() as session:
             session.add(InboundActivity(**values))
             try:
                 await session.commit()
@@ -111,13 +95,43 @@ async def _receive(request: Request, recipient_username: str | None) -> Response
                 # Already received (a retry or a second shared-inbox copy): accepted once is enough.
                 await session.rollback()
                 return Response(status_code=202)
-    if writer is not None:
-        # Already received rows are skipped by the INSERT: accepted once is enough, as above.
-        await writer.insert(values)
     worker = getattr(request.app.state, "worker", None)
     if worker is not None:
         worker.wake()
     return Response(status_code=202)
+
+
+class Recipients:
+    """Local usernames to actor ids for the personal inboxes, so that a busy inbox does not query per request.
+
+    Only users found are remembered, for ``RECIPIENT_TTL`` seconds; an unknown name is looked up each
+    time, which only a sender with a valid signature can ask for.
+    """
+
+    def __init__(self) -> None:
+        self.known: dict[str, tuple[float, int]] = {}
+
+    async def id_of(self, sessions: async_sessionmaker[AsyncSession], username: str) -> int | None:
+        now = time.monotonic()
+        entry = self.known.get(username)
+        if entry is not None and entry[0] > now:
+            return entry[1]
+        async with sessions() as session:
+            actor_id = await session.scalar(
+                select(LocalActor.id).where(LocalActor.username == username, LocalActor.actor_type != "Application")
+            )
+        if actor_id is not None:
+            if len(self.known) >= RECIPIENTS_MAX:
+                self.known.clear()
+            self.known[username] = (now + RECIPIENT_TTL, actor_id)
+        return actor_id
+
+
+def _recipients(request: Request) -> Recipients:
+    recipients: Recipients | None = getattr(request.app.state, "inbox_recipients", None)
+    if recipients is None:
+        recipients = request.app.state.inbox_recipients = Recipients()
+    return recipients
 
 
 class SQLiteInboxWriter:
@@ -190,10 +204,9 @@ class SQLiteInboxWriter:
                     future.set_result(None)
 
 
-def _writer(request: Request, session: AsyncSession) -> SQLiteInboxWriter | None:
+def _writer(request: Request) -> SQLiteInboxWriter | None:
     """The app's group-commit writer on SQLite; None elsewhere (each request commits its own row)."""
-    bind = session.bind
-    if bind is None or bind.dialect.name != "sqlite":
+    if request.app.state.engine.dialect.name != "sqlite":
         return None
     writer: SQLiteInboxWriter | None = getattr(request.app.state, "inbox_writer", None)
     if writer is None:
@@ -202,7 +215,13 @@ def _writer(request: Request, session: AsyncSession) -> SQLiteInboxWriter | None
     return writer
 
 
-def _is_self_delete(activity: dict[str, object]) -> bool:
+def _is_self_delete(body: bytes) -> bool:
+    try:
+        activity = ap.loads_bounded(body, ENVELOPE_LIMITS.json)
+    except ap.MalformedDocument:
+        return False
+    if not isinstance(activity, dict):
+        return False
     return ap.has_type(activity, "Delete") and ap.get_id(activity.get("object")) == ap.get_id(activity.get("actor"))
 
 

@@ -25,6 +25,25 @@ class Forbidden(AppError):
     status_code = 403
 
 
+class BodyTooLarge(Exception):
+    pass
+
+
+async def read_capped(request: Request, limit: int) -> bytes:
+    """The request body, refused (``BodyTooLarge``) as soon as it passes ``limit`` bytes, declared or sent."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise BodyTooLarge
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 def error(status: int, message: str) -> Response:
     """The JSON error body every route answers with: ``{"error": reason}``."""
     return JSONResponse({"error": message}, status_code=status)
@@ -48,7 +67,9 @@ def signed_request(request: Request, body: bytes | None) -> SignedRequest:
 async def requester(request: Request, session: AsyncSession, *, required: bool) -> RemoteActor | None:
     """The remote actor who signed this GET, or None when unsigned and ``required`` is false.
 
-    A signature that is present must verify (401 otherwise); a blocked domain gets 403.
+    A signature that is present must verify (401 otherwise); a blocked domain gets 403. ``session`` is
+    not used for the verification, which opens short sessions of its own so that no connection is
+    held while a key is fetched; call this before the first query on ``session`` for the same reason.
     """
     headers = request.headers
     if "signature" not in headers and "signature-input" not in headers:
@@ -57,7 +78,7 @@ async def requester(request: Request, session: AsyncSession, *, required: bool) 
         return None
     fed: Federation = request.app.state.federation
     try:
-        verified = await verify_signed_request(fed, session, signed_request(request, None))
+        verified = await verify_signed_request(fed, request.app.state.sessions, signed_request(request, None))
     except BlockedSender as exc:
         raise Forbidden(str(exc)) from None
     except ap.ActivityPubError as exc:

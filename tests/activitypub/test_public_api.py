@@ -32,6 +32,8 @@ EXPECTED = {
     "signing_string", "system_clock", "system_resolver", "tombstone", "undo", "update",
     "verify_content_digest", "verify_digest_header", "verify_ld", "verify_message", "verify_request",
     "verify_request_rfc9421", "verify_with_refetch", "well_known_nodeinfo",
+    "MAX_URL_LENGTH", "Envelope", "EnvelopeLimits", "JsonLimits", "MalformedDocument", "check_url",
+    "loads_bounded", "parse_activity",
 }  # fmt: skip
 
 

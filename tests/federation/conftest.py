@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import AsyncIterator, Awaitable, Callable
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -153,3 +154,38 @@ async def serve_app() -> AsyncIterator[Callable[[Starlette], Awaitable[str]]]:
     for server, task in running:
         server.should_exit = True
         await task
+
+
+class Background:
+    """Instances served from an event loop in a thread of their own, for synchronous (hypothesis) tests."""
+
+    def __init__(self, tmp: pytest.TempPathFactory) -> None:
+        self.tmp = tmp
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="background-instances", daemon=True)
+        self.thread.start()
+        self.started: list[Instance] = []
+
+    def run(self, coro: Coroutine[Any, Any, T], timeout: float = 60.0) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def start(self, name: str, users: list[str], **sections: dict[str, Any]) -> Instance:
+        instance = self.run(start_instance(self.tmp.mktemp(name), users, **sections))
+        self.started.append(instance)
+        return instance
+
+    def close(self) -> None:
+        for instance in self.started:
+            self.run(instance.stop())
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join()
+        self.loop.close()
+
+
+@pytest.fixture(scope="module")
+def background(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Background]:
+    runner = Background(tmp_path_factory)
+    try:
+        yield runner
+    finally:
+        runner.close()

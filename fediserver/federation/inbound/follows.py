@@ -32,7 +32,10 @@ async def on_follow(ctx: Inbound) -> None:
         return
     row.state = "accepted"
     await ctx.session.flush()
-    accept = ap.accept(id=f"{target_uri}#accepts/follows/{row.id}", actor=target_uri, object=ctx.activity)
+    # Only what identifies the Follow goes back, as Mastodon sends it (ActivityPub::AcceptFollowSerializer):
+    # echoing the whole remote document would sign and send whatever extra a sender put in it.
+    follow = {"id": follow_id, "type": "Follow", "actor": ctx.actor.uri, "object": target_uri}
+    accept = ap.accept(id=f"{target_uri}#accepts/follows/{row.id}", actor=target_uri, object=follow)
     await outbound.enqueue(ctx.fed, ctx.session, accept, target, [outbound.inbox_for(ctx.actor)])
 
 
