@@ -19,7 +19,7 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
-from PIL import Image, ImageOps
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from fediserver.config import MediaSettings
 from fediserver.errors import InvalidInput
@@ -161,7 +161,7 @@ def clean_image(data: bytes, limits: MediaLimits, declared_type: str | None = No
         encoded = _encode(clean, stored_format, icc)
     except InvalidInput:
         raise
-    except Image.UnidentifiedImageError:
+    except UnidentifiedImageError:
         raise InvalidInput("image: not a readable image (use PNG, JPEG, WebP or GIF)") from None
     except _DECODE_ERRORS as exc:
         raise InvalidInput(f"image: not a readable image ({type(exc).__name__}: {exc})") from None

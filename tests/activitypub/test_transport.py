@@ -144,7 +144,7 @@ async def test_tls__sni_and_certificate_are_for_the_host_name(tmp_path: Path, se
     server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     server_context.load_cert_chain(cert, key)
     names: list[str | None] = []
-    server_context.sni_callback = lambda _sock, name, _ctx: names.append(name)  # type: ignore[func-returns-value]
+    server_context.sni_callback = lambda _sock, name, _ctx: names.append(name)
     client_context = ssl.create_default_context(cafile=str(cert))
     _, resolve = _answers(["127.0.0.1"])
     served, server = await _serve(server_context)

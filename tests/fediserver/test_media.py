@@ -158,7 +158,7 @@ def test_animated__keeps_the_first_frame(tmp_path: Path, fmt: str, stored_format
     frames = [Image.new("RGB", (30, 30), colour) for colour in ((255, 0, 0), (0, 255, 0), (0, 0, 255))]
     data = encoded(frames[0], fmt, save_all=True, append_images=frames[1:], duration=100, loop=0)
     with Image.open(io.BytesIO(data)) as source:
-        assert source.n_frames == 3
+        assert getattr(source, "n_frames", 1) == 3
     store = LocalMediaStore(tmp_path)
     stored = ingest_upload(store, data, LIMITS)
     with Image.open(store.path(stored.storage_key)) as image:
@@ -259,12 +259,11 @@ SEEDS = _seeds()
 
 def _survives(data: bytes, tmp_path: Path) -> None:
     """Any outcome but a stored clean file or ``InvalidInput`` with a reason fails the property."""
+    reason: str | None = None
     try:
         stored = ingest_upload(LocalMediaStore(tmp_path), data, MediaLimits(max_bytes=1 << 20, max_pixels=1 << 20))
     except InvalidInput as exc:
         reason = exc.message
-    else:
-        reason = None
     if reason is not None:
         assert reason.startswith("image: ")
         return
