@@ -31,7 +31,7 @@ from .errors import (
     UnsafeURLError,
     WebFingerError,
 )
-from .guard import Guard, OutboundGuard, is_public_address, system_resolver
+from .guard import Guard, OutboundGuard, is_public_address, system_resolver, vetted_addresses
 from .httpsig import CavageSignature, parse_signature_header, sign_request, signing_string, verify_request
 from .jsonld import BUNDLED_CONTEXTS, OfflineDocumentLoader, canonicalize, compact, expand
 from .keyring import RefetchLimiter, verify_with_refetch
@@ -83,6 +83,7 @@ from .rfc9421 import (
     verify_request_rfc9421,
 )
 from .sigbase import HttpMessage, component_value, signature_base
+from .transport import PinnedBackend, PinnedTransport
 from .vocab import (
     ACTIVITY_JSON,
     ACTOR_TYPES,
@@ -138,6 +139,8 @@ __all__ = [
     "MalformedDocument",
     "OfflineDocumentLoader",
     "OutboundGuard",
+    "PinnedBackend",
+    "PinnedTransport",
     "PrivateKey",
     "PublicKey",
     "RefetchLimiter",
@@ -227,5 +230,6 @@ __all__ = [
     "verify_request",
     "verify_request_rfc9421",
     "verify_with_refetch",
+    "vetted_addresses",
     "well_known_nodeinfo",
 ]

@@ -94,12 +94,25 @@ class OutboundGuard:
             port = parts.port or (443 if parts.scheme == "https" else 80)
         except ValueError as exc:
             raise UnsafeURLError(f"bad port in {url!r}") from exc
-        try:
-            addresses = [str(ipaddress.ip_address(host))]
-        except ValueError:
-            addresses = await self.resolver(host, port)
-        if not addresses:
-            raise FetchError(f"{host!r} resolved to no address")
+        await vetted_addresses(host, port, self.resolver, what=url)
+
+
+async def vetted_addresses(
+    host: str, port: int, resolver: Resolver, *, allow_private: bool = False, what: str | None = None
+) -> list[str]:
+    """Resolve `host` (an IP literal is its own address) and return its addresses, all of them public.
+
+    Raises `UnsafeURLError` if any address is not public (unless `allow_private`), `FetchError` if
+    there is none. The one rule for the guard's check and for `PinnedTransport`'s connections.
+    """
+    try:
+        addresses = [str(ipaddress.ip_address(host.strip("[]")))]
+    except ValueError:
+        addresses = await resolver(host, port)
+    if not addresses:
+        raise FetchError(f"{host!r} resolved to no address")
+    if not allow_private:
         for address in addresses:
             if not is_public_address(address):
-                raise UnsafeURLError(f"refusing {url!r}: {host} resolves to non-public address {address}")
+                raise UnsafeURLError(f"refusing {what or host!r}: {host} resolves to non-public address {address}")
+    return addresses

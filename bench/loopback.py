@@ -115,6 +115,24 @@ async def _read_response(reader: asyncio.StreamReader) -> int:
     return status
 
 
+async def read_response(reader: asyncio.StreamReader) -> tuple[int, bool]:
+    """Read one response (Content-Length or chunked body); its status and whether the server closes after it."""
+    head = await reader.readuntil(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split(" ", 2)[1])
+    fields = {}
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        fields[name.strip().lower()] = value.strip().lower()
+    if fields.get("transfer-encoding") == "chunked":
+        while size := int((await reader.readuntil(b"\r\n")).strip().split(b";")[0], 16):
+            await reader.readexactly(size + 2)
+        await reader.readuntil(b"\r\n")
+    elif length := int(fields.get("content-length", "0")):
+        await reader.readexactly(length)
+    return status, fields.get("connection") == "close"
+
+
 async def run_load(port: int, requests: Sequence[bytes], concurrency: int, limit_s: float = 120.0) -> LoadResult:
     """Send ``requests`` over ``concurrency`` keep-alive connections (one sender each); bounded by ``limit_s``.
 

@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute
 
+import activitypub as ap
 from fediserver import __version__, accounts, migrate
 from fediserver.config import Settings
 from fediserver.db import engine_from_settings, session_factory
@@ -51,6 +52,9 @@ def user_agent(settings: Settings) -> str:
 
 
 def build_http_client(settings: Settings, transport: httpx.AsyncBaseTransport | None = None) -> httpx.AsyncClient:
+    """The outbound client; by default it connects only to addresses vetted at connect time (DNS rebinding)."""
+    if transport is None:
+        transport = ap.PinnedTransport(allow_private=settings.federation.allow_private_addresses)
     return httpx.AsyncClient(
         headers={"User-Agent": user_agent(settings)},
         timeout=httpx.Timeout(10.0, connect=5.0),

@@ -85,6 +85,7 @@ class DatabaseSettings:
 class MediaSettings:
     directory: Path = Path("data/media")
     max_upload_bytes: int = 16_777_216
+    max_pixels: int = 40_000_000
 
 
 @dataclass(frozen=True)
@@ -339,6 +340,7 @@ def validate(settings: Settings) -> None:
     for key, value in (
         ("server.max_request_bytes", settings.server.max_request_bytes),
         ("media.max_upload_bytes", settings.media.max_upload_bytes),
+        ("media.max_pixels", settings.media.max_pixels),
         ("federation.delivery_concurrency", settings.federation.delivery_concurrency),
         ("federation.delivery_per_host", settings.federation.delivery_per_host),
         ("generation.max_batch", settings.generation.max_batch),

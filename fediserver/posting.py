@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 import activitypub as ap
 from fediserver.errors import InvalidInput, NotAvailable
-from fediserver.media import LocalMediaStore, inspect_image
+from fediserver.media import LocalMediaStore, StoredImage
 from fediserver.models import VISIBILITIES, LocalActor, MediaAttachment, Note
 from fediserver.urls import Urls
 
@@ -69,11 +69,11 @@ async def create_post(
     text: str,
     *,
     visibility: str = "public",
-    image: bytes | None = None,
+    image: StoredImage | None = None,
     alt: str = "",
     in_reply_to: Note | None = None,
 ) -> Note:
-    """Store a new local note (and its image) and return it; the caller commits."""
+    """Store a new local note with its image (from ``media.ingest_upload``) and return it; the caller commits."""
     if not text.strip() and image is None:
         raise InvalidInput("text: a post needs text or an image")
     if len(text) > MAX_TEXT:
@@ -101,16 +101,16 @@ async def create_post(
     )
     session.add(note)
     if image is not None:
-        info = inspect_image(image)
-        storage_key = store.put(image, info.media_type)
         note.attachments.append(
             MediaAttachment(
                 local_actor_id=actor.id,
-                storage_key=storage_key,
-                media_type=info.media_type,
-                width=info.width,
-                height=info.height,
-                size_bytes=len(image),
+                storage_key=image.storage_key,
+                thumbnail_key=image.thumbnail_key,
+                media_type=image.media_type,
+                width=image.width,
+                height=image.height,
+                size_bytes=image.size_bytes,
+                blurhash=image.blurhash,
                 description=alt,
             )
         )

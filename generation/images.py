@@ -78,14 +78,17 @@ def encode_png(image: Image.Image, xmp: str, parameters: dict[str, Any] | None =
     return out.getvalue()
 
 
-def encode_webp(image: Image.Image, xmp: str, quality: int = WEBP_QUALITY) -> bytes:
-    """Lossy WebP with the XMP packet."""
+def encode_webp(image: Image.Image, xmp: str | None, quality: int = WEBP_QUALITY) -> bytes:
+    """Lossy WebP with the XMP packet; ``xmp=None`` writes none (uploads carry no metadata)."""
     out = io.BytesIO()
-    image.save(out, "WEBP", quality=quality, xmp=xmp.encode("utf-8"))
+    if xmp is None:
+        image.save(out, "WEBP", quality=quality)
+    else:
+        image.save(out, "WEBP", quality=quality, xmp=xmp.encode("utf-8"))
     return out.getvalue()
 
 
-def thumbnail(image: Image.Image, xmp: str, side: int = THUMBNAIL_SIDE) -> tuple[bytes, int, int]:
+def thumbnail(image: Image.Image, xmp: str | None, side: int = THUMBNAIL_SIDE) -> tuple[bytes, int, int]:
     """A WebP no larger than ``side`` on its longer edge (never upscaled), with its width and height."""
     small = image.copy()
     small.thumbnail((side, side), Image.Resampling.LANCZOS)

@@ -12,7 +12,7 @@ from fediserver.app import build_http_client
 from fediserver.cli.common import CommandError, config_parent, open_session, settings_from
 from fediserver.federation import publishing
 from fediserver.federation.context import Federation
-from fediserver.media import LocalMediaStore
+from fediserver.media import LocalMediaStore, MediaLimits, ingest_upload
 from fediserver.models import VISIBILITIES
 from fediserver.urls import Urls
 
@@ -30,16 +30,20 @@ def register(commands: Any) -> None:
 async def _post(args: argparse.Namespace, image: bytes | None) -> str:
     settings = settings_from(args)
     urls = Urls.from_settings(settings)
+    store = LocalMediaStore(settings.media_dir)
     async with open_session(settings) as session:
         actor = await accounts.get_user_actor(session, args.name)
+        stored = None
+        if image is not None:
+            stored = await asyncio.to_thread(ingest_upload, store, image, MediaLimits.from_settings(settings.media))
         note = await posting.create_post(
             session,
             urls,
-            LocalMediaStore(settings.media_dir),
+            store,
             actor,
             args.text,
             visibility=args.visibility,
-            image=image,
+            image=stored,
             alt=args.alt,
         )
         async with build_http_client(settings) as http:

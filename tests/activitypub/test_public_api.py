@@ -15,7 +15,8 @@ EXPECTED = {
     "ActivityPubClient", "ActivityPubError", "BUNDLED_CONTEXTS", "CavageSignature", "Clock",
     "DEFAULT_TIMEOUT", "DigestError", "FetchError", "Guard", "HttpMessage", "InvalidObject", "JRD_JSON",
     "KeyLoadError", "KeyMismatchError", "LD_JSON_AS2", "MAX_BODY_BYTES", "MAX_REDIRECTS",
-    "OfflineDocumentLoader", "OutboundGuard", "PUBLIC", "PrivateKey", "PublicKey", "RefetchLimiter",
+    "OfflineDocumentLoader", "OutboundGuard", "PUBLIC", "PinnedBackend", "PinnedTransport", "PrivateKey", "PublicKey",
+    "RefetchLimiter",
     "RemoteStatusError", "SECURITY_V1_CONTEXT", "Scheme", "SignatureError", "SignatureInput",
     "SignedHeaders", "Signer", "StructuredFieldError", "UnsafeURLError", "WebFingerError",
     "WebFingerResult", "accept", "actor", "announce", "as_list", "build_jrd", "canonicalize",
@@ -31,7 +32,7 @@ EXPECTED = {
     "self_link", "sign_ld", "sign_message", "sign_request", "sign_request_rfc9421", "signature_base",
     "signing_string", "system_clock", "system_resolver", "tombstone", "undo", "update",
     "verify_content_digest", "verify_digest_header", "verify_ld", "verify_message", "verify_request",
-    "verify_request_rfc9421", "verify_with_refetch", "well_known_nodeinfo",
+    "verify_request_rfc9421", "verify_with_refetch", "vetted_addresses", "well_known_nodeinfo",
     "MAX_URL_LENGTH", "Envelope", "EnvelopeLimits", "JsonLimits", "MalformedDocument", "check_url",
     "loads_bounded", "parse_activity",
 }  # fmt: skip

@@ -17,6 +17,7 @@ from PIL import Image
 from sqlalchemy import select
 
 from fediserver.federation import publishing
+from fediserver.media import MediaLimits, ingest_upload
 from fediserver.models import Follow, Note
 from fediserver.posting import create_post
 
@@ -65,8 +66,10 @@ async def test_fedify__follows_receives_our_post_and_sends_one(
         # alice posts an image; it reaches Fedify signed by us and verified there.
         async with a.sessions() as session:
             me = await a.user(session, "alice")
+            limits = MediaLimits.from_settings(a.settings.media)
+            image = ingest_upload(a.app.state.media, _png(), limits)
             note = await create_post(
-                session, a.fed.urls, a.app.state.media, me, "A green square", image=_png(), alt="green"
+                session, a.fed.urls, a.app.state.media, me, "A green square", image=image, alt="green"
             )
             await publishing.publish_note(a.fed, session, me, note)
             await session.commit()

@@ -173,8 +173,15 @@ def test_post__prints_the_url_and_stores_note_and_image(
     [media] = note.attachments
     assert (media.media_type, media.width, media.height, media.description) == ("image/png", 48, 32, "a cat")
     assert media.storage_key is not None
-    stored = load_config(instance, environ={}).media_dir / media.storage_key
-    assert stored.read_bytes() == image.read_bytes()
+    media_dir = load_config(instance, environ={}).media_dir
+    # Re-encoded, not copied: the same pixels, plus a thumbnail and a blurhash like generated images.
+    with Image.open(media_dir / media.storage_key) as stored, Image.open(image) as original:
+        assert stored.format == "PNG"
+        assert stored.tobytes() == original.tobytes()
+    assert media.thumbnail_key is not None
+    assert (media_dir / media.thumbnail_key).is_file()
+    assert media.blurhash is not None
+    assert len(media.blurhash) == 28
 
 
 def test_post__rejects_a_file_that_is_not_an_image(
