@@ -365,7 +365,7 @@ def renderer_factory(settings: Any, certificates: InstanceCertificates | None = 
 
     ``certificates`` defaults to :func:`instance_certificates`.
     """
-    from generation.backend import load_engine
+    from generation.backend import open_engine
     from generation.provenance import ContentSigner
 
     if certificates is None:
@@ -376,7 +376,7 @@ def renderer_factory(settings: Any, certificates: InstanceCertificates | None = 
     def renderer_for(model: str) -> Renderer:
         if model not in current:
             current.clear()
-            engine = load_engine(
+            engine = open_engine(
                 model,
                 cache_dir=settings.model_cache_dir,
                 device=settings.generation.device,
