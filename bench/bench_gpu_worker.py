@@ -158,7 +158,33 @@ def finish_cpu_seconds(model: str, images: int = 8) -> float:
     return (time.process_time() - started) / images
 
 
-async def bench(args: argparse.Namespace) -> None:
+async def measure(args: argparse.Namespace, port: int) -> tuple[list[float], float]:
+    """Single-job latencies (s) and the elapsed time (s) for ``args.jobs`` submitted at once."""
+    auth = "Basic " + base64.b64encode(f"bench:{PASSWORD}".encode()).decode()
+    async with httpx.AsyncClient(
+        base_url=f"http://127.0.0.1:{port}", headers={"authorization": auth}, timeout=60
+    ) as http:
+        for _ in range(600):
+            try:
+                if (await http.get("/health")).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            await asyncio.sleep(0.05)
+        url, _ = await submit(http, 0)
+        await asyncio.wait_for(wait_done(http, url, 0.05), 120)  # engine load, encoding pool start
+        latencies = []
+        for seed in range(1, args.singles + 1):
+            url, posted = await submit(http, seed)
+            latencies.append(await wait_done(http, url) - posted)
+            await asyncio.sleep(0.2)
+        started = time.perf_counter()
+        submitted = await asyncio.gather(*(submit(http, 1000 + i) for i in range(args.jobs)))
+        ends = await asyncio.gather(*(wait_done(http, url, 0.02) for url, _ in submitted))
+        return latencies, max(ends) - started
+
+
+def bench(args: argparse.Namespace) -> None:
     model = f"emulated:{args.delay_ms:g}"
     with tempfile.TemporaryDirectory() as tmp:
         config = Path(tmp) / "fediserver.toml"
@@ -177,40 +203,18 @@ async def bench(args: argparse.Namespace) -> None:
         subprocess.run([fediserver, "init", "--domain", f"127.0.0.1:{port}", "--scheme", "http"], **run)
         subprocess.run([fediserver, "migrate"], **run)
         subprocess.run([fediserver, "user", "create", "bench", "--password-stdin"], input=PASSWORD.encode(), **run)
-        await add_follower(config, free_port())
-        log = open(Path(tmp) / "serve.log", "wb")  # noqa: SIM115 - closed in finally
-        server = subprocess.Popen(
-            [fediserver, "serve", "--port", str(port)], env=env, cwd=tmp, stdout=log, stderr=subprocess.STDOUT
-        )
-        auth = "Basic " + base64.b64encode(f"bench:{PASSWORD}".encode()).decode()
-        try:
-            async with httpx.AsyncClient(
-                base_url=f"http://127.0.0.1:{port}", headers={"authorization": auth}, timeout=60
-            ) as http:
-                for _ in range(600):
-                    try:
-                        if (await http.get("/health")).status_code == 200:
-                            break
-                    except httpx.TransportError:
-                        pass
-                    await asyncio.sleep(0.05)
-                url, _ = await submit(http, 0)
-                await asyncio.wait_for(wait_done(http, url, 0.05), 120)  # model "load", pool start
-                latencies = []
-                for seed in range(1, args.singles + 1):
-                    url, posted = await submit(http, seed)
-                    latencies.append(await wait_done(http, url) - posted)
-                    await asyncio.sleep(0.2)
-                started = time.perf_counter()
-                submitted = await asyncio.gather(*(submit(http, 1000 + i) for i in range(args.jobs)))
-                ends = await asyncio.gather(*(wait_done(http, url, 0.02) for url, _ in submitted))
-                elapsed = max(ends) - started
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
-            log.close()
-        queued = await deliveries(config)
-        timeline = await phases(config)
+        asyncio.run(add_follower(config, free_port()))
+        with open(Path(tmp) / "serve.log", "wb") as log:
+            server = subprocess.Popen(
+                [fediserver, "serve", "--port", str(port)], env=env, cwd=tmp, stdout=log, stderr=subprocess.STDOUT
+            )
+            try:
+                latencies, elapsed = asyncio.run(measure(args, port))
+            finally:
+                server.terminate()
+                server.wait(timeout=30)
+        queued = asyncio.run(deliveries(config))
+        timeline = asyncio.run(phases(config))
         if args.keep_log:
             args.keep_log.write_bytes((Path(tmp) / "serve.log").read_bytes())
     total_jobs = 1 + args.singles + args.jobs
@@ -230,11 +234,9 @@ async def bench(args: argparse.Namespace) -> None:
     print(f"cores for finish() alone at the bare rate: {cpu * bare:.1f}")
     print(f"deliveries queued: {queued} for {total_jobs} posts")
     singles = timeline[1 : 1 + args.singles]
-    print(
-        "single jobs, median queued->claimed {:.0f} ms, claimed->stored {:.0f} ms".format(
-            statistics.median(a for a, _ in singles) * 1000, statistics.median(b for _, b in singles) * 1000
-        )
-    )
+    claimed = statistics.median(a for a, _ in singles) * 1000
+    stored = statistics.median(b for _, b in singles) * 1000
+    print(f"single jobs, median queued->claimed {claimed:.0f} ms, claimed->stored {stored:.0f} ms")
 
 
 def main() -> None:
@@ -246,7 +248,7 @@ def main() -> None:
     parser.add_argument("--finish-processes", type=int, default=-1)
     parser.add_argument("--poll-interval", type=float, default=0.05)
     parser.add_argument("--keep-log", type=Path, help="copy the server's log here")
-    asyncio.run(bench(parser.parse_args()))
+    bench(parser.parse_args())
 
 
 if __name__ == "__main__":
