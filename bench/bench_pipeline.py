@@ -307,7 +307,7 @@ async def run(args: argparse.Namespace) -> None:
         db, sessions = await _setup_database(settings)
         phases = Phases()
         # Renderer calls the ``finish`` it imported: time it there.
-        vars(generation.renderer)["finish"] = phases.wrap("finish", generation.output.finish)
+        vars(generation.renderer)["finish_drawn"] = phases.wrap("finish", generation.output.finish_drawn)
         try:
             async with httpx.AsyncClient() as http:
                 fed = Federation(settings=settings, urls=Urls.from_settings(settings), http=http)
@@ -329,7 +329,7 @@ async def run(args: argparse.Namespace) -> None:
                 idle_poll = args.idle_poll if args.idle_poll is not None else settings.worker.poll_interval
                 idle = await _idle_pickup(bench, args.idle_samples, idle_poll)
         finally:
-            vars(generation.renderer)["finish"] = generation.output.finish
+            vars(generation.renderer)["finish_drawn"] = generation.output.finish_drawn
             await db.dispose()
 
     print(

@@ -119,6 +119,8 @@ class GenerationSettings:
     c2pa: bool = True
     enabled: bool = True
     cache_dir: Path = Path("data/models")
+    max_attempts: int = 3
+    finish_processes: int = -1
 
 
 @dataclass(frozen=True)
@@ -359,6 +361,10 @@ def validate(settings: Settings) -> None:
     gen = settings.generation
     if gen.steps < 0:
         raise ConfigError("generation.steps: must be 0 (the model's default) or positive")
+    if gen.max_attempts <= 0:
+        raise ConfigError(f"generation.max_attempts: must be positive, got {gen.max_attempts}")
+    if gen.finish_processes < -1:
+        raise ConfigError(f"generation.finish_processes: must be -1 (auto), 0 or positive, got {gen.finish_processes}")
     for key, size in (("generation.width", gen.width), ("generation.height", gen.height)):
         if size < 64 or size > 4096 or size % 8:
             raise ConfigError(f"{key}: must be a multiple of 8 between 64 and 4096, got {size}")

@@ -61,6 +61,22 @@ def new_object_key() -> str:
     return f"{int(time.time() * 1000):012x}{secrets.token_hex(4)}"
 
 
+def check_post(text: str, visibility: str = "public", *, has_image: bool = False) -> None:
+    """Raise the :class:`InvalidInput` or :class:`NotAvailable` that :func:`create_post` would raise.
+
+    Callers that publish later (the generation queue) check before they accept the work.
+    """
+    if not text.strip() and not has_image:
+        raise InvalidInput("text: a post needs text or an image")
+    if len(text) > MAX_TEXT:
+        raise InvalidInput(f"text: at most {MAX_TEXT} characters")
+    if visibility == "direct":
+        raise NotAvailable(
+            "visibility direct needs mentioned accounts resolved over WebFinger, which arrives with "
+            "federation (issue 4)"
+        )
+
+
 async def create_post(
     session: AsyncSession,
     urls: Urls,
@@ -74,15 +90,7 @@ async def create_post(
     in_reply_to: Note | None = None,
 ) -> Note:
     """Store a new local note with its image (from ``media.ingest_upload``) and return it; the caller commits."""
-    if not text.strip() and image is None:
-        raise InvalidInput("text: a post needs text or an image")
-    if len(text) > MAX_TEXT:
-        raise InvalidInput(f"text: at most {MAX_TEXT} characters")
-    if visibility == "direct":
-        raise NotAvailable(
-            "visibility direct needs mentioned accounts resolved over WebFinger, which arrives with "
-            "federation (issue 4)"
-        )
+    check_post(text, visibility, has_image=image is not None)
     # A reply addresses the replied-to author so their server accepts and threads it.
     mentions = [in_reply_to.attributed_to] if in_reply_to is not None else []
     address = addressing(visibility, urls.followers(actor.username), mentions)

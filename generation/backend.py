@@ -19,6 +19,9 @@ from generation.types import CancelCheck, GenerationRequest, ProgressCallback
 if TYPE_CHECKING:
     from generation._torch.engine import DiffusersEngine
 
+if TYPE_CHECKING:
+    pass
+
 
 class ImageEngine(Protocol):
     """Renders batch-compatible, resolved requests for one model (see ``DiffusersEngine.generate``)."""
@@ -88,3 +91,15 @@ def load_assist_engine(
         dtype=dtype,
         budget_bytes=budget_bytes,
     )
+
+
+def open_engine(
+    model: str, *, cache_dir: Path | None = None, device: str = "auto", dtype: str = "auto", compile: bool = False
+) -> ImageEngine:
+    """:func:`load_engine`, except that ``emulated`` and ``emulated:MS`` give an
+    :class:`~generation.emulated.EmulatedEngine` (no torch, no accelerator; the options do not apply)."""
+    from generation.emulated import EmulatedEngine, is_emulated
+
+    if is_emulated(model):
+        return EmulatedEngine(model)
+    return load_engine(model, cache_dir=cache_dir, device=device, dtype=dtype, compile=compile)

@@ -8,12 +8,29 @@ from __future__ import annotations
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 
 from PIL import Image
 
 from generation import images
 from generation.provenance import ContentSigner, manifest_definition
 from generation.types import GenerationRequest, GenerationResult
+
+
+@dataclass(frozen=True)
+class Drawn:
+    """A rendered 8-bit RGB image waiting for :func:`finish`, with what finish records about its render.
+
+    Picklable, so a process pool can finish it (see :mod:`generation.finishing`).
+    """
+
+    image: Image.Image
+    request: GenerationRequest
+    render_seconds: float = 0.0
+    batch_size: int = 1
+    notice: str | None = None
+    software: dict[str, str] = field(default_factory=dict)
+
 
 _ENCODERS: ThreadPoolExecutor | None = None
 _ENCODERS_LOCK = threading.Lock()
@@ -80,4 +97,17 @@ def finish(
         batch_size=batch_size,
         notice=notice,
         software=dict(software),
+    )
+
+
+def finish_drawn(drawn: Drawn, signer: ContentSigner | None) -> GenerationResult:
+    """:func:`finish` for a :class:`Drawn` image."""
+    return finish(
+        drawn.image,
+        drawn.request,
+        signer=signer,
+        software=drawn.software,
+        render_seconds=drawn.render_seconds,
+        batch_size=drawn.batch_size,
+        notice=drawn.notice,
     )

@@ -15,6 +15,8 @@ from generation.errors import InvalidRequest
 from generation.types import DEFAULT_MODEL, GenerationRequest, new_seed
 
 TINY_MODEL = "tiny"
+EMULATED_MODEL = "emulated"
+EMULATED_NOTICE = "emulated engine for benchmarks: the image is noise drawn without a model"
 TINY_NOTICE = "tiny test model with random weights: the image is noise, not a picture of the prompt"
 
 
@@ -86,6 +88,17 @@ PRESETS: dict[str, ModelPreset] = {
             max_steps=50,
             notice=TINY_NOTICE,
         ),
+        # generation.emulated: SD-Turbo's defaults, no accelerator ("emulated:MS" sets the delay).
+        ModelPreset(
+            EMULATED_MODEL,
+            EMULATED_MODEL,
+            steps=1,
+            guidance=0.0,
+            width=512,
+            height=512,
+            max_steps=50,
+            notice=EMULATED_NOTICE,
+        ),
     )
 }
 
@@ -124,6 +137,8 @@ def canonical_model(model: str) -> str:
 
 def preset_for(model: str) -> ModelPreset:
     """The preset for an alias or a known hub id, else :data:`GENERIC` renamed to ``model``."""
+    if model.startswith(EMULATED_MODEL + ":"):
+        return replace(PRESETS[EMULATED_MODEL], name=model, source=model)
     found = PRESETS.get(model) or _BY_SOURCE.get(model)
     return found if found is not None else replace(GENERIC, name=model, source=model)
 

@@ -1,7 +1,9 @@
 """Renderer: runs jobs on one engine and gives every job its own outcome.
 
 A job's outcome is a :class:`GenerationResult` or the :class:`GenerationError` that ended it; one
-job's failure never fails its neighbours and never stops the renderer. A batch that runs out of
+job's failure never fails its neighbours and never stops the renderer. :meth:`Renderer.draw` stops
+before encoding (the accelerator's part) so a caller can encode and sign one batch elsewhere while
+the next one renders; :meth:`Renderer.render` does both in this thread. A batch that runs out of
 memory (or fails) is retried one job at a time, which gives the same images because every image has
 its own generator.
 """
@@ -14,12 +16,13 @@ from collections.abc import Callable, Sequence
 from generation.backend import ImageEngine
 from generation.batching import DEFAULT_MAX_BATCH, plan_batches
 from generation.errors import GenerationCancelled, GenerationError, GenerationFailed, ProvenanceError
-from generation.output import finish
+from generation.output import Drawn, finish_drawn
 from generation.presets import preset_for, resolve
 from generation.provenance import ContentSigner
 from generation.types import GenerationRequest, GenerationResult, ProgressCallback
 
 Outcome = GenerationResult | GenerationError
+DrawnOutcome = Drawn | GenerationError
 JobProgress = Callable[[int, int, int], None]
 """``(job_index, step, total)`` after each denoising step of the batch that holds the job."""
 
@@ -41,14 +44,31 @@ class Renderer:
         on_progress: JobProgress | None = None,
         is_cancelled: Callable[[int], bool] | None = None,
     ) -> list[Outcome]:
-        """Render ``requests``, batching compatible ones; outcomes are in the order of ``requests``.
+        """:meth:`draw`, then :meth:`finish` each image here, in order; same contract as :meth:`draw`."""
+        return [
+            drawn if isinstance(drawn, GenerationError) else self.finish(drawn)
+            for drawn in self.draw(requests, on_progress=on_progress, is_cancelled=is_cancelled)
+        ]
+
+    def finish(self, drawn: Drawn) -> Outcome:
+        """Encode and sign one drawn image; a signing failure fails that job only."""
+        return finish_outcome(drawn, self.signer)
+
+    def draw(
+        self,
+        requests: Sequence[GenerationRequest],
+        *,
+        on_progress: JobProgress | None = None,
+        is_cancelled: Callable[[int], bool] | None = None,
+    ) -> list[DrawnOutcome]:
+        """Render ``requests`` to 8-bit images, batching compatible ones; outcomes in request order.
 
         ``is_cancelled(i)`` is polled after each step. A batch stops when all its jobs are
         cancelled; a job cancelled while its batch goes on gets :class:`GenerationCancelled` and its
         image is dropped. Requests are resolved (defaults filled) before rendering. Exceptions
         raised by ``on_progress`` or ``is_cancelled`` themselves propagate unchanged.
         """
-        outcomes: dict[int, Outcome] = {}
+        outcomes: dict[int, DrawnOutcome] = {}
         resolved: dict[int, GenerationRequest] = {}
         for index, request in enumerate(requests):
             try:
@@ -64,7 +84,7 @@ class Renderer:
         self,
         indices: list[int],
         resolved: dict[int, GenerationRequest],
-        outcomes: dict[int, Outcome],
+        outcomes: dict[int, DrawnOutcome],
         on_progress: JobProgress | None,
         is_cancelled: Callable[[int], bool] | None,
     ) -> None:
@@ -111,17 +131,21 @@ class Renderer:
                 outcomes[index] = GenerationCancelled("cancelled while its batch was rendering")
                 continue
             request = resolved[index]
-            try:
-                outcomes[index] = finish(
-                    image,
-                    request,
-                    signer=self.signer,
-                    software=software,
-                    render_seconds=elapsed,
-                    batch_size=len(live),
-                    notice=preset_for(request.model).notice,
-                )
-            except ProvenanceError as exc:
-                failure = GenerationFailed(f"image rendered but could not be signed: {exc}")
-                failure.__cause__ = exc
-                outcomes[index] = failure
+            outcomes[index] = Drawn(
+                image=image,
+                request=request,
+                render_seconds=elapsed,
+                batch_size=len(live),
+                notice=preset_for(request.model).notice,
+                software=software,
+            )
+
+
+def finish_outcome(drawn: Drawn, signer: ContentSigner | None) -> Outcome:
+    """:func:`~generation.output.finish_drawn`, with a signing failure as this job's outcome."""
+    try:
+        return finish_drawn(drawn, signer)
+    except ProvenanceError as exc:
+        failure = GenerationFailed(f"image rendered but could not be signed: {exc}")
+        failure.__cause__ = exc
+        return failure

@@ -98,23 +98,41 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 async def _gpu_worker(args: argparse.Namespace) -> int:
     from fediserver.assist.worker import AssistWorker, engine_factory
-    from fediserver.imagegen.worker import GenerationWorker, renderer_factory
+    from fediserver.imagegen.worker import (
+        GenerationWorker,
+        build_finisher,
+        instance_certificates,
+        renderer_factory,
+    )
     from fediserver.media import LocalMediaStore
 
     async with worker_runtime(args) as rt:
-        worker = GenerationWorker(
-            rt.fed,
-            rt.sessions,
-            LocalMediaStore(rt.settings.media_dir),
-            renderer_factory(rt.settings),
-            max_batch=rt.settings.generation.max_batch,
-            poll_interval=rt.settings.worker.poll_interval,
-        )
-        # Writing help shares the render thread: one thread touches the accelerator (docs/assist.md §5).
-        assist = AssistWorker(
-            rt.sessions, engine_factory(rt.settings), worker.executor, poll_interval=rt.settings.worker.poll_interval
-        )
-        await asyncio.gather(worker.run(rt.stop), assist.run(rt.stop))
+        certificates = instance_certificates(rt.settings)
+        # The encoding pool starts before any model loads: its processes never inherit torch.
+        finisher = build_finisher(rt.settings, certificates)
+        try:
+            worker = GenerationWorker(
+                rt.fed,
+                rt.sessions,
+                LocalMediaStore(rt.settings.media_dir),
+                renderer_factory(rt.settings, certificates),
+                max_batch=rt.settings.generation.max_batch,
+                poll_interval=rt.settings.worker.poll_interval,
+                max_attempts=rt.settings.generation.max_attempts,
+                finisher=finisher,
+            )
+            # Writing help shares the render thread: one thread touches the accelerator (docs/assist.md §5).
+            assist = AssistWorker(
+                rt.sessions,
+                engine_factory(rt.settings),
+                worker.executor,
+                poll_interval=rt.settings.worker.poll_interval,
+                max_attempts=rt.settings.generation.max_attempts,
+            )
+            await asyncio.gather(worker.run(rt.stop), assist.run(rt.stop))
+        finally:
+            if finisher is not None:
+                finisher.close()
     return 0
 
 

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from fediserver.config import Settings
 from fediserver.errors import InvalidInput
 from fediserver.models import VISIBILITIES, GenerationJob, LocalActor, utcnow
+from fediserver.posting import check_post
 from generation.errors import InvalidRequest
 from generation.presets import resolve_request
 from generation.types import GenerationRequest
@@ -63,6 +64,8 @@ async def enqueue(
     """Store the job; ``post_text``/``visibility`` set means publish the result as a post."""
     if visibility is not None and visibility not in VISIBILITIES:
         raise InvalidInput(f"visibility: one of {', '.join(VISIBILITIES)}")
+    if visibility is not None:
+        check_publishable(request.prompt, post_text, visibility)
     assert request.is_resolved
     job = GenerationJob(
         token=secrets.token_hex(16),
@@ -85,6 +88,11 @@ async def enqueue(
     session.add(job)
     await session.flush()
     return job
+
+
+def check_publishable(prompt: str, post_text: str | None, visibility: str) -> None:
+    """Raise what ``create_post`` would raise for the post a job publishes (its text, else the prompt)."""
+    check_post(post_text or prompt, visibility, has_image=True)
 
 
 def job_request(job: GenerationJob) -> GenerationRequest:

@@ -122,7 +122,8 @@ class DiffusersEngine:
             "height": key.height,
             "generator": [torch.Generator("cpu").manual_seed(r.seed) for r in requests],
             "callback_on_step_end": step_end,
-            "output_type": "pil",
+            # Decoded pixels stay on the device; to_8bit converts them there and copies once.
+            "output_type": "pt",
             **dict(self.preset.call_options),
         }
         started = time.perf_counter()
@@ -137,7 +138,7 @@ class DiffusersEngine:
             raise self._failure(exc, len(requests), key.width, key.height) from exc
         finally:
             self.pipeline.scheduler = self._default_scheduler
-        images = list(output.images)
+        images = to_8bit(output.images)
         log.debug("rendered %d image(s) in %.3f s", len(images), time.perf_counter() - started)
         if len(images) != len(requests):
             raise GenerationFailed(f"pipeline returned {len(images)} images for {len(requests)} requests")
@@ -174,6 +175,17 @@ class DiffusersEngine:
             torch.cuda.empty_cache()
         elif self.device.startswith("mps"):
             torch.mps.empty_cache()
+
+
+def to_8bit(pixels: torch.Tensor) -> list[Image.Image]:
+    """``(N, 3, H, W)`` floats in [0, 1] on any device to N RGB images, with one copy to the host.
+
+    The rounding is diffusers' own ``numpy_to_pil`` (``(x * 255).round()`` in float32), done on the
+    device, so the pixels are those of ``output_type="pil"`` while the host receives a quarter of the
+    bytes and does no float work (72 ms per 16 images at 512x512 on the H200 machine, issue 14).
+    """
+    as_bytes = (pixels.float() * 255).round().to(torch.uint8).permute(0, 2, 3, 1).contiguous().cpu().numpy()
+    return [Image.fromarray(frame) for frame in as_bytes]
 
 
 def load_engine(

@@ -27,7 +27,7 @@ from fediserver.media import LocalMediaStore
 from fediserver.models import GenerationJob, MediaAttachment, Note, utcnow
 from fediserver.urls import Urls
 from generation.images import read_digital_source_type
-from generation.provenance import ContentSigner
+from generation.provenance import ContentSigner, InstanceCertificates, verify
 from generation.renderer import Renderer
 
 if TYPE_CHECKING:
@@ -254,3 +254,203 @@ async def test_api__cancel_a_queued_job(api: httpx.AsyncClient) -> None:
     assert cancelled.json()["state"] == "cancelled"
     again = await api.post(created["status_url"] + "/cancel", headers=_basic("alice", "alice-password"))
     assert again.status_code == 409
+
+
+# --- Robustness (issue 8) and rendering while encoding (issue 14) ---
+
+
+def _media_files(settings: Settings) -> list[str]:
+    root = settings.media_dir
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()) if root.exists() else []
+
+
+async def _set(sessions: async_sessionmaker[AsyncSession], job_id: int, **values: Any) -> None:
+    async with sessions() as session:
+        row = await session.get(GenerationJob, job_id)
+        assert row is not None
+        for key, value in values.items():
+            setattr(row, key, value)
+        await session.commit()
+
+
+async def test_api__post_text_create_post_would_refuse_is_refused_before_queueing(
+    api: httpx.AsyncClient, db: async_sessionmaker[AsyncSession]
+) -> None:
+    auth = _basic("alice", "alice-password")
+    too_long = await api.post("/api/v1/generations", json={"prompt": "a fox", "text": "x" * 20_000}, headers=auth)
+    assert too_long.status_code == 422
+    assert "text: at most" in too_long.json()["error"]
+    direct = await api.post("/api/v1/generations", json={"prompt": "a fox", "visibility": "direct"}, headers=auth)
+    assert direct.status_code == 501
+    async with db() as session:
+        assert (await session.scalars(select(GenerationJob))).all() == []
+    # Without a post the text is not published, so it is not checked.
+    unposted = await api.post(
+        "/api/v1/generations", json={"prompt": "a fox", "text": "x" * 20_000, "post": False}, headers=auth
+    )
+    assert unposted.status_code == 202
+
+
+async def test_worker__post_text_is_checked_again_before_rendering(
+    gen_settings: Settings, db: async_sessionmaker[AsyncSession], worker: GenerationWorker
+) -> None:
+    # A row written before the API checked (or by another version) must not render and then fail.
+    bad = await _enqueue(gen_settings, db, post=True, seed=20)
+    await _set(db, bad.id, post_text="x" * 20_000)
+    fine = await _enqueue(gen_settings, db, post=True, seed=21)
+    await _drain(worker)
+    failed = await _get(db, bad.id)
+    assert failed.state == "failed"
+    assert "text: at most 5000 characters" in (failed.last_error or "")
+    assert failed.progress_step == 0, "refused before any step rendered"
+    assert (await _get(db, fine.id)).state == "done"
+    async with db() as session:
+        media = (await session.scalars(select(MediaAttachment))).all()
+    assert [m.generation_job_id for m in media] == [fine.id]
+    assert len(_media_files(gen_settings)) == 3, "only the good job's WebP, PNG and thumbnail"
+
+
+async def test_worker__a_failure_after_rendering_fails_that_job_and_leaves_no_files(
+    gen_settings: Settings,
+    db: async_sessionmaker[AsyncSession],
+    worker: GenerationWorker,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from fediserver.imagegen import results
+
+    real_publish = results.publish
+    failing = await _enqueue(gen_settings, db, post=True, seed=22, prompt="breaks on publish")
+    fine = await _enqueue(gen_settings, db, post=True, seed=23)
+
+    async def publish(fed: Any, session: AsyncSession, store: Any, actor: Any, job: GenerationJob, media: Any) -> Note:
+        if job.prompt == "breaks on publish":
+            raise RuntimeError("the database went away")
+        return await real_publish(fed, session, store, actor, job, media)
+
+    monkeypatch.setattr(results, "publish", publish)
+    await _drain(worker)
+    failed = await _get(db, failing.id)
+    assert failed.state == "failed"
+    assert failed.last_error == "RuntimeError: the database went away"
+    assert failed.locked_until is None
+    assert (await _get(db, fine.id)).state == "done"
+    async with db() as session:
+        media = (await session.scalars(select(MediaAttachment))).all()
+        notes = (await session.scalars(select(Note))).all()
+    assert [m.generation_job_id for m in media] == [fine.id]
+    assert [n.generation_job_id for n in notes] == [fine.id]
+    kept = {m.storage_key for m in media} | {m.original_key for m in media} | {m.thumbnail_key for m in media}
+    assert set(_media_files(gen_settings)) == kept, "the failed job's files were removed"
+
+
+async def test_worker__a_row_that_does_not_decode_fails_alone(
+    gen_settings: Settings, db: async_sessionmaker[AsyncSession], worker: GenerationWorker
+) -> None:
+    broken = await _enqueue(gen_settings, db, seed=24)
+    await _set(db, broken.id, seed=-1)
+    fine = await _enqueue(gen_settings, db, seed=25)
+    await _drain(worker)
+    failed = await _get(db, broken.id)
+    assert failed.state == "failed"
+    assert "seed must be an integer" in (failed.last_error or "")
+    assert (await _get(db, fine.id)).state == "done"
+
+
+@pytest.mark.parametrize(("attempts_before", "state"), [(2, "done"), (3, "failed")])
+async def test_worker__a_job_whose_worker_keeps_dying_fails_after_max_attempts(
+    gen_settings: Settings,
+    db: async_sessionmaker[AsyncSession],
+    worker: GenerationWorker,
+    attempts_before: int,
+    state: str,
+) -> None:
+    job = await _enqueue(gen_settings, db, seed=26)
+    # As the queue leaves a job whose worker was killed mid-render: running, lease lapsed.
+    await _set(db, job.id, state="running", attempts=attempts_before, locked_until=utcnow() - timedelta(seconds=1))
+    assert worker.max_attempts == 3
+    assert await _drain(worker) == [1]
+    after = await _get(db, job.id)
+    assert after.attempts == attempts_before + 1
+    assert after.state == state
+    if state == "failed":
+        assert "gave up after 3 attempts" in (after.last_error or "")
+        async with db() as session:
+            assert (await session.scalars(select(MediaAttachment))).all() == []
+
+
+async def test_worker__the_loop_survives_a_failing_claim(
+    gen_settings: Settings,
+    db: async_sessionmaker[AsyncSession],
+    worker: GenerationWorker,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    job = await _enqueue(gen_settings, db, seed=27)
+    real_claim = worker.claim_batch
+    calls = 0
+
+    async def claim_batch() -> list[GenerationJob]:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise RecursionError("maximum recursion depth exceeded while decoding a row")
+        return await real_claim()
+
+    monkeypatch.setattr(worker, "claim_batch", claim_batch)
+    stop = asyncio.Event()
+    running = asyncio.create_task(worker.run(stop))
+    for _ in range(400):
+        if (await _get(db, job.id)).state == "done":
+            break
+        assert not running.done(), "the worker loop ended"
+        await asyncio.sleep(0.05)
+    stop.set()
+    await asyncio.wait_for(running, 10)
+    assert calls >= 2
+    assert (await _get(db, job.id)).state == "done"
+
+
+async def test_worker__pool_finishes_while_the_next_batch_renders_and_stores_in_job_order(
+    gen_settings: Settings,
+    db: async_sessionmaker[AsyncSession],
+    tiny_engine: DiffusersEngine,
+    certificates: InstanceCertificates,
+) -> None:
+    from generation.finishing import Finisher
+
+    finisher = Finisher(1, certificates=certificates)
+    try:
+        async with httpx.AsyncClient() as http:
+            fed = Federation(settings=gen_settings, urls=Urls.from_settings(gen_settings), http=http)
+            worker = GenerationWorker(
+                fed,
+                db,
+                LocalMediaStore(gen_settings.media_dir),
+                lambda _model: Renderer(tiny_engine, None),
+                max_batch=2,
+                poll_interval=0.05,
+                finisher=finisher,
+            )
+            queued = [await _enqueue(gen_settings, db, post=True, seed=30 + i) for i in range(5)]
+            stop = asyncio.Event()
+            running = asyncio.create_task(worker.run(stop))
+            for _ in range(600):
+                states = [(await _get(db, j.id)).state for j in queued]
+                if states == ["done"] * len(queued):
+                    break
+                await asyncio.sleep(0.05)
+            stop.set()
+            await asyncio.wait_for(running, 30)
+    finally:
+        finisher.close()
+    done = [await _get(db, j.id) for j in queued]
+    assert [j.state for j in done] == ["done"] * 5
+    finished = [j.finished_at for j in done if j.finished_at is not None]
+    assert len(finished) == len(done)
+    assert finished == sorted(finished), "stored in the order the jobs were queued"
+    async with db() as session:
+        media = (await session.scalars(select(MediaAttachment).order_by(MediaAttachment.id))).all()
+    assert [m.generation_job_id for m in media] == [j.id for j in queued]
+    png = LocalMediaStore(gen_settings.media_dir).path(media[0].original_key or "").read_bytes()
+    report = verify(png, "image/png", trust_anchor_pem=certificates.root_pem)
+    assert report is not None
+    assert report.state == "Trusted", "signed in the pool with the instance chain"
