@@ -2,6 +2,7 @@
 
 from fediserver.models.actors import LocalActor, RemoteActor, User
 from fediserver.models.base import Base, QueueMixin, UTCDateTime, utcnow
+from fediserver.models.content import NOTIFICATION_TYPES, AccountHandle, NoteEdit, NoteTag, Notification, Tag
 from fediserver.models.moderation import ActorBlock, DomainBlock, Report
 from fediserver.models.queues import JOB_STATES, DeliveryJob, GenerationJob, InboundActivity
 from fediserver.models.social import VISIBILITIES, Announce, Follow, Like, MediaAttachment, Note
@@ -28,3 +29,4 @@ __all__ = [
     "User",
     "utcnow",
 ]
+__all__ += ["NOTIFICATION_TYPES", "AccountHandle", "NoteEdit", "NoteTag", "Notification", "Tag"]
