@@ -66,6 +66,7 @@ class InstanceSettings:
     description: str = "A fediverse instance for images made on its own GPU."
     registration: RegistrationMode = "closed"
     secret_key: Secret = field(default_factory=lambda: Secret(""))
+    max_characters: int = 500
 
 
 @dataclass(frozen=True)
@@ -324,6 +325,7 @@ def validate(settings: Settings) -> None:
         ("federation.delivery_concurrency", settings.federation.delivery_concurrency),
         ("federation.delivery_per_host", settings.federation.delivery_per_host),
         ("generation.max_batch", settings.generation.max_batch),
+        ("instance.max_characters", settings.instance.max_characters),
     ):
         if value <= 0:
             raise ConfigError(f"{key}: must be positive, got {value}")

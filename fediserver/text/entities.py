@@ -48,14 +48,12 @@ def _trim_url(url: str) -> str:
     """Drop trailing punctuation and unbalanced closing brackets, as twitter-text does."""
     while url:
         last = url[-1]
-        if last in _TRAILING:
-            url = url[:-1]
-        elif last == ")" and url.count("(") < url.count(")"):
-            url = url[:-1]
-        elif last == "]" and url.count("[") < url.count("]"):
-            url = url[:-1]
-        else:
+        unbalanced = (last == ")" and url.count("(") < url.count(")")) or (
+            last == "]" and url.count("[") < url.count("]")
+        )
+        if last not in _TRAILING and not unbalanced:
             break
+        url = url[:-1]
     return url
 
 

@@ -75,6 +75,10 @@ def _mention_html(account: Account, display: str) -> str:
     )
 
 
+def _hashtag_html(url: str, name: str) -> str:
+    return f'<a href="{h(url)}" class="mention hashtag" rel="tag">#<span>{h(name)}</span></a>'
+
+
 def simple_format(html: str) -> str:
     """Rails' ``simple_format`` with ``sanitize: false``, then ``.delete("\\n")`` as Mastodon does."""
     paragraphs = _PARAGRAPH_RE.split(html.replace("\r\n", "\n").replace("\r", "\n"))
@@ -119,9 +123,7 @@ def render(
             out.append(shortened_link(entity.value))
         elif entity.kind == "hashtag":
             hashtags.setdefault(entity.value.lower(), entity.value)
-            out.append(
-                f'<a href="{h(tag_url(entity.value))}" class="mention hashtag" rel="tag">#<span>{h(entity.value)}</span></a>'
-            )
+            out.append(_hashtag_html(tag_url(entity.value), entity.value))
         else:
             account = accounts.get(mention_key(entity.value, local_domain))
             if account is None:

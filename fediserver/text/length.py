@@ -66,3 +66,16 @@ def countable_text(text: str, *, allow_ports: bool = False) -> str:
 def post_length(text: str, summary: str = "", *, allow_ports: bool = False) -> int:
     """Mastodon's ``total_length``: the content warning plus the countable text."""
     return grapheme_count(summary + countable_text(text, allow_ports=allow_ports))
+
+
+def fit(text: str, limit: int, *, allow_ports: bool = False) -> str:
+    """``text`` cut (with an ellipsis) to at most ``limit`` characters as :func:`post_length` counts them."""
+    if post_length(text, allow_ports=allow_ports) <= limit:
+        return text
+    cut = text
+    while cut:
+        over = post_length(cut + "…", allow_ports=allow_ports) - limit
+        if over <= 0:
+            break
+        cut = cut[: len(cut) - over]
+    return cut.rstrip() + "…"

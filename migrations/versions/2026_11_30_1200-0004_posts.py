@@ -32,9 +32,7 @@ def upgrade() -> None:
         "note_tags",
         sa.Column("note_id", sa.Integer(), nullable=False),
         sa.Column("tag_id", sa.Integer(), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["note_id"], ["notes.id"], name=op.f("fk_note_tags_note_id_notes"), ondelete="CASCADE"
-        ),
+        sa.ForeignKeyConstraint(["note_id"], ["notes.id"], name=op.f("fk_note_tags_note_id_notes"), ondelete="CASCADE"),
         sa.ForeignKeyConstraint(["tag_id"], ["tags.id"], name=op.f("fk_note_tags_tag_id_tags"), ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("note_id", "tag_id", name=op.f("pk_note_tags")),
     )
