@@ -61,7 +61,7 @@ async def _follow(follower: Any, username: str, target_uri: str, wait: Wait) -> 
 
     async def accepted() -> bool:
         async with follower.sessions() as session:
-            state = await session.scalar(select(Follow.state).where(Follow.followed_uri == target_uri))
+            state: str | None = await session.scalar(select(Follow.state).where(Follow.followed_uri == target_uri))
             return state == "accepted"
 
     await wait(accepted)
