@@ -4,7 +4,9 @@ notify, hashtags are indexed (federation.md checklist 13, 14, 15)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -16,7 +18,8 @@ from fediserver.domain import notifications, posts, tags, threads
 from fediserver.domain import reactions as reacting
 from fediserver.errors import NotFound
 from fediserver.federation import following
-from fediserver.models import AccountHandle, DeliveryJob, Follow, Note
+from fediserver.models import AccountHandle, DeliveryJob, Follow, Note, NoteTag
+from fediserver.text.emoji import emojify
 
 Factory = Callable[..., Awaitable[Any]]
 Wait = Callable[..., Awaitable[Any]]
@@ -213,3 +216,53 @@ async def test_notifications__deduplicated_and_marked_read(instances: Factory, w
         assert (
             await notifications.list_notifications(session, me, notifications.NotificationQuery(unread_only=True)) == []
         )
+
+
+async def _send(target: Any, sender: Any, activity: dict[str, Any]) -> None:
+    """POST ``activity`` to ``target``'s shared inbox signed as ``sender``'s bob."""
+    async with sender.sessions() as session:
+        key = ap.load_private_key((await sender.user(session, "bob")).private_key_pem)
+    body = json.dumps(activity).encode()
+    url = target.fed.urls.shared_inbox()
+    headers = ap.sign_request(
+        method="POST", url=url, headers={"content-type": ap.ACTIVITY_JSON}, body=body,
+        key_id=sender.fed.urls.actor_key("bob"), private_key=key, now=datetime.now(UTC),
+    )  # fmt: skip
+    async with httpx.AsyncClient() as http:
+        response = await http.post(url, content=body, headers=headers)
+    assert response.status_code == 202, response.text
+    target.wake()
+
+
+async def test_inbound__custom_emoji_kept_and_public_hashtags_indexed(instances: Factory, wait: Wait) -> None:
+    a = await instances("a", ["alice"])
+    b = await instances("b", ["bob"])
+    alice, bob = a.actor_url("alice"), b.actor_url("bob")
+    emoji = {
+        "id": f"{b.base}/emojis/1",
+        "type": "Emoji",
+        "name": ":blobcat:",
+        "updated": "2026-01-01T00:00:00Z",
+        "icon": {"type": "Image", "mediaType": "image/png", "url": f"{b.base}/media/blobcat.png"},
+    }
+    hashtag = {"type": "Hashtag", "name": "#Blobs", "href": f"{b.base}/tags/blobs"}
+    for n, (to, cc) in enumerate([([ap.PUBLIC], [alice]), ([alice], [])]):
+        note = ap.note(
+            id=f"{b.base}/notes/e{n}",
+            attributed_to=bob,
+            content="<p>:blobcat: #Blobs</p>",
+            published=datetime.now(UTC),
+            to=to,
+            cc=cc,
+            tag=[emoji, hashtag, {"type": "Mention", "href": alice, "name": f"@alice@{a.fed.urls.domain}"}],
+        )
+        await _send(a, b, ap.create(id=f"{note['id']}/activity", actor=bob, object=note))
+    stored = [await wait(lambda n=n: _note(a, f"{b.base}/notes/e{n}")) for n in range(2)]
+    assert stored[0].emojis == [{"shortcode": "blobcat", "url": f"{b.base}/media/blobcat.png"}]
+    assert emojify(stored[0].content, stored[0].emojis).startswith(f'<p><img src="{b.base}/media/blobcat.png"')
+    assert [s.visibility for s in stored] == ["public", "direct"]
+    async with a.sessions() as session:
+        # Only the public post is in the tag's timeline (and a direct one is never indexed).
+        assert [n.uri for n in await tags.tagged_notes(session, "blobs")] == [stored[0].uri]
+        assert await session.scalar(select(NoteTag.tag_id).where(NoteTag.note_id == stored[1].id)) is None
+    assert sorted(await _notes_of(a, "alice")) == [("mention", bob, s.uri) for s in stored]
