@@ -22,16 +22,27 @@ _LABEL = r"(?:[^\W_](?:[\w-]*[^\W_])?)"
 _WEB = rf"https?://{_LABEL}(?:\.{_LABEL})+(?::\d{{1,5}})?(?:[/?#]{_PATH}*)?(?![\w\\])"
 _XMPP = r"xmpp:[\w.+-]+@[\w-]+(?:\.[\w-]+)+(?:\?[\w=&;]+)?"
 _MAGNET = rf"magnet:\?{_PATH}+"
-_URL_RE = re.compile(rf"(?<![\w@/.:])(?:{_WEB}|{_XMPP}|{_MAGNET})", re.IGNORECASE)
+_URL_RE = re.compile(rf"(?:{_WEB}|{_XMPP}|{_MAGNET})", re.IGNORECASE)
 _TRAILING = ".,;:!?'\"*"
 
 _USERNAME = r"[a-z0-9_]+(?:[.-]+[a-z0-9_]+)*"
 _HOST = r"\w+(?:[.-]+\w+)*"
-_MENTION_RE = re.compile(rf"(?<![=/\w])@({_USERNAME}(?:@{_HOST})?)", re.IGNORECASE)
-_MENTION_PORT_RE = re.compile(rf"(?<![=/\w])@({_USERNAME}(?:@{_HOST}(?::\d{{1,5}})?)?)", re.IGNORECASE)
+# The patterns start with a literal (a scheme, '@' or '#') so the regex engine can skip ahead to it; what may
+# not precede them (Mastodon's lookbehinds ``(?<![=/[:word:]])`` and ``(?<![=/)\p{Alnum}])``) is
+# checked in :func:`_preceded_by`.
+_MENTION_RE = re.compile(rf"@({_USERNAME}(?:@{_HOST})?)", re.IGNORECASE)
+_MENTION_PORT_RE = re.compile(rf"@({_USERNAME}(?:@{_HOST}(?::\d{{1,5}})?)?)", re.IGNORECASE)
 
 _TAG_SEPARATORS = "\u00b7\u30fb\u200c"
-_HASHTAG_RE = re.compile(rf"(?<![=/)\w])#([\w{_TAG_SEPARATORS}]+)")
+_HASHTAG_RE = re.compile(rf"#([\w{_TAG_SEPARATORS}]+)")
+
+
+def _preceded_by(text: str, index: int, forbidden: str) -> bool:
+    """True when the character before ``index`` is a word character or one of ``forbidden``."""
+    if index == 0:
+        return False
+    before = text[index - 1]
+    return before in forbidden or before.isalnum() or before == "_"
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +71,8 @@ def _trim_url(url: str) -> str:
 def _urls(text: str) -> list[Entity]:
     out = []
     for match in _URL_RE.finditer(text):
+        if _preceded_by(text, match.start(), "@/.:"):
+            continue
         url = _trim_url(match.group(0))
         if url.endswith("://") or url.endswith(":"):
             continue
@@ -69,12 +82,18 @@ def _urls(text: str) -> list[Entity]:
 
 def _mentions(text: str, allow_ports: bool) -> list[Entity]:
     pattern = _MENTION_PORT_RE if allow_ports else _MENTION_RE
-    return [Entity(m.start(), m.end(), "mention", m.group(1)) for m in pattern.finditer(text)]
+    return [
+        Entity(m.start(), m.end(), "mention", m.group(1))
+        for m in pattern.finditer(text)
+        if not _preceded_by(text, m.start(), "=/")
+    ]
 
 
 def _hashtags(text: str) -> list[Entity]:
     out = []
     for match in _HASHTAG_RE.finditer(text):
+        if _preceded_by(text, match.start(), "=/)"):
+            continue
         name = match.group(1).rstrip(_TAG_SEPARATORS)
         # Mastodon's HASHTAG_NAME_PAT needs a letter: '#123' is not a tag.
         if not any(c.isalpha() for c in name) or name[0] in _TAG_SEPARATORS:
