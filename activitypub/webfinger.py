@@ -120,8 +120,8 @@ async def _get(http: httpx.AsyncClient, url: str, guard: Guard) -> tuple[httpx.R
     raise WebFingerError(f"more than {MAX_REDIRECTS} redirects for {url}")
 
 
-async def _query(http: httpx.AsyncClient, acct: Acct, guard: Guard) -> dict[str, Any]:
-    url = f"https://{acct.host}/.well-known/webfinger?resource={quote(acct.uri, safe=':@')}"
+async def _query(http: httpx.AsyncClient, acct: Acct, guard: Guard, scheme: str) -> dict[str, Any]:
+    url = f"{scheme}://{acct.host}/.well-known/webfinger?resource={quote(acct.uri, safe=':@')}"
     response, content = await _get(http, url, guard)
     if response.status_code == 410:
         raise WebFingerError(f"{acct} is gone (410)")
@@ -136,17 +136,22 @@ async def _query(http: httpx.AsyncClient, acct: Acct, guard: Guard) -> dict[str,
     return jrd
 
 
-async def lookup(http: httpx.AsyncClient, account: Acct | str, *, guard: Guard) -> WebFingerResult:
+async def lookup(
+    http: httpx.AsyncClient, account: Acct | str, *, guard: Guard, scheme: str = "https"
+) -> WebFingerResult:
     """Resolve an account to its actor id, allowing one subject hop (`fetch_remote_actor_service.rb`).
 
     If the JRD's `subject` names another account, that account is queried once; a second
-    different subject raises `WebFingerError` ("Too many webfinger redirects").
+    different subject raises `WebFingerError` ("Too many webfinger redirects"). RFC 7033 §4 requires
+    https; `scheme="http"` exists only for instances developed on loopback.
     """
+    if scheme not in ("https", "http"):
+        raise WebFingerError(f"WebFinger scheme must be https or http, not {scheme!r}")
     acct = parse_acct(account) if isinstance(account, str) else account
-    jrd = await _query(http, acct, guard)
+    jrd = await _query(http, acct, guard, scheme)
     subject = parse_acct(jrd["subject"])
     if not subject.same_as(acct):
-        jrd = await _query(http, subject, guard)
+        jrd = await _query(http, subject, guard, scheme)
         second = parse_acct(jrd["subject"])
         if not second.same_as(subject):
             raise WebFingerError(f"Too many webfinger redirects for {acct}")

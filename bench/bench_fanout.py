@@ -10,9 +10,9 @@ after reading the whole body, and counts. The followers (``--per-host`` per host
 ``/inbox``) are inserted straight into a migrated SQLite database as ``remote_actors`` and accepted
 ``follows``, so delivery deduplicates them to one POST per host.
 
-* fediserver: ``create_post`` + ``publish_note`` + commit, then the worker's ``run_once`` (``DeliveryHandler``
+* fediserver: ``domain.posts.publish_post`` + commit, then the worker's ``run_once`` (``DeliveryHandler``
   with the default ``delivery_concurrency`` 16 and ``delivery_per_host`` 2, the real ``ActivityPubClient``
-  and HTTP client) until no job is left; timed from before ``publish_note`` until every job is ``done``.
+  and HTTP client) until no job is left; timed from before ``publish_post`` until every job is ``done``.
 * baseline: a bare loop over the same inbox URLs with one ``httpx.AsyncClient``, at most 16 at once, that
   signs each POST afresh (cavage-12, the same key and body) and checks for a 2xx.
 
@@ -159,13 +159,13 @@ async def bench(args: argparse.Namespace) -> int:
     from fediserver import accounts, migrate
     from fediserver.app import build_http_client
     from fediserver.db import make_engine, session_factory
+    from fediserver.domain.posts import PostDraft, publish_post
+    from fediserver.domain.services import Services
     from fediserver.federation.context import Federation
     from fediserver.federation.delivery import DeliveryHandler
-    from fediserver.federation.publishing import publish_note
     from fediserver.jobs.worker import Worker
     from fediserver.media import LocalMediaStore
     from fediserver.models import DeliveryJob, Follow, RemoteActor
-    from fediserver.posting import create_post
     from fediserver.urls import Urls
 
     soft = raise_fd_limit(args.hosts * 2 + 1024)
@@ -226,11 +226,16 @@ async def bench(args: argparse.Namespace) -> int:
                     start = time.perf_counter()
                     async with sessions() as session:
                         me = await accounts.get_user_actor(session, "alice")
-                        note = await create_post(
-                            session, urls, LocalMediaStore(settings.media_dir), me, f"Round {rnd}: hello, followers"
-                        )
-                        jobs = await publish_note(fed, session, me, note)
+                        svc = Services(fed=fed, store=LocalMediaStore(settings.media_dir))
+                        note = await publish_post(svc, session, me, PostDraft(text=f"Round {rnd}: hello, followers"))
                         await session.commit()
+                        jobs = list(
+                            await session.scalars(
+                                select(DeliveryJob).where(
+                                    DeliveryJob.activity_id == urls.note_activity(note.uri.rsplit("/", 1)[1])
+                                )
+                            )
+                        )
                     await asyncio.wait_for(drain(worker), args.timeout)
                     fed_times.append(time.perf_counter() - start)
                     async with sessions() as session:

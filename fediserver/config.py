@@ -66,6 +66,7 @@ class InstanceSettings:
     description: str = "A fediverse instance for images made on its own GPU."
     registration: RegistrationMode = "closed"
     secret_key: Secret = field(default_factory=lambda: Secret(""))
+    max_characters: int = 500
 
 
 @dataclass(frozen=True)
@@ -348,6 +349,7 @@ def validate(settings: Settings) -> None:
         ("generation.max_batch", settings.generation.max_batch),
         ("worker.delivery_max_attempts", settings.worker.delivery_max_attempts),
         ("worker.inbound_max_attempts", settings.worker.inbound_max_attempts),
+        ("instance.max_characters", settings.instance.max_characters),
     ):
         if value <= 0:
             raise ConfigError(f"{key}: must be positive, got {value}")

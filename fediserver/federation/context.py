@@ -95,6 +95,13 @@ class Federation:
             self._signers[actor.id] = signer
         return signer
 
+    @property
+    def webfinger_scheme(self) -> str:
+        """https, or http for local development (``instance.scheme = "http"`` with private addresses allowed),
+        so instances on loopback and the Fedify test peer can resolve each other's handles."""
+        dev = self.settings.instance.scheme == "http" and self.settings.federation.allow_private_addresses
+        return "http" if dev else "https"
+
     def client(self, signer: ap.Signer | None) -> ap.ActivityPubClient:
         # The guard is duck-typed: ActivityPubClient only calls ``check``.
         return ap.ActivityPubClient(http=self.http, clock=self.clock, guard=self.guard, signer=signer)

@@ -8,6 +8,7 @@ from typing import Any
 import activitypub as ap
 from fediserver.federation.sanitize import plain_text, sanitize_html
 from fediserver.models import MediaAttachment, Note, RemoteActor, utcnow
+from fediserver.text.emoji import emojis_from_tags
 
 JSON = dict[str, Any]
 
@@ -121,6 +122,7 @@ def note_to_model(doc: JSON, author: RemoteActor, row: Note | None = None) -> No
     row.to = [x for x in (ap.get_id(t) for t in ap.as_list(doc.get("to"))) if x]
     row.cc = [x for x in (ap.get_id(t) for t in ap.as_list(doc.get("cc"))) if x]
     row.in_reply_to_uri = ap.get_id(doc.get("inReplyTo"))
+    row.emojis = emojis_from_tags(doc.get("tag"))
     row.raw = doc
     row.published_at = parse_time(doc.get("published")) or utcnow()
     row.updated_at = parse_time(doc.get("updated"))

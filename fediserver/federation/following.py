@@ -21,7 +21,7 @@ async def resolve_account(fed: Federation, session: AsyncSession, account: str) 
         actor_id = account
     else:
         try:
-            result = await ap.lookup(fed.http, account.lstrip("@"), guard=fed.guard)
+            result = await ap.lookup(fed.http, account.lstrip("@"), guard=fed.guard, scheme=fed.webfinger_scheme)
         except ap.ActivityPubError as exc:
             raise NotFound(f"{account}: {exc}") from None
         actor_id = result.actor_id

@@ -107,13 +107,16 @@ def note_to_as(
         sensitive=note.sensitive,
         in_reply_to=note.in_reply_to_uri,
         attachment=[attachment_to_as(m, urls) for m in attachments],
+        tag=note.tags or (),
     )
     if note.updated_at is not None:
         doc["updated"] = ap.iso8601(note.updated_at)
     doc["replies"] = urls.note_replies(key)
     if generation is not None:
         doc["@context"] = [*doc["@context"], GENERATION_CONTEXT]
-        doc["tag"] = [*doc["tag"], {"type": "Hashtag", "name": "#AIGenerated", "href": urls.tag("AIGenerated")}]
+        disclosure = {"type": "Hashtag", "name": "#AIGenerated", "href": urls.tag("AIGenerated")}
+        if disclosure not in doc["tag"]:
+            doc["tag"] = [*doc["tag"], disclosure]
         doc["generation"] = generation_to_as(generation)
     return doc
 

@@ -9,12 +9,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from fediserver.config import Settings
 from fediserver.errors import InvalidInput
 from fediserver.models import VISIBILITIES, GenerationJob, LocalActor, utcnow
-from fediserver.posting import check_post
+from fediserver.text.length import post_length
 from generation.errors import InvalidRequest
 from generation.presets import resolve_request
 from generation.types import GenerationRequest
 
 MAX_PROMPT = 2000
+# Bound on any stored post text; the instance's own limit is checked by ``check_publishable``.
+MAX_POST_TEXT = 5000
 
 
 def build_request(
@@ -64,8 +66,8 @@ async def enqueue(
     """Store the job; ``post_text``/``visibility`` set means publish the result as a post."""
     if visibility is not None and visibility not in VISIBILITIES:
         raise InvalidInput(f"visibility: one of {', '.join(VISIBILITIES)}")
-    if visibility is not None:
-        check_publishable(request.prompt, post_text, visibility)
+    if post_text is not None and len(post_text) > MAX_POST_TEXT:
+        raise InvalidInput(f"text: at most {MAX_POST_TEXT} characters")
     assert request.is_resolved
     job = GenerationJob(
         token=secrets.token_hex(16),
@@ -90,9 +92,16 @@ async def enqueue(
     return job
 
 
-def check_publishable(prompt: str, post_text: str | None, visibility: str) -> None:
-    """Raise what ``create_post`` would raise for the post a job publishes (its text, else the prompt)."""
-    check_post(post_text or prompt, visibility, has_image=True)
+def check_publishable(settings: Settings, post_text: str | None, visibility: str) -> None:
+    """Refuse, before any rendering, a post the job could not publish: a text over the instance's limit.
+
+    Without a text the post says the prompt, cut to fit (``imagegen.results.publish``).
+    """
+    if visibility not in VISIBILITIES:
+        raise InvalidInput(f"visibility: one of {', '.join(VISIBILITIES)}")
+    limit = settings.instance.max_characters
+    if post_text and post_length(post_text, allow_ports=settings.instance.scheme == "http") > limit:
+        raise InvalidInput(f"text: at most {limit} characters (a link counts as 23)")
 
 
 def job_request(job: GenerationJob) -> GenerationRequest:

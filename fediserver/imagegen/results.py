@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import html
-
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from fediserver.federation import publishing
+from fediserver.domain import posts
+from fediserver.domain.services import Services
 from fediserver.federation.context import Federation
 from fediserver.media import LocalMediaStore
 from fediserver.models import GenerationJob, LocalActor, MediaAttachment, Note
-from fediserver.posting import create_post, text_to_html
+from fediserver.text.length import fit
 from generation.types import GenerationResult
 
 HASHTAG = "AIGenerated"
@@ -40,10 +39,9 @@ def store_files(
     )
 
 
-def disclosure_html(fed: Federation, job: GenerationJob) -> str:
-    tag_url = fed.urls.tag(HASHTAG)
-    link = f'<a href="{tag_url}" class="mention hashtag" rel="tag">#<span>{HASHTAG}</span></a>'
-    return f"<p>{DISCLOSURE} ({html.escape(job.model)}, seed {job.seed}). {link}</p>"
+def disclosure(job: GenerationJob) -> str:
+    """The paragraph every generated post ends with: what made the image, and the hashtag."""
+    return f"{DISCLOSURE} ({job.model}, seed {job.seed}). #{HASHTAG}"
 
 
 async def publish(
@@ -54,13 +52,12 @@ async def publish(
     job: GenerationJob,
     media: MediaAttachment,
 ) -> Note:
-    """The post: the user's text (the prompt by default), the disclosure and hashtag, the image."""
-    text = job.post_text if job.post_text else job.prompt
-    note = await create_post(session, fed.urls, store, actor, text, visibility=job.post_visibility or "public")
-    note.content = text_to_html(text) + disclosure_html(fed, job)
-    note.generation_job_id = job.id
-    media.note_id = note.id
-    session.add(media)
-    await session.flush()
-    await publishing.publish_note(fed, session, actor, note)
-    return note
+    """The post: the user's text (the prompt by default), the disclosure and hashtag, the image.
+
+    The GPU work is done by now, so text over ``instance.max_characters`` is shortened rather than
+    refused; the whole prompt stays in the alt text and the ``generation`` property.
+    """
+    svc = Services(fed=fed, store=store)
+    text = fit(job.post_text or job.prompt, fed.settings.instance.max_characters, allow_ports=posts.dev_mode(svc))
+    draft = posts.PostDraft(text=text, visibility=job.post_visibility or "public", footer=disclosure(job))
+    return await posts.publish_post(svc, session, actor, draft, media=[media], generation_job_id=job.id)

@@ -145,7 +145,7 @@ class GenerationWorker:
                         + (f" (last error: {job.last_error})" if job.last_error else "")
                     )
                 if job.post_visibility is not None:
-                    jobs.check_publishable(job.prompt, job.post_text, job.post_visibility)
+                    jobs.check_publishable(self.fed.settings, job.post_text, job.post_visibility)
                 ready.append((job, jobs.job_request(job)))
             except Exception as exc:
                 # A row that cannot become a request or a post fails alone, before any pixel is drawn.

@@ -3,6 +3,7 @@
 from fediserver.models.actors import LocalActor, RemoteActor, User
 from fediserver.models.assist import AssistJob
 from fediserver.models.base import Base, QueueMixin, UTCDateTime, utcnow
+from fediserver.models.content import NOTIFICATION_TYPES, AccountHandle, NoteEdit, NoteTag, Notification, Tag
 from fediserver.models.moderation import ActorBlock, DomainBlock, Report
 from fediserver.models.queues import JOB_STATES, DeliveryJob, GenerationJob, InboundActivity
 from fediserver.models.sessions import WebSession
@@ -32,3 +33,4 @@ __all__ = [
     "WebSession",
     "utcnow",
 ]
+__all__ += ["NOTIFICATION_TYPES", "AccountHandle", "NoteEdit", "NoteTag", "Notification", "Tag"]

@@ -73,6 +73,10 @@ class Note(Base):
     generation_job_id: Mapped[int | None] = mapped_column(
         ForeignKey("generation_jobs.id", ondelete="SET NULL"), default=None
     )
+    # ActivityStreams ``tag`` objects of a local note (Mention, Hashtag), as sent.
+    tags: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    # Custom emoji of a remote note: ``[{"shortcode", "url"}]`` from its ``Emoji`` tags (checklist 15).
+    emojis: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
 
     attachments: Mapped[list[MediaAttachment]] = relationship(
         back_populates="note", order_by="MediaAttachment.position"

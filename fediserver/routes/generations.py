@@ -13,7 +13,6 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 import activitypub as ap
-from fediserver import posting
 from fediserver.auth import authenticate
 from fediserver.errors import AppError, Conflict, InvalidInput, NotFound
 from fediserver.imagegen import jobs
@@ -28,12 +27,12 @@ _FIELDS |= {"post", "text", "visibility"}
 # A flat object of scalars: deep nesting or a huge string is refused before the fields are read (each
 # field's own length is checked against ``_TEXT_LIMITS`` after, with its name in the reason).
 BODY_LIMITS = ap.JsonLimits(max_depth=4, max_string=65_536, max_array=16, max_members=64)
-# Lengths each text field may have; the text's matches what ``posting.create_post`` stores.
+# Lengths each text field may have; the post text is checked against the instance's limit after.
 _TEXT_LIMITS = {
     "prompt": jobs.MAX_PROMPT,
     "negative_prompt": jobs.MAX_PROMPT,
     "model": 255,
-    "text": posting.MAX_TEXT,
+    "text": jobs.MAX_POST_TEXT,
     "visibility": 16,
 }
 
@@ -139,6 +138,8 @@ async def create(request: Request) -> Response:
         height=_int(body, "height"),
     )
     post = body.get("post", True)
+    if post:
+        jobs.check_publishable(settings, body.get("text"), body.get("visibility") or "public")
     async with request.app.state.sessions() as session:
         actor = await authenticate(request, session)
         job = await jobs.enqueue(

@@ -7,6 +7,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from fediserver.domain.threads import public_replies
 from fediserver.errors import NotFound
 from fediserver.federation.context import Federation
 from fediserver.federation.negotiation import wants_activity_json
@@ -55,9 +56,18 @@ async def note_activity(request: Request) -> Response:
 
 
 async def replies(request: Request) -> Response:
+    """The public and unlisted replies to a local post, by id (Mastodon pages them; ours fit one page)."""
     fed: Federation = request.app.state.federation
-    doc = ordered_collection(fed.urls.note_replies(request.path_params["key"]), 0, None)
-    doc["orderedItems"] = []
+    key = request.path_params["key"]
+    async with request.app.state.sessions() as session:
+        exists = await session.scalar(
+            select(Note.id).where(Note.uri == fed.urls.note(key), Note.local_actor_id.is_not(None))
+        )
+        if exists is None:
+            raise NotFound("no such post")
+        items = await public_replies(session, fed.urls.note(key))
+    doc = ordered_collection(fed.urls.note_replies(key), len(items), None)
+    doc["orderedItems"] = items
     return as2(doc)
 
 

@@ -11,9 +11,9 @@ import pytest
 from sqlalchemy import select
 
 import activitypub as ap
+from fediserver.domain.posts import PostDraft, publish_post
 from fediserver.federation import following
 from fediserver.models import Follow, Note
-from fediserver.posting import create_post
 
 Factory = Callable[..., Awaitable[Any]]
 AS2_ACCEPTS = [
@@ -106,7 +106,7 @@ async def test_unknown_user__404(site: Any) -> None:
 async def _post_as(instance: Any, user: str, text: str, visibility: str) -> Note:
     async with instance.sessions() as session:
         me = await instance.user(session, user)
-        note = await create_post(session, instance.fed.urls, instance.app.state.media, me, text, visibility=visibility)
+        note = await publish_post(instance.app.state.services, session, me, PostDraft(text=text, visibility=visibility))
         await session.commit()
         return note
 

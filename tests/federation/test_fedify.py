@@ -16,10 +16,9 @@ import pytest
 from PIL import Image
 from sqlalchemy import select
 
-from fediserver.federation import publishing
+from fediserver.domain.posts import PostDraft, publish_post
 from fediserver.media import MediaLimits, ingest_upload
 from fediserver.models import Follow, Note
-from fediserver.posting import create_post
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "peers"))
 import fedify_peer  # type: ignore[import-not-found, unused-ignore]
@@ -66,12 +65,9 @@ async def test_fedify__follows_receives_our_post_and_sends_one(
         # alice posts an image; it reaches Fedify signed by us and verified there.
         async with a.sessions() as session:
             me = await a.user(session, "alice")
-            limits = MediaLimits.from_settings(a.settings.media)
-            image = ingest_upload(a.app.state.media, _png(), limits)
-            note = await create_post(
-                session, a.fed.urls, a.app.state.media, me, "A green square", image=image, alt="green"
-            )
-            await publishing.publish_note(a.fed, session, me, note)
+            image = ingest_upload(a.app.state.media, _png(), MediaLimits.from_settings(a.settings.media))
+            draft = PostDraft(text="A green square", image=image, alt="green")
+            note = await publish_post(a.app.state.services, session, me, draft)
             await session.commit()
             note_uri = note.uri
         a.wake()

@@ -12,8 +12,8 @@ import httpx
 from sqlalchemy import func, select
 
 import activitypub as ap
+from fediserver.domain.posts import PostDraft, publish_post
 from fediserver.models import ActorBlock, Announce, Follow, Like, RemoteActor, Report
-from fediserver.posting import create_post
 
 Factory = Callable[..., Awaitable[Any]]
 
@@ -44,7 +44,7 @@ async def test_inbound__follow_like_announce_block_flag_undo_delete(instances: F
     b = await instances("b", ["bob"])
     alice, bob = a.actor_url("alice"), b.actor_url("bob")
     async with a.sessions() as session:
-        note = await create_post(session, a.fed.urls, a.app.state.media, await a.user(session, "alice"), "hi")
+        note = await publish_post(a.app.state.services, session, await a.user(session, "alice"), PostDraft(text="hi"))
         await session.commit()
 
     # A repeated Follow (new id, as Mastodon sends after a key change) keeps one accepted row.

@@ -8,9 +8,10 @@ from typing import Any
 
 from sqlalchemy import select
 
-from fediserver.federation import following, publishing
+from fediserver.domain import posts
+from fediserver.domain import reactions as reacting
+from fediserver.federation import following
 from fediserver.models import Announce, DeliveryJob, Follow, InboundActivity, Like, Note
-from fediserver.posting import create_post
 
 Wait = Callable[..., Awaitable[Any]]
 
@@ -56,8 +57,8 @@ async def test_two_instances__full_social_round_trip(instances: Callable[..., Aw
     # alice posts; it arrives on bob's side, sanitised and addressed as public
     async with a.sessions() as session:
         me = await a.user(session, "alice")
-        post = await create_post(session, a.fed.urls, a.app.state.media, me, "Hello <script>x</script> fediverse")
-        await publishing.publish_note(a.fed, session, me, post)
+        draft = posts.PostDraft(text="Hello <script>x</script> fediverse")
+        post = await posts.publish_post(a.app.state.services, session, me, draft)
         await session.commit()
         post_uri = post.uri
     a.wake()
@@ -77,10 +78,10 @@ async def test_two_instances__full_social_round_trip(instances: Callable[..., Aw
         me = await b.user(session, "bob")
         target = await session.scalar(select(Note).where(Note.uri == post_uri))
         assert target is not None
-        reply = await create_post(session, b.fed.urls, b.app.state.media, me, "Nice!", in_reply_to=target)
-        await publishing.publish_note(b.fed, session, me, reply)
-        await publishing.like(b.fed, session, me, target)
-        await publishing.announce(b.fed, session, me, target)
+        svc = b.app.state.services
+        reply = await posts.publish_post(svc, session, me, posts.PostDraft(text="Nice!", in_reply_to=target.uri))
+        await reacting.like(svc, session, me, target.uri)
+        await reacting.boost(svc, session, me, target.uri)
         await session.commit()
         reply_uri = reply.uri
     b.wake()
@@ -102,9 +103,7 @@ async def test_two_instances__full_social_round_trip(instances: Callable[..., Aw
     # alice deletes the post; bob's copy is marked deleted and leaves the timeline
     async with a.sessions() as session:
         me = await a.user(session, "alice")
-        mine = await session.scalar(select(Note).where(Note.uri == post_uri))
-        assert mine is not None
-        await publishing.delete_note(a.fed, session, me, mine)
+        await posts.delete_post(a.app.state.services, session, me, post_uri)
         await session.commit()
     a.wake()
 

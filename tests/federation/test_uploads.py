@@ -11,8 +11,8 @@ from typing import Any
 import httpx
 from PIL import Image
 
+from fediserver.domain.posts import PostDraft, publish_post
 from fediserver.media import MediaLimits, ingest_upload
-from fediserver.posting import create_post
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fediserver"))
 from test_media import (  # type: ignore[import-not-found, unused-ignore]
@@ -30,9 +30,8 @@ async def test_uploaded_jpeg__served_without_gps_camera_or_xmp(instances: Factor
     original = jpeg_with_metadata(orientation=6)
     async with a.sessions() as session:
         image = ingest_upload(a.app.state.media, original, MediaLimits.from_settings(a.settings.media))
-        note = await create_post(
-            session, a.fed.urls, a.app.state.media, await a.user(session, "alice"), "holiday", image=image, alt="sea"
-        )
+        draft = PostDraft(text="holiday", image=image, alt="sea")
+        note = await publish_post(a.app.state.services, session, await a.user(session, "alice"), draft)
         await session.commit()
     async with httpx.AsyncClient() as http:
         document = (await http.get(note.uri, headers=AS2)).json()

@@ -11,8 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from activitypub import PUBLIC
 from fediserver import accounts
+from fediserver.domain.posts import addressing
 from fediserver.models import DeliveryJob, LocalActor, Note
-from fediserver.posting import addressing
 
 
 async def test_sqlite__wal_busy_timeout_and_foreign_keys(engine: AsyncEngine) -> None:

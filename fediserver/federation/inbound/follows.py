@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 import activitypub as ap
+from fediserver.domain.notifications import notify
 from fediserver.federation import outbound
 from fediserver.federation.inbound.context import Inbound
 from fediserver.models import Follow
@@ -29,9 +30,11 @@ async def on_follow(ctx: Inbound) -> None:
     if target.manually_approves_followers and row.state != "accepted":
         row.state = "pending"
         await ctx.session.flush()
+        await notify(ctx.session, target.id, "follow_request", ctx.actor.uri)
         return
     row.state = "accepted"
     await ctx.session.flush()
+    await notify(ctx.session, target.id, "follow", ctx.actor.uri)
     # Only what identifies the Follow goes back, as Mastodon sends it (ActivityPub::AcceptFollowSerializer):
     # echoing the whole remote document would sign and send whatever extra a sender put in it.
     follow = {"id": follow_id, "type": "Follow", "actor": ctx.actor.uri, "object": target_uri}

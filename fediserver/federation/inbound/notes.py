@@ -8,10 +8,12 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import selectinload
 
 import activitypub as ap
+from fediserver.domain.notifications import notify
+from fediserver.domain.tags import hashtag_names, index_tags
 from fediserver.federation.convert import attachments_to_models, note_to_model
 from fediserver.federation.inbound.context import Inbound
 from fediserver.federation.remote import fetch_document
-from fediserver.models import Follow, Note, RemoteActor, utcnow
+from fediserver.models import Announce, Follow, LocalActor, Note, NoteEdit, RemoteActor, utcnow
 
 NOTE_TYPES = ("Note", "Article", "Page", "Question")
 
@@ -60,13 +62,65 @@ async def store_note(ctx: Inbound, doc: dict[str, Any], author: RemoteActor) -> 
     return note
 
 
+async def after_store(ctx: Inbound, note: Note, doc: dict[str, Any]) -> None:
+    """Index a public post's hashtags; notify local users it mentions or replies to (Mastodon's
+    ``ProcessMentionsService``: a reply to a local post also mentions its author)."""
+    await index_tags(ctx.session, note, hashtag_names(doc.get("tag")) if note.visibility == "public" else ())
+    recipients: set[int] = set()
+    for tag in ap.as_list(doc.get("tag")):
+        if isinstance(tag, dict) and ap.has_type(tag, "Mention"):
+            local = await ctx.local_actor(ap.get_id(tag.get("href")))
+            if local is not None:
+                recipients.add(local.id)
+    parent = await ctx.local_note(note.in_reply_to_uri)
+    if parent is not None and parent.local_actor_id is not None:
+        recipients.add(parent.local_actor_id)
+    for recipient in sorted(recipients):
+        await notify(ctx.session, recipient, "mention", note.attributed_to, note.uri)
+
+
 async def on_create(ctx: Inbound) -> None:
     doc = await _object_document(ctx)
     if doc is None or not ap.has_type(doc, *NOTE_TYPES):
         return
     if not await _is_relevant(ctx, doc):
         return
-    await store_note(ctx, doc, ctx.actor)
+    note = await store_note(ctx, doc, ctx.actor)
+    await after_store(ctx, note, doc)
+
+
+async def _keep_history(ctx: Inbound, doc: dict[str, Any]) -> str | None:
+    """Before an Update replaces a known post, keep its version (Mastodon shows remote edit history);
+    returns the new version's ``updated`` if the text changed, else None."""
+    note = await ctx.session.scalar(select(Note).where(Note.uri == ctx.object_id))
+    if note is None or note.attributed_to != ctx.actor.uri:
+        return None
+    fresh = note_to_model(doc, ctx.actor, Note(uri=note.uri))
+    if (fresh.content, fresh.summary, fresh.sensitive) == (note.content, note.summary, note.sensitive):
+        return None
+    ctx.session.add(
+        NoteEdit(
+            note_id=note.id,
+            content=note.content,
+            source_text=note.source_text,
+            summary=note.summary,
+            sensitive=note.sensitive,
+            created_at=note.updated_at or note.published_at,
+        )
+    )
+    return str(doc.get("updated") or ctx.activity.get("id"))
+
+
+async def _notify_update(ctx: Inbound, note: Note, version: str) -> None:
+    """Local users who boosted an edited post hear of the edit (Mastodon's ``update`` notification)."""
+    prefix = ctx.fed.urls.actor("")
+    uris = await ctx.session.scalars(
+        select(Announce.actor_uri).where(Announce.note_uri == note.uri, Announce.actor_uri.startswith(prefix))
+    )
+    names = [uri[len(prefix) :] for uri in uris]
+    boosters = list(await ctx.session.scalars(select(LocalActor.id).where(LocalActor.username.in_(names))))
+    for recipient in boosters:
+        await notify(ctx.session, recipient, "update", note.attributed_to, note.uri, version=version)
 
 
 async def on_update(ctx: Inbound) -> None:
@@ -80,7 +134,11 @@ async def on_update(ctx: Inbound) -> None:
     if isinstance(obj, dict) and ap.has_type(obj, *NOTE_TYPES):
         known = await ctx.session.scalar(select(Note.id).where(Note.uri == ctx.object_id))
         if known is not None:
-            await store_note(ctx, obj, ctx.actor)
+            version = await _keep_history(ctx, obj)
+            note = await store_note(ctx, obj, ctx.actor)
+            await after_store(ctx, note, obj)
+            if version is not None:
+                await _notify_update(ctx, note, version)
 
 
 async def on_delete(ctx: Inbound) -> None:

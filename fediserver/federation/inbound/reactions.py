@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 import activitypub as ap
+from fediserver.domain.notifications import notify
 from fediserver.federation.inbound.context import Inbound
 from fediserver.federation.inbound.notes import NOTE_TYPES, store_note
 from fediserver.federation.remote import fetch_document, get_actor
@@ -18,6 +19,8 @@ async def on_like(ctx: Inbound) -> None:
     exists = await ctx.session.scalar(select(Like.id).where(Like.actor_uri == ctx.actor.uri, Like.note_uri == note.uri))
     if exists is None:
         ctx.session.add(Like(activity_uri=ctx.activity["id"], actor_uri=ctx.actor.uri, note_uri=note.uri))
+    if note.local_actor_id is not None:
+        await notify(ctx.session, note.local_actor_id, "favourite", ctx.actor.uri, note.uri)
 
 
 async def on_announce(ctx: Inbound) -> None:
@@ -51,3 +54,5 @@ async def on_announce(ctx: Inbound) -> None:
     )
     if exists is None:
         ctx.session.add(Announce(activity_uri=ctx.activity["id"], actor_uri=ctx.actor.uri, note_uri=object_id))
+    if note is not None and note.local_actor_id is not None:
+        await notify(ctx.session, note.local_actor_id, "reblog", ctx.actor.uri, note.uri)

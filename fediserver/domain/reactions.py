@@ -1,0 +1,96 @@
+"""Favourites and boosts by local users: stored, sent, and undone (Mastodon's ``FavouriteService``,
+``ReblogService`` and their ``Unfavourite``/``Unreblog`` twins)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+import activitypub as ap
+from fediserver.domain.notifications import notify
+from fediserver.domain.posts import find_note
+from fediserver.domain.services import Services
+from fediserver.errors import Conflict, InvalidInput, NotFound
+from fediserver.federation import outbound
+from fediserver.federation.remote import get_actor
+from fediserver.models import Announce, DeliveryJob, Like, LocalActor, Note, utcnow
+
+JSON = dict[str, Any]
+
+
+async def _author_inboxes(svc: Services, session: AsyncSession, note: Note) -> list[str]:
+    if note.local_actor_id is not None:
+        return []
+    return [outbound.inbox_for(await get_actor(svc.fed, session, note.attributed_to))]
+
+
+async def like(svc: Services, session: AsyncSession, me: LocalActor, note_uri: str) -> Like:
+    """Favourite a post the user may see; its author is told (a local author by notification)."""
+    note = await find_note(svc, session, note_uri, me)
+    my_uri = svc.urls.actor(me.username)
+    if await session.scalar(select(Like.id).where(Like.actor_uri == my_uri, Like.note_uri == note.uri)) is not None:
+        raise Conflict(f"{me.username} already favourited {note.uri}")
+    row = Like(activity_uri=f"{my_uri}#likes/{note.id}", actor_uri=my_uri, note_uri=note.uri)
+    session.add(row)
+    await session.flush()
+    if note.local_actor_id is not None:
+        await notify(session, note.local_actor_id, "favourite", my_uri, note.uri)
+    activity = ap.like(id=row.activity_uri, actor=my_uri, object=note.uri, to=[note.attributed_to])
+    await outbound.enqueue(svc.fed, session, activity, me, await _author_inboxes(svc, session, note))
+    return row
+
+
+async def unlike(svc: Services, session: AsyncSession, me: LocalActor, note_uri: str) -> list[DeliveryJob]:
+    my_uri = svc.urls.actor(me.username)
+    row = await session.scalar(select(Like).where(Like.actor_uri == my_uri, Like.note_uri == note_uri))
+    note = await session.scalar(select(Note).where(Note.uri == note_uri))
+    if row is None or note is None:
+        raise NotFound(f"{me.username} has not favourited {note_uri}")
+    original = ap.like(id=row.activity_uri, actor=my_uri, object=note.uri, to=[note.attributed_to])
+    undo = ap.undo(id=f"{row.activity_uri}/undo", actor=my_uri, object=original, to=[note.attributed_to])
+    await session.delete(row)
+    return await outbound.enqueue(svc.fed, session, undo, me, await _author_inboxes(svc, session, note))
+
+
+async def boost(svc: Services, session: AsyncSession, me: LocalActor, note_uri: str) -> Announce:
+    """Boost a public or unlisted post: to the user's followers and the post's author (checklist 13)."""
+    note = await find_note(svc, session, note_uri, me)
+    if note.visibility not in ("public", "unlisted"):
+        raise InvalidInput(f"{note.uri} is {note.visibility}: only public and unlisted posts can be boosted")
+    my_uri = svc.urls.actor(me.username)
+    if await session.scalar(select(Announce.id).where(Announce.actor_uri == my_uri, Announce.note_uri == note.uri)):
+        raise Conflict(f"{me.username} already boosted {note.uri}")
+    row = Announce(activity_uri=f"{my_uri}#announces/{note.id}", actor_uri=my_uri, note_uri=note.uri)
+    session.add(row)
+    await session.flush()
+    if note.local_actor_id is not None:
+        await notify(session, note.local_actor_id, "reblog", my_uri, note.uri)
+    activity = _announce(svc, me, row, note)
+    await outbound.to_followers(svc.fed, session, activity, me)
+    return row
+
+
+def _announce(svc: Services, me: LocalActor, row: Announce, note: Note) -> JSON:
+    return ap.announce(
+        id=row.activity_uri,
+        actor=row.actor_uri,
+        object=note.uri,
+        to=[ap.PUBLIC],
+        cc=[svc.urls.followers(me.username), note.attributed_to],
+        published=row.created_at or utcnow(),
+    )
+
+
+async def unboost(svc: Services, session: AsyncSession, me: LocalActor, note_uri: str) -> list[DeliveryJob]:
+    my_uri = svc.urls.actor(me.username)
+    row = await session.scalar(select(Announce).where(Announce.actor_uri == my_uri, Announce.note_uri == note_uri))
+    note = await session.scalar(select(Note).where(Note.uri == note_uri))
+    if row is None or note is None:
+        raise NotFound(f"{me.username} has not boosted {note_uri}")
+    original = _announce(svc, me, row, note)
+    undo = ap.undo(id=f"{row.activity_uri}/undo", actor=my_uri, object=original, to=[ap.PUBLIC])
+    undo["cc"] = original["cc"]
+    await session.delete(row)
+    return await outbound.to_followers(svc.fed, session, undo, me)
