@@ -3,10 +3,12 @@
 from fediserver.models.actors import LocalActor, RemoteActor, User
 from fediserver.models.base import Base, QueueMixin, UTCDateTime, utcnow
 from fediserver.models.moderation import ActorBlock, DomainBlock, Report
-from fediserver.models.queues import JOB_STATES, DeliveryJob, GenerationJob, InboundActivity
+from fediserver.models.profiles import Pin
+from fediserver.models.queues import GENERATION_PURPOSES, JOB_STATES, DeliveryJob, GenerationJob, InboundActivity
 from fediserver.models.social import VISIBILITIES, Announce, Follow, Like, MediaAttachment, Note
 
 __all__ = [
+    "GENERATION_PURPOSES",
     "JOB_STATES",
     "VISIBILITIES",
     "ActorBlock",
@@ -21,6 +23,7 @@ __all__ = [
     "LocalActor",
     "MediaAttachment",
     "Note",
+    "Pin",
     "QueueMixin",
     "RemoteActor",
     "Report",
