@@ -6,6 +6,7 @@ import html
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from fediserver.domain.profiles import use_generated_image
 from fediserver.federation import publishing
 from fediserver.federation.context import Federation
 from fediserver.media import LocalMediaStore
@@ -64,3 +65,11 @@ async def publish(
     await session.flush()
     await publishing.publish_note(fed, session, actor, note)
     return note
+
+
+async def use_for_profile(
+    fed: Federation, session: AsyncSession, actor: LocalActor, job: GenerationJob, media: MediaAttachment
+) -> None:
+    """A job whose ``purpose`` is ``avatar`` or ``header``: the WebP becomes that image; followers told."""
+    session.add(media)
+    await use_generated_image(fed, session, actor, job.purpose, media.storage_key or "", media.media_type)

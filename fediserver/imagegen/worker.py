@@ -158,7 +158,9 @@ class GenerationWorker:
                 actor = await session.get(LocalActor, job.local_actor_id)
                 assert actor is not None
                 media = results.store_files(self.store, actor, job, outcome)
-                if job.post_visibility is not None:
+                if job.purpose != "post":
+                    await results.use_for_profile(self.fed, session, actor, job, media)
+                elif job.post_visibility is not None:
                     await results.publish(self.fed, session, self.store, actor, job, media)
                 else:
                     session.add(media)

@@ -29,6 +29,8 @@ async def on_follow(ctx: Inbound) -> None:
     if target.manually_approves_followers and row.state != "accepted":
         row.state = "pending"
         await ctx.session.flush()
+        # TODO(lead, issue 9): add a ``follow_request`` notification here once H4's notifications table
+        # is merged (``fediserver follow-requests NAME`` lists pending requests meanwhile).
         return
     row.state = "accepted"
     await ctx.session.flush()
