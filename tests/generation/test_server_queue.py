@@ -254,3 +254,38 @@ async def test_api__cancel_a_queued_job(api: httpx.AsyncClient) -> None:
     assert cancelled.json()["state"] == "cancelled"
     again = await api.post(created["status_url"] + "/cancel", headers=_basic("alice", "alice-password"))
     assert again.status_code == 409
+
+
+async def test_worker__an_avatar_job_becomes_the_profile_image_not_a_post(
+    gen_settings: Settings, db: async_sessionmaker[AsyncSession], worker: GenerationWorker
+) -> None:
+    async with db() as session:
+        actor = await accounts.get_user_actor(session, "alice")
+        request = jobs.build_request(gen_settings, "a fox portrait", seed=5)
+        job = await jobs.enqueue(session, actor, request, purpose="avatar")
+        await session.commit()
+    await _drain(worker)
+    assert (await _get(db, job.id)).state == "done"
+    async with db() as session:
+        actor = await accounts.get_user_actor(session, "alice")
+        media = await session.scalar(select(MediaAttachment).where(MediaAttachment.generation_job_id == job.id))
+        notes = (await session.scalars(select(Note))).all()
+    assert media is not None
+    assert actor.avatar_key == media.storage_key
+    assert actor.avatar_media_type == "image/webp"
+    assert actor.header_key is None
+    assert notes == []
+
+
+async def test_enqueue__refuses_an_unknown_purpose_and_a_posted_avatar(
+    gen_settings: Settings, db: async_sessionmaker[AsyncSession]
+) -> None:
+    from fediserver.errors import InvalidInput
+
+    async with db() as session:
+        actor = await accounts.get_user_actor(session, "alice")
+        request = jobs.build_request(gen_settings, "a fox", seed=5)
+        with pytest.raises(InvalidInput, match="purpose"):
+            await jobs.enqueue(session, actor, request, purpose="banner")
+        with pytest.raises(InvalidInput, match="not posted"):
+            await jobs.enqueue(session, actor, request, purpose="header", visibility="public")
