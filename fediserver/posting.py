@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 import activitypub as ap
 from fediserver.errors import InvalidInput, NotAvailable
-from fediserver.media import LocalMediaStore, inspect_image
+from fediserver.media import LocalMediaStore, check_focus, inspect_image
 from fediserver.models import VISIBILITIES, LocalActor, MediaAttachment, Note
 from fediserver.urls import Urls
 
@@ -72,12 +72,16 @@ async def create_post(
     image: bytes | None = None,
     alt: str = "",
     in_reply_to: Note | None = None,
+    focus: tuple[float, float] | None = None,
 ) -> Note:
     """Store a new local note (and its image) and return it; the caller commits."""
     if not text.strip() and image is None:
         raise InvalidInput("text: a post needs text or an image")
     if len(text) > MAX_TEXT:
         raise InvalidInput(f"text: at most {MAX_TEXT} characters")
+    if focus is not None and image is None:
+        raise InvalidInput("focus: a focal point belongs to an image")
+    focus_x, focus_y = check_focus(*focus) if focus is not None else (None, None)
     if visibility == "direct":
         raise NotAvailable(
             "visibility direct needs mentioned accounts resolved over WebFinger, which arrives with "
@@ -112,6 +116,8 @@ async def create_post(
                 height=info.height,
                 size_bytes=len(image),
                 description=alt,
+                focus_x=focus_x,
+                focus_y=focus_y,
             )
         )
     await session.flush()

@@ -158,3 +158,28 @@ def test_attachment__focal_point_is_emitted_when_set() -> None:
     assert attachment_to_as(media, urls)["focalPoint"] == [0.5, -0.25]
     media.focus_x = media.focus_y = None
     assert "focalPoint" not in attachment_to_as(media, urls)
+
+
+async def test_post__focal_point_is_stored_checked_and_served(instances: Factory) -> None:
+    import io
+
+    from PIL import Image
+
+    a = await instances("a", ["alice"])
+    svc: Services = a.app.state.services
+    out = io.BytesIO()
+    Image.new("RGB", (8, 8), (1, 2, 3)).save(out, "PNG")
+    async with a.sessions() as session:
+        me = await a.user(session, "alice")
+        with pytest.raises(InvalidInput, match="focus"):
+            await create_post(session, a.fed.urls, svc.store, me, "x", image=out.getvalue(), focus=(1.5, 0.0))
+        with pytest.raises(InvalidInput, match="focus"):
+            await create_post(session, a.fed.urls, svc.store, me, "x", focus=(0.0, 0.0))
+        await session.rollback()
+        me = await a.user(session, "alice")
+        note = await create_post(session, a.fed.urls, svc.store, me, "x", image=out.getvalue(), focus=(-0.5, 1.0))
+        await session.commit()
+        uri = note.uri
+    async with httpx.AsyncClient() as http:
+        doc = (await http.get(uri, headers=AS2)).json()
+    assert doc["attachment"][0]["focalPoint"] == [-0.5, 1.0]
