@@ -180,7 +180,7 @@ async def links_back(fed: Federation, actor: LocalActor, url: str) -> bool:
     """Whether the page at ``url`` has a ``rel="me"`` link to this profile (Mastodon's ``VerifyLinkService``)."""
     try:
         page = await _fetch_page(fed, url)
-    except (ap.UnsafeURLError, httpx.HTTPError, UnicodeDecodeError, LookupError):
+    except (ap.ActivityPubError, httpx.HTTPError, UnicodeDecodeError, LookupError):
         # An unreachable, refused or undecodable page just leaves the link unverified.
         return False
     if page is None:
