@@ -19,7 +19,7 @@ from fediserver.domain import accounts as account_cases
 from fediserver.domain import profiles, relations
 from fediserver.domain.services import Services
 from fediserver.errors import InvalidInput
-from fediserver.models import Follow, Note, RemoteActor
+from fediserver.models import ActorBlock, Follow, Note, RemoteActor
 from fediserver.posting import create_post
 
 Wait = Callable[..., Awaitable[Any]]
@@ -238,3 +238,35 @@ async def test_move__a_local_follower_follows_the_new_account(instances: Factory
         assert (await http.get(carol, headers=AS2)).json()["alsoKnownAs"] == [bob]
     assert await follow_state(b, alice, carol) == "accepted"
     assert await follow_state(b, alice, bob) is None
+
+
+async def test_block__ends_follows_both_ways_and_unblock_is_sent(instances: Factory, wait: Wait) -> None:
+    a = await instances("a", ["alice"])
+    b = await instances("b", ["bob"])
+    alice, bob = a.actor_url("alice"), b.actor_url("bob")
+    await follow(a, "alice", bob, wait)
+    await follow(b, "bob", alice, wait)
+    async with a.sessions() as session:
+        await relations.block_actor(svc(a), session, await a.user(session, "alice"), bob)
+        await session.commit()
+    assert await follow_state(a, alice, bob) is None
+    assert await follow_state(a, bob, alice) is None
+    a.wake()
+
+    async def blocked_on_b() -> bool:
+        async with b.sessions() as session:
+            row = await session.scalar(
+                select(ActorBlock.id).where(ActorBlock.actor_uri == alice, ActorBlock.target_uri == bob)
+            )
+        return row is not None and await follow_state(b, bob, alice) is None
+
+    await wait(blocked_on_b)
+    async with a.sessions() as session:
+        await relations.unblock_actor(svc(a), session, await a.user(session, "alice"), bob)
+        await session.commit()
+    a.wake()
+
+    async def unblocked_on_b() -> bool:
+        return not await blocked_on_b()
+
+    await wait(unblocked_on_b)
