@@ -156,11 +156,14 @@ async def block_domain(svc: Services, session: AsyncSession, domain: str, reason
         row = DomainBlock(domain=name, reason=reason)
         session.add(row)
         await session.flush()
+    # This process applies it at once; other processes re-read the list within ``BLOCKLIST_TTL``.
+    await svc.fed.blocklist.refresh(session, force=True)
     return row
 
 
 async def unblock_domain(svc: Services, session: AsyncSession, domain: str) -> None:
     await session.execute(delete(DomainBlock).where(DomainBlock.domain == normalise_domain(domain)))
+    await svc.fed.blocklist.refresh(session, force=True)
 
 
 async def blocked_domains(svc: Services, session: AsyncSession) -> list[tuple[str, str]]:
