@@ -50,7 +50,7 @@ async def test_fedify__receives_the_profile_update_then_the_account_deletion(
 
         async def followed() -> bool:
             async with a.sessions() as session:
-                state = await session.scalar(
+                state: str | None = await session.scalar(
                     select(Follow.state).where(Follow.follower_uri == peer.actor_url, Follow.followed_uri == alice)
                 )
             return state == "accepted"
