@@ -67,8 +67,11 @@ async def list_users(session: AsyncSession) -> list[User]:
 
 
 async def get_user_actor(session: AsyncSession, username: str) -> LocalActor:
+    """The user's actor; a deleted account is not found."""
     actor = await session.scalar(
-        select(LocalActor).where(LocalActor.username == username, LocalActor.actor_type != "Application")
+        select(LocalActor).where(
+            LocalActor.username == username, LocalActor.actor_type != "Application", LocalActor.deleted_at.is_(None)
+        )
     )
     if actor is None:
         raise NotFound(f"no local user {username!r}")

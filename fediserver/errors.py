@@ -25,6 +25,12 @@ class Conflict(AppError):
     status_code = 409
 
 
+class Gone(AppError):
+    """It existed and was deleted (a deleted account, checklist 2)."""
+
+    status_code = 410
+
+
 class NotAvailable(AppError):
     """The feature exists in the CLI or API but its machinery is not built yet."""
 

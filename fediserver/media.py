@@ -67,6 +67,13 @@ class StoredImage:
     blurhash: str
 
 
+def check_focus(x: float, y: float) -> tuple[float, float]:
+    """A focal point as Mastodon's ``focalPoint``: x right and y up, each in [-1, 1] (checklist 16)."""
+    if not (-1.0 <= x <= 1.0 and -1.0 <= y <= 1.0):
+        raise InvalidInput(f"focus: {x},{y} is outside [-1, 1] x [-1, 1]")
+    return x, y
+
+
 class LocalMediaStore:
     """Files under one folder; keys are ``ab/abcdef….ext`` (SHA-256 of the content)."""
 

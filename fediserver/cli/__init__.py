@@ -7,7 +7,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from fediserver.cli import assist, content, federation, generate, run, setup, users
+from fediserver.cli import assist, content, federation, generate, profiles, run, setup, users
 from fediserver.cli.common import EXIT_ERROR, CommandError, config_parent
 from fediserver.config import ConfigError
 
@@ -26,6 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     federation.register(commands)
     generate.register(commands)
     assist.register(commands)
+    profiles.register(commands)
     return parser
 
 

@@ -11,17 +11,15 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
-from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fediserver import accounts
-from fediserver.app import build_http_client
 from fediserver.cli.common import CommandError, config_parent, open_session, settings_from
+from fediserver.domain import relations
+from fediserver.domain.services import Services, open_services
+from fediserver.errors import InvalidInput
 from fediserver.federation import following
-from fediserver.federation.context import Federation
 from fediserver.federation.sanitize import plain_text
-from fediserver.models import DomainBlock
-from fediserver.urls import Urls
 
 
 def register(commands: Any) -> None:
@@ -51,21 +49,20 @@ def register(commands: Any) -> None:
 
 
 @contextlib.asynccontextmanager
-async def federation(args: argparse.Namespace) -> AsyncIterator[tuple[Federation, AsyncSession]]:
+async def services(args: argparse.Namespace) -> AsyncIterator[tuple[Services, AsyncSession]]:
     settings = settings_from(args)
-    async with open_session(settings) as session, build_http_client(settings) as http:
-        fed = Federation(settings=settings, urls=Urls.from_settings(settings), http=http)
-        yield fed, session
+    async with open_session(settings) as session, open_services(settings) as svc:
+        yield svc, session
 
 
 async def _follow(args: argparse.Namespace, undo: bool) -> str:
-    async with federation(args) as (fed, session):
+    async with services(args) as (svc, session):
         me = await accounts.get_user_actor(session, args.name)
         if undo:
-            await following.unfollow(fed, session, me, args.account)
+            await relations.unfollow(svc, session, me, args.account)
             await session.commit()
             return f"{args.name} unfollowed {args.account}"
-        row = await following.follow(fed, session, me, args.account)
+        row = await relations.follow(svc, session, me, args.account)
         await session.commit()
         return f"{args.name} asked to follow {row.followed_uri} (pending until they accept)"
 
@@ -81,9 +78,9 @@ def cmd_unfollow(args: argparse.Namespace) -> int:
 
 
 async def _timeline(args: argparse.Namespace) -> list[str]:
-    async with federation(args) as (fed, session):
+    async with services(args) as (svc, session):
         me = await accounts.get_user_actor(session, args.name)
-        notes = await following.home_timeline(fed, session, me, args.limit)
+        notes = await following.home_timeline(svc.fed, session, me, args.limit)
         return [
             f"{n.published_at:%Y-%m-%d %H:%M} {n.attributed_to}\n  {plain_text(n.content)}\n  {n.uri}" for n in notes
         ]
@@ -96,20 +93,18 @@ def cmd_timeline(args: argparse.Namespace) -> int:
 
 
 def _domain(value: str) -> str:
-    domain = value.strip().lower().rstrip(".")
-    if not domain or "/" in domain or "@" in domain or " " in domain:
-        raise CommandError(f"{value!r} is not a domain name")
-    return domain
+    try:
+        return relations.normalise_domain(value)
+    except InvalidInput as exc:
+        raise CommandError(exc.message) from None
 
 
 async def _block(args: argparse.Namespace, block: bool) -> None:
-    async with open_session(settings_from(args)) as session:
-        domain = _domain(args.domain)
+    async with services(args) as (svc, session):
         if block:
-            if await session.scalar(select(DomainBlock.id).where(DomainBlock.domain == domain)) is None:
-                session.add(DomainBlock(domain=domain, reason=args.reason))
+            await relations.block_domain(svc, session, _domain(args.domain), args.reason)
         else:
-            await session.execute(delete(DomainBlock).where(DomainBlock.domain == domain))
+            await relations.unblock_domain(svc, session, _domain(args.domain))
         await session.commit()
 
 
@@ -126,12 +121,8 @@ def cmd_unblock(args: argparse.Namespace) -> int:
 
 
 async def _domains(args: argparse.Namespace) -> list[tuple[str, str]]:
-    settings = settings_from(args)
-    async with open_session(settings) as session:
-        stored = [
-            (row.domain, row.reason) for row in await session.scalars(select(DomainBlock).order_by(DomainBlock.domain))
-        ]
-    return [(d, "(config)") for d in settings.federation.blocked_domains] + stored
+    async with services(args) as (svc, session):
+        return await relations.blocked_domains(svc, session)
 
 
 def cmd_domains(args: argparse.Namespace) -> int:

@@ -9,6 +9,8 @@ from typing import Any
 
 from fediserver import accounts
 from fediserver.cli.common import CommandError, config_parent, open_session, settings_from
+from fediserver.domain import accounts as account_cases
+from fediserver.domain.services import open_services
 from fediserver.passwords import generate_password
 from fediserver.urls import Urls
 
@@ -28,6 +30,11 @@ def register(commands: Any) -> None:
     create.set_defaults(handler=cmd_create)
     listing = sub.add_parser("list", parents=[config_parent()], help="list local users")
     listing.set_defaults(handler=cmd_list)
+    remove = sub.add_parser(
+        "delete", parents=[config_parent()], help="delete a user: content removed, Delete sent, name kept"
+    )
+    remove.add_argument("name")
+    remove.set_defaults(handler=cmd_delete)
 
 
 async def _create(args: argparse.Namespace, password: str) -> str:
@@ -68,4 +75,19 @@ async def _list(args: argparse.Namespace) -> list[tuple[str, str, bool]]:
 def cmd_list(args: argparse.Namespace) -> int:
     for handle, display_name, is_admin in asyncio.run(_list(args)):
         print("\t".join([handle, display_name, *(["admin"] if is_admin else [])]))
+    return 0
+
+
+async def _delete(args: argparse.Namespace) -> int:
+    settings = settings_from(args)
+    async with open_session(settings) as session, open_services(settings) as svc:
+        actor = await accounts.get_user_actor(session, args.name)
+        jobs = await account_cases.delete_account(svc, session, actor)
+        await session.commit()
+    return len(jobs)
+
+
+def cmd_delete(args: argparse.Namespace) -> int:
+    count = asyncio.run(_delete(args))
+    print(f"deleted {args.name}; Delete queued for {count} inboxes")
     return 0

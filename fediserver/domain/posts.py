@@ -29,7 +29,7 @@ from fediserver.federation import outbound
 from fediserver.federation.convert import attachments_to_models, note_to_model
 from fediserver.federation.remote import fetch_document, get_actor
 from fediserver.federation.render import create_for_note, note_to_as
-from fediserver.media import StoredImage
+from fediserver.media import StoredImage, check_focus
 from fediserver.models import VISIBILITIES, DeliveryJob, LocalActor, MediaAttachment, Note, NoteEdit
 from fediserver.notes import attachments_by_note, generations_by_note, may_see
 from fediserver.text.entities import extract
@@ -52,6 +52,8 @@ class PostDraft:
     in_reply_to: str | None = None
     image: StoredImage | None = None
     alt: str = ""
+    # The image's focal point, Mastodon's ``focus`` (x, y in [-1, 1]), sent as ``focalPoint``.
+    focus: tuple[float, float] | None = None
     footer: str = ""
 
 
@@ -234,8 +236,11 @@ async def publish_post(
     for position, item in enumerate(media):
         item.note_id, item.position = note.id, position
         session.add(item)
+    if draft.focus is not None and draft.image is None:
+        raise InvalidInput("focus: a focal point belongs to an image")
     if draft.image is not None:
         image = draft.image
+        focus_x, focus_y = check_focus(*draft.focus) if draft.focus is not None else (None, None)
         session.add(
             MediaAttachment(
                 note_id=note.id,
@@ -249,6 +254,8 @@ async def publish_post(
                 size_bytes=image.size_bytes,
                 blurhash=image.blurhash,
                 description=draft.alt,
+                focus_x=focus_x,
+                focus_y=focus_y,
             )
         )
     await session.flush()

@@ -35,7 +35,11 @@ async def resolve_account(fed: Federation, session: AsyncSession, account: str) 
 
 async def follow(fed: Federation, session: AsyncSession, me: LocalActor, account: str) -> Follow:
     """Store a pending Follow and queue it for delivery; the caller commits."""
-    target = await resolve_account(fed, session, account)
+    return await follow_actor(fed, session, me, await resolve_account(fed, session, account))
+
+
+async def follow_actor(fed: Federation, session: AsyncSession, me: LocalActor, target: RemoteActor) -> Follow:
+    """``follow`` of an already resolved actor (also used to follow an account's new home after a Move)."""
     my_uri = fed.urls.actor(me.username)
     row = await session.scalar(select(Follow).where(Follow.follower_uri == my_uri, Follow.followed_uri == target.uri))
     if row is not None and row.state == "accepted":
@@ -52,7 +56,10 @@ async def follow(fed: Federation, session: AsyncSession, me: LocalActor, account
 
 
 async def unfollow(fed: Federation, session: AsyncSession, me: LocalActor, account: str) -> None:
-    target = await resolve_account(fed, session, account)
+    await unfollow_actor(fed, session, me, await resolve_account(fed, session, account))
+
+
+async def unfollow_actor(fed: Federation, session: AsyncSession, me: LocalActor, target: RemoteActor) -> None:
     my_uri = fed.urls.actor(me.username)
     row = await session.scalar(select(Follow).where(Follow.follower_uri == my_uri, Follow.followed_uri == target.uri))
     if row is None:

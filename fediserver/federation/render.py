@@ -42,12 +42,46 @@ def actor_to_as(actor: LocalActor, urls: Urls) -> JSON:
         summary=actor.summary or "",
         url=urls.profile(actor.username),
         shared_inbox=urls.shared_inbox(),
+        icon_url=urls.media(actor.avatar_key) if actor.avatar_key else None,
+        icon_media_type=actor.avatar_media_type,
         manually_approves_followers=actor.manually_approves_followers,
-        discoverable=True,
-        indexable=True,
+        discoverable=actor.discoverable,
+        indexable=actor.indexable,
         published=actor.created_at,
+        fields=[(str(f["name"]), field_value_html(str(f["value"]))) for f in actor.fields],
     )
     doc["featured"] = urls.featured(actor.username)
+    if actor.header_key:
+        doc["image"] = {"type": "Image", "mediaType": actor.header_media_type, "url": urls.media(actor.header_key)}
+    if actor.also_known_as or actor.moved_to:
+        doc["@context"] = [*doc["@context"], ALIAS_CONTEXT]
+    if actor.also_known_as:
+        doc["alsoKnownAs"] = list(actor.also_known_as)
+    if actor.moved_to:
+        doc["movedTo"] = actor.moved_to
+    return doc
+
+
+# Mastodon's context terms for account migration (``alsoKnownAs``, ``movedTo``: ids, not strings).
+ALIAS_CONTEXT = {
+    "alsoKnownAs": {"@id": "as:alsoKnownAs", "@type": "@id"},
+    "movedTo": {"@id": "as:movedTo", "@type": "@id"},
+}
+
+
+def field_value_html(value: str) -> str:
+    """A profile field's value as Mastodon renders it: a link (``rel="me"``) when it is a URL, else text."""
+    if value.startswith(("https://", "http://")) and not any(c.isspace() for c in value):
+        href = html.escape(value, quote=True)
+        shown = html.escape(value.split("://", 1)[1])
+        return f'<a href="{href}" target="_blank" rel="nofollow noopener noreferrer me" translate="no">{shown}</a>'
+    return html.escape(value)
+
+
+def deleted_actor_to_as(actor: LocalActor, urls: Urls) -> JSON:
+    """What a deleted account's id answers (with 410): a Tombstone (Mastodon answers 410 Gone)."""
+    doc = ap.tombstone(id=urls.actor(actor.username), former_type=actor.actor_type, deleted=actor.deleted_at)
+    doc["@context"] = ap.AS_CONTEXT
     return doc
 
 
@@ -61,6 +95,8 @@ def attachment_to_as(media: MediaAttachment, urls: Urls) -> JSON:
         doc["height"] = media.height
     if media.blurhash:
         doc["blurhash"] = media.blurhash
+    if media.focus_x is not None and media.focus_y is not None:
+        doc["focalPoint"] = [media.focus_x, media.focus_y]
     if media.thumbnail_key:
         doc["icon"] = {"type": "Image", "mediaType": "image/webp", "url": urls.media(media.thumbnail_key)}
     return doc

@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from fediserver.config import Settings
 from fediserver.errors import InvalidInput
-from fediserver.models import VISIBILITIES, GenerationJob, LocalActor, utcnow
+from fediserver.models import GENERATION_PURPOSES, VISIBILITIES, GenerationJob, LocalActor, utcnow
 from fediserver.text.length import post_length
 from generation.errors import InvalidRequest
 from generation.presets import resolve_request
@@ -62,12 +62,20 @@ async def enqueue(
     post_text: str | None = None,
     visibility: str | None = None,
     state: str = "queued",
+    purpose: str = "post",
 ) -> GenerationJob:
-    """Store the job; ``post_text``/``visibility`` set means publish the result as a post."""
+    """Store the job; ``post_text``/``visibility`` set means publish the result as a post.
+
+    ``purpose`` ``avatar`` or ``header`` makes the image the owner's profile image instead.
+    """
     if visibility is not None and visibility not in VISIBILITIES:
         raise InvalidInput(f"visibility: one of {', '.join(VISIBILITIES)}")
     if post_text is not None and len(post_text) > MAX_POST_TEXT:
         raise InvalidInput(f"text: at most {MAX_POST_TEXT} characters")
+    if purpose not in GENERATION_PURPOSES:
+        raise InvalidInput(f"purpose: one of {', '.join(GENERATION_PURPOSES)}")
+    if purpose != "post" and visibility is not None:
+        raise InvalidInput("a profile image is not posted: give no visibility")
     assert request.is_resolved
     job = GenerationJob(
         token=secrets.token_hex(16),
@@ -83,6 +91,7 @@ async def enqueue(
         height=request.height,
         post_text=post_text,
         post_visibility=visibility,
+        purpose=purpose,
         state=state,
         next_attempt_at=utcnow(),
         progress_total=request.steps or 0,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fediserver.domain import posts
+from fediserver.domain.profiles import use_generated_image
 from fediserver.domain.services import Services
 from fediserver.federation.context import Federation
 from fediserver.media import LocalMediaStore
@@ -61,3 +62,11 @@ async def publish(
     text = fit(job.post_text or job.prompt, fed.settings.instance.max_characters, allow_ports=posts.dev_mode(svc))
     draft = posts.PostDraft(text=text, visibility=job.post_visibility or "public", footer=disclosure(job))
     return await posts.publish_post(svc, session, actor, draft, media=[media], generation_job_id=job.id)
+
+
+async def use_for_profile(
+    fed: Federation, session: AsyncSession, actor: LocalActor, job: GenerationJob, media: MediaAttachment
+) -> None:
+    """A job whose ``purpose`` is ``avatar`` or ``header``: the WebP becomes that image; followers told."""
+    session.add(media)
+    await use_generated_image(fed, session, actor, job.purpose, media.storage_key or "", media.media_type)

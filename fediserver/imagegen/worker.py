@@ -267,7 +267,9 @@ class GenerationWorker:
                     raise LookupError(f"local actor {job.local_actor_id} no longer exists")
                 media = results.store_files(self.store, actor, job, outcome)
                 written.extend(k for k in (media.storage_key, media.original_key, media.thumbnail_key) if k)
-                if job.post_visibility is not None:
+                if job.purpose != "post":
+                    await results.use_for_profile(self.fed, session, actor, job, media)
+                elif job.post_visibility is not None:
                     await results.publish(self.fed, session, self.store, actor, job, media)
                 else:
                     session.add(media)

@@ -5,11 +5,13 @@ from fediserver.models.assist import AssistJob
 from fediserver.models.base import Base, QueueMixin, UTCDateTime, utcnow
 from fediserver.models.content import NOTIFICATION_TYPES, AccountHandle, NoteEdit, NoteTag, Notification, Tag
 from fediserver.models.moderation import ActorBlock, DomainBlock, Report
-from fediserver.models.queues import JOB_STATES, DeliveryJob, GenerationJob, InboundActivity
+from fediserver.models.profiles import Pin
+from fediserver.models.queues import GENERATION_PURPOSES, JOB_STATES, DeliveryJob, GenerationJob, InboundActivity
 from fediserver.models.sessions import WebSession
 from fediserver.models.social import VISIBILITIES, Announce, Follow, Like, MediaAttachment, Note
 
 __all__ = [
+    "GENERATION_PURPOSES",
     "JOB_STATES",
     "VISIBILITIES",
     "ActorBlock",
@@ -25,6 +27,7 @@ __all__ = [
     "LocalActor",
     "MediaAttachment",
     "Note",
+    "Pin",
     "QueueMixin",
     "RemoteActor",
     "Report",

@@ -31,6 +31,19 @@ class LocalActor(Base):
     public_key_pem: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # Profile (issue 9, migration 0005). Images are media-store keys; fields are
+    # ``{"name", "value", "verified_at"}`` dicts, ``verified_at`` set by rel=me verification.
+    avatar_key: Mapped[str | None] = mapped_column(String(512), default=None)
+    avatar_media_type: Mapped[str | None] = mapped_column(String(100), default=None)
+    header_key: Mapped[str | None] = mapped_column(String(512), default=None)
+    header_media_type: Mapped[str | None] = mapped_column(String(100), default=None)
+    fields: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    discoverable: Mapped[bool] = mapped_column(Boolean, default=True)
+    indexable: Mapped[bool] = mapped_column(Boolean, default=True)
+    also_known_as: Mapped[list[str]] = mapped_column(JSON, default=list)
+    moved_to: Mapped[str | None] = mapped_column(String(2048), default=None)
+    # A deleted account keeps its row (and keys, to sign the Delete); everything else is scrubbed.
+    deleted_at: Mapped[datetime | None] = mapped_column(default=None)
 
     user: Mapped[User | None] = relationship(back_populates="actor", uselist=False)
 

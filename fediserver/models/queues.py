@@ -58,8 +58,15 @@ class DeliveryJob(Base, QueueMixin):
     finished_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
+GENERATION_PURPOSES = ("post", "avatar", "header")
+
+
 class GenerationJob(Base, QueueMixin):
-    """A text-to-image request; every parameter needed to reproduce the image is kept, the seed first."""
+    """A text-to-image request; every parameter needed to reproduce the image is kept, the seed first.
+
+    ``purpose`` says where the image goes: a post (or just the media library), or the owner's avatar
+    or header.
+    """
 
     __tablename__ = "generation_jobs"
     __table_args__ = (CheckConstraint(_STATE_CHECK, name="state"),)
@@ -79,6 +86,7 @@ class GenerationJob(Base, QueueMixin):
     height: Mapped[int] = mapped_column(Integer)
     post_text: Mapped[str | None] = mapped_column(Text, default=None)
     post_visibility: Mapped[str | None] = mapped_column(String(16), default=None)
+    purpose: Mapped[str] = mapped_column(String(16), default="post")
     progress_step: Mapped[int] = mapped_column(Integer, default=0)
     progress_total: Mapped[int] = mapped_column(Integer, default=0)
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)

@@ -10,13 +10,15 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from fediserver.accounts import INSTANCE_ACTOR_USERNAME
-from fediserver.errors import NotFound
+from fediserver.domain.profiles import pinned_notes
+from fediserver.errors import Gone, NotFound
 from fediserver.federation.context import Federation
 from fediserver.federation.negotiation import wants_activity_json
 from fediserver.federation.render import (
     actor_to_as,
     collection_page,
     create_for_note,
+    deleted_actor_to_as,
     html_page,
     note_to_as,
     ordered_collection,
@@ -28,19 +30,24 @@ from fediserver.routes.responses import as2, html, requester
 PAGE_SIZE = 20
 
 
-async def _local_actor(request: Request, username: str) -> LocalActor:
+async def _local_actor(request: Request, username: str, *, deleted: bool = False) -> LocalActor:
+    """The user ``username``; a deleted account is 410 Gone (checklist 2) unless ``deleted`` is asked."""
     async with request.app.state.sessions() as session:
         actor = await session.scalar(
             select(LocalActor).where(LocalActor.username == username, LocalActor.actor_type != "Application")
         )
     if not isinstance(actor, LocalActor):
         raise NotFound(f"no user {username}")
+    if actor.deleted_at is not None and not deleted:
+        raise Gone(f"{username} was deleted")
     return actor
 
 
 async def user_actor(request: Request) -> Response:
     fed: Federation = request.app.state.federation
-    actor = await _local_actor(request, request.path_params["username"])
+    actor = await _local_actor(request, request.path_params["username"], deleted=True)
+    if actor.deleted_at is not None:
+        return as2(deleted_actor_to_as(actor, fed.urls), status=410)
     doc = actor_to_as(actor, fed.urls)
     if wants_activity_json(request.headers.get("accept")):
         # Actor and key documents stay fetchable unsigned even with authorized fetch (checklist 5).
@@ -143,10 +150,16 @@ async def outbox(request: Request) -> Response:
 
 
 async def featured(request: Request) -> Response:
+    """Pinned posts as whole Notes, as Mastodon serves and reads them."""
     fed: Federation = request.app.state.federation
     actor = await _local_actor(request, request.path_params["username"])
-    doc = ordered_collection(fed.urls.featured(actor.username), 0, None)
-    doc["orderedItems"] = []
+    async with request.app.state.sessions() as session:
+        await requester(request, session, required=fed.settings.federation.authorized_fetch)
+        notes = await pinned_notes(session, actor)
+        media = await attachments_by_note(session, [n.id for n in notes])
+        generations = await generations_by_note(session, notes)
+    doc = ordered_collection(fed.urls.featured(actor.username), len(notes), None)
+    doc["orderedItems"] = [note_to_as(n, fed.urls, media.get(n.id, []), generations.get(n.id)) for n in notes]
     return as2(doc)
 
 

@@ -46,6 +46,9 @@ async def webfinger(request: Request) -> Response:
         )
     if actor is None:
         return error(404, f"no account {username}@{urls.domain}")
+    if actor.deleted_at is not None:
+        # Mastodon answers 410 for an account that is gone, so resolvers drop it (checklist 2).
+        return error(410, f"{username}@{urls.domain} was deleted")
     acct = ap.Acct(actor.username, urls.domain)
     jrd = ap.build_jrd(
         acct,

@@ -89,3 +89,41 @@ async def test_0003__gives_existing_generation_jobs_a_token(database_url: str) -
         assert len(tokens[0]) == 32
     finally:
         await engine.dispose()
+
+
+async def test_0005__keeps_every_row_and_fills_the_new_columns(database_url: str) -> None:
+    # A table rebuild on SQLite would cascade-delete the generation jobs of the rebuilt local_actors.
+    from sqlalchemy import text
+
+    engine = make_engine(database_url)
+    try:
+        await migrate.upgrade(engine, "0003")
+        async with engine.begin() as conn:
+            await conn.execute(
+                text(
+                    "INSERT INTO local_actors (username, actor_type, display_name, summary, "
+                    "manually_approves_followers, private_key_pem, public_key_pem, created_at, updated_at) "
+                    "VALUES ('a', 'Person', '', '', false, 'k', 'k', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+                )
+            )
+            await conn.execute(
+                text(
+                    "INSERT INTO generation_jobs (token, local_actor_id, prompt, negative_prompt, seed, model, "
+                    "steps, guidance, width, height, progress_step, progress_total, cancel_requested, created_at, "
+                    "state, attempts, next_attempt_at) VALUES ('t', (SELECT id FROM local_actors), 'p', '', 1, "
+                    "'tiny', 2, 0, 64, 64, 0, 2, false, CURRENT_TIMESTAMP, 'queued', 0, CURRENT_TIMESTAMP)"
+                )
+            )
+        await migrate.upgrade(engine)
+        async with engine.connect() as conn:
+            purposes = (await conn.execute(text("SELECT purpose FROM generation_jobs"))).scalars().all()
+            actor = (
+                await conn.execute(text("SELECT fields, discoverable, indexable, also_known_as FROM local_actors"))
+            ).one()
+        assert purposes == ["post"]
+        assert actor[0] in ("[]", [])
+        assert bool(actor[1]) is True
+        assert bool(actor[2]) is True
+        assert actor[3] in ("[]", [])
+    finally:
+        await engine.dispose()

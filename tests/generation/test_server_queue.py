@@ -280,8 +280,9 @@ async def test_api__post_text_create_post_would_refuse_is_refused_before_queuein
     too_long = await api.post("/api/v1/generations", json={"prompt": "a fox", "text": "x" * 20_000}, headers=auth)
     assert too_long.status_code == 422
     assert "text: at most" in too_long.json()["error"]
-    direct = await api.post("/api/v1/generations", json={"prompt": "a fox", "visibility": "direct"}, headers=auth)
-    assert direct.status_code == 501
+    over_limit = await api.post("/api/v1/generations", json={"prompt": "a fox", "text": "x" * 501}, headers=auth)
+    assert over_limit.status_code == 422
+    assert "text: at most 500 characters" in over_limit.json()["error"]
     async with db() as session:
         assert (await session.scalars(select(GenerationJob))).all() == []
     # Without a post the text is not published, so it is not checked.
@@ -301,7 +302,7 @@ async def test_worker__post_text_is_checked_again_before_rendering(
     await _drain(worker)
     failed = await _get(db, bad.id)
     assert failed.state == "failed"
-    assert "text: at most 5000 characters" in (failed.last_error or "")
+    assert "text: at most 500 characters" in (failed.last_error or "")
     assert failed.progress_step == 0, "refused before any step rendered"
     assert (await _get(db, fine.id)).state == "done"
     async with db() as session:
@@ -454,3 +455,38 @@ async def test_worker__pool_finishes_while_the_next_batch_renders_and_stores_in_
     report = verify(png, "image/png", trust_anchor_pem=certificates.root_pem)
     assert report is not None
     assert report.state == "Trusted", "signed in the pool with the instance chain"
+
+
+async def test_worker__an_avatar_job_becomes_the_profile_image_not_a_post(
+    gen_settings: Settings, db: async_sessionmaker[AsyncSession], worker: GenerationWorker
+) -> None:
+    async with db() as session:
+        actor = await accounts.get_user_actor(session, "alice")
+        request = jobs.build_request(gen_settings, "a fox portrait", seed=5)
+        job = await jobs.enqueue(session, actor, request, purpose="avatar")
+        await session.commit()
+    await _drain(worker)
+    assert (await _get(db, job.id)).state == "done"
+    async with db() as session:
+        actor = await accounts.get_user_actor(session, "alice")
+        media = await session.scalar(select(MediaAttachment).where(MediaAttachment.generation_job_id == job.id))
+        notes = (await session.scalars(select(Note))).all()
+    assert media is not None
+    assert actor.avatar_key == media.storage_key
+    assert actor.avatar_media_type == "image/webp"
+    assert actor.header_key is None
+    assert notes == []
+
+
+async def test_enqueue__refuses_an_unknown_purpose_and_a_posted_avatar(
+    gen_settings: Settings, db: async_sessionmaker[AsyncSession]
+) -> None:
+    from fediserver.errors import InvalidInput
+
+    async with db() as session:
+        actor = await accounts.get_user_actor(session, "alice")
+        request = jobs.build_request(gen_settings, "a fox", seed=5)
+        with pytest.raises(InvalidInput, match="purpose"):
+            await jobs.enqueue(session, actor, request, purpose="banner")
+        with pytest.raises(InvalidInput, match="not posted"):
+            await jobs.enqueue(session, actor, request, purpose="header", visibility="public")

@@ -31,13 +31,17 @@ class Inbound:
         return ap.get_id(self.object)
 
     async def local_actor(self, uri: str | None) -> LocalActor | None:
-        """The local user whose actor id is ``uri``."""
+        """The local user whose actor id is ``uri``; a deleted account is none."""
         prefix = self.fed.urls.actor("")
         if uri is None or not uri.startswith(prefix):
             return None
         username = uri[len(prefix) :]
         return await self.session.scalar(
-            select(LocalActor).where(LocalActor.username == username, LocalActor.actor_type != "Application")
+            select(LocalActor).where(
+                LocalActor.username == username,
+                LocalActor.actor_type != "Application",
+                LocalActor.deleted_at.is_(None),
+            )
         )
 
     async def local_note(self, uri: str | None) -> Note | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import delete, or_, select
 
 import activitypub as ap
+from fediserver.federation import following
 from fediserver.federation.inbound.context import Inbound
 from fediserver.federation.remote import get_actor
 from fediserver.models import ActorBlock, Follow, Report
@@ -49,10 +50,9 @@ async def on_flag(ctx: Inbound) -> None:
 
 
 async def on_move(ctx: Inbound) -> None:
-    """Record where an actor moved, once the target confirms it with ``alsoKnownAs`` (checklist 50).
-
-    Local followers keep following the old account; re-following the new one automatically is left to
-    a later change (it needs user consent rules).
+    """An actor moved: once the target confirms it with ``alsoKnownAs``, record ``movedTo`` and have
+    every local follower follow the new account and leave the old one, as Mastodon's ``MoveWorker``
+    does (checklist 50). A local follower who already follows the new account stays as they are.
     """
     if ctx.object_id != ctx.actor.uri:
         return
@@ -63,3 +63,19 @@ async def on_move(ctx: Inbound) -> None:
     if ctx.actor.uri not in ap.get_ids(target.raw.get("alsoKnownAs")):
         return
     ctx.actor.moved_to = target.uri
+    base = ctx.fed.urls.base + "/"
+    followers = await ctx.session.scalars(
+        select(Follow.follower_uri).where(
+            Follow.followed_uri == ctx.actor.uri, Follow.follower_uri.startswith(base), Follow.state == "accepted"
+        )
+    )
+    for follower_uri in list(followers):
+        local = await ctx.local_actor(follower_uri)
+        if local is None:
+            continue
+        already = await ctx.session.scalar(
+            select(Follow.id).where(Follow.follower_uri == follower_uri, Follow.followed_uri == target.uri)
+        )
+        if already is None:
+            await following.follow_actor(ctx.fed, ctx.session, local, target)
+        await following.unfollow_actor(ctx.fed, ctx.session, local, ctx.actor)

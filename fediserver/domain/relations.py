@@ -1,0 +1,172 @@
+"""Relations between accounts: follow, unfollow, follow requests, blocks of actors and of domains.
+
+Every function queues what it sends and leaves the commit to the caller. Behaviour follows Mastodon:
+a locked account's (``manuallyApprovesFollowers``) inbound Follow stays ``pending`` until the owner
+accepts (``Accept{Follow}``) or rejects (``Reject{Follow}``) it; a block ends follows both ways and
+sends ``Block`` to the blocked actor (federation.md §2.3, checklist 36, 37).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import delete, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+import activitypub as ap
+from fediserver.domain.services import Services
+from fediserver.errors import InvalidInput, NotFound
+from fediserver.federation import following, outbound
+from fediserver.federation.context import Federation
+from fediserver.models import ActorBlock, DomainBlock, Follow, LocalActor, RemoteActor
+
+JSON = dict[str, Any]
+
+
+async def follow(svc: Services, session: AsyncSession, me: LocalActor, account: str) -> Follow:
+    """Send a Follow to ``account`` (``@user@host`` or an actor URL); pending until it is accepted."""
+    return await following.follow(svc.fed, session, me, account)
+
+
+async def unfollow(svc: Services, session: AsyncSession, me: LocalActor, account: str) -> None:
+    await following.unfollow(svc.fed, session, me, account)
+
+
+async def follow_requests(svc: Services, session: AsyncSession, me: LocalActor) -> list[Follow]:
+    """Follows of ``me`` still waiting for an answer, oldest first."""
+    rows = await session.scalars(
+        select(Follow)
+        .where(Follow.followed_uri == svc.urls.actor(me.username), Follow.state == "pending")
+        .order_by(Follow.id)
+    )
+    return list(rows)
+
+
+def answer_follow(fed: Federation, me: LocalActor, row: Follow, *, accept: bool) -> JSON:
+    """The ``Accept``/``Reject`` of the Follow ``row``, embedding the Follow with its original id."""
+    me_uri = fed.urls.actor(me.username)
+    original = ap.follow(id=row.activity_uri, actor=row.follower_uri, object=me_uri)
+    kind = "accepts" if accept else "rejects"
+    answer = ap.accept if accept else ap.reject
+    return answer(id=f"{me_uri}#{kind}/follows/{row.id}", actor=me_uri, object=original)
+
+
+async def _pending_from(svc: Services, session: AsyncSession, me: LocalActor, account: str) -> Follow:
+    requester = await following.resolve_account(svc.fed, session, account)
+    row = await session.scalar(
+        select(Follow).where(
+            Follow.follower_uri == requester.uri,
+            Follow.followed_uri == svc.urls.actor(me.username),
+            Follow.state == "pending",
+        )
+    )
+    if row is None:
+        raise NotFound(f"no pending follow request from {account}")
+    return row
+
+
+async def _answer(svc: Services, session: AsyncSession, me: LocalActor, account: str, *, accept: bool) -> Follow:
+    row = await _pending_from(svc, session, me, account)
+    requester = await session.scalar(select(RemoteActor).where(RemoteActor.uri == row.follower_uri))
+    assert requester is not None  # _pending_from resolved it
+    activity = answer_follow(svc.fed, me, row, accept=accept)
+    await outbound.enqueue(svc.fed, session, activity, me, [outbound.inbox_for(requester)])
+    if accept:
+        row.state = "accepted"
+    else:
+        # Mastodon forgets a rejected request, so the requester may ask again later.
+        await session.delete(row)
+    await session.flush()
+    return row
+
+
+async def accept_follow_request(svc: Services, session: AsyncSession, me: LocalActor, account: str) -> Follow:
+    """Accept the pending Follow from ``account``: it becomes a follower and gets ``Accept{Follow}``."""
+    return await _answer(svc, session, me, account, accept=True)
+
+
+async def reject_follow_request(svc: Services, session: AsyncSession, me: LocalActor, account: str) -> Follow:
+    """Reject the pending Follow from ``account``: the request is dropped and ``Reject{Follow}`` sent."""
+    return await _answer(svc, session, me, account, accept=False)
+
+
+async def block_actor(svc: Services, session: AsyncSession, me: LocalActor, account: str) -> ActorBlock:
+    """Block a remote actor: follows end both ways and it is sent ``Block`` (Mastodon: ``BlockService``)."""
+    target = await following.resolve_account(svc.fed, session, account)
+    me_uri = svc.urls.actor(me.username)
+    row = await session.scalar(
+        select(ActorBlock).where(ActorBlock.actor_uri == me_uri, ActorBlock.target_uri == target.uri)
+    )
+    if row is not None:
+        return row
+    await session.execute(
+        delete(Follow).where(
+            or_(
+                (Follow.follower_uri == me_uri) & (Follow.followed_uri == target.uri),
+                (Follow.follower_uri == target.uri) & (Follow.followed_uri == me_uri),
+            )
+        )
+    )
+    row = ActorBlock(activity_uri=f"{me_uri}#blocks/{target.id}", actor_uri=me_uri, target_uri=target.uri)
+    session.add(row)
+    await session.flush()
+    await outbound.enqueue(svc.fed, session, _block(row), me, [target.inbox])
+    return row
+
+
+def _block(row: ActorBlock) -> JSON:
+    return {
+        "@context": ap.AS_CONTEXT,
+        "id": row.activity_uri,
+        "type": "Block",
+        "actor": row.actor_uri,
+        "object": row.target_uri,
+        "to": [row.target_uri],
+    }
+
+
+async def unblock_actor(svc: Services, session: AsyncSession, me: LocalActor, account: str) -> None:
+    """Lift a block: ``Undo{Block}`` to the actor."""
+    target = await following.resolve_account(svc.fed, session, account)
+    me_uri = svc.urls.actor(me.username)
+    row = await session.scalar(
+        select(ActorBlock).where(ActorBlock.actor_uri == me_uri, ActorBlock.target_uri == target.uri)
+    )
+    if row is None:
+        raise NotFound(f"{me.username} does not block {target.uri}")
+    original = _block(row)
+    original.pop("@context")
+    undo = ap.undo(id=f"{row.activity_uri}/undo", actor=me_uri, object=original, to=[target.uri])
+    await outbound.enqueue(svc.fed, session, undo, me, [target.inbox])
+    await session.delete(row)
+
+
+def normalise_domain(value: str) -> str:
+    domain = value.strip().lower().rstrip(".")
+    if not domain or any(c in domain for c in "/@ \t"):
+        raise InvalidInput(f"{value!r} is not a domain name")
+    return domain
+
+
+async def block_domain(svc: Services, session: AsyncSession, domain: str, reason: str = "") -> DomainBlock:
+    """Refuse everything from ``domain`` and its subdomains, and deliver nothing there."""
+    name = normalise_domain(domain)
+    row = await session.scalar(select(DomainBlock).where(DomainBlock.domain == name))
+    if row is None:
+        row = DomainBlock(domain=name, reason=reason)
+        session.add(row)
+        await session.flush()
+    # This process applies it at once; other processes re-read the list within ``BLOCKLIST_TTL``.
+    await svc.fed.blocklist.refresh(session, force=True)
+    return row
+
+
+async def unblock_domain(svc: Services, session: AsyncSession, domain: str) -> None:
+    await session.execute(delete(DomainBlock).where(DomainBlock.domain == normalise_domain(domain)))
+    await svc.fed.blocklist.refresh(session, force=True)
+
+
+async def blocked_domains(svc: Services, session: AsyncSession) -> list[tuple[str, str]]:
+    """(domain, reason) of every block: the config file's first (reason ``(config)``), then stored ones."""
+    stored = [(r.domain, r.reason) for r in await session.scalars(select(DomainBlock).order_by(DomainBlock.domain))]
+    return [(d, "(config)") for d in svc.settings.federation.blocked_domains] + stored
