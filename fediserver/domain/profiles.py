@@ -16,14 +16,16 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 import activitypub as ap
+from fediserver.domain.mentions import resolve_mentions
 from fediserver.domain.services import Services
 from fediserver.errors import Conflict, InvalidInput, NotFound
 from fediserver.federation import outbound
 from fediserver.federation.context import Federation
 from fediserver.federation.render import actor_to_as
-from fediserver.media import inspect_image
+from fediserver.media import MediaLimits, ingest_upload
 from fediserver.models import DeliveryJob, LocalActor, Note, Pin, utcnow
-from fediserver.posting import text_to_html
+from fediserver.text.entities import extract
+from fediserver.text.formatter import render
 
 JSON = dict[str, Any]
 MAX_DISPLAY_NAME = 30
@@ -51,9 +53,14 @@ class ProfileChange:
     indexable: bool | None = None
 
 
-def bio_to_html(text: str) -> str:
-    """The one place a bio becomes HTML (to be Mastodon's full formatter, with mentions and hashtags)."""
-    return text_to_html(text)
+async def bio_to_html(svc: Services, session: AsyncSession, text: str) -> str:
+    """A bio rendered as a post is (Mastodon's formatter: links, resolved mentions, hashtags)."""
+    allow_ports = svc.fed.webfinger_scheme == "http"
+    entities = extract(text, allow_ports=allow_ports)
+    accounts = await resolve_mentions(svc.fed, session, entities)
+    return render(
+        text, accounts, svc.urls.tag, local_domain=svc.urls.domain, entities=entities, allow_ports=allow_ports
+    ).html
 
 
 def _check_fields(fields: list[tuple[str, str]]) -> list[tuple[str, str]]:
@@ -71,14 +78,15 @@ def _check_fields(fields: list[tuple[str, str]]) -> list[tuple[str, str]]:
 
 
 def _store_image(svc: Services, data: bytes, what: str) -> tuple[str, str]:
+    """Stored like every upload: cleaned of personal metadata (``media.ingest_upload``)."""
     try:
-        info = inspect_image(data)
+        stored = ingest_upload(svc.store, data, MediaLimits.from_settings(svc.settings.media))
     except InvalidInput as exc:
         raise InvalidInput(f"{what}: {exc.message}") from None
-    return svc.store.put(data, info.media_type), info.media_type
+    return stored.storage_key, stored.media_type
 
 
-def _apply(svc: Services, actor: LocalActor, change: ProfileChange) -> None:
+def _apply(svc: Services, actor: LocalActor, change: ProfileChange, bio_html: str | None) -> None:
     if change.display_name is not None:
         if len(change.display_name) > MAX_DISPLAY_NAME:
             raise InvalidInput(f"display name: at most {MAX_DISPLAY_NAME} characters")
@@ -86,7 +94,7 @@ def _apply(svc: Services, actor: LocalActor, change: ProfileChange) -> None:
     if change.bio is not None:
         if len(change.bio) > MAX_BIO:
             raise InvalidInput(f"bio: at most {MAX_BIO} characters")
-        actor.summary = bio_to_html(change.bio)
+        actor.summary = bio_html or ""
     if change.avatar is not None:
         actor.avatar_key, actor.avatar_media_type = _store_image(svc, change.avatar, "avatar")
     if change.header is not None:
@@ -113,7 +121,8 @@ async def update_profile(
     """Apply ``change`` and send ``Update(Person)`` to followers; the caller commits."""
     if actor.deleted_at is not None:
         raise NotFound(f"{actor.username} is deleted")
-    _apply(svc, actor, change)
+    bio_html = await bio_to_html(svc, session, change.bio) if change.bio is not None else None
+    _apply(svc, actor, change, bio_html)
     actor.updated_at = utcnow()
     await session.flush()
     return await send_update(svc.fed, session, actor)

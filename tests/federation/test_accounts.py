@@ -11,13 +11,13 @@ from typing import Any
 
 import httpx
 import pytest
-from fediserver.posting import create_post
 from PIL import Image
 from sqlalchemy import select
 
 from fediserver.cli import main
 from fediserver.domain import accounts as account_cases
 from fediserver.domain import profiles, relations
+from fediserver.domain.posts import PostDraft, publish_post
 from fediserver.domain.services import Services
 from fediserver.errors import InvalidInput
 from fediserver.models import ActorBlock, Follow, Note, RemoteActor
@@ -176,7 +176,7 @@ async def test_account_deletion__reaches_the_other_instance_and_everything_answe
     await follow(b, "bob", alice, wait)
     async with a.sessions() as session:
         me = await a.user(session, "alice")
-        note = await create_post(session, a.fed.urls, a.app.state.media, me, "soon gone")
+        note = await publish_post(svc(a), session, me, PostDraft(text="soon gone"))
         await session.commit()
         note_uri = note.uri
     async with a.sessions() as session:

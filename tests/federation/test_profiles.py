@@ -8,16 +8,17 @@ from typing import Any
 
 import httpx
 import pytest
-from fediserver.posting import create_post
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from fediserver.domain import profiles
+from fediserver.domain.posts import PostDraft, publish_post
 from fediserver.domain.services import Services
 from fediserver.errors import Conflict, InvalidInput
 from fediserver.federation.render import attachment_to_as
+from fediserver.media import MediaLimits, ingest_upload
 from fediserver.models import MediaAttachment
 
 Factory = Callable[..., Awaitable[Any]]
@@ -131,8 +132,8 @@ async def test_pins__featured_lists_pinned_posts_up_to_five(instances: Factory) 
     svc: Services = a.app.state.services
     async with a.sessions() as session:
         me = await a.user(session, "alice")
-        notes = [await create_post(session, a.fed.urls, svc.store, me, f"post {i}") for i in range(6)]
-        private = await create_post(session, a.fed.urls, svc.store, me, "mine", visibility="followers")
+        notes = [await publish_post(svc, session, me, PostDraft(text=f"post {i}")) for i in range(6)]
+        private = await publish_post(svc, session, me, PostDraft(text="mine", visibility="followers"))
         for note in notes[:5]:
             await profiles.pin(svc, session, me, note.uri)
         with pytest.raises(Conflict):
@@ -171,13 +172,14 @@ async def test_post__focal_point_is_stored_checked_and_served(instances: Factory
     Image.new("RGB", (8, 8), (1, 2, 3)).save(out, "PNG")
     async with a.sessions() as session:
         me = await a.user(session, "alice")
+        image = ingest_upload(svc.store, out.getvalue(), MediaLimits.from_settings(a.settings.media))
         with pytest.raises(InvalidInput, match="focus"):
-            await create_post(session, a.fed.urls, svc.store, me, "x", image=out.getvalue(), focus=(1.5, 0.0))
+            await publish_post(svc, session, me, PostDraft(text="x", image=image, focus=(1.5, 0.0)))
         with pytest.raises(InvalidInput, match="focus"):
-            await create_post(session, a.fed.urls, svc.store, me, "x", focus=(0.0, 0.0))
+            await publish_post(svc, session, me, PostDraft(text="x", focus=(0.0, 0.0)))
         await session.rollback()
         me = await a.user(session, "alice")
-        note = await create_post(session, a.fed.urls, svc.store, me, "x", image=out.getvalue(), focus=(-0.5, 1.0))
+        note = await publish_post(svc, session, me, PostDraft(text="x", image=image, focus=(-0.5, 1.0)))
         await session.commit()
         uri = note.uri
     async with httpx.AsyncClient() as http:
