@@ -29,14 +29,31 @@ def _with_connection(connection: Connection, action: str, revision: str) -> None
         command.downgrade(config, revision)
 
 
+async def _migrate(engine: AsyncEngine, action: str, revision: str) -> None:
+    async with engine.connect() as conn:
+        sqlite = conn.dialect.name == "sqlite"
+        if sqlite:
+            # A batch migration rebuilds a SQLite table by copying it and dropping the old one; with
+            # foreign keys enforced, that drop cascades to every row referring to the table (Alembic's
+            # "batch mode" docs). The pragma only takes effect outside a transaction, so it comes first.
+            await conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            await conn.commit()
+        try:
+            await conn.run_sync(_with_connection, action, revision)
+            await conn.commit()
+        finally:
+            if sqlite:
+                await conn.rollback()
+                await conn.exec_driver_sql("PRAGMA foreign_keys=ON")
+                await conn.commit()
+
+
 async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
-    async with engine.begin() as conn:
-        await conn.run_sync(_with_connection, "upgrade", revision)
+    await _migrate(engine, "upgrade", revision)
 
 
 async def downgrade(engine: AsyncEngine, revision: str = "base") -> None:
-    async with engine.begin() as conn:
-        await conn.run_sync(_with_connection, "downgrade", revision)
+    await _migrate(engine, "downgrade", revision)
 
 
 def _current(connection: Connection) -> Any:

@@ -127,3 +127,38 @@ async def test_0005__keeps_every_row_and_fills_the_new_columns(database_url: str
         assert actor[3] in ("[]", [])
     finally:
         await engine.dispose()
+
+
+async def test_0004__rebuilding_notes_keeps_their_media(database_url: str) -> None:
+    # 0004 makes notes.tags NOT NULL, which rebuilds the table on SQLite; with foreign keys enforced the
+    # rebuild's DROP would cascade to media_attachments (migrate turns enforcement off around migrations).
+    from sqlalchemy import text
+
+    engine = make_engine(database_url)
+    try:
+        await migrate.upgrade(engine, "0003")
+        async with engine.begin() as conn:
+            await conn.execute(
+                text(
+                    "INSERT INTO notes (uri, attributed_to, content, sensitive, visibility, \"to\", cc, published_at) "
+                    "VALUES ('https://x.example/n/1', 'https://x.example/u', '<p>hi</p>', false, 'public', "
+                    "'[]', '[]', CURRENT_TIMESTAMP)"
+                )
+            )
+            await conn.execute(
+                text(
+                    "INSERT INTO media_attachments (note_id, position, remote_url, media_type, description, "
+                    "created_at) VALUES ((SELECT id FROM notes), 0, 'https://x.example/a.png', 'image/png', "
+                    "'alt', CURRENT_TIMESTAMP)"
+                )
+            )
+        await migrate.upgrade(engine)
+        async with engine.connect() as conn:
+            media = (await conn.execute(text("SELECT description FROM media_attachments"))).scalars().all()
+            tags = (await conn.execute(text("SELECT tags FROM notes"))).scalars().all()
+            if conn.dialect.name == "sqlite":
+                assert (await conn.execute(text("PRAGMA foreign_keys"))).scalar() == 1
+        assert media == ["alt"]
+        assert tags in (["[]"], [[]])
+    finally:
+        await engine.dispose()
