@@ -14,6 +14,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Float,
     ForeignKey,
     Integer,
     String,
@@ -99,6 +100,9 @@ class MediaAttachment(Base):
     original_key: Mapped[str | None] = mapped_column(String(512), default=None)
     thumbnail_key: Mapped[str | None] = mapped_column(String(512), default=None)
     description: Mapped[str] = mapped_column(Text, default="")
+    # Focal point for cropped previews, each in -1..1 (Mastodon's MediaAttachment ``meta.focus``).
+    focus_x: Mapped[float | None] = mapped_column(Float, default=None)
+    focus_y: Mapped[float | None] = mapped_column(Float, default=None)
     generation_job_id: Mapped[int | None] = mapped_column(
         ForeignKey("generation_jobs.id", ondelete="SET NULL"), index=True, default=None
     )
