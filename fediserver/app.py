@@ -12,6 +12,7 @@ from datetime import timedelta
 import httpx
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute
@@ -24,7 +25,17 @@ from fediserver.errors import AppError
 from fediserver.federation.context import Federation
 from fediserver.jobs.handlers import build_handlers
 from fediserver.jobs.worker import JobHandler, Worker
+from fediserver.logins import LoginLimiter
+from fediserver.mastodon.cors import MastodonCors
+from fediserver.mastodon.routes import accounts as api_accounts
+from fediserver.mastodon.routes import instance as api_instance
+from fediserver.mastodon.routes import media as api_media
+from fediserver.mastodon.routes import search as api_search
+from fediserver.mastodon.routes import statuses as api_statuses
+from fediserver.mastodon.routes import timelines as api_timelines
 from fediserver.media import LocalMediaStore
+from fediserver.oauth import endpoints as oauth_endpoints
+from fediserver.oauth import pages as oauth_pages
 from fediserver.routes import actors, generations, health, inbox, notes, wellknown
 from fediserver.supervisor import Supervisor
 from fediserver.urls import Urls
@@ -107,6 +118,7 @@ def create_app(settings: Settings, options: AppOptions | None = None) -> Starlet
             fed = Federation(settings=settings, urls=app.state.urls, http=http)
             app.state.federation = fed
             app.state.services = Services(fed=fed, store=app.state.media)
+            app.state.login_limiter = LoginLimiter()
             handlers = list(opts.handlers) if opts.handlers is not None else build_handlers(fed)
             stop = asyncio.Event()
             task: asyncio.Task[None] | None = None
@@ -141,6 +153,15 @@ def create_app(settings: Settings, options: AppOptions | None = None) -> Starlet
         *notes.routes,
         *inbox.routes,
         *generations.routes,
+        *oauth_endpoints.routes,
+        *oauth_pages.routes,
+        *api_instance.routes,
+        *api_accounts.routes,
+        *api_statuses.routes,
+        *api_media.routes,
+        *api_timelines.routes,
+        *api_search.routes,
+        *api_instance.fallback,
     ]
     return Starlette(
         debug=False,
@@ -151,4 +172,5 @@ def create_app(settings: Settings, options: AppOptions | None = None) -> Starlet
             HTTPException: _http_error,
             Exception: _server_error,
         },
+        middleware=[Middleware(MastodonCors)],
     )

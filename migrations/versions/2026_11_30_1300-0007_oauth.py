@@ -77,7 +77,9 @@ def upgrade() -> None:
             name=op.f("fk_oauth_tokens_application_id_oauth_applications"),
             ondelete="CASCADE",
         ),
-        sa.ForeignKeyConstraint(["user_id"], ["users.id"], name=op.f("fk_oauth_tokens_user_id_users"), ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(
+            ["user_id"], ["users.id"], name=op.f("fk_oauth_tokens_user_id_users"), ondelete="CASCADE"
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_oauth_tokens")),
         sa.UniqueConstraint("token_hash", name=op.f("uq_oauth_tokens_token_hash")),
         sa.UniqueConstraint("refresh_token_hash", name=op.f("uq_oauth_tokens_refresh_token_hash")),
