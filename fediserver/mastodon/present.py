@@ -75,9 +75,7 @@ class Presenter:
         return await self._grouped(column, uris)
 
     async def _grouped(self, column: Any, uris: list[str], *where: Any) -> dict[str, int]:
-        rows = await self.session.execute(
-            select(column, func.count()).where(column.in_(uris), *where).group_by(column)
-        )
+        rows = await self.session.execute(select(column, func.count()).where(column.in_(uris), *where).group_by(column))
         return {uri: count for uri, count in rows}
 
     async def _viewer_set(self, model: type[Like] | type[Announce], uris: list[str]) -> set[str]:
