@@ -7,7 +7,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from fediserver.cli import content, federation, generate, run, setup, users
+from fediserver.cli import content, federation, generate, run, setup, tokens, users
 from fediserver.cli.common import EXIT_ERROR, CommandError, config_parent
 from fediserver.config import ConfigError
 
@@ -25,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     content.register(commands)
     federation.register(commands)
     generate.register(commands)
+    tokens.register(commands)
     return parser
 
 

@@ -32,6 +32,7 @@ COMMANDS = [
     "unfollow",
     "timeline",
     "domain",
+    "token",
 ]
 
 
