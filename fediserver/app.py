@@ -27,6 +27,7 @@ from fediserver.jobs.handlers import build_handlers
 from fediserver.jobs.worker import JobHandler, Worker
 from fediserver.logins import LoginLimiter
 from fediserver.mastodon.cors import MastodonCors
+from fediserver.mastodon.ratelimit import RateLimit
 from fediserver.mastodon.routes import accounts as api_accounts
 from fediserver.mastodon.routes import instance as api_instance
 from fediserver.mastodon.routes import media as api_media
@@ -172,5 +173,6 @@ def create_app(settings: Settings, options: AppOptions | None = None) -> Starlet
             HTTPException: _http_error,
             Exception: _server_error,
         },
-        middleware=[Middleware(MastodonCors)],
+        # CORS outermost so that 429 answers carry it too.
+        middleware=[Middleware(MastodonCors), Middleware(RateLimit, settings=settings.api)],
     )

@@ -125,6 +125,17 @@ class LoggingSettings:
 
 
 @dataclass(frozen=True)
+class ApiSettings:
+    """The Mastodon client API (``/api/v1``): rate limits as Mastodon's defaults (MD:/api/rate-limits/)."""
+
+    rate_limit_requests: int = 300
+    rate_limit_window_seconds: float = 300.0
+    streaming_backend: Literal["memory", "postgresql", "redis"] = "memory"
+    redis_url: Secret = field(default_factory=lambda: Secret("redis://127.0.0.1:6379/0"))
+    streaming_queue_size: int = 100
+
+
+@dataclass(frozen=True)
 class Settings:
     """The whole configuration; ``base_dir`` (the config file's folder) anchors relative paths."""
 
@@ -136,6 +147,7 @@ class Settings:
     worker: WorkerSettings = field(default_factory=WorkerSettings)
     generation: GenerationSettings = field(default_factory=GenerationSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
+    api: ApiSettings = field(default_factory=ApiSettings)
     base_dir: Path = Path(".")
 
     @property
@@ -324,6 +336,8 @@ def validate(settings: Settings) -> None:
         ("federation.delivery_concurrency", settings.federation.delivery_concurrency),
         ("federation.delivery_per_host", settings.federation.delivery_per_host),
         ("generation.max_batch", settings.generation.max_batch),
+        ("api.rate_limit_requests", settings.api.rate_limit_requests),
+        ("api.streaming_queue_size", settings.api.streaming_queue_size),
     ):
         if value <= 0:
             raise ConfigError(f"{key}: must be positive, got {value}")
@@ -331,6 +345,7 @@ def validate(settings: Settings) -> None:
         ("federation.delivery_give_up_hours", settings.federation.delivery_give_up_hours),
         ("worker.poll_interval", settings.worker.poll_interval),
         ("worker.lease_seconds", settings.worker.lease_seconds),
+        ("api.rate_limit_window_seconds", settings.api.rate_limit_window_seconds),
     ):
         if number <= 0:
             raise ConfigError(f"{key}: must be positive, got {number}")

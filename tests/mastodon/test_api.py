@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -204,3 +205,27 @@ async def test_valid_empties(client: httpx.AsyncClient, token_for: TokenFactory,
     assert (await client.get("/api/v1/markers", headers=headers)).json() == {}
     health = await client.get("/api/v1/streaming/health")
     assert health.text == "OK"
+
+
+async def test_rate_limit__headers_then_429(make_settings: Any, engine: Any) -> None:
+    from fediserver.app import AppOptions, create_app
+
+    settings = make_settings(api={"rate_limit_requests": 2})
+    app = create_app(settings, AppOptions(run_worker=False))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8000") as http:
+            first = await http.get("/api/v1/instance")
+            assert first.headers["x-ratelimit-limit"] == "2"
+            assert first.headers["x-ratelimit-remaining"] == "1"
+            assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", first.headers["x-ratelimit-reset"])
+            second = await http.get("/api/v1/instance")
+            assert second.status_code == 200
+            assert second.headers["x-ratelimit-remaining"] == "0"
+            third = await http.get("/api/v1/instance")
+            assert third.status_code == 429
+            assert third.json() == {"error": "Too many requests"}
+            assert third.headers["access-control-allow-origin"] == "*"
+            # Other clients (another token) have their own budget.
+            other = await http.get("/api/v1/instance", headers={"Authorization": "Bearer x"})
+            assert other.status_code == 200
