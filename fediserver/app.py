@@ -34,6 +34,8 @@ from fediserver.mastodon.routes import media as api_media
 from fediserver.mastodon.routes import search as api_search
 from fediserver.mastodon.routes import statuses as api_statuses
 from fediserver.mastodon.routes import timelines as api_timelines
+from fediserver.mastodon.streaming import routes as api_streaming
+from fediserver.mastodon.streaming.broker import build_broker
 from fediserver.media import LocalMediaStore
 from fediserver.oauth import endpoints as oauth_endpoints
 from fediserver.oauth import pages as oauth_pages
@@ -120,6 +122,8 @@ def create_app(settings: Settings, options: AppOptions | None = None) -> Starlet
             app.state.federation = fed
             app.state.services = Services(fed=fed, store=app.state.media)
             app.state.login_limiter = LoginLimiter()
+            app.state.broker = build_broker(settings)
+            await app.state.broker.start()
             handlers = list(opts.handlers) if opts.handlers is not None else build_handlers(fed)
             stop = asyncio.Event()
             task: asyncio.Task[None] | None = None
@@ -144,6 +148,7 @@ def create_app(settings: Settings, options: AppOptions | None = None) -> Starlet
                 if task is not None:
                     await task
                 await http.aclose()
+                await app.state.broker.stop()
         finally:
             await engine.dispose()
 
@@ -162,6 +167,7 @@ def create_app(settings: Settings, options: AppOptions | None = None) -> Starlet
         *api_media.routes,
         *api_timelines.routes,
         *api_search.routes,
+        *api_streaming.routes,
         *api_instance.fallback,
     ]
     return Starlette(

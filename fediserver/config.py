@@ -130,8 +130,7 @@ class ApiSettings:
 
     rate_limit_requests: int = 300
     rate_limit_window_seconds: float = 300.0
-    streaming_backend: Literal["memory", "postgresql", "redis"] = "memory"
-    redis_url: Secret = field(default_factory=lambda: Secret("redis://127.0.0.1:6379/0"))
+    streaming_backend: Literal["memory", "postgresql"] = "memory"
     streaming_queue_size: int = 100
 
 
@@ -330,6 +329,8 @@ def validate(settings: Settings) -> None:
     url = settings.database.url.reveal()
     if not url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
         raise ConfigError("database.url: expected a sqlite+aiosqlite:// or postgresql+asyncpg:// URL")
+    if settings.api.streaming_backend == "postgresql" and not url.startswith("postgresql+asyncpg://"):
+        raise ConfigError('api.streaming_backend: "postgresql" needs a postgresql+asyncpg:// database.url')
     for key, value in (
         ("server.max_request_bytes", settings.server.max_request_bytes),
         ("media.max_upload_bytes", settings.media.max_upload_bytes),
