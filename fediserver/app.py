@@ -12,6 +12,7 @@ from datetime import timedelta
 import httpx
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute
@@ -26,7 +27,20 @@ from fediserver.federation.context import Federation
 from fediserver.jobs.handlers import build_handlers
 from fediserver.jobs.supervision import SupervisedTask
 from fediserver.jobs.worker import JobHandler, Worker
+from fediserver.logins import LoginLimiter
+from fediserver.mastodon.cors import MastodonCors
+from fediserver.mastodon.ratelimit import RateLimit
+from fediserver.mastodon.routes import accounts as api_accounts
+from fediserver.mastodon.routes import instance as api_instance
+from fediserver.mastodon.routes import media as api_media
+from fediserver.mastodon.routes import search as api_search
+from fediserver.mastodon.routes import statuses as api_statuses
+from fediserver.mastodon.routes import timelines as api_timelines
+from fediserver.mastodon.streaming import routes as api_streaming
+from fediserver.mastodon.streaming.broker import build_broker
 from fediserver.media import LocalMediaStore
+from fediserver.oauth import endpoints as oauth_endpoints
+from fediserver.oauth import pages as oauth_pages
 from fediserver.routes import actors, assist, generations, health, inbox, notes, wellknown
 from fediserver.supervisor import Supervisor
 from fediserver.urls import Urls
@@ -112,6 +126,9 @@ def create_app(settings: Settings, options: AppOptions | None = None) -> Starlet
             fed = Federation(settings=settings, urls=app.state.urls, http=http)
             app.state.federation = fed
             app.state.services = Services(fed=fed, store=app.state.media)
+            app.state.login_limiter = LoginLimiter()
+            app.state.broker = build_broker(settings)
+            await app.state.broker.start()
             handlers = list(opts.handlers) if opts.handlers is not None else build_handlers(fed)
             stop = asyncio.Event()
             task: SupervisedTask | None = None
@@ -141,6 +158,7 @@ def create_app(settings: Settings, options: AppOptions | None = None) -> Starlet
                 if task is not None:
                     await task.join()
                 await http.aclose()
+                await app.state.broker.stop()
         finally:
             await engine.dispose()
 
@@ -152,6 +170,16 @@ def create_app(settings: Settings, options: AppOptions | None = None) -> Starlet
         *inbox.routes,
         *generations.routes,
         *assist.routes,
+        *oauth_endpoints.routes,
+        *oauth_pages.routes,
+        *api_instance.routes,
+        *api_accounts.routes,
+        *api_statuses.routes,
+        *api_media.routes,
+        *api_timelines.routes,
+        *api_search.routes,
+        *api_streaming.routes,
+        *api_instance.fallback,
     ]
     return Starlette(
         debug=False,
@@ -162,4 +190,6 @@ def create_app(settings: Settings, options: AppOptions | None = None) -> Starlet
             HTTPException: _http_error,
             Exception: _server_error,
         },
+        # CORS outermost so that 429 answers carry it too.
+        middleware=[Middleware(MastodonCors), Middleware(RateLimit, settings=settings.api)],
     )

@@ -146,6 +146,16 @@ class LoggingSettings:
 
 
 @dataclass(frozen=True)
+class ApiSettings:
+    """The Mastodon client API (``/api/v1``): rate limits as Mastodon's defaults (MD:/api/rate-limits/)."""
+
+    rate_limit_requests: int = 300
+    rate_limit_window_seconds: float = 300.0
+    streaming_backend: Literal["memory", "postgresql"] = "memory"
+    streaming_queue_size: int = 100
+
+
+@dataclass(frozen=True)
 class Settings:
     """The whole configuration; ``base_dir`` (the config file's folder) anchors relative paths."""
 
@@ -158,6 +168,7 @@ class Settings:
     generation: GenerationSettings = field(default_factory=GenerationSettings)
     assist: AssistSettings = field(default_factory=AssistSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
+    api: ApiSettings = field(default_factory=ApiSettings)
     base_dir: Path = Path(".")
 
     @property
@@ -340,6 +351,8 @@ def validate(settings: Settings) -> None:
     url = settings.database.url.reveal()
     if not url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
         raise ConfigError("database.url: expected a sqlite+aiosqlite:// or postgresql+asyncpg:// URL")
+    if settings.api.streaming_backend == "postgresql" and not url.startswith("postgresql+asyncpg://"):
+        raise ConfigError('api.streaming_backend: "postgresql" needs a postgresql+asyncpg:// database.url')
     for key, value in (
         ("server.max_request_bytes", settings.server.max_request_bytes),
         ("media.max_upload_bytes", settings.media.max_upload_bytes),
@@ -350,6 +363,8 @@ def validate(settings: Settings) -> None:
         ("worker.delivery_max_attempts", settings.worker.delivery_max_attempts),
         ("worker.inbound_max_attempts", settings.worker.inbound_max_attempts),
         ("instance.max_characters", settings.instance.max_characters),
+        ("api.rate_limit_requests", settings.api.rate_limit_requests),
+        ("api.streaming_queue_size", settings.api.streaming_queue_size),
     ):
         if value <= 0:
             raise ConfigError(f"{key}: must be positive, got {value}")
@@ -357,6 +372,7 @@ def validate(settings: Settings) -> None:
         ("federation.delivery_give_up_hours", settings.federation.delivery_give_up_hours),
         ("worker.poll_interval", settings.worker.poll_interval),
         ("worker.lease_seconds", settings.worker.lease_seconds),
+        ("api.rate_limit_window_seconds", settings.api.rate_limit_window_seconds),
     ):
         if number <= 0:
             raise ConfigError(f"{key}: must be positive, got {number}")

@@ -93,3 +93,17 @@ class Urls:
 
     def handle(self, username: str) -> str:
         return f"@{username}@{self.domain}"
+
+    # Mastodon client API and OAuth (H8).
+    def api(self, path: str) -> str:
+        """An API URL from its path (``/api/v1/…``, ``/oauth/…``), e.g. for ``Link`` headers and metadata."""
+        return f"{self.base}{path}"
+
+    @property
+    def streaming(self) -> str:
+        """The streaming base apps are told (``wss://host``, no path; clients.md §6)."""
+        return f"{'wss' if self.scheme == 'https' else 'ws'}://{self.domain}"
+
+    def static_placeholder(self, name: str) -> str:
+        """Default avatar/header images: Tusky needs non-null URLs (clients.md row 7)."""
+        return f"{self.base}/api/static/{name}"

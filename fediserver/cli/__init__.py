@@ -7,7 +7,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from fediserver.cli import assist, content, federation, generate, profiles, run, setup, users
+from fediserver.cli import assist, content, federation, generate, profiles, run, setup, tokens, users
 from fediserver.cli.common import EXIT_ERROR, CommandError, config_parent
 from fediserver.config import ConfigError
 
@@ -27,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     generate.register(commands)
     assist.register(commands)
     profiles.register(commands)
+    tokens.register(commands)
     return parser
 
 

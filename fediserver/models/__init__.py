@@ -5,6 +5,7 @@ from fediserver.models.assist import AssistJob
 from fediserver.models.base import Base, QueueMixin, UTCDateTime, utcnow
 from fediserver.models.content import NOTIFICATION_TYPES, AccountHandle, NoteEdit, NoteTag, Notification, Tag
 from fediserver.models.moderation import ActorBlock, DomainBlock, Report
+from fediserver.models.oauth import OAuthApplication, OAuthAuthorizationCode, OAuthToken, StatusIdempotencyKey
 from fediserver.models.profiles import Pin
 from fediserver.models.queues import GENERATION_PURPOSES, JOB_STATES, DeliveryJob, GenerationJob, InboundActivity
 from fediserver.models.sessions import WebSession
@@ -27,10 +28,14 @@ __all__ = [
     "LocalActor",
     "MediaAttachment",
     "Note",
+    "OAuthApplication",
+    "OAuthAuthorizationCode",
+    "OAuthToken",
     "Pin",
     "QueueMixin",
     "RemoteActor",
     "Report",
+    "StatusIdempotencyKey",
     "UTCDateTime",
     "User",
     "WebSession",

@@ -94,7 +94,12 @@ async def nodeinfo(request: Request) -> Response:
         users_active_month=users,
         users_active_halfyear=users,
         local_posts=posts or 0,
-        metadata={"nodeName": settings.instance.name, "nodeDescription": settings.instance.description},
+        # megalodon (Whalebird, Fedistar) treats an unknown software as Mastodon only with this (clients.md row 16).
+        metadata={
+            "nodeName": settings.instance.name,
+            "nodeDescription": settings.instance.description,
+            "upstream": {"name": "mastodon"},
+        },
     )
     return JSONResponse(doc, media_type=ap.nodeinfo_content_type(version))
 

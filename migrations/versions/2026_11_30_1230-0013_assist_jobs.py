@@ -1,7 +1,7 @@
 """assist: the writing-help queue (alt text, rewrites, prompts, hashtags)
 
 Revision ID: 0013
-Revises: 0006
+Revises: 0007
 Create Date: 2026-11-30 12:30:00
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0013"
-down_revision: str | None = "0006"
+down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

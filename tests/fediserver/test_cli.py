@@ -35,6 +35,7 @@ COMMANDS = [
     "domain",
     "delete",
     "notifications",
+    "token",
 ]
 
 

@@ -140,7 +140,7 @@ async def test_0004__rebuilding_notes_keeps_their_media(database_url: str) -> No
         async with engine.begin() as conn:
             await conn.execute(
                 text(
-                    "INSERT INTO notes (uri, attributed_to, content, sensitive, visibility, \"to\", cc, published_at) "
+                    'INSERT INTO notes (uri, attributed_to, content, sensitive, visibility, "to", cc, published_at) '
                     "VALUES ('https://x.example/n/1', 'https://x.example/u', '<p>hi</p>', false, 'public', "
                     "'[]', '[]', CURRENT_TIMESTAMP)"
                 )

@@ -1,0 +1,81 @@
+"""Status (docs.joinmastodon.org/entities/Status/).
+
+Counts, ``spoiler_text``, ``mentions`` and ``emojis`` are never null (Tusky); ``url`` is a URL or null,
+never ``""`` (Tusker); ``filtered`` is ``[]`` (Tusky 25.1 broke on null). Our ``followers`` visibility is
+Mastodon's ``private``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from fediserver.mastodon.entities import iso
+from fediserver.mastodon.ids import snowflake
+from fediserver.models import Note
+
+JSON = dict[str, Any]
+VISIBILITY_OUT = {"public": "public", "unlisted": "unlisted", "followers": "private", "direct": "direct"}
+VISIBILITY_IN = {"public": "public", "unlisted": "unlisted", "private": "followers", "direct": "direct"}
+
+
+@dataclass(frozen=True)
+class StatusContext:
+    """What a status needs beyond its row, loaded in batches by ``fediserver.mastodon.present``."""
+
+    account: JSON
+    media: list[JSON] = field(default_factory=list)
+    favourites: int = 0
+    reblogs: int = 0
+    replies: int = 0
+    in_reply_to_id: str | None = None
+    in_reply_to_account_id: str | None = None
+    favourited: bool = False
+    reblogged: bool = False
+    viewer: bool = False
+    mentions: list[JSON] = field(default_factory=list)
+    tags: list[JSON] = field(default_factory=list)
+
+
+def status_id(note: Note) -> str:
+    return snowflake(note.published_at, note.id)
+
+
+def status_entity(note: Note, ctx: StatusContext) -> JSON:
+    body: JSON = {
+        "id": status_id(note),
+        "uri": note.uri,
+        "url": note.url or None,
+        "created_at": iso(note.published_at),
+        "account": ctx.account,
+        "content": note.content,
+        "visibility": VISIBILITY_OUT.get(note.visibility, "public"),
+        "sensitive": bool(note.sensitive or note.summary),
+        "spoiler_text": note.summary or "",
+        "media_attachments": ctx.media,
+        "application": None,
+        "mentions": ctx.mentions,
+        "tags": ctx.tags,
+        "emojis": [],
+        "reblogs_count": ctx.reblogs,
+        "favourites_count": ctx.favourites,
+        "replies_count": ctx.replies,
+        "in_reply_to_id": ctx.in_reply_to_id,
+        "in_reply_to_account_id": ctx.in_reply_to_account_id,
+        "reblog": None,
+        "poll": None,
+        "card": None,
+        "language": None,
+        "text": None,
+        "edited_at": iso(note.updated_at) if note.updated_at else None,
+    }
+    if ctx.viewer:
+        body.update(
+            favourited=ctx.favourited,
+            reblogged=ctx.reblogged,
+            muted=False,
+            bookmarked=False,
+            pinned=False,
+            filtered=[],
+        )
+    return body

@@ -1,0 +1,1 @@
+"""Route tables of the client API, one module per resource."""

@@ -1,0 +1,150 @@
+"""Accounts (docs.joinmastodon.org/methods/accounts/): credentials, by id, lookup, statuses, relationships, follow."""
+
+from __future__ import annotations
+
+from sqlalchemy import exists, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from fediserver.errors import InvalidInput, NotFound
+from fediserver.mastodon import actions, lookup
+from fediserver.mastodon.auth import caller, optional_caller
+from fediserver.mastodon.entities.account import credential_account
+from fediserver.mastodon.entities.relationship import relationship_entity
+from fediserver.mastodon.http import ok, paged, services, urls
+from fediserver.mastodon.pagination import Page
+from fediserver.mastodon.params import read_params
+from fediserver.mastodon.present import Presenter
+from fediserver.models import Follow, LocalActor, MediaAttachment, Note, RemoteActor
+from fediserver.notes import may_see
+
+
+def actor_uri(request: Request, actor: LocalActor | RemoteActor) -> str:
+    return urls(request).actor(actor.username) if isinstance(actor, LocalActor) else actor.uri
+
+
+async def verify_credentials(request: Request) -> Response:
+    async with request.app.state.sessions() as session:
+        found = await caller(request, session)
+        if not (found.scopes.allows("read:accounts") or found.scopes.allows("profile")):
+            return ok({"error": "This action is outside the authorized scopes"}, 403)
+        presenter = Presenter(session, urls(request), None)
+        uri = urls(request).actor(found.actor.username)
+        stats = await presenter._stats([uri])
+        requests = await session.scalar(
+            select(Follow.id).where(Follow.followed_uri == uri, Follow.state == "pending").limit(1)
+        )
+        return ok(credential_account(found.actor, urls(request), stats[uri], 1 if requests else 0))
+
+
+async def show(request: Request) -> Response:
+    async with request.app.state.sessions() as session:
+        await optional_caller(request, session, "read:accounts")
+        target = await lookup.account(session, request.path_params["id"])
+        body = await Presenter(session, urls(request), None).account(actor_uri(request, target))
+    if body is None:
+        raise NotFound("Record not found")
+    return ok(body)
+
+
+async def lookup_acct(request: Request) -> Response:
+    """``acct`` is ``user`` or ``user@our-domain`` locally, ``user@host`` for a cached remote account."""
+    acct = (request.query_params.get("acct") or "").lstrip("@")
+    username, _, host = acct.partition("@")
+    async with request.app.state.sessions() as session:
+        await optional_caller(request, session, "read:accounts")
+        uri: str | None = None
+        if not host or host == urls(request).domain:
+            uri = urls(request).actor(username)
+        else:
+            remote = await session.scalar(
+                select(RemoteActor).where(RemoteActor.preferred_username == username, RemoteActor.domain == host)
+            )
+            uri = remote.uri if remote is not None else None
+        body = await Presenter(session, urls(request), None).account(uri) if uri else None
+    if body is None:
+        raise NotFound("Record not found")
+    return ok(body)
+
+
+async def statuses(request: Request) -> Response:
+    params = await read_params(request)
+    async with request.app.state.sessions() as session:
+        found = await optional_caller(request, session, "read:statuses")
+        viewer = urls(request).actor(found.actor.username) if found and found.user else None
+        target = await lookup.account(session, request.path_params["id"])
+        if params.flag("pinned"):
+            # Pins arrive with the social-core issue; none exist yet.
+            return paged(request, [])
+        query = select(Note).where(Note.attributed_to == actor_uri(request, target), Note.deleted_at.is_(None))
+        if params.flag("only_media"):
+            query = query.where(exists().where(MediaAttachment.note_id == Note.id))
+        if params.flag("exclude_replies"):
+            query = query.where(Note.in_reply_to_uri.is_(None))
+        page = Page.from_params(params)
+        notes = [n for n in await session.scalars(page.apply(query, Note.published_at, Note.id))]
+        notes = [n for n in notes if await may_see(session, n, viewer)]
+        if page.ascending:
+            notes.reverse()
+        return paged(request, await Presenter(session, urls(request), viewer).statuses(notes))
+
+
+async def _relationship(
+    request: Request, session: AsyncSession, me: str, target: LocalActor | RemoteActor, account_id: str
+) -> dict[str, object]:
+    uri = actor_uri(request, target)
+    mine = await session.scalar(select(Follow.state).where(Follow.follower_uri == me, Follow.followed_uri == uri))
+    theirs = await session.scalar(select(Follow.state).where(Follow.follower_uri == uri, Follow.followed_uri == me))
+    return relationship_entity(
+        account_id, following=mine == "accepted", requested=mine == "pending", followed_by=theirs == "accepted"
+    )
+
+
+async def relationships(request: Request) -> Response:
+    params = await read_params(request)
+    async with request.app.state.sessions() as session:
+        found = await caller(request, session, "read:follows")
+        me = urls(request).actor(found.actor.username)
+        out = []
+        for account_id in params.many("id"):
+            try:
+                target = await lookup.account(session, account_id)
+            except NotFound:
+                continue
+            out.append(await _relationship(request, session, me, target, account_id))
+    return ok(out)
+
+
+def _follow_route(action: str) -> Route:
+    async def handler(request: Request) -> Response:
+        async with request.app.state.sessions() as session:
+            found = await caller(request, session, "write:follows")
+            target = await lookup.account(session, request.path_params["id"])
+            me = urls(request).actor(found.actor.username)
+            if not isinstance(target, RemoteActor):
+                raise InvalidInput("Validation failed: following local accounts arrives with the social-core issue")
+            if action == "follow":
+                await actions.follow(services(request), session, found.actor, target)
+            else:
+                is_following = await session.scalar(
+                    select(Follow.id).where(Follow.follower_uri == me, Follow.followed_uri == target.uri)
+                )
+                if is_following is not None:
+                    await actions.unfollow(services(request), session, found.actor, target)
+            await session.commit()
+            return ok(await _relationship(request, session, me, target, request.path_params["id"]))
+
+    return Route(f"/api/v1/accounts/{{id}}/{action}", handler, methods=["POST"])
+
+
+routes = [
+    Route("/api/v1/accounts/verify_credentials", verify_credentials),
+    Route("/api/v1/accounts/lookup", lookup_acct),
+    Route("/api/v1/accounts/relationships", relationships),
+    Route("/api/v1/accounts/{id}", show),
+    Route("/api/v1/accounts/{id}/statuses", statuses),
+    _follow_route("follow"),
+    _follow_route("unfollow"),
+]
