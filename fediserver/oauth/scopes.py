@@ -1,8 +1,8 @@
 """OAuth scopes as Mastodon defines them (docs.joinmastodon.org/api/oauth-scopes/), parsed once.
 
 ``read``, ``write`` and ``follow`` cover their granular children; ``follow`` is the legacy scope for
-``read:follows read:blocks read:mutes write:follows write:blocks write:mutes``. ``generate`` is ours: the
-generation API.
+``read:follows read:blocks read:mutes write:follows write:blocks write:mutes``. ``generate`` and ``assist``
+are ours: the generation API and writing help.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ WRITE = [
 FOLLOW_CHILDREN = frozenset(
     {"read:follows", "read:blocks", "read:mutes", "write:follows", "write:blocks", "write:mutes"}
 )
-TOP_LEVEL = ("read", "write", "follow", "push", "profile", "generate")
+TOP_LEVEL = ("read", "write", "follow", "push", "profile", "generate", "assist")
 KNOWN: frozenset[str] = frozenset(
     [*TOP_LEVEL, *(f"read:{s}" for s in READ), *(f"write:{s}" for s in WRITE), "admin:read", "admin:write"]
 )

@@ -84,7 +84,7 @@ async def create_text(request: Request) -> Response:
     settings = request.app.state.settings.assist
     jobs.check_enabled(settings, kind)
     async with request.app.state.sessions() as session:
-        actor = await authenticate(request, session)
+        actor = await authenticate(request, session, scope="assist")
         body = await _json_object(request, _TEXT_FIELDS[kind])
         assist_request = jobs.build(
             settings,
@@ -102,7 +102,7 @@ async def create_alt_text(request: Request) -> Response:
     settings = request.app.state.settings.assist
     jobs.check_enabled(settings, "alt_text")
     async with request.app.state.sessions() as session:
-        actor = await authenticate(request, session)
+        actor = await authenticate(request, session, scope="assist")
         media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if media_type == "multipart/form-data":
             async with request.form(max_files=1, max_fields=4, max_part_size=jobs.MAX_IMAGE_BYTES) as form:
@@ -135,7 +135,7 @@ async def _generated_image_bytes(request: Request, session: Any, actor: LocalAct
 
 async def _owned_job(request: Request) -> AssistJob:
     async with request.app.state.sessions() as session:
-        actor = await authenticate(request, session)
+        actor = await authenticate(request, session, scope="assist")
         job: AssistJob | None = await session.scalar(
             select(AssistJob).where(AssistJob.token == request.path_params["token"])
         )
