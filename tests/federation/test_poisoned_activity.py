@@ -74,7 +74,7 @@ async def test_deeply_nested_create__does_not_stop_the_worker(instances: Factory
 
     async def processed() -> bool:
         async with a.sessions() as session:
-            state = await session.scalar(
+            state: str | None = await session.scalar(
                 select(InboundActivity.state).where(InboundActivity.activity_id == f"{honest_id}/activity")
             )
             return state == "done"
