@@ -1,0 +1,196 @@
+"""The privacy matrix (issue 8, point 6): every way this server exposes content, asked about a
+followers-only and a direct post by an anonymous client, a non-follower, a follower and an addressee,
+signed and unsigned; nothing leaks to whoever may not see the post.
+
+To cover a new surface, append a ``Surface`` to ``SURFACES``: the URLs it serves (given the world and
+the post), the ``Accept`` header to ask with, and whether a viewer who may see the post must find it
+there. A response leaks when it carries the post's text, its generation prompt, its generation token, or
+(where the URL asked for does not name it) its key.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import pytest
+
+import activitypub as ap
+from fediserver.models import Follow, GenerationJob, utcnow
+from fediserver.posting import create_post
+
+Factory = Callable[..., Awaitable[Any]]
+AS2 = "application/activity+json"
+HTML = "text/html"
+
+
+@dataclass(frozen=True)
+class Viewer:
+    name: str
+    username: str | None  # a user on the remote instance who signs the request; None: unsigned
+
+
+VIEWERS = (
+    Viewer("anonymous", None),
+    Viewer("non-follower", "stranger"),
+    Viewer("follower", "fan"),
+    Viewer("addressee", "friend"),
+)
+
+
+@dataclass
+class Post:
+    visibility: str
+    key: str
+    text: str
+    prompt: str
+    token: str
+    job_id: int
+    may_see: frozenset[str]
+
+    def secrets(self, asked: str) -> list[str]:
+        found = [self.text, self.prompt, self.token]
+        return found if self.key in asked else [*found, self.key]
+
+
+@dataclass
+class World:
+    a: Any
+    b: Any
+    http: httpx.AsyncClient
+    keys: dict[str, ap.PrivateKey] = field(default_factory=dict)
+    posts: list[Post] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Surface:
+    name: str
+    urls: Callable[[World, Post], list[str]]
+    accept: str = AS2
+    shows_to_allowed: bool = False
+
+
+def _urls(world: World) -> Any:
+    return world.a.fed.urls
+
+
+SURFACES: list[Surface] = [
+    Surface("actor outbox", lambda w, p: [_urls(w).outbox("alice"), _urls(w).outbox("alice") + "?page=1"]),
+    Surface("note (AS2)", lambda w, p: [_urls(w).note(p.key)], shows_to_allowed=True),
+    Surface("note (HTML)", lambda w, p: [_urls(w).note(p.key)], accept=HTML, shows_to_allowed=True),
+    Surface("note activity", lambda w, p: [_urls(w).note_activity(p.key)], shows_to_allowed=True),
+    Surface("replies", lambda w, p: [_urls(w).note_replies(p.key), _urls(w).note_replies(p.key) + "?page=1"]),
+    Surface("featured", lambda w, p: [_urls(w).featured("alice")]),
+    Surface("tag page", lambda w, p: [_urls(w).tag("secrettag")]),
+    Surface("tag page (HTML)", lambda w, p: [_urls(w).tag("secrettag")], accept=HTML),
+    Surface("profile (AS2)", lambda w, p: [_urls(w).actor("alice")]),
+    Surface("profile (HTML)", lambda w, p: [_urls(w).actor("alice"), _urls(w).profile("alice")], accept=HTML),
+    Surface("instance actor", lambda w, p: [_urls(w).instance_actor()]),
+    # The status URL is a capability (its token is the secret): here it is asked by guessable handles.
+    Surface(
+        "generation status",
+        lambda w, p: [
+            f"{_urls(w).base}/api/v1/generations/{p.job_id}",
+            f"{_urls(w).base}/api/v1/generations/{p.key}",
+            f"{_urls(w).base}/api/v1/generations/{p.job_id}/events",
+        ],
+    ),
+]
+
+
+async def _get(world: World, viewer: Viewer, url: str, accept: str) -> httpx.Response:
+    headers = {"accept": accept}
+    if viewer.username is not None:
+        headers = ap.sign_request(
+            method="GET", url=url, headers=headers, body=None, key_id=world.b.fed.urls.actor_key(viewer.username),
+            private_key=world.keys[viewer.username], now=datetime.now(UTC),
+        )  # fmt: skip
+    return await world.http.get(url, headers=headers)
+
+
+async def _post(world: World, visibility: str, may_see: frozenset[str]) -> Post:
+    a, b = world.a, world.b
+    tag = secrets.token_hex(4)
+    text = f"SECRET-{visibility}-{tag} #secrettag"
+    prompt = f"SECRET-prompt-{visibility}-{tag}"
+    async with a.sessions() as session:
+        alice = await a.user(session, "alice")
+        # create_post refuses direct until mentions resolve; a direct post is stored as a row instead.
+        note = await create_post(session, a.fed.urls, a.app.state.media, alice, text, visibility="followers")
+        if visibility == "direct":
+            note.visibility, note.to, note.cc = "direct", [b.actor_url("friend")], []
+        now = utcnow()
+        job = GenerationJob(
+            token=secrets.token_hex(16), local_actor_id=alice.id, prompt=prompt, seed=1, model="tiny", steps=1,
+            guidance=0.0, width=64, height=64, post_text=text, post_visibility=visibility, state="done",
+            next_attempt_at=now, finished_at=now,
+        )  # fmt: skip
+        session.add(job)
+        await session.flush()
+        note.generation_job_id = job.id
+        await session.commit()
+        return Post(visibility, note.uri.rsplit("/", 1)[1], text, prompt, job.token, job.id, may_see)
+
+
+@pytest.fixture
+async def world(instances: Factory) -> AsyncIterator[World]:
+    a = await instances("a", ["alice"])
+    b = await instances("b", ["stranger", "fan", "friend"])
+    async with a.sessions() as session:
+        session.add(
+            Follow(
+                follower_uri=b.actor_url("fan"),
+                followed_uri=a.actor_url("alice"),
+                activity_uri=f"{b.base}/follows/1",
+                state="accepted",
+            )
+        )
+        await session.commit()
+    async with httpx.AsyncClient(timeout=10) as http:
+        w = World(a, b, http)
+        async with b.sessions() as session:
+            for viewer in VIEWERS:
+                if viewer.username is not None:
+                    user = await b.user(session, viewer.username)
+                    w.keys[viewer.username] = ap.load_private_key(user.private_key_pem)
+        w.posts = [
+            await _post(w, "followers", frozenset({"follower"})),
+            await _post(w, "direct", frozenset({"addressee"})),
+        ]
+        yield w
+
+
+async def test_privacy_matrix__nothing_leaks(world: World) -> None:
+    leaks: list[str] = []
+    missing: list[str] = []
+    asked = 0
+    for post in world.posts:
+        for surface in SURFACES:
+            for url in surface.urls(world, post):
+                for viewer in VIEWERS:
+                    response = await _get(world, viewer, url, surface.accept)
+                    asked += 1
+                    where = f"{post.visibility} post, {surface.name}, {url} as {viewer.name}"
+                    assert response.status_code < 500, f"{where}: {response.status_code}"
+                    allowed = viewer.name in post.may_see
+                    if not allowed:
+                        shown = [s for s in post.secrets(url) if s in response.text]
+                        if shown:
+                            leaks.append(f"{where}: {response.status_code} shows {shown}")
+                    elif surface.shows_to_allowed and (response.status_code != 200 or post.text not in response.text):
+                        missing.append(f"{where}: {response.status_code}")
+    assert leaks == []
+    assert missing == [], "the matrix must see what it guards, or it proves nothing"
+    assert asked == sum(len(s.urls(world, p)) for p in world.posts for s in SURFACES) * len(VIEWERS)
+
+
+async def test_privacy_matrix__the_generation_token_is_a_capability(world: World) -> None:
+    # Whoever holds the token (its creator) reads the status; the matrix guards that nobody else learns it.
+    post = world.posts[0]
+    response = await _get(world, VIEWERS[0], world.a.fed.urls.generation(post.token), "application/json")
+    assert response.status_code == 200
+    assert response.json()["parameters"]["prompt"] == post.prompt
