@@ -36,6 +36,7 @@ import itertools
 import json
 import os
 import random
+import re
 import sqlite3
 import subprocess
 import sys
@@ -531,7 +532,12 @@ async def soak(args: argparse.Namespace) -> int:
         trace = ", ".join(f"{t - first[0]:.0f} s: {rss / 1024:.0f}" for t, rss, _ in sampler.samples[::step])
         print(f"server RSS (MiB) over the run: {trace}")
     tracebacks = server_log.count("Traceback")
-    print(f"server log: {len(server_log.splitlines())} lines, {tracebacks} tracebacks")
+    raised: Counter[str] = Counter()
+    for line in server_log.splitlines():
+        # JSON log lines carry the traceback in one string: the last "\\nName: " is what was raised.
+        if "Traceback" in line and (names := re.findall(r"\\n([A-Za-z_][\w.]*(?:Error|Exception)): ", line)):
+            raised[names[-1]] += 1
+    print(f"server log: {len(server_log.splitlines())} lines, {tracebacks} tracebacks: {dict(raised)}")
     if args.log_tail and tracebacks:
         print(server_log[-args.log_tail :])
     return 0 if tally.errors + tally.dropped + lost == 0 else 1
