@@ -36,6 +36,7 @@ import itertools
 import json
 import os
 import random
+import re
 import sqlite3
 import subprocess
 import sys
@@ -94,10 +95,11 @@ def _signed(world: World, sender: Sender, body: bytes, path: str = "/inbox", **t
         key_id=sender.key_id, private_key=sender.key, now=datetime.now(UTC),
     )  # fmt: skip
     if tamper.get("signature"):
-        value = headers["Signature"]
+        name = next(k for k in headers if k.lower() == "signature")
+        value = headers[name]
         cut = value.index('signature="') + len('signature="')
         flipped = "A" if value[cut] != "A" else "B"
-        headers["Signature"] = value[:cut] + flipped + value[cut + 1 :]
+        headers[name] = value[:cut] + flipped + value[cut + 1 :]
     if tamper.get("digest"):
         body = body + b" "
     return raw_post(path, world.port, headers, body)
@@ -157,22 +159,20 @@ def valid_like(world: World) -> Built:
     return _json(world, like, sender)
 
 
-def deep(world: World) -> Built:
+def _nested(world: World, opening: bytes, closing: bytes) -> Built:
+    """A valid Create with an ``extra`` member nested ``DEEP`` levels (written as bytes: json.dumps recurses)."""
     sender = world.sender()
     activity = _create(world, sender)
-    nested: Any = "x"
-    for _ in range(DEEP):
-        nested = {"a": nested}
-    activity["object"]["extra"] = nested
-    body = json.dumps(activity).encode()
+    body = json.dumps(activity).encode()[:-1] + b', "extra": ' + opening * DEEP + b"1" + closing * DEEP + b"}"
     return Built(_signed(world, sender, body), activity["id"])
+
+
+def deep(world: World) -> Built:
+    return _nested(world, b'{"a": ', b"}")
 
 
 def deep_arrays(world: World) -> Built:
-    sender = world.sender()
-    activity = _create(world, sender)
-    body = json.dumps(activity).encode()[:-1] + b', "extra": ' + b"[" * DEEP + b"]" * DEEP + b"}"
-    return Built(_signed(world, sender, body), activity["id"])
+    return _nested(world, b"[", b"]")
 
 
 def not_json(world: World) -> Built:
@@ -263,35 +263,56 @@ class Tally:
             self.accepted.append(built.activity_id)
 
 
-async def drive(world: World, plan: list[tuple[str, Built]], rate: float, connections: int, tally: Tally) -> float:
-    """Send ``plan`` at ``rate`` per second over ``connections`` keep-alive connections; reconnect on a drop."""
+async def drive(
+    world: World, plan: list[tuple[str, Built]], rate: float, connections: int, tally: Tally, limit: float = 1e9
+) -> float:
+    """Send ``plan`` at up to ``rate`` per second over ``connections`` keep-alive connections, stopping
+    after ``limit`` seconds; a request is never cut short, the rest of the plan is left unsent."""
     start = time.perf_counter()
     cursor = iter(enumerate(plan))
 
+    async def exchange(connection: list[Any], raw: bytes) -> tuple[int, bool]:
+        if not connection:
+            connection.extend(await asyncio.open_connection(HOST, world.port))
+        reader, writer = connection
+        writer.write(raw)
+        return await read_response(reader)
+
     async def sender() -> None:
-        reader: asyncio.StreamReader | None = None
-        writer: asyncio.StreamWriter | None = None
+        connection: list[Any] = []  # [reader, writer] while a keep-alive connection is open
+
+        def close() -> None:
+            if connection:
+                connection[1].close()
+                connection.clear()
+
         for index, (name, built) in cursor:
+            if time.perf_counter() - start > limit:
+                break
             delay = start + index / rate - time.perf_counter()
             if delay > 0:
                 await asyncio.sleep(delay)
+            reused = bool(connection)
             try:
-                if writer is None or reader is None:
-                    reader, writer = await asyncio.open_connection(HOST, world.port)
-                writer.write(built.raw)
-                status, closing = await read_response(reader)
+                status, closing = await exchange(connection, built.raw)
             except (OSError, asyncio.IncompleteReadError, ValueError):
-                tally.record(name, None, built)
-                if writer is not None:
-                    writer.close()
-                reader = writer = None
-                continue
+                close()
+                # A kept-alive connection the server closed after its previous answer (uvicorn does
+                # after an unhandled exception, without `Connection: close`) fails with EOF or a reset:
+                # send again on a fresh connection, so a drop is counted against the request causing it.
+                if not reused:
+                    tally.record(name, None, built)
+                    continue
+                try:
+                    status, closing = await exchange(connection, built.raw)
+                except (OSError, asyncio.IncompleteReadError, ValueError):
+                    close()
+                    tally.record(name, None, built)
+                    continue
             tally.record(name, status, built)
             if closing:
-                writer.close()
-                reader = writer = None
-        if writer is not None:
-            writer.close()
+                close()
+        close()
 
     await asyncio.gather(*(sender() for _ in range(connections)))
     return time.perf_counter() - start
@@ -306,11 +327,14 @@ def rss_kib(pid: int) -> int:
 
 
 def children(pid: int) -> list[int]:
-    try:
-        with open(f"/proc/{pid}/task/{pid}/children") as handle:
-            return [int(p) for p in handle.read().split()]
-    except OSError:
-        return []
+    """Child processes of ``pid``, whichever of its threads started them."""
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            found += [int(p) for p in (task / "children").read_text().split()]
+        except OSError:
+            continue
+    return found
 
 
 @dataclass
@@ -390,6 +414,8 @@ async def soak(args: argparse.Namespace) -> int:
             "FEDISERVER_GENERATION_CACHE_DIR": str(folder / "models"),
             "FEDISERVER_LOGGING_LEVEL": "warning",
             "HF_HUB_OFFLINE": "1",
+            # The tiny model needs no thread pool; on a small machine torch's would starve the server.
+            "OMP_NUM_THREADS": "1",
         }
         # What scripts/serve does, with the data in a temporary folder.
         cli(folder, env, "init", "--domain", f"{HOST}:{port}", "--scheme", "http", "--data-dir", str(folder / "data"))
@@ -443,7 +469,7 @@ async def soak(args: argparse.Namespace) -> int:
                 sampler_task = asyncio.create_task(sampler.run(stop))
                 generations_task = asyncio.create_task(submit_generations())
                 print(f"soaking for {args.duration:.0f} s at {args.rate:.0f} req/s ...", flush=True)
-                elapsed = await drive(world, plan, args.rate, args.connections, tally)
+                elapsed = await drive(world, plan, args.rate, args.connections, tally, args.duration)
                 stop.set()
                 await asyncio.gather(sampler_task, generations_task)
 
@@ -458,7 +484,12 @@ async def soak(args: argparse.Namespace) -> int:
                         break
                     await asyncio.sleep(1.0)
                 drained = time.monotonic() < deadline
-                await asyncio.sleep(3.0)  # the last deliveries
+                # The last deliveries (a failed attempt waits for its backoff: reported, not awaited).
+                for _ in range(30):
+                    deliveries_now = queue_states(db, "delivery_jobs")
+                    if not deliveries_now.get("running") and not deliveries_now.get("queued"):
+                        break
+                    await asyncio.sleep(1.0)
         finally:
             stop.set()
             alive = server.poll() is None
@@ -497,8 +528,16 @@ async def soak(args: argparse.Namespace) -> int:
             f"peak {peak / 1024:.0f} MiB, growth {(last[1] - first[1]) / 1024:+.0f} MiB over {last[0] - first[0]:.0f} s"
         )
         print(f"GPU worker RSS: {first[2] / 1024:.0f} MiB at start, {last[2] / 1024:.0f} MiB at end")
+        step = max(1, len(sampler.samples) // 6)
+        trace = ", ".join(f"{t - first[0]:.0f} s: {rss / 1024:.0f}" for t, rss, _ in sampler.samples[::step])
+        print(f"server RSS (MiB) over the run: {trace}")
     tracebacks = server_log.count("Traceback")
-    print(f"server log: {len(server_log.splitlines())} lines, {tracebacks} tracebacks")
+    raised: Counter[str] = Counter()
+    for line in server_log.splitlines():
+        # JSON log lines carry the traceback in one string: the last "\\nName: " is what was raised.
+        if "Traceback" in line and (names := re.findall(r"\\n([A-Za-z_][\w.]*(?:Error|Exception)): ", line)):
+            raised[names[-1]] += 1
+    print(f"server log: {len(server_log.splitlines())} lines, {tracebacks} tracebacks: {dict(raised)}")
     if args.log_tail and tracebacks:
         print(server_log[-args.log_tail :])
     return 0 if tally.errors + tally.dropped + lost == 0 else 1

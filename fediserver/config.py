@@ -86,7 +86,8 @@ class DatabaseSettings:
 class MediaSettings:
     directory: Path = Path("data/media")
     max_upload_bytes: int = 16_777_216
-    max_pixels: int = 40_000_000
+    # Mastodon's MAX_MATRIX_LIMIT (7680x4320): about 130 MB of RGBA while it is cleaned.
+    max_pixels: int = 33_177_600
 
 
 @dataclass(frozen=True)

@@ -133,7 +133,10 @@ def _clean(image: Image.Image, icc: bytes | None) -> tuple[Image.Image, bytes | 
         scale = (STORED_PIXELS / (image.width * image.height)) ** 0.5
         size = (max(1, int(image.width * scale)), max(1, int(image.height * scale)))
         image = image.resize(size, Image.Resampling.LANCZOS)
-    return Image.frombytes(image.mode, image.size, image.tobytes()), icc
+    # A new image with the pixels only: nothing of the decoder's info (EXIF, XMP, comments) comes along.
+    fresh = Image.new(image.mode, image.size)
+    fresh.paste(image)
+    return fresh, icc
 
 
 def _encode(image: Image.Image, stored_format: str, icc: bytes | None) -> bytes:

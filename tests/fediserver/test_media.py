@@ -199,7 +199,7 @@ HOSTILE = {
     "truncated PNG": (_truncated("PNG"), "not a readable image"),
     "truncated JPEG": (_truncated("JPEG"), "not a readable image"),
     "truncated WebP": (_truncated("WEBP"), "not a readable image"),
-    "bomb over our limit": (_png_header_only(8000, 6000), "40000000-pixel limit"),
+    "bomb over our limit": (_png_header_only(8000, 6000), "33177600-pixel limit"),
     "bomb over Pillow's limit": (_png_header_only(100_000, 100_000), "not a readable image"),
     "huge JPEG dimensions": (_jpeg_claiming(65000, 65000), "not a readable image"),
     "BMP": (encoded(Image.new("RGB", (4, 4)), "BMP"), "not a readable image"),
