@@ -286,7 +286,8 @@ async def run(args: argparse.Namespace) -> None:
     import generation.renderer
     from fediserver.config import parse_settings
     from fediserver.federation.context import Federation
-    from fediserver.imagegen.worker import HEARTBEAT, GenerationWorker, renderer_factory
+    from fediserver.imagegen.engines import renderer_factory
+    from fediserver.imagegen.worker import HEARTBEAT, GenerationWorker
     from fediserver.media import LocalMediaStore
     from fediserver.urls import Urls
 

@@ -44,8 +44,8 @@ def _progress(step: int, total: int) -> None:
 
 
 def _render(settings: Settings, args: argparse.Namespace) -> Any:
+    from fediserver.imagegen.engines import renderer_factory
     from fediserver.imagegen.jobs import build_request
-    from fediserver.imagegen.worker import renderer_factory
     from generation.errors import GenerationError
 
     request = build_request(
@@ -98,12 +98,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 async def _gpu_worker(args: argparse.Namespace) -> int:
     from fediserver.assist.worker import AssistWorker, engine_factory
-    from fediserver.imagegen.worker import (
-        GenerationWorker,
-        build_finisher,
-        instance_certificates,
-        renderer_factory,
-    )
+    from fediserver.imagegen.engines import build_finisher, instance_certificates, renderer_factory
+    from fediserver.imagegen.worker import GenerationWorker
     from fediserver.media import LocalMediaStore
 
     async with worker_runtime(args) as rt:

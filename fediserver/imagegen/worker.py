@@ -3,7 +3,11 @@
 It claims the oldest due job plus compatible ones (same model, size, steps, guidance, scheduler) up
 to ``generation.max_batch``, renders them on a single worker thread so the event loop stays free,
 stores per-step progress, honours cancellation between steps, and turns results into media and posts.
-A job whose worker died is claimed again once its short lease lapses.
+While a process pool encodes and signs one batch, the next one renders; outcomes are stored in the
+order the jobs were claimed. A job whose worker died is claimed again once its short lease lapses, at
+most ``generation.max_attempts`` times. Nothing a job does ends the loop: a job that cannot be
+decoded, whose post would be refused, or whose result cannot be stored fails alone, with the reason,
+and leaves no files behind (issue 8).
 """
 
 from __future__ import annotations
@@ -16,30 +20,29 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from fediserver.federation.context import Federation
 from fediserver.imagegen import jobs, results
+from fediserver.imagegen.engines import RendererFactory
 from fediserver.jobs import queue
 from fediserver.media import LocalMediaStore
 from fediserver.models import GenerationJob, LocalActor, MediaAttachment, utcnow
 from generation.errors import GenerationCancelled, GenerationError, GenerationFailed
-from generation.renderer import DrawnOutcome, Outcome, Renderer
+from generation.renderer import DrawnOutcome, Outcome
 from generation.types import GenerationRequest
 
 if TYPE_CHECKING:
     from generation.finishing import Finisher
-    from generation.provenance import InstanceCertificates
 
 log = logging.getLogger("fediserver.gpu")
 LEASE = timedelta(seconds=60)
 HEARTBEAT = 0.25
 # Batches rendered but not yet stored; bounds the images held in memory when encoding falls behind.
 MAX_BATCHES_FINISHING = 2
-RendererFactory = Callable[[str], Renderer]
 Admitted = tuple[GenerationJob, GenerationRequest]
 
 
@@ -336,61 +339,3 @@ class GenerationWorker:
 
 def _reason(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
-
-
-def instance_certificates(settings: Any) -> InstanceCertificates | None:
-    """The C2PA chain when ``generation.c2pa`` is on, made and saved on first use; else None."""
-    from generation.provenance import InstanceCertificates, create_instance_certificates
-
-    if not settings.generation.c2pa:
-        return None
-    directory = settings.certificates_dir
-    try:
-        return InstanceCertificates.load(directory)
-    except FileNotFoundError:
-        certificates = create_instance_certificates(settings.instance.domain)
-        certificates.save(directory)
-        return certificates
-
-
-def build_finisher(settings: Any, certificates: InstanceCertificates | None) -> Finisher | None:
-    """The encoding pool of ``generation.finish_processes`` (-1: cores - 1), started and warm; None for 0."""
-    from generation.finishing import Finisher, default_processes
-
-    processes = settings.generation.finish_processes
-    if processes == -1:
-        processes = default_processes()
-    if processes == 0:
-        return None
-    finisher = Finisher(processes, certificates=certificates)
-    finisher.warm_up()
-    return finisher
-
-
-def renderer_factory(settings: Any, certificates: InstanceCertificates | None = None) -> RendererFactory:
-    """Load engines on demand, one model at a time; torch is imported here, in the GPU worker only.
-
-    ``certificates`` defaults to :func:`instance_certificates`.
-    """
-    from generation.backend import open_engine
-    from generation.provenance import ContentSigner
-
-    if certificates is None:
-        certificates = instance_certificates(settings)
-    signer = ContentSigner(certificates) if certificates is not None else None
-    current: dict[str, Renderer] = {}
-
-    def renderer_for(model: str) -> Renderer:
-        if model not in current:
-            current.clear()
-            engine = open_engine(
-                model,
-                cache_dir=settings.model_cache_dir,
-                device=settings.generation.device,
-                dtype=settings.generation.dtype,
-                compile=settings.generation.compile,
-            )
-            current[model] = Renderer(engine, signer, max_batch=settings.generation.max_batch)
-        return current[model]
-
-    return renderer_for
