@@ -193,6 +193,11 @@ async def test_thread_context__hides_what_the_viewer_may_not_see(instances: Fact
         draft = posts.PostDraft(text="x", in_reply_to=secret.uri)
         with pytest.raises(NotFound, match="no such post"):
             await posts.publish_post(a.app.state.services, session, me, draft)
+    # Deleting the direct reply removes the mention it notified.
+    async with a.sessions() as session:
+        await posts.delete_post(a.app.state.services, session, await a.user(session, "bob"), secret.uri)
+        await session.commit()
+    assert await _notes_of(a, "alice") == []
 
 
 async def test_notifications__deduplicated_and_marked_read(instances: Factory, wait: Wait) -> None:
