@@ -14,6 +14,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -131,7 +132,10 @@ async def _parent_author(svc: Services, session: AsyncSession, parent: Note) -> 
         actor = await session.get(LocalActor, parent.local_actor_id)
         return local_account(svc.fed, actor) if actor is not None else None
     remote = await get_actor(svc.fed, session, parent.attributed_to)
-    return Account(remote.preferred_username, remote.domain, remote.uri, remote.url or remote.uri)
+    # The handle's domain is the actor's host (with its port, for instances on loopback); WebFinger
+    # could name another (Mastodon's WEB_DOMAIN), but the Mention's href is what servers match on.
+    domain = urlsplit(remote.uri).netloc.lower()
+    return Account(remote.preferred_username, domain, remote.uri, remote.url or remote.uri)
 
 
 async def _compose(
