@@ -10,7 +10,7 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fediserver.errors import InvalidInput
@@ -43,6 +43,23 @@ async def notify(
     session.add(row)
     await session.flush()
     return row
+
+
+async def withdraw(
+    session: AsyncSession,
+    types: Sequence[str],
+    from_actor_uri: str,
+    note_uris: Sequence[str] | None = None,
+    recipient_ids: Sequence[int] | None = None,
+) -> None:
+    """Remove what an undone favourite, boost or follow notified (Mastodon destroys the notification with
+    its cause): ``types`` from the actor, about any of ``note_uris`` and to any of ``recipient_ids`` if given."""
+    stmt = delete(Notification).where(Notification.type.in_(types), Notification.from_actor_uri == from_actor_uri)
+    if note_uris is not None:
+        stmt = stmt.where(Notification.note_uri.in_(note_uris))
+    if recipient_ids is not None:
+        stmt = stmt.where(Notification.local_actor_id.in_(recipient_ids))
+    await session.execute(stmt)
 
 
 @dataclass(frozen=True)

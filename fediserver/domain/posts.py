@@ -14,6 +14,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -21,7 +22,7 @@ from sqlalchemy.orm import selectinload
 
 import activitypub as ap
 from fediserver.domain.mentions import local_account, resolve_mentions
-from fediserver.domain.notifications import notify
+from fediserver.domain.notifications import notify, withdraw
 from fediserver.domain.services import Services
 from fediserver.domain.tags import index_tags
 from fediserver.errors import InvalidInput, NotFound
@@ -30,7 +31,7 @@ from fediserver.federation.convert import attachments_to_models, note_to_model
 from fediserver.federation.remote import fetch_document, get_actor
 from fediserver.federation.render import create_for_note, note_to_as
 from fediserver.media import StoredImage, check_focus
-from fediserver.models import VISIBILITIES, DeliveryJob, LocalActor, MediaAttachment, Note, NoteEdit
+from fediserver.models import NOTIFICATION_TYPES, VISIBILITIES, DeliveryJob, LocalActor, MediaAttachment, Note, NoteEdit
 from fediserver.notes import attachments_by_note, generations_by_note, may_see
 from fediserver.text.entities import extract
 from fediserver.text.formatter import Account, Rendered, render
@@ -133,7 +134,10 @@ async def _parent_author(svc: Services, session: AsyncSession, parent: Note) -> 
         actor = await session.get(LocalActor, parent.local_actor_id)
         return local_account(svc.fed, actor) if actor is not None else None
     remote = await get_actor(svc.fed, session, parent.attributed_to)
-    return Account(remote.preferred_username, remote.domain, remote.uri, remote.url or remote.uri)
+    # The handle's domain is the actor's host (with its port, for instances on loopback); WebFinger
+    # could name another (Mastodon's WEB_DOMAIN), but the Mention's href is what servers match on.
+    domain = urlsplit(remote.uri).netloc.lower()
+    return Account(remote.preferred_username, domain, remote.uri, remote.url or remote.uri)
 
 
 async def _compose(
@@ -330,6 +334,7 @@ async def delete_post(svc: Services, session: AsyncSession, author: LocalActor, 
     """Mark the post deleted (it answers 410 with a Tombstone) and send ``Delete``; the caller commits."""
     note = await own_note(svc, session, author, uri)
     note.deleted_at = svc.fed.clock()
+    await withdraw(session, NOTIFICATION_TYPES, note.attributed_to, [note.uri])
     activity = ap.delete(
         id=f"{note.uri}#delete",
         actor=note.attributed_to,

@@ -35,7 +35,7 @@ async def like(svc: Services, session: AsyncSession, me: LocalActor, note_uri: s
     row = Like(activity_uri=f"{my_uri}#likes/{note.id}", actor_uri=my_uri, note_uri=note.uri)
     session.add(row)
     await session.flush()
-    if note.local_actor_id is not None:
+    if note.local_actor_id not in (None, me.id):
         await notify(session, note.local_actor_id, "favourite", my_uri, note.uri)
     activity = ap.like(id=row.activity_uri, actor=my_uri, object=note.uri, to=[note.attributed_to])
     await outbound.enqueue(svc.fed, session, activity, me, await _author_inboxes(svc, session, note))
@@ -65,7 +65,7 @@ async def boost(svc: Services, session: AsyncSession, me: LocalActor, note_uri: 
     row = Announce(activity_uri=f"{my_uri}#announces/{note.id}", actor_uri=my_uri, note_uri=note.uri)
     session.add(row)
     await session.flush()
-    if note.local_actor_id is not None:
+    if note.local_actor_id not in (None, me.id):
         await notify(session, note.local_actor_id, "reblog", my_uri, note.uri)
     activity = _announce(svc, me, row, note)
     await outbound.to_followers(svc.fed, session, activity, me)

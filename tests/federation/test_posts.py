@@ -193,6 +193,11 @@ async def test_thread_context__hides_what_the_viewer_may_not_see(instances: Fact
         draft = posts.PostDraft(text="x", in_reply_to=secret.uri)
         with pytest.raises(NotFound, match="no such post"):
             await posts.publish_post(a.app.state.services, session, me, draft)
+    # Deleting the direct reply removes the mention it notified.
+    async with a.sessions() as session:
+        await posts.delete_post(a.app.state.services, session, await a.user(session, "bob"), secret.uri)
+        await session.commit()
+    assert await _notes_of(a, "alice") == []
 
 
 async def test_notifications__deduplicated_and_marked_read(instances: Factory, wait: Wait) -> None:
@@ -213,9 +218,18 @@ async def test_notifications__deduplicated_and_marked_read(instances: Factory, w
         assert len(unread) == 1
         assert await notifications.mark_read(session, me) == 1
         await session.commit()
-        assert (
-            await notifications.list_notifications(session, me, notifications.NotificationQuery(unread_only=True)) == []
-        )
+        unread_query = notifications.NotificationQuery(unread_only=True)
+        assert await notifications.list_notifications(session, me, unread_query) == []
+    # bob takes the favourite back: the Undo removes its notification, as Mastodon does.
+    async with b.sessions() as session:
+        await reacting.unlike(b.app.state.services, session, await b.user(session, "bob"), post.uri)
+        await session.commit()
+    b.wake()
+
+    async def withdrawn() -> bool:
+        return await _notes_of(a, "alice") == []
+
+    assert await wait(withdrawn)
 
 
 async def _send(target: Any, sender: Any, activity: dict[str, Any]) -> None:

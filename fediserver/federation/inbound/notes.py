@@ -8,12 +8,12 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import selectinload
 
 import activitypub as ap
-from fediserver.domain.notifications import notify
+from fediserver.domain.notifications import notify, withdraw
 from fediserver.domain.tags import hashtag_names, index_tags
 from fediserver.federation.convert import attachments_to_models, note_to_model
 from fediserver.federation.inbound.context import Inbound
 from fediserver.federation.remote import fetch_document
-from fediserver.models import Announce, Follow, LocalActor, Note, NoteEdit, RemoteActor, utcnow
+from fediserver.models import NOTIFICATION_TYPES, Announce, Follow, LocalActor, Note, NoteEdit, RemoteActor, utcnow
 
 NOTE_TYPES = ("Note", "Article", "Page", "Question")
 
@@ -153,7 +153,10 @@ async def on_delete(ctx: Inbound) -> None:
         await ctx.session.execute(
             delete(Follow).where(or_(Follow.follower_uri == ctx.actor.uri, Follow.followed_uri == ctx.actor.uri))
         )
+        await withdraw(ctx.session, NOTIFICATION_TYPES, ctx.actor.uri)
         return
+    if ctx.object_id is not None:
+        await withdraw(ctx.session, NOTIFICATION_TYPES, ctx.actor.uri, [ctx.object_id])
     await ctx.session.execute(
         update(Note)
         .where(Note.uri == ctx.object_id, Note.attributed_to == ctx.actor.uri, Note.deleted_at.is_(None))
