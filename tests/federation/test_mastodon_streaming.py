@@ -34,7 +34,7 @@ async def user_token(server: Instance, username: str, scopes: str = "read write"
         return issued.access_token
 
 
-class Collect(StreamListener):  # type: ignore[misc]
+class Collect(StreamListener):
     def __init__(self) -> None:
         self.updates: list[dict[str, Any]] = []
         self.deletes: list[Any] = []
