@@ -64,7 +64,7 @@ async def test_mastodon_py__stream_user_gets_update_and_delete(instances: Callab
             await http.delete(f"/api/v1/statuses/{posted['id']}")
             assert await asyncio.to_thread(listener.got.wait, 10)
     finally:
-        handle.close()
+        await asyncio.to_thread(handle.close)
     assert [s["id"] for s in listener.updates] == [posted["id"]]
     assert listener.updates[0]["content"] == "<p>streamed #Cats</p>"
     # Mastodon.py json.loads every data line, so the bare id becomes a number.

@@ -289,3 +289,36 @@ def test_domain__block_list_unblock(instance: Path, capsys: pytest.CaptureFixtur
     main(["domain", "list"])
     assert capsys.readouterr().out == ""
     assert main(["domain", "block", "https://x.example/"]) == 1
+
+
+def test_token_create_list_revoke__the_token_works_until_revoked(
+    instance: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import httpx
+
+    from fediserver.app import AppOptions, create_app
+
+    assert main(["user", "create", "dora"]) == 0
+    assert main(["token", "create", "dora", "--scopes", "read write:statuses", "--app-name", "my bot"]) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    token, token_id = out[-1], re.search(r"^token id: (\d+)$", "\n".join(out), re.M)
+    assert token_id is not None
+    assert main(["token", "list", "dora"]) == 0
+    listed = capsys.readouterr().out
+    assert "my bot\tread write:statuses" in listed
+    assert token not in listed
+
+    async def status_code() -> int:
+        app = create_app(load_config(instance, environ={}), AppOptions(run_worker=False))
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8000") as http:
+                response = await http.get(
+                    "/api/v1/accounts/verify_credentials", headers={"Authorization": f"Bearer {token}"}
+                )
+                return response.status_code
+
+    assert asyncio.run(status_code()) == 200
+    assert main(["token", "revoke", token_id.group(1)]) == 0
+    assert asyncio.run(status_code()) == 401
+    assert main(["token", "create", "dora", "--scopes", "reed"]) == 1
