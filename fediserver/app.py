@@ -28,6 +28,8 @@ from fediserver.media import LocalMediaStore
 from fediserver.routes import actors, generations, health, inbox, notes, wellknown
 from fediserver.supervisor import Supervisor
 from fediserver.urls import Urls
+from fediserver.web.context import WebUI
+from fediserver.web.routes import routes as web_routes
 
 log = logging.getLogger("fediserver.app")
 
@@ -107,6 +109,7 @@ def create_app(settings: Settings, options: AppOptions | None = None) -> Starlet
             fed = Federation(settings=settings, urls=app.state.urls, http=http)
             app.state.federation = fed
             app.state.services = Services(fed=fed, store=app.state.media)
+            app.state.web = WebUI.build(settings)
             handlers = list(opts.handlers) if opts.handlers is not None else build_handlers(fed)
             stop = asyncio.Event()
             task: asyncio.Task[None] | None = None
@@ -141,6 +144,7 @@ def create_app(settings: Settings, options: AppOptions | None = None) -> Starlet
         *notes.routes,
         *inbox.routes,
         *generations.routes,
+        *web_routes,
     ]
     return Starlette(
         debug=False,

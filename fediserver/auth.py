@@ -1,4 +1,9 @@
-"""HTTP Basic authentication of local users for the API (RFC 7617); tokens come with the client API."""
+"""Authentication of local users for the API: HTTP Basic (RFC 7617), or the web UI's session cookie.
+
+A cookie rides along on cross-site requests, so a cookie-authenticated POST must also carry the
+session's CSRF token in ``X-CSRF-Token`` (a header another site's form cannot set). Tokens come with
+the client API.
+"""
 
 from __future__ import annotations
 
@@ -11,15 +16,26 @@ from starlette.requests import Request
 from fediserver.errors import AppError
 from fediserver.logins import check_credentials
 from fediserver.models import LocalActor
+from fediserver.websessions import SESSION_COOKIE, check_csrf, current_session
+
+CSRF_HEADER = "x-csrf-token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 class Unauthenticated(AppError):
     status_code = 401
 
 
+class CsrfRequired(AppError):
+    status_code = 403
+
+
 async def authenticate(request: Request, session: AsyncSession) -> LocalActor:
-    """The local actor of the user named in ``Authorization: Basic``; 401 with a reason otherwise."""
+    """The local actor of the user named in ``Authorization: Basic``, or else logged in by the session
+    cookie; 401 with a reason otherwise (403 for a cookie POST without its CSRF token)."""
     header = request.headers.get("authorization", "")
+    if not header and SESSION_COOKIE in request.cookies:
+        return await _from_cookie(request, session)
     scheme, _, encoded = header.partition(" ")
     if scheme.lower() != "basic" or not encoded:
         raise Unauthenticated("authentication required: HTTP Basic with a local user's name and password")
@@ -33,3 +49,12 @@ async def authenticate(request: Request, session: AsyncSession) -> LocalActor:
     if user is None:
         raise Unauthenticated("wrong username or password")
     return user.actor
+
+
+async def _from_cookie(request: Request, session: AsyncSession) -> LocalActor:
+    web_session = await current_session(session, request)
+    if web_session is None or not web_session.user.is_approved:
+        raise Unauthenticated("session expired: log in again")
+    if request.method not in SAFE_METHODS and not check_csrf(web_session.csrf_token, request.headers.get(CSRF_HEADER)):
+        raise CsrfRequired("a cookie-authenticated request must send the session's X-CSRF-Token header")
+    return web_session.user.actor

@@ -53,10 +53,15 @@ async def publish(
     actor: LocalActor,
     job: GenerationJob,
     media: MediaAttachment,
+    *,
+    summary: str | None = None,
+    sensitive: bool = False,
 ) -> Note:
-    """The post: the user's text (the prompt by default), the disclosure and hashtag, the image."""
+    """The post: the user's text (the prompt by default), the disclosure and hashtag, the image;
+    ``summary`` is a content warning."""
     text = job.post_text if job.post_text else job.prompt
     note = await create_post(session, fed.urls, store, actor, text, visibility=job.post_visibility or "public")
+    note.summary, note.sensitive = summary, sensitive or bool(summary)
     note.content = text_to_html(text) + disclosure_html(fed, job)
     note.generation_job_id = job.id
     media.note_id = note.id
