@@ -7,7 +7,7 @@ from starlette.responses import Response
 
 from fediserver.errors import AppError
 from fediserver.web import actions
-from fediserver.web.context import Viewer, checked_form, field, page, redirect, render, require_admin
+from fediserver.web.context import Posted, checked_form, page, redirect, render, require_admin
 from fediserver.web.pages import services
 
 
@@ -32,15 +32,13 @@ async def dashboard(request: Request) -> Response:
     return await _dashboard(request)
 
 
-async def _checked(request: Request) -> tuple[Viewer, dict[str, str]]:
-    who = await require_admin(request)
-    form = await checked_form(request, who)
-    return who, {key: field(form, key) for key in form}
+async def _checked(request: Request) -> Posted:
+    return await checked_form(request, await require_admin(request))
 
 
 @page
 async def registration(request: Request) -> Response:
-    _, form = await _checked(request)
+    form = await _checked(request)
     async with request.app.state.sessions() as session:
         await actions.decide_registration(
             session, int(request.path_params["user_id"]), approve=form.get("decision") == "approve"
@@ -60,10 +58,10 @@ async def report(request: Request) -> Response:
 
 @page
 async def block(request: Request) -> Response:
-    _, form = await _checked(request)
+    form = await _checked(request)
     async with request.app.state.sessions() as session:
         try:
-            await actions.block_domain(services(request), session, form.get("domain", ""), form.get("reason", ""))
+            await actions.block_domain(services(request), session, form.get("domain"), form.get("reason"))
         except AppError as exc:
             return await _dashboard(request, exc.status_code, exc.message)
         await session.commit()
@@ -72,8 +70,8 @@ async def block(request: Request) -> Response:
 
 @page
 async def unblock(request: Request) -> Response:
-    _, form = await _checked(request)
+    form = await _checked(request)
     async with request.app.state.sessions() as session:
-        await actions.unblock_domain(services(request), session, form.get("domain", ""))
+        await actions.unblock_domain(services(request), session, form.get("domain"))
         await session.commit()
     return _back(request)

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import Response
 
 from fediserver.errors import AppError, InvalidInput, NotFound
 from fediserver.web import actions
-from fediserver.web.context import Viewer, checked_form, field, page, redirect, render, require_viewer
+from fediserver.web.context import Viewer, checked_form, page, redirect, render, require_viewer
 from fediserver.web.pages import services
 
 
@@ -42,9 +41,8 @@ async def compose_post(request: Request) -> Response:
     who = await require_viewer(request)
     limit = services(request).settings.media.max_upload_bytes
     form = await checked_form(request, who, max_part_size=limit)
-    upload = form.get("image")
-    image = await upload.read() if isinstance(upload, UploadFile) and upload.filename else None
-    text, alt = str(form.get("text") or ""), field(form, "alt")
+    image = form.files.get("image")
+    text, alt = form.raw("text"), form.get("alt")
     async with request.app.state.sessions() as session:
         try:
             note = await actions.write_post(
@@ -52,10 +50,10 @@ async def compose_post(request: Request) -> Response:
                 session,
                 who.actor,
                 text,
-                visibility=_visibility(field(form, "visibility") or "public"),
+                visibility=_visibility(form.get("visibility") or "public"),
                 image=image,
                 alt=alt,
-                summary=field(form, "summary"),
+                summary=form.get("summary"),
                 sensitive=bool(form.get("sensitive")),
             )
         except AppError as exc:
@@ -68,7 +66,7 @@ async def compose_post(request: Request) -> Response:
 async def compose_generate(request: Request) -> Response:
     who = await require_viewer(request)
     form = await checked_form(request, who)
-    prompt, raw_seed = field(form, "prompt"), field(form, "seed")
+    prompt, raw_seed = form.get("prompt"), form.get("seed")
     if raw_seed and not raw_seed.isdigit():
         return await _compose(request, 422, "seed: a whole number", prompt=prompt, seed=raw_seed)
     async with request.app.state.sessions() as session:
@@ -143,10 +141,10 @@ async def job_publish(request: Request) -> Response:
                 session,
                 who.actor,
                 request.path_params["token"],
-                text=str(form.get("text") or "").strip(),
-                alt=field(form, "alt"),
-                visibility=_visibility(field(form, "visibility") or "public"),
-                summary=field(form, "summary"),
+                text=form.raw("text").strip(),
+                alt=form.get("alt"),
+                visibility=_visibility(form.get("visibility") or "public"),
+                summary=form.get("summary"),
                 sensitive=bool(form.get("sensitive")),
             )
         except AppError as exc:
@@ -191,7 +189,7 @@ async def follow_form(request: Request) -> Response:
 async def follow(request: Request) -> Response:
     who = await require_viewer(request)
     form = await checked_form(request, who)
-    account = field(form, "account")
+    account = form.get("account")
     async with request.app.state.sessions() as session:
         try:
             await actions.follow(services(request), session, who.actor, account)

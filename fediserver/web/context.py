@@ -12,7 +12,7 @@ from typing import Any
 from urllib.parse import quote
 
 import jinja2
-from starlette.datastructures import FormData
+from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
@@ -121,20 +121,35 @@ async def require_admin(request: Request) -> Viewer:
     return found
 
 
-async def checked_form(request: Request, who: Viewer | None, *, max_part_size: int = 1_048_576) -> FormData:
+@dataclass(frozen=True)
+class Posted:
+    """A posted form, read whole and closed: text fields, and the bytes of each file chosen."""
+
+    fields: dict[str, str]
+    files: dict[str, bytes]
+
+    def get(self, name: str) -> str:
+        """The field stripped of surrounding blanks; empty when absent."""
+        return self.fields.get(name, "").strip()
+
+    def raw(self, name: str) -> str:
+        return self.fields.get(name, "")
+
+
+async def checked_form(request: Request, who: Viewer | None, *, max_part_size: int = 1_048_576) -> Posted:
     """The posted form, refused unless its ``csrf`` field matches the session's token (or, before
     log-in, the double-submit cookie's)."""
-    form = await request.form(max_files=1, max_fields=50, max_part_size=max_part_size)
-    given = form.get("csrf")
-    expected = who.csrf if who is not None else request.cookies.get(CSRF_COOKIE)
-    if not check_csrf(expected, given if isinstance(given, str) else None):
-        raise CsrfRefused
-    return form
-
-
-def field(form: FormData, name: str) -> str:
-    value = form.get(name)
-    return value.strip() if isinstance(value, str) else ""
+    async with request.form(max_files=1, max_fields=50, max_part_size=max_part_size) as form:
+        fields = {key: value for key, value in form.multi_items() if isinstance(value, str)}
+        expected = who.csrf if who is not None else request.cookies.get(CSRF_COOKIE)
+        if not check_csrf(expected, fields.get("csrf")):
+            raise CsrfRefused
+        files = {
+            key: await value.read()
+            for key, value in form.multi_items()
+            if isinstance(value, UploadFile) and value.filename
+        }
+    return Posted(fields=fields, files=files)
 
 
 def url_for(request: Request) -> Callable[..., str]:

@@ -8,7 +8,7 @@ from starlette.responses import Response
 from fediserver.errors import AppError
 from fediserver.logins import check_credentials
 from fediserver.web import actions
-from fediserver.web.context import checked_form, field, page, redirect, render, require_viewer, viewer, web
+from fediserver.web.context import checked_form, page, redirect, render, require_viewer, viewer, web
 from fediserver.web.strings import STRINGS
 from fediserver.websessions import end_session, start_session
 
@@ -30,8 +30,8 @@ async def login_form(request: Request) -> Response:
 @page
 async def login(request: Request) -> Response:
     form = await checked_form(request, None)
-    username, password = field(form, "username").lower(), str(form.get("password") or "")
-    target = _next(field(form, "next"))
+    username, password = form.get("username").lower(), form.raw("password")
+    target = _next(form.get("next"))
     ui = web(request)
     keys = (f"ip:{request.client.host if request.client else '-'}", f"user:{username}")
     wait = ui.limiter.retry_after(*keys)
@@ -80,7 +80,7 @@ async def signup(request: Request) -> Response:
     form = await checked_form(request, None)
     ui = web(request)
     mode = ui.settings.instance.registration
-    username, password = field(form, "username").lower(), str(form.get("password") or "")
+    username, password = form.get("username").lower(), form.raw("password")
     async with request.app.state.sessions() as session:
         try:
             user = await actions.sign_up(session, mode, username, password)

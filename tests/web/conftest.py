@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -13,6 +14,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from fediserver import accounts
 from fediserver.app import AppOptions, create_app
 from fediserver.config import Settings
+from fediserver.federation.context import Federation
+from fediserver.imagegen.worker import GenerationWorker
+from fediserver.media import LocalMediaStore
+from fediserver.urls import Urls
+from generation.renderer import Renderer
 
 BASE = "http://127.0.0.1:8000"
 CSRF_RE = re.compile(r'name="csrf" value="([^"]+)"')
@@ -55,6 +61,7 @@ async def browser(make_settings: Any, engine: Any, users: None) -> AsyncIterator
     stack: list[Any] = []
 
     async def factory(registration: str = "open", **sections: dict[str, Any]) -> httpx.AsyncClient:
+        sections.setdefault("generation", GEN)
         settings: Settings = make_settings(instance={"registration": registration}, **sections)
         app = create_app(settings, AppOptions(run_worker=False))
         lifespan = app.router.lifespan_context(app)
@@ -70,3 +77,45 @@ async def browser(make_settings: Any, engine: Any, users: None) -> AsyncIterator
             await item.aclose()
         else:
             await item.__aexit__(None, None, None)
+
+
+GEN = {"model": "tiny", "width": 64, "height": 64}
+
+
+@pytest.fixture(scope="session")
+def tiny_engine(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """The tiny diffusers pipeline on the CPU, built offline once per session."""
+    import torch
+
+    from generation._torch.tiny import ensure_tiny_pipeline
+    from generation.backend import load_engine
+
+    assert os.environ.get("HF_HUB_OFFLINE") == "1", "run the tests with HF_HUB_OFFLINE=1"
+    cache = tmp_path_factory.mktemp("web-model-cache")
+    ensure_tiny_pipeline(cache)
+    torch.set_num_threads(1)
+    return load_engine("tiny", cache_dir=cache, device="cpu")
+
+
+@pytest.fixture
+async def gpu(
+    make_settings: Any, sessions: async_sessionmaker[AsyncSession], tiny_engine: Any
+) -> AsyncIterator[GenerationWorker]:
+    """The real generation worker on the tiny pipeline (no C2PA signer: that has its own tests)."""
+    settings: Settings = make_settings(generation=GEN)
+
+    def renderer_for(model: str) -> Renderer:
+        assert model == "tiny"
+        return Renderer(tiny_engine, None)
+
+    async with httpx.AsyncClient() as http:
+        fed = Federation(settings=settings, urls=Urls.from_settings(settings), http=http)
+        yield GenerationWorker(fed, sessions, LocalMediaStore(settings.media_dir), renderer_for, max_batch=4)
+
+
+async def drain(worker: GenerationWorker) -> int:
+    done = 0
+    while batch := await worker.claim_batch():
+        await worker.run_batch(batch)
+        done += len(batch)
+    return done
