@@ -14,7 +14,7 @@ import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import pytest
 import uvicorn
@@ -30,15 +30,16 @@ from fediserver.models import Note, Report
 from .conftest import GEN
 
 if TYPE_CHECKING:
-    from playwright.async_api import Browser, Page
+    from playwright._impl._api_structures import SetCookieParam
+    from playwright.async_api import Browser, Page, ViewportSize
 
 CHROMIUM = Path("/usr/bin/chromium")
 pytestmark = [
     pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium (apt-get install chromium)"),
     pytest.mark.timeout(300),
 ]
-DESKTOP = {"width": 1280, "height": 900}
-MOBILE = {"width": 390, "height": 844}
+DESKTOP: ViewportSize = {"width": 1280, "height": 900}
+MOBILE: ViewportSize = {"width": 390, "height": 844}
 
 
 def _free_port() -> int:
@@ -56,13 +57,20 @@ class Site:
 
 
 @pytest.fixture
+def shots(tmp_path: Path) -> Path:
+    folder = Path(os.environ.get("FEDISERVER_SCREENSHOTS") or tmp_path / "screenshots")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+@pytest.fixture
 async def site(
     make_settings: Any,
     engine: Any,
     sessions: async_sessionmaker[AsyncSession],
     gpu: GenerationWorker,
     request: pytest.FixtureRequest,
-    tmp_path: Path,
+    shots: Path,
 ) -> AsyncIterator[Site]:
     """A server on a free loopback port, the GPU worker beside it, users alice and mod (an admin)."""
     registration = getattr(request, "param", "open")
@@ -83,8 +91,6 @@ async def site(
         await asyncio.sleep(0.02)
     stop = asyncio.Event()
     worker = asyncio.create_task(gpu.run(stop))
-    shots = Path(os.environ.get("FEDISERVER_SCREENSHOTS") or tmp_path / "screenshots")
-    shots.mkdir(parents=True, exist_ok=True)
     try:
         yield Site(base=f"http://127.0.0.1:{port}", sessions=sessions, shots=shots)
     finally:
@@ -105,8 +111,8 @@ async def chromium() -> AsyncIterator[Browser]:
             await browser.close()
 
 
-async def _page(chromium: Browser, site: Site, viewport: dict[str, int] = DESKTOP) -> Page:
-    context = await chromium.new_context(base_url=site.base, viewport=viewport)  # type: ignore[arg-type]
+async def _page(chromium: Browser, site: Site, viewport: ViewportSize = DESKTOP) -> Page:
+    context = await chromium.new_context(base_url=site.base, viewport=viewport)
     page = await context.new_page()
     errors: list[str] = []
     page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
@@ -124,9 +130,9 @@ async def _shoot(chromium: Browser, site: Site, page: Page, name: str) -> None:
         base_url=site.base,
         viewport=MOBILE,
         device_scale_factor=2,
-        color_scheme="dark",  # type: ignore[arg-type]
+        color_scheme="dark",
     )
-    await context.add_cookies(await page.context.cookies())
+    await context.add_cookies(cast("list[SetCookieParam]", await page.context.cookies()))
     mobile = await context.new_page()
     await mobile.goto(page.url)
     await mobile.screenshot(path=str(site.shots / f"{name}-mobile.png"), full_page=True)
