@@ -33,7 +33,7 @@ from fediserver.models import (
 )
 from fediserver.posting import create_post
 
-FEED_SIZE = 20
+FEED_SIZE = 40
 PUBLIC = ("public",)
 LISTED = ("public", "unlisted")
 
