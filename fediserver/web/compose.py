@@ -163,9 +163,7 @@ async def like(request: Request) -> Response:
         note = await actions.note_by_id(session, int(request.path_params["note_id"]))
         await actions.like(services(request), session, who.actor, note)
         await session.commit()
-    return redirect(
-        request.headers.get("referer", "/").split("#")[0] + f"#post-{note.id}" if _same_origin_referer(request) else "/"
-    )
+    return redirect(_back_to(request, f"#post-{note.id}"))
 
 
 @page
@@ -199,5 +197,7 @@ async def follow(request: Request) -> Response:
     return await render(request, "follow.html", error=None, account="", sent=account)
 
 
-def _same_origin_referer(request: Request) -> bool:
-    return request.headers.get("referer", "").startswith(services(request).urls.base + "/")
+def _back_to(request: Request, anchor: str) -> str:
+    """The page the form was on (Referrer-Policy: same-origin sends it), else the front page."""
+    referer = request.headers.get("referer", "").split("#")[0]
+    return referer + anchor if referer.startswith(services(request).urls.base + "/") else "/"
