@@ -129,7 +129,6 @@ async def _shoot(chromium: Browser, site: Site, page: Page, name: str) -> None:
     context = await chromium.new_context(
         base_url=site.base,
         viewport=MOBILE,
-        device_scale_factor=2,
         color_scheme="dark",
     )
     await context.add_cookies(cast("list[SetCookieParam]", await page.context.cookies()))
