@@ -44,6 +44,8 @@ from fediserver.oauth import pages as oauth_pages
 from fediserver.routes import actors, assist, generations, health, inbox, notes, wellknown
 from fediserver.supervisor import Supervisor
 from fediserver.urls import Urls
+from fediserver.web.context import WebUI
+from fediserver.web.routes import routes as web_routes
 
 log = logging.getLogger("fediserver.app")
 
@@ -129,6 +131,7 @@ def create_app(settings: Settings, options: AppOptions | None = None) -> Starlet
             app.state.login_limiter = LoginLimiter()
             app.state.broker = build_broker(settings)
             await app.state.broker.start()
+            app.state.web = WebUI.build(settings)
             handlers = list(opts.handlers) if opts.handlers is not None else build_handlers(fed)
             stop = asyncio.Event()
             task: SupervisedTask | None = None
@@ -180,6 +183,7 @@ def create_app(settings: Settings, options: AppOptions | None = None) -> Starlet
         *api_search.routes,
         *api_streaming.routes,
         *api_instance.fallback,
+        *web_routes,
     ]
     return Starlette(
         debug=False,

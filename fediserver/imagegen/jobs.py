@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fediserver.config import Settings
@@ -125,3 +126,13 @@ def job_request(job: GenerationJob) -> GenerationRequest:
         model=job.model,
         scheduler=job.scheduler,
     )
+
+
+async def request_cancel(session: AsyncSession, job: GenerationJob) -> None:
+    """Cancel a queued job at once, a running one at its next denoising step; the caller commits."""
+    await session.execute(
+        update(GenerationJob)
+        .where(GenerationJob.id == job.id, GenerationJob.state == "queued")
+        .values(state="cancelled", finished_at=utcnow(), last_error="cancelled before it started")
+    )
+    await session.execute(update(GenerationJob).where(GenerationJob.id == job.id).values(cancel_requested=True))

@@ -52,15 +52,25 @@ async def publish(
     actor: LocalActor,
     job: GenerationJob,
     media: MediaAttachment,
+    *,
+    summary: str | None = None,
+    sensitive: bool = False,
 ) -> Note:
     """The post: the user's text (the prompt by default), the disclosure and hashtag, the image.
 
     The GPU work is done by now, so text over ``instance.max_characters`` is shortened rather than
-    refused; the whole prompt stays in the alt text and the ``generation`` property.
+    refused; the whole prompt stays in the alt text and the ``generation`` property. ``summary`` is a
+    content warning.
     """
     svc = Services(fed=fed, store=store)
     text = fit(job.post_text or job.prompt, fed.settings.instance.max_characters, allow_ports=posts.dev_mode(svc))
-    draft = posts.PostDraft(text=text, visibility=job.post_visibility or "public", footer=disclosure(job))
+    draft = posts.PostDraft(
+        text=text,
+        visibility=job.post_visibility or "public",
+        summary=summary or "",
+        sensitive=sensitive,
+        footer=disclosure(job),
+    )
     return await posts.publish_post(svc, session, actor, draft, media=[media], generation_job_id=job.id)
 
 

@@ -26,6 +26,7 @@ from fediserver.federation.render import (
 from fediserver.models import Follow, LocalActor, Note
 from fediserver.notes import attachments_by_note, generations_by_note
 from fediserver.routes.responses import as2, html, requester
+from fediserver.web import pages
 
 PAGE_SIZE = 20
 
@@ -52,9 +53,7 @@ async def user_actor(request: Request) -> Response:
     if wants_activity_json(request.headers.get("accept")):
         # Actor and key documents stay fetchable unsigned even with authorized fetch (checklist 5).
         return as2(doc)
-    name = htmllib.escape(actor.display_name or actor.username)
-    body = f"<h1>{name}</h1><p>{htmllib.escape(fed.urls.handle(actor.username))}</p>"
-    return html(html_page(actor.display_name or actor.username, doc["id"], body))
+    return await pages.actor_page(request, actor)
 
 
 async def instance_actor(request: Request) -> Response:

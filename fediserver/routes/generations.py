@@ -7,7 +7,7 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
@@ -16,7 +16,7 @@ import activitypub as ap
 from fediserver.auth import authenticate
 from fediserver.errors import AppError, Conflict, InvalidInput, NotFound
 from fediserver.imagegen import jobs
-from fediserver.models import GenerationJob, MediaAttachment, Note, utcnow
+from fediserver.models import GenerationJob, MediaAttachment, Note
 from fediserver.routes.responses import BodyTooLarge, read_capped
 from fediserver.urls import Urls
 
@@ -168,13 +168,7 @@ async def cancel(request: Request) -> Response:
             raise NotFound("no such generation")
         if job.state in FINAL_STATES:
             raise Conflict(f"generation already {job.state}")
-        # A queued job is cancelled at once; a running one at its next denoising step.
-        await session.execute(
-            update(GenerationJob)
-            .where(GenerationJob.id == job.id, GenerationJob.state == "queued")
-            .values(state="cancelled", finished_at=utcnow(), last_error="cancelled before it started")
-        )
-        await session.execute(update(GenerationJob).where(GenerationJob.id == job.id).values(cancel_requested=True))
+        await jobs.request_cancel(session, job)
         await session.commit()
     return JSONResponse(await _status(request, await _job(request)), status_code=202)
 

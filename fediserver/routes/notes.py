@@ -13,14 +13,14 @@ from fediserver.federation.context import Federation
 from fediserver.federation.negotiation import wants_activity_json
 from fediserver.federation.render import (
     create_for_note,
-    html_page,
     note_to_as,
     ordered_collection,
     tombstone_for,
 )
 from fediserver.models import Note
 from fediserver.notes import attachments_by_note, generations_by_note, may_see
-from fediserver.routes.responses import as2, html, requester
+from fediserver.routes.responses import as2, requester
+from fediserver.web import pages
 
 
 async def _note_response(request: Request, *, activity: bool) -> Response:
@@ -44,7 +44,7 @@ async def _note_response(request: Request, *, activity: bool) -> Response:
         return as2(create_for_note(doc, fed.urls))
     if wants_activity_json(request.headers.get("accept")):
         return as2(doc)
-    return html(html_page("Post", doc["id"], f"<article>{note.content}</article>"))
+    return await pages.post_page(request, note)
 
 
 async def note(request: Request) -> Response:

@@ -20,8 +20,8 @@ import httpx
 import pytest
 
 import activitypub as ap
+from fediserver.domain.posts import PostDraft, publish_post
 from fediserver.models import Follow, GenerationJob, utcnow
-from fediserver.posting import create_post
 
 Factory = Callable[..., Awaitable[Any]]
 AS2 = "application/activity+json"
@@ -119,8 +119,10 @@ async def _post(world: World, visibility: str, may_see: frozenset[str]) -> Post:
     prompt = f"SECRET-prompt-{visibility}-{tag}"
     async with a.sessions() as session:
         alice = await a.user(session, "alice")
-        # create_post refuses direct until mentions resolve; a direct post is stored as a row instead.
-        note = await create_post(session, a.fed.urls, a.app.state.media, alice, text, visibility="followers")
+        # Published followers-only, then narrowed to one remote addressee: no delivery reaches anyone, so
+        # only what the surfaces below serve can leak it.
+        draft = PostDraft(text=text, visibility="followers")
+        note = await publish_post(a.app.state.services, session, alice, draft)
         if visibility == "direct":
             note.visibility, note.to, note.cc = "direct", [b.actor_url("friend")], []
         now = utcnow()

@@ -1,0 +1,267 @@
+"""Every call the web UI makes into the social core, in one module.
+
+Writes go to the domain layer (``fediserver.domain``: posts, reactions, relations), the same functions
+the CLI, the Mastodon API and C2S call; what is here is the browser's shape of them (alt text required,
+idempotent like). The few queries written here (local, federated and tag feeds, moderation lists) have
+no home in the core yet.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from dataclasses import dataclass
+
+from sqlalchemy import desc, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from fediserver import accounts
+from fediserver.config import RegistrationMode
+from fediserver.domain import posts, reactions, relations
+from fediserver.domain.services import Services
+from fediserver.errors import Conflict, InvalidInput, NotFound
+from fediserver.federation import following
+from fediserver.imagegen import jobs, results
+from fediserver.media import MediaLimits, ingest_upload
+from fediserver.models import (
+    DomainBlock,
+    GenerationJob,
+    Like,
+    LocalActor,
+    MediaAttachment,
+    Note,
+    Report,
+    User,
+    utcnow,
+)
+
+FEED_SIZE = 40
+PUBLIC = ("public",)
+LISTED = ("public", "unlisted")
+
+
+async def local_feed(session: AsyncSession, *, before: int | None = None, limit: int = FEED_SIZE) -> list[Note]:
+    """Public posts by this instance's users, newest first; ``before`` is a note id (keyset paging)."""
+    query = select(Note).where(Note.local_actor_id.is_not(None), Note.visibility.in_(PUBLIC), Note.deleted_at.is_(None))
+    if before is not None:
+        query = query.where(Note.id < before)
+    return list(await session.scalars(query.order_by(desc(Note.id)).limit(limit)))
+
+
+async def federated_feed(session: AsyncSession, *, before: int | None = None, limit: int = FEED_SIZE) -> list[Note]:
+    """Every public post this instance knows, local and remote, newest first."""
+    query = select(Note).where(Note.visibility.in_(PUBLIC), Note.deleted_at.is_(None))
+    if before is not None:
+        query = query.where(Note.id < before)
+    return list(await session.scalars(query.order_by(desc(Note.id)).limit(limit)))
+
+
+async def home_feed(services: Services, session: AsyncSession, me: LocalActor) -> list[Note]:
+    return await following.home_timeline(services.fed, session, me, limit=FEED_SIZE)
+
+
+async def tag_feed(session: AsyncSession, tag: str, *, before: int | None = None, limit: int = FEED_SIZE) -> list[Note]:
+    """Public posts whose HTML carries the hashtag as Mastodon and we render it (``#<span>tag</span>``)."""
+    if not tag.replace("_", "").isalnum():
+        raise NotFound("no such tag")
+    escaped = tag.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    query = select(Note).where(
+        Note.visibility.in_(PUBLIC),
+        Note.deleted_at.is_(None),
+        Note.content.ilike(f"%#<span>{escaped}</span>%", escape="\\"),
+    )
+    if before is not None:
+        query = query.where(Note.id < before)
+    return list(await session.scalars(query.order_by(desc(Note.id)).limit(limit)))
+
+
+async def profile(session: AsyncSession, username: str) -> LocalActor:
+    return await accounts.get_user_actor(session, username)
+
+
+async def profile_posts(session: AsyncSession, actor: LocalActor, *, limit: int = 60) -> list[Note]:
+    query = select(Note).where(Note.local_actor_id == actor.id, Note.visibility.in_(LISTED), Note.deleted_at.is_(None))
+    return list(await session.scalars(query.order_by(desc(Note.id)).limit(limit)))
+
+
+async def note_by_id(session: AsyncSession, note_id: int) -> Note:
+    note = await session.get(Note, note_id)
+    if note is None or note.deleted_at is not None:
+        raise NotFound("no such post")
+    return note
+
+
+async def sign_up(session: AsyncSession, mode: RegistrationMode, username: str, password: str) -> User:
+    """A new user per the registration mode: usable at once when open, waiting for a moderator on approval."""
+    if mode == "closed":
+        raise InvalidInput("sign-ups are closed")
+    user = await accounts.create_user(session, username, password)
+    user.is_approved = mode == "open"
+    return user
+
+
+async def write_post(
+    services: Services,
+    session: AsyncSession,
+    me: LocalActor,
+    text: str,
+    *,
+    visibility: str,
+    image: bytes | None,
+    alt: str,
+    summary: str,
+    sensitive: bool,
+) -> Note:
+    if image is not None and not alt.strip():
+        raise InvalidInput("alt: describe the image")
+    stored = None
+    if image is not None:
+        limits = MediaLimits.from_settings(services.settings.media)
+        stored = await asyncio.to_thread(ingest_upload, services.store, image, limits)
+    draft = posts.PostDraft(
+        text=text, visibility=visibility, image=stored, alt=alt, summary=summary, sensitive=sensitive
+    )
+    return await posts.publish_post(services, session, me, draft)
+
+
+async def start_generation(
+    services: Services, session: AsyncSession, me: LocalActor, prompt: str, seed: int | None
+) -> GenerationJob:
+    request = jobs.build_request(services.settings, prompt, seed=seed)
+    return await jobs.enqueue(session, me, request)
+
+
+async def retry_generation(
+    services: Services, session: AsyncSession, me: LocalActor, job: GenerationJob
+) -> GenerationJob:
+    """The same prompt and settings with a fresh seed."""
+    request = jobs.build_request(
+        services.settings,
+        job.prompt,
+        seed=secrets.randbelow(2**32),
+        model=job.model,
+        negative_prompt=job.negative_prompt,
+        steps=job.steps,
+        guidance=job.guidance,
+        width=job.width,
+        height=job.height,
+    )
+    return await jobs.enqueue(session, me, request)
+
+
+async def my_generation(
+    session: AsyncSession, me: LocalActor, token: str
+) -> tuple[GenerationJob, MediaAttachment | None, Note | None]:
+    job = await session.scalar(select(GenerationJob).where(GenerationJob.token == token))
+    if job is None or job.local_actor_id != me.id:
+        raise NotFound("no such generation")
+    media = await session.scalar(select(MediaAttachment).where(MediaAttachment.generation_job_id == job.id))
+    note = await session.scalar(select(Note).where(Note.generation_job_id == job.id, Note.deleted_at.is_(None)))
+    return job, media, note
+
+
+async def cancel_generation(session: AsyncSession, job: GenerationJob) -> None:
+    if job.state in ("done", "failed", "cancelled"):
+        raise Conflict(f"generation already {job.state}")
+    await jobs.request_cancel(session, job)
+
+
+async def publish_generation(
+    services: Services,
+    session: AsyncSession,
+    me: LocalActor,
+    token: str,
+    *,
+    text: str,
+    alt: str,
+    visibility: str,
+    summary: str,
+    sensitive: bool,
+) -> Note:
+    job, media, note = await my_generation(session, me, token)
+    if note is not None:
+        raise Conflict("this image is already posted")
+    if job.state != "done" or media is None:
+        raise Conflict("the image is not ready yet")
+    if not alt.strip():
+        raise InvalidInput("alt: describe the image")
+    job.post_text, job.post_visibility = text or None, visibility
+    media.description = alt
+    return await results.publish(
+        services.fed, session, services.store, me, job, media, summary=summary or None, sensitive=sensitive
+    )
+
+
+async def delete_post(services: Services, session: AsyncSession, me: LocalActor, note: Note) -> None:
+    if note.local_actor_id != me.id:
+        raise NotFound("no such post")
+    await posts.delete_post(services, session, me, note.uri)
+
+
+async def like(services: Services, session: AsyncSession, me: LocalActor, note: Note) -> None:
+    """Favourite the post (``domain.reactions.like``); liking it again changes nothing."""
+    me_uri = services.urls.actor(me.username)
+    if await session.scalar(select(Like.id).where(Like.actor_uri == me_uri, Like.note_uri == note.uri)):
+        return
+    await reactions.like(services, session, me, note.uri)
+
+
+async def follow(services: Services, session: AsyncSession, me: LocalActor, account: str) -> None:
+    await relations.follow(services, session, me, account)
+
+
+async def pending_users(session: AsyncSession) -> list[User]:
+    return list(await session.scalars(select(User).where(User.is_approved.is_(False)).order_by(User.id)))
+
+
+async def decide_registration(session: AsyncSession, user_id: int, *, approve: bool) -> None:
+    user = await session.get(User, user_id)
+    if user is None or user.is_approved:
+        raise NotFound("no such registration")
+    if approve:
+        user.is_approved = True
+        return
+    actor = user.actor
+    await session.delete(user)
+    await session.flush()
+    await session.delete(actor)
+
+
+async def open_reports(session: AsyncSession) -> list[Report]:
+    return list(await session.scalars(select(Report).where(Report.resolved_at.is_(None)).order_by(Report.id)))
+
+
+async def resolve_report(session: AsyncSession, report_id: int) -> None:
+    report = await session.get(Report, report_id)
+    if report is None or report.resolved_at is not None:
+        raise NotFound("no such open report")
+    report.resolved_at = utcnow()
+
+
+async def domain_blocks(session: AsyncSession) -> list[DomainBlock]:
+    return list(await session.scalars(select(DomainBlock).order_by(DomainBlock.domain)))
+
+
+async def block_domain(services: Services, session: AsyncSession, domain: str, reason: str) -> None:
+    """As ``fediserver domain block`` does (``domain.relations.block_domain``)."""
+    await relations.block_domain(services, session, domain, reason)
+
+
+async def unblock_domain(services: Services, session: AsyncSession, domain: str) -> None:
+    await relations.unblock_domain(services, session, domain)
+
+
+@dataclass(frozen=True)
+class GpuState:
+    queued: int
+    running: GenerationJob | None
+
+
+async def gpu_state(session: AsyncSession) -> GpuState:
+    queued = await session.scalar(
+        select(func.count()).select_from(GenerationJob).where(GenerationJob.state == "queued")
+    )
+    running = await session.scalar(
+        select(GenerationJob).where(GenerationJob.state == "running").order_by(GenerationJob.started_at).limit(1)
+    )
+    return GpuState(queued=queued or 0, running=running)

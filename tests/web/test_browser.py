@@ -1,0 +1,263 @@
+"""The web UI in a real browser: Playwright driving Debian's chromium, headless, against a real server
+on loopback with the real generation worker on the tiny pipeline.
+
+Skipped with a reason when ``/usr/bin/chromium`` is missing (``apt-get install chromium``). With
+``FEDISERVER_SCREENSHOTS=DIR`` the main pages are saved there at desktop and mobile widths
+(``docs/screenshots`` in the README).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
+
+import pytest
+import uvicorn
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from fediserver import accounts
+from fediserver.app import AppOptions, create_app
+from fediserver.config import Settings
+from fediserver.imagegen.worker import GenerationWorker
+from fediserver.models import Note, Report
+
+from .conftest import GEN
+
+if TYPE_CHECKING:
+    from playwright._impl._api_structures import SetCookieParam
+    from playwright.async_api import Browser, Page, ViewportSize
+
+CHROMIUM = Path("/usr/bin/chromium")
+pytestmark = [
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium (apt-get install chromium)"),
+    pytest.mark.timeout(300),
+]
+DESKTOP: ViewportSize = {"width": 1280, "height": 900}
+MOBILE: ViewportSize = {"width": 390, "height": 844}
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class Site:
+    base: str
+    sessions: async_sessionmaker[AsyncSession]
+    shots: Path
+
+
+@pytest.fixture
+def shots(tmp_path: Path) -> Path:
+    folder = Path(os.environ.get("FEDISERVER_SCREENSHOTS") or tmp_path / "screenshots")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+@pytest.fixture
+async def site(
+    make_settings: Any,
+    engine: Any,
+    sessions: async_sessionmaker[AsyncSession],
+    gpu: GenerationWorker,
+    request: pytest.FixtureRequest,
+    shots: Path,
+) -> AsyncIterator[Site]:
+    """A server on a free loopback port, the GPU worker beside it, users alice and mod (an admin)."""
+    registration = getattr(request, "param", "open")
+    async with sessions() as session:
+        await accounts.create_user(session, "alice", "alice-password", display_name="Alice")
+        await accounts.create_user(session, "mod", "mod-password", is_admin=True)
+        await session.commit()
+    port = _free_port()
+    settings: Settings = make_settings(
+        instance={"domain": f"127.0.0.1:{port}", "registration": registration, "name": "Pixel Harbor"},
+        generation=GEN,
+    )
+    app = create_app(settings, AppOptions(run_worker=False))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on"))
+    serving = asyncio.create_task(server.serve())
+    while not server.started:
+        assert not serving.done(), "server did not start"
+        await asyncio.sleep(0.02)
+    stop = asyncio.Event()
+    worker = asyncio.create_task(gpu.run(stop))
+    try:
+        yield Site(base=f"http://127.0.0.1:{port}", sessions=sessions, shots=shots)
+    finally:
+        stop.set()
+        await worker
+        server.should_exit = True
+        await serving
+
+
+@pytest.fixture
+async def chromium() -> AsyncIterator[Browser]:
+    playwright_api = pytest.importorskip("playwright.async_api")
+    async with playwright_api.async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=["--no-sandbox"])
+        try:
+            yield browser
+        finally:
+            await browser.close()
+
+
+async def _page(chromium: Browser, site: Site, viewport: ViewportSize = DESKTOP) -> Page:
+    context = await chromium.new_context(base_url=site.base, viewport=viewport)
+    page = await context.new_page()
+    errors: list[str] = []
+    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.set_default_timeout(60_000)
+    setattr(page, "errors", errors)  # noqa: B010
+    return page
+
+
+async def _shoot(chromium: Browser, site: Site, page: Page, name: str) -> None:
+    """Save ``page``'s URL at both widths: desktop in the light theme, mobile (a fresh context with the same
+    cookies) in the dark one."""
+    await page.screenshot(path=str(site.shots / f"{name}-desktop.png"), full_page=True)
+    context = await chromium.new_context(
+        base_url=site.base,
+        viewport=MOBILE,
+        color_scheme="dark",
+    )
+    await context.add_cookies(cast("list[SetCookieParam]", await page.context.cookies()))
+    mobile = await context.new_page()
+    await mobile.goto(page.url)
+    await mobile.screenshot(path=str(site.shots / f"{name}-mobile.png"), full_page=True)
+    await context.close()
+
+
+async def _log_in(page: Page, username: str, password: str) -> None:
+    await page.goto("/login")
+    await page.get_by_label("Username").fill(username)
+    await page.get_by_label("Password").fill(password)
+    await page.get_by_role("button", name="Log in").click()
+    await page.wait_for_url("**/")
+
+
+async def test_sign_up_generate_publish_and_log_out(chromium: Browser, site: Site) -> None:
+    page = await _page(chromium, site)
+    await page.goto("/")
+    await page.get_by_role("link", name="Sign up").first.click()
+    await _shoot(chromium, site, page, "signup")
+    await page.get_by_label("Username").fill("zoe")
+    await page.get_by_label("Password").fill("zoe-password")
+    await page.get_by_role("button", name="Create account").click()
+    await page.wait_for_url("**/home")
+
+    await page.get_by_role("link", name="Create").click()
+    await page.get_by_label("Prompt").fill("a lighthouse on a cliff at dusk")
+    await page.get_by_label("Seed").fill("1234")
+    await _shoot(chromium, site, page, "compose")
+    await page.get_by_role("button", name="Generate").click()
+    await page.wait_for_url("**/compose/jobs/*")
+    # The script follows the SSE stream; the bar reaches 100% and the page shows the finished image.
+    await page.locator("#job-percent", has_text="100%").wait_for()
+    await page.locator("#publish-form").wait_for()
+    assert await page.locator("#job-progress").evaluate("bar => bar.value === bar.max")
+    await _shoot(chromium, site, page, "generated")
+    await page.get_by_label("Image description (alt text)").fill("A lighthouse on a cliff, orange sky")
+    await page.get_by_role("button", name="Publish").click()
+    await page.wait_for_url("**/notes/*")
+    assert await page.get_by_role("img", name="A lighthouse on a cliff, orange sky").is_visible()
+    assert await page.get_by_text("1234", exact=True).is_visible()
+    await _shoot(chromium, site, page, "post")
+
+    await page.goto("/@zoe")
+    assert await page.locator(".grid img").count() == 1
+    await _shoot(chromium, site, page, "profile")
+    await page.goto("/local")
+    assert await page.get_by_role("img", name="A lighthouse on a cliff, orange sky").is_visible()
+    await _shoot(chromium, site, page, "local-feed")
+
+    await page.get_by_role("button", name="Log out").click()
+    await page.wait_for_url(site.base + "/")
+    assert await page.get_by_role("link", name="Log in").first.is_visible()
+    assert await page.get_by_role("img", name="A lighthouse on a cliff, orange sky").is_visible()
+    await _shoot(chromium, site, page, "front")
+    assert getattr(page, "errors") == []  # noqa: B009
+
+
+@pytest.mark.parametrize("site", ["approval"], indirect=True)
+async def test_moderator_approves_a_registration_and_resolves_a_report(chromium: Browser, site: Site) -> None:
+    async with site.sessions() as session:
+        session.add(
+            Report(
+                activity_uri="https://spam.example/flags/1",
+                actor_uri="https://spam.example/users/mallory",
+                object_uris=[f"{site.base}/users/alice"],
+                content="This account posts spam",
+                raw={},
+            )
+        )
+        await session.commit()
+    newcomer = await _page(chromium, site)
+    await newcomer.goto("/signup")
+    await newcomer.get_by_label("Username").fill("yuri")
+    await newcomer.get_by_label("Password").fill("yuri-password")
+    await newcomer.get_by_role("button", name="Create account").click()
+    await newcomer.get_by_text("A moderator will review your sign-up").wait_for()
+
+    moderator = await _page(chromium, site)
+    await _log_in(moderator, "mod", "mod-password")
+    await moderator.get_by_role("link", name="Moderation").click()
+    await _shoot(chromium, site, moderator, "moderation")
+    await moderator.get_by_role("button", name="Approve yuri").click()
+    await moderator.wait_for_url("**/admin")
+    assert await moderator.locator("#registration-yuri").count() == 0
+    await moderator.locator("li", has_text="This account posts spam").get_by_role("button", name="Resolve").click()
+    await moderator.wait_for_url("**/admin")
+    assert await moderator.get_by_text("This account posts spam").count() == 0
+
+    await _log_in(newcomer, "yuri", "yuri-password")
+    assert await newcomer.get_by_role("link", name="Create").is_visible()
+
+
+async def _tab_to(page: Page, predicate: str, limit: int = 60) -> None:
+    for _ in range(limit):
+        await page.keyboard.press("Tab")
+        if await page.evaluate(f"(() => {{ const el = document.activeElement; return {predicate}; }})()"):
+            return
+    raise AssertionError(f"no focusable element matching {predicate} within {limit} tabs")
+
+
+async def test_keyboard_only_compose(chromium: Browser, site: Site) -> None:
+    page = await _page(chromium, site)
+    await page.goto("/login")
+    # The log-in form's username field has focus on arrival.
+    await page.keyboard.type("alice")
+    await page.keyboard.press("Tab")
+    await page.keyboard.type("alice-password")
+    await page.keyboard.press("Enter")
+    await page.wait_for_url(site.base + "/")
+    await page.keyboard.press("Tab")
+    assert await page.evaluate("document.activeElement.textContent") == "Skip to content"
+    await _tab_to(page, "el.textContent.trim() === 'Create'")
+    await page.keyboard.press("Enter")
+    await page.wait_for_url("**/compose")
+    await page.keyboard.type("a paper boat on a pond")
+    await _tab_to(page, "el.textContent.trim() === 'Generate'")
+    await page.keyboard.press("Enter")
+    await page.locator("#publish-form").wait_for()
+    await _tab_to(page, "el.id === 'f-alt'")
+    await page.keyboard.press("Control+A")
+    await page.keyboard.type("A white paper boat floating on dark water")
+    await _tab_to(page, "el.textContent.trim() === 'Publish'")
+    await page.keyboard.press("Enter")
+    await page.wait_for_url("**/notes/*")
+    async with site.sessions() as session:
+        note = await session.scalar(select(Note))
+    assert note is not None
+    assert note.generation_job_id is not None
+    assert "a paper boat on a pond" in note.content
