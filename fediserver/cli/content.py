@@ -28,6 +28,9 @@ def register(commands: Any) -> None:
     post.add_argument(
         "--visibility", choices=VISIBILITIES, help="default public; direct reaches only the mentioned accounts"
     )
+    post.add_argument(
+        "--assisted", action="store_true", help="the writing assistant helped with the text (adds a disclosure)"
+    )
     post.add_argument("--reply-to", metavar="URL", help="the post this one answers (its author is mentioned)")
     post.add_argument("--edit", metavar="URL", help="replace the text of this post of yours (history is kept)")
     post.set_defaults(handler=cmd_post)
@@ -59,6 +62,7 @@ async def _post(args: argparse.Namespace, image: bytes | None) -> str:
                 in_reply_to=args.reply_to,
                 image=stored,
                 alt=args.alt,
+                assisted=args.assisted,
             )
             note = await posts.publish_post(svc, session, actor, draft)
         await session.commit()

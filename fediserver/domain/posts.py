@@ -44,7 +44,9 @@ NOTE_TYPES = ("Note", "Article", "Page", "Question")
 @dataclass(frozen=True)
 class PostDraft:
     """A new post as an interface received it. ``footer`` is a paragraph appended after the text and not
-    counted against the limit (the AI disclosure of generated images)."""
+    counted against the limit (the AI disclosure of generated images). ``assisted`` says the writing
+    assistant rewrote the text: the post then carries ``assist.disclosure_text`` too, unless the admin
+    turned ``assist.disclosure`` off."""
 
     text: str = ""
     visibility: str = "public"
@@ -56,6 +58,7 @@ class PostDraft:
     # The image's focal point, Mastodon's ``focus`` (x, y in [-1, 1]), sent as ``focalPoint``.
     focus: tuple[float, float] | None = None
     footer: str = ""
+    assisted: bool = False
 
 
 @dataclass(frozen=True)
@@ -214,7 +217,10 @@ async def publish_post(
         raise InvalidInput("text: a post needs text or an image")
     check_length(svc, text, draft.summary)
     parent = await find_note(svc, session, draft.in_reply_to, author) if draft.in_reply_to else None
-    source = f"{text}\n\n{draft.footer}" if draft.footer and text else (text or draft.footer)
+    assist = svc.settings.assist
+    disclosures = [draft.footer, assist.disclosure_text if draft.assisted and assist.disclosure else ""]
+    footer = "\n\n".join(d for d in disclosures if d)
+    source = f"{text}\n\n{footer}" if footer and text else (text or footer)
     rendered, mentioned = await _compose(svc, session, author, source, parent)
     address = addressing(draft.visibility, svc.urls.followers(author.username), [a.actor_id for a in mentioned])
     key = new_object_key()

@@ -156,8 +156,20 @@ async def create(request: Request) -> Response:
     return JSONResponse(payload, status_code=202)
 
 
+async def _owned_job(request: Request) -> GenerationJob:
+    """The job, for its owner only: its prompt and post may be followers-only or direct, so holding the
+    token is not enough (the web UI's EventSource sends the owner's session cookie)."""
+    async with request.app.state.sessions() as session:
+        actor = await authenticate(request, session)
+        await session.commit()
+    job = await _job(request)
+    if job.local_actor_id != actor.id:
+        raise NotFound("no such generation")
+    return job
+
+
 async def status(request: Request) -> Response:
-    return JSONResponse(await _status(request, await _job(request)))
+    return JSONResponse(await _status(request, await _owned_job(request)))
 
 
 async def cancel(request: Request) -> Response:
@@ -175,7 +187,7 @@ async def cancel(request: Request) -> Response:
 
 async def events(request: Request) -> Response:
     """Server-Sent Events: a ``progress`` event on every change, then one ``done`` event."""
-    first = await _job(request)
+    first = await _owned_job(request)
 
     async def stream() -> AsyncIterator[str]:
         last: tuple[str, int, int] | None = None

@@ -87,3 +87,16 @@ def test_post__length_counted_like_mastodon(instance: Path, capsys: pytest.Captu
     _post(capsys, "alice", "--text", "x" * 470 + " https://example.com/" + "y" * 300)
     assert main(["post", "alice", "--text", "hi", "--reply-to", f"{BASE}/notes/nothing"]) == 1
     assert "no such post" in capsys.readouterr().err
+
+
+def test_post__assisted_text_carries_the_disclosure_unless_switched_off(
+    instance: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    helped = _post(capsys, "alice", "--text", "Rewritten by the assistant", "--assisted")
+    plain = _post(capsys, "alice", "--text", "All mine")
+    monkeypatch.setenv("FEDISERVER_ASSIST_DISCLOSURE", "false")
+    unlabelled = _post(capsys, "alice", "--text", "Helped, label off", "--assisted")
+    by_uri = {n.uri: n for n in _query(instance, select(Note)) if isinstance(n, Note)}
+    assert "Text written with help from AI." in by_uri[helped].content
+    assert "Text written with help from AI." not in by_uri[plain].content
+    assert "Text written with help from AI." not in by_uri[unlabelled].content

@@ -222,7 +222,7 @@ async def test_api__queue_stream_progress_and_finish(api: httpx.AsyncClient, wor
     events: list[tuple[str, dict[str, Any]]] = []
 
     async def listen() -> None:
-        async with api.stream("GET", body["events_url"]) as response:
+        async with api.stream("GET", body["events_url"], headers=_basic("alice", "alice-password")) as response:
             assert response.headers["content-type"].startswith("text/event-stream")
             name = ""
             async for line in response.aiter_lines():
@@ -241,8 +241,11 @@ async def test_api__queue_stream_progress_and_finish(api: httpx.AsyncClient, wor
     assert final["state"] == "done"
     assert final["image"].startswith("http://127.0.0.1:8000/media/")
     assert final["post"].startswith("http://127.0.0.1:8000/notes/")
-    status = await api.get(body["status_url"])
+    status = await api.get(body["status_url"], headers=_basic("alice", "alice-password"))
     assert status.json()["state"] == "done"
+    # Only the owner reads a job: its prompt and post may be followers-only or direct.
+    assert (await api.get(body["status_url"])).status_code == 401
+    assert (await api.get(body["events_url"])).status_code == 401
 
 
 async def test_api__cancel_a_queued_job(api: httpx.AsyncClient) -> None:
@@ -285,9 +288,10 @@ async def test_api__post_text_create_post_would_refuse_is_refused_before_queuein
     assert "text: at most 500 characters" in over_limit.json()["error"]
     async with db() as session:
         assert (await session.scalars(select(GenerationJob))).all() == []
-    # Without a post the text is not published, so it is not checked.
+    # Without a post the text is not published, so the instance's limit does not apply (the field's
+    # own bound of 5,000 characters still does).
     unposted = await api.post(
-        "/api/v1/generations", json={"prompt": "a fox", "text": "x" * 20_000, "post": False}, headers=auth
+        "/api/v1/generations", json={"prompt": "a fox", "text": "x" * 600, "post": False}, headers=auth
     )
     assert unposted.status_code == 202
 
