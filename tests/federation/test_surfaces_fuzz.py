@@ -57,7 +57,8 @@ def signer(background: Any, site: Any) -> tuple[str, ap.PrivateKey]:
             actor = await site.user(session, "alice")
             return site.fed.urls.actor_key("alice"), ap.load_private_key(actor.private_key_pem)
 
-    return background.run(key())
+    found: tuple[str, ap.PrivateKey] = background.run(key())
+    return found
 
 
 @given(resource=resources, accept=st.sampled_from(ACCEPTS))
