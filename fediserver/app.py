@@ -12,6 +12,7 @@ from datetime import timedelta
 import httpx
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute
@@ -26,6 +27,7 @@ from fediserver.jobs.handlers import build_handlers
 from fediserver.jobs.worker import JobHandler, Worker
 from fediserver.media import LocalMediaStore
 from fediserver.routes import actors, generations, health, inbox, notes, wellknown
+from fediserver.routes.guard import NulGuard
 from fediserver.supervisor import Supervisor
 from fediserver.urls import Urls
 
@@ -151,4 +153,5 @@ def create_app(settings: Settings, options: AppOptions | None = None) -> Starlet
             HTTPException: _http_error,
             Exception: _server_error,
         },
+        middleware=[Middleware(NulGuard)],
     )

@@ -80,3 +80,19 @@ async def test_postgres_inbox__refuses_what_postgres_would_raise_on(instances: F
     assert (await _post(a, longest, key)).status_code == 202, "a repeat is accepted once"
     async with a.sessions() as session:
         assert await session.scalar(select(func.count()).select_from(InboundActivity)) == 1
+
+
+async def test_postgres__nul_in_a_path_or_query_is_400(instances: Factory, postgres_url: str) -> None:
+    a = await instances("a", ["alice"], database={"url": postgres_url}, worker={"poll_interval": 3600})
+    async with httpx.AsyncClient(timeout=30) as http:
+        for target in [
+            "/users/a%00b",
+            "/users/a%00b/outbox",
+            "/.well-known/webfinger?resource=acct:a%00b@x",
+            "/media/%00",
+        ]:
+            response = await http.get(a.base + target, headers={"accept": ap.ACTIVITY_JSON})
+            assert response.status_code == 400, (target, response.text)
+            assert "NUL" in response.json()["error"]
+        twin = await http.get(a.base + "/users/alice", headers={"accept": ap.ACTIVITY_JSON})
+    assert twin.status_code == 200
