@@ -7,6 +7,7 @@ input are the ones the issue's outsider found breaking the inbox, then random JS
 
 from __future__ import annotations
 
+import copy
 import json
 import uuid
 from datetime import UTC, datetime
@@ -80,7 +81,8 @@ def _set(document: JSON, path: tuple[str, ...], value: Any, delete: bool) -> Non
 def mutated(draw: st.DrawFn, bob: str, alice: str, base: str) -> bytes:
     document = draw(st.sampled_from(templates(bob, alice, base)))
     for _ in range(draw(st.integers(0, 3))):
-        _set(document, draw(st.sampled_from(PATHS)), draw(hostile_values), draw(st.booleans()))
+        # A copy: HOSTILE's objects are shared, and a mutation may write into one (a cycle otherwise).
+        _set(document, draw(st.sampled_from(PATHS)), copy.deepcopy(draw(hostile_values)), draw(st.booleans()))
     return json.dumps(document).encode()
 
 
