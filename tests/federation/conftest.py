@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import socket
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
@@ -181,6 +182,10 @@ class Background:
         self.http.close()
         for instance in self.started:
             self.run(instance.stop())
+        # Finalise whatever this loop's connections left behind while the loop still runs, so that a
+        # stray transport is reported here and not by whichever test the garbage collector next lands in.
+        gc.collect()
+        self.run(asyncio.sleep(0))
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join()
         self.loop.close()
