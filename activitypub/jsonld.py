@@ -70,6 +70,12 @@ class OfflineDocumentLoader:
         return _normalise(url) in self._documents
 
 
+# pyld reports most bad input as JsonLdError, but a malformed IRI in `@context` ("", "\u0000", a garbage
+# string) as a bare ValueError, and wrong types in a context as TypeError, KeyError (`{"@vocab": null}`),
+# IndexError or AttributeError (pyld 2.0.4; found by tests/activitypub/test_jsonld_fuzz.py).
+_PYLD_ERRORS: tuple[type[Exception], ...] = (ValueError, TypeError, KeyError, IndexError, AttributeError)
+
+
 def _options(loader: OfflineDocumentLoader, **more: Any) -> dict[str, Any]:
     return {"documentLoader": loader, **more}
 
@@ -80,7 +86,7 @@ def expand(document: Mapping[str, Any], loader: OfflineDocumentLoader) -> list[d
 
     try:
         result: list[dict[str, Any]] = jsonld.expand(dict(document), _options(loader))
-    except jsonld.JsonLdError as exc:
+    except (jsonld.JsonLdError, *_PYLD_ERRORS) as exc:
         raise InvalidObject(f"JSON-LD expansion failed: {exc}") from exc
     return result
 
@@ -94,7 +100,7 @@ def compact(document: Any, context: Any, loader: OfflineDocumentLoader) -> dict[
 
     try:
         result: dict[str, Any] = jsonld.compact(document, context, _options(loader))
-    except jsonld.JsonLdError as exc:
+    except (jsonld.JsonLdError, *_PYLD_ERRORS) as exc:
         raise InvalidObject(f"JSON-LD compaction failed: {exc}") from exc
     return result
 
@@ -107,6 +113,6 @@ def canonicalize(document: Mapping[str, Any], loader: OfflineDocumentLoader) -> 
         result: str = jsonld.normalize(
             dict(document), _options(loader, algorithm="URDNA2015", format="application/n-quads")
         )
-    except jsonld.JsonLdError as exc:
+    except (jsonld.JsonLdError, *_PYLD_ERRORS) as exc:
         raise InvalidObject(f"JSON-LD canonicalization failed: {exc}") from exc
     return result

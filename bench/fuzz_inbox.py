@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import copy
 import json
 import random
 import sqlite3
@@ -126,7 +127,7 @@ def _random_json(rng: random.Random, depth: int = 0) -> Any:
     if choice == 3:
         return "".join(chr(rng.randrange(0x20, 0x3000)) for _ in range(rng.randrange(20)))
     if choice == 4:
-        return rng.choice(HOSTILE)
+        return copy.deepcopy(rng.choice(HOSTILE))
     if choice in (5, 6):
         return [_random_json(rng, depth + 1) for _ in range(rng.randrange(4))]
     return {rng.choice(["id", "type", "href", "a", "@id"]): _random_json(rng, depth + 1) for _ in range(3)}
@@ -139,7 +140,7 @@ def corpus(sender: Sender, alice: str, count: int, seed: int) -> list[tuple[str,
     def at(path: tuple[str, ...], values: list[Any]) -> Callable[[], bytes]:
         def make() -> bytes:
             doc = sender.valid(rng, alice)
-            _set(doc, path, rng.choice(values))
+            _set(doc, path, copy.deepcopy(rng.choice(values)))
             return _dump(doc)
 
         return make

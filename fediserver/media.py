@@ -94,6 +94,9 @@ class LocalMediaStore:
         return key
 
     def path(self, key: str) -> Path:
+        if "\x00" in key:
+            # The OS refuses NUL in paths (ValueError from resolve); a key from a URL may carry one.
+            raise InvalidInput("media key contains NUL")
         candidate = (self.root / key).resolve()
         if not candidate.is_relative_to(self.root.resolve()):
             raise InvalidInput("media key escapes the media folder")

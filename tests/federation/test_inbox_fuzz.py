@@ -7,6 +7,7 @@ input are the ones the issue's outsider found breaking the inbox, then random JS
 
 from __future__ import annotations
 
+import copy
 import json
 import uuid
 from datetime import UTC, datetime
@@ -80,7 +81,8 @@ def _set(document: JSON, path: tuple[str, ...], value: Any, delete: bool) -> Non
 def mutated(draw: st.DrawFn, bob: str, alice: str, base: str) -> bytes:
     document = draw(st.sampled_from(templates(bob, alice, base)))
     for _ in range(draw(st.integers(0, 3))):
-        _set(document, draw(st.sampled_from(PATHS)), draw(hostile_values), draw(st.booleans()))
+        # A copy: HOSTILE's objects are shared, and a mutation may write into one (a cycle otherwise).
+        _set(document, draw(st.sampled_from(PATHS)), copy.deepcopy(draw(hostile_values)), draw(st.booleans()))
     return json.dumps(document).encode()
 
 
@@ -97,14 +99,15 @@ bodies_raw = st.binary(max_size=300) | st.text(max_size=300).map(str.encode)
 bodies_nested = st.builds(nested, st.integers(50, 6000), st.sampled_from(["object", "array", "create"]))
 
 
-def post_signed(target: Any, key: tuple[str, ap.PrivateKey], body: bytes, path: str) -> httpx.Response:
+def post_signed(
+    http: httpx.Client, target: Any, key: tuple[str, ap.PrivateKey], body: bytes, path: str
+) -> httpx.Response:
     url = target.base + path
     headers = ap.sign_request(
         method="POST", url=url, headers={"content-type": ap.ACTIVITY_JSON}, body=body,
         key_id=key[0], private_key=key[1], now=datetime.now(UTC),
     )  # fmt: skip
-    with httpx.Client(timeout=30) as http:
-        return http.post(url, content=body, headers=headers)
+    return http.post(url, content=body, headers=headers)
 
 
 def stored(background: Any, instance: Any, activity_id: str) -> bool:
@@ -147,13 +150,13 @@ PATH_CHOICES = st.sampled_from(["/inbox", "/users/alice/inbox"])
 def test_mutated_activities__get_202_or_a_4xx(pair: Any, background: Any, data: st.DataObject, path: str) -> None:
     a, b, key = pair
     body = data.draw(mutated(b.actor_url("bob"), a.actor_url("alice"), b.base))
-    check(background, a, post_signed(a, key, body, path), body)
+    check(background, a, post_signed(background.http, a, key, body, path), body)
 
 
 @given(body=bodies_raw | bodies_nested, path=PATH_CHOICES)
 def test_raw_and_deep_bodies__get_a_4xx(pair: Any, background: Any, body: bytes, path: str) -> None:
     a, _, key = pair
-    response = post_signed(a, key, body, path)
+    response = post_signed(background.http, a, key, body, path)
     assert 400 <= response.status_code < 500, (response.status_code, response.text)
     assert response.json()["error"]
 
@@ -180,15 +183,15 @@ def test_the_issues_reproducers__each_get_400(pair: Any, background: Any) -> Non
         document = templates(bob, alice, b.base)[0]
         _set(document, path, value, False)
         body = json.dumps(document).encode()
-        response = post_signed(a, key, body, "/users/alice/inbox")
+        response = post_signed(background.http, a, key, body, "/users/alice/inbox")
         assert response.status_code == 400, (path, value, response.text)
         assert reason in response.json()["error"], (path, response.json())
     # The twin: the same template unchanged is accepted and stored.
     honest = json.dumps(templates(bob, alice, b.base)[0]).encode()
-    response = post_signed(a, key, honest, "/users/alice/inbox")
+    response = post_signed(background.http, a, key, honest, "/users/alice/inbox")
     assert response.status_code == 202
     check(background, a, response, honest)
     for depth in (65, 930, 5000):
-        response = post_signed(a, key, nested(depth, "create"), "/inbox")
+        response = post_signed(background.http, a, key, nested(depth, "create"), "/inbox")
         assert response.status_code == 400
         assert "deeper than 64" in response.json()["error"]

@@ -68,10 +68,10 @@ async def test_accept__embeds_only_what_identifies_the_follow(instances: Factory
 
     async def accept_at_b() -> InboundActivity | None:
         async with b.sessions() as session:
-            row: InboundActivity | None = await session.scalar(
+            found: InboundActivity | None = await session.scalar(
                 select(InboundActivity).where(InboundActivity.activity_type == "Accept")
             )
-            return row
+            return found
 
     accept = await wait(accept_at_b)
     assert accept.body["object"] == {"id": f"{bob}#follows/1", "type": "Follow", "actor": bob, "object": alice}

@@ -51,6 +51,12 @@ def site(background: Any) -> Any:
 
 
 @pytest.fixture(scope="module")
+def http(background: Any) -> httpx.Client:
+    client: httpx.Client = background.http
+    return client
+
+
+@pytest.fixture(scope="module")
 def signer(background: Any, site: Any) -> tuple[str, ap.PrivateKey]:
     async def key() -> tuple[str, ap.PrivateKey]:
         async with site.sessions() as session:
@@ -62,19 +68,15 @@ def signer(background: Any, site: Any) -> tuple[str, ap.PrivateKey]:
 
 
 @given(resource=resources, accept=st.sampled_from(ACCEPTS))
-def test_webfinger_resource__never_5xx(site: Any, resource: str, accept: str) -> None:
-    with httpx.Client(timeout=30) as http:
-        response = http.get(
-            f"{site.base}/.well-known/webfinger", params={"resource": resource}, headers={"accept": accept}
-        )
+def test_webfinger_resource__never_5xx(site: Any, http: httpx.Client, resource: str, accept: str) -> None:
+    response = http.get(f"{site.base}/.well-known/webfinger", params={"resource": resource}, headers={"accept": accept})
     _status_ok(response)
 
 
-def test_webfinger__the_honest_twin_finds_alice(site: Any) -> None:
-    with httpx.Client(timeout=30) as http:
-        response = http.get(
-            f"{site.base}/.well-known/webfinger", params={"resource": f"acct:alice@{site.settings.instance.domain}"}
-        )
+def test_webfinger__the_honest_twin_finds_alice(site: Any, http: httpx.Client) -> None:
+    response = http.get(
+        f"{site.base}/.well-known/webfinger", params={"resource": f"acct:alice@{site.settings.instance.domain}"}
+    )
     assert response.status_code == 200
     assert response.json()["subject"].startswith("acct:alice@")
 
@@ -82,7 +84,13 @@ def test_webfinger__the_honest_twin_finds_alice(site: Any) -> None:
 @given(template=st.sampled_from(PATHS), segment=segments, accept=st.sampled_from(ACCEPTS) | st.text(max_size=30),
        signed=st.booleans())  # fmt: skip
 def test_gets_with_odd_paths_and_accept__never_5xx(
-    site: Any, signer: tuple[str, ap.PrivateKey], template: str, segment: str, accept: str, signed: bool
+    site: Any,
+    http: httpx.Client,
+    signer: tuple[str, ap.PrivateKey],
+    template: str,
+    segment: str,
+    accept: str,
+    signed: bool,
 ) -> None:
     url = site.base + template.format(quote(segment, safe="%"))
     headers: dict[str, Any] = {}
@@ -93,11 +101,10 @@ def test_gets_with_odd_paths_and_accept__never_5xx(
         )  # fmt: skip
     # Raw bytes: a client may send any octets in a header (RFC 9110 §5.5 obs-text).
     headers["accept"] = accept.encode("utf-8", "surrogatepass")
-    with httpx.Client(timeout=30) as http:
-        try:
-            response = http.get(url, headers=headers)
-        except (httpx.InvalidURL, httpx.LocalProtocolError):
-            return  # refused by our own client (CR/LF in a header, a bad URL): nothing reached the server
+    try:
+        response = http.get(url, headers=headers)
+    except (httpx.InvalidURL, httpx.LocalProtocolError):
+        return  # refused by our own client (CR/LF in a header, a bad URL): nothing reached the server
     _status_ok(response)
 
 
@@ -127,26 +134,23 @@ def _basic(username: str, password: str) -> str:
 
 
 @given(body=generation_bodies, auth=st.sampled_from([_basic("alice", "password-alice"), _basic("a\x00", "x"), ""]))
-def test_generation_api_json__202_or_a_4xx(site: Any, body: bytes, auth: str) -> None:
+def test_generation_api_json__202_or_a_4xx(site: Any, http: httpx.Client, body: bytes, auth: str) -> None:
     headers = {"content-type": "application/json"}
     if auth:
         headers["authorization"] = auth
-    with httpx.Client(timeout=30) as http:
-        response = http.post(f"{site.base}/api/v1/generations", content=body, headers=headers)
+    response = http.post(f"{site.base}/api/v1/generations", content=body, headers=headers)
     _status_ok(response)
     assert response.status_code == 202 or response.status_code >= 400
     if response.status_code == 202:
         assert response.json()["state"] == "queued"
 
 
-def test_generation_api__the_honest_twin_is_queued(site: Any) -> None:
+def test_generation_api__the_honest_twin_is_queued(site: Any, http: httpx.Client) -> None:
     body = json.dumps({"prompt": "a red fox", "seed": 1, "text": "hello"}).encode()
     headers = {"content-type": "application/json", "authorization": _basic("alice", "password-alice")}
-    with httpx.Client(timeout=30) as http:
-        response = http.post(f"{site.base}/api/v1/generations", content=body, headers=headers)
+    response = http.post(f"{site.base}/api/v1/generations", content=body, headers=headers)
     assert response.status_code == 202, response.text
     refused = json.dumps({"prompt": "a red fox", "seed": 1, "text": "t" * 20_000}).encode()
-    with httpx.Client(timeout=30) as http:
-        response = http.post(f"{site.base}/api/v1/generations", content=refused, headers=headers)
+    response = http.post(f"{site.base}/api/v1/generations", content=refused, headers=headers)
     assert response.status_code == 422
     assert "text" in response.json()["error"]
