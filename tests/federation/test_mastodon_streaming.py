@@ -66,7 +66,8 @@ async def test_mastodon_py__stream_user_gets_update_and_delete(instances: Callab
     finally:
         await asyncio.to_thread(handle.close)
     assert [s["id"] for s in listener.updates] == [posted["id"]]
-    assert listener.updates[0]["content"] == "<p>streamed #Cats</p>"
+    assert listener.updates[0]["content"] == posted["content"]
+    assert 'class="mention hashtag" rel="tag">#<span>Cats</span></a>' in posted["content"]
     # Mastodon.py json.loads every data line, so the bare id becomes a number.
     assert [str(i) for i in listener.deletes] == [posted["id"]]
 

@@ -6,8 +6,10 @@ import asyncio
 import base64
 import io
 import json
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -24,7 +26,7 @@ from fediserver.db import make_engine, session_factory
 from fediserver.models import AssistJob, User
 from fediserver.oauth import grants
 from fediserver.oauth.scopes import Scopes
-from generation.assist import TINY_ASSIST_NOTICE
+from generation.assist import TINY_ASSIST_NOTICE, AssistRequest, AssistResult
 from generation.backend import WritingEngine
 
 ALICE = {"authorization": "Basic " + base64.b64encode(b"alice:alice-password").decode()}
@@ -86,7 +88,29 @@ async def _events(api: httpx.AsyncClient, url: str, headers: dict[str, str]) -> 
     return events
 
 
-async def test_rewrite__queued_written_by_the_worker_and_streamed(api: httpx.AsyncClient, worker: AssistWorker) -> None:
+@dataclass
+class SlowEngine:
+    """The tiny engine writing at a person's reading pace (30 ms a token), so the stream has pieces to show."""
+
+    inner: WritingEngine
+
+    def run(
+        self,
+        request: AssistRequest,
+        on_token: Callable[[str], None] | None = None,
+        should_cancel: Callable[[], bool] | None = None,
+    ) -> AssistResult:
+        def slowly(piece: str) -> None:
+            time.sleep(0.03)
+            if on_token is not None:
+                on_token(piece)
+
+        return self.inner.run(request, on_token=slowly, should_cancel=should_cancel)
+
+
+async def test_rewrite__queued_written_by_the_worker_and_streamed(
+    api: httpx.AsyncClient, worker: AssistWorker, tiny_assist_engine: WritingEngine
+) -> None:
     created = await api.post(
         "/api/v1/assist/rewrite", json={"text": "my first post", "style": "shorter"}, headers=ALICE
     )
@@ -96,7 +120,9 @@ async def test_rewrite__queued_written_by_the_worker_and_streamed(api: httpx.Asy
     assert body["model"] == "tiny"
     assert isinstance(body["seed"], int)
     listener = asyncio.create_task(_events(api, body["events_url"], ALICE))
+    await asyncio.sleep(0.3)  # the stream is open before the first token is written
     stop = asyncio.Event()
+    worker.engine_for = lambda: SlowEngine(tiny_assist_engine)
     running = asyncio.create_task(worker.run(stop))
     events = await asyncio.wait_for(listener, timeout=60)
     stop.set()
