@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import json
 import os
 import statistics
@@ -175,13 +174,15 @@ def through_server(folder: Path, model_dir: Path, poll: float, rounds: int) -> d
     _cli(env, "init", "--domain", f"127.0.0.1:{port}", "--scheme", "http", "--data-dir", str(instance / "data"))
     _cli(env, "migrate")
     _cli(env, "user", "create", "bench", "--password-stdin", stdin=PASSWORD)
+    # A bearer token, as apps use: Basic auth would add an argon2id verification to every request.
+    token = _cli(env, "token", "create", "bench", "--scopes", "assist").strip().splitlines()[-1]
     server = subprocess.Popen(
         [sys.executable, "-m", "fediserver", "serve", "--port", str(port)],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    auth = {"authorization": "Basic " + base64.b64encode(f"bench:{PASSWORD}".encode()).decode()}
+    auth = {"authorization": f"Bearer {token}"}
     try:
         wait_for_port(port, server, within=60)
         base = f"http://127.0.0.1:{port}"
