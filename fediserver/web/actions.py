@@ -111,6 +111,7 @@ async def write_post(
     alt: str,
     summary: str,
     sensitive: bool,
+    assisted: bool = False,
 ) -> Note:
     if image is not None and not alt.strip():
         raise InvalidInput("alt: describe the image")
@@ -119,7 +120,13 @@ async def write_post(
         limits = MediaLimits.from_settings(services.settings.media)
         stored = await asyncio.to_thread(ingest_upload, services.store, image, limits)
     draft = posts.PostDraft(
-        text=text, visibility=visibility, image=stored, alt=alt, summary=summary, sensitive=sensitive
+        text=text,
+        visibility=visibility,
+        image=stored,
+        alt=alt,
+        summary=summary,
+        sensitive=sensitive,
+        assisted=assisted,
     )
     return await posts.publish_post(services, session, me, draft)
 

@@ -18,11 +18,16 @@ def _visibility(value: str) -> str:
 
 
 async def _compose(request: Request, status: int = 200, error: str | None = None, **values: str) -> Response:
+    assist = services(request).settings.assist
     return await render(
         request,
         "compose.html",
         status,
         error=error,
+        # Writing-help buttons, each shown only when the admin left it on (the script fills drafts in).
+        assist_alt=assist.enabled and assist.alt_text,
+        assist_rewrite=assist.enabled and assist.rewrite,
+        assist_prompt=assist.enabled and assist.prompt,
         prompt=values.get("prompt", request.query_params.get("prompt", "")),
         seed=values.get("seed", request.query_params.get("seed", "")),
         text_value=values.get("text", ""),
@@ -55,6 +60,7 @@ async def compose_post(request: Request) -> Response:
                 alt=alt,
                 summary=form.get("summary"),
                 sensitive=bool(form.get("sensitive")),
+                assisted=form.get("assisted") == "1",
             )
         except AppError as exc:
             return await _compose(request, exc.status_code, exc.message, text=text, alt=alt)
@@ -97,6 +103,7 @@ async def _job_page(request: Request, who: Viewer, status: int = 200, error: str
         image=urls.media(media.storage_key) if media is not None and media.storage_key else None,
         default_alt=media.description if media is not None else "",
         events_url=urls.generation_events(job.token),
+        assist_alt=services(request).settings.assist.enabled and services(request).settings.assist.alt_text,
     )
 
 

@@ -261,3 +261,46 @@ async def test_keyboard_only_compose(chromium: Browser, site: Site) -> None:
     assert note is not None
     assert note.generation_job_id is not None
     assert "a paper boat on a pond" in note.content
+
+
+@pytest.fixture
+async def writing_help(sessions: async_sessionmaker[AsyncSession], tmp_path: Path) -> AsyncIterator[None]:
+    """The writing-help worker beside the server, with the tiny random models (they write noise)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from fediserver.assist.worker import AssistWorker
+    from generation.backend import load_assist_engine
+
+    engine = load_assist_engine(text_model="tiny", caption_model="tiny", cache_dir=tmp_path / "assist", device="cpu")
+    executor = ThreadPoolExecutor(max_workers=1)
+    worker = AssistWorker(sessions, lambda: engine, executor, poll_interval=0.05)
+    stop = asyncio.Event()
+    running = asyncio.create_task(worker.run(stop))
+    try:
+        yield
+    finally:
+        stop.set()
+        await running
+        executor.shutdown()
+
+
+async def test_compose_writing_help__streams_a_draft_to_review_then_publishes_with_the_disclosure(
+    chromium: Browser, site: Site, writing_help: None
+) -> None:
+    page = await _page(chromium, site)
+    await _log_in(page, "alice", "alice-password")
+    await page.goto("/compose")
+    await page.fill("#f-text", "my first draft about the harbour")
+    await page.get_by_role("button", name="Improve my text").click()
+    await page.locator("#assist-status", has_text="Draft ready").wait_for(timeout=60_000)
+    draft = await page.input_value("#f-text")
+    assert draft
+    assert draft != "my first draft about the harbour"
+    assert await page.input_value("#f-assisted") == "1"
+    await page.screenshot(path=str(site.shots / "compose-writing-help.png"))
+    await page.get_by_role("button", name="Publish").click()
+    await page.wait_for_url("**/notes/*")
+    async with site.sessions() as session:
+        note = await session.scalar(select(Note))
+    assert note is not None
+    assert "Text written with help from AI." in note.content

@@ -79,6 +79,8 @@ async def test_generate__progress_then_publish_with_alt_text_and_remix(
     done = (await client.get(job_page)).text
     assert 'id="job-percent">100%' in done
     assert 'id="publish-form"' in done
+    token = job_page.rsplit("/", 1)[1]
+    assert f'data-assist="alt-text" data-target="f-alt" data-generation="{token}"' in done
     refused = await post_form(client, job_page, job_page + "/publish", {"text": "my lighthouse", "alt": ""})
     assert refused.status_code == 422
     data = {"text": "my lighthouse", "alt": "A lighthouse at dusk", "visibility": "public", "summary": ""}
@@ -194,3 +196,39 @@ async def test_follow__a_bad_account_is_a_4xx_with_the_reason(browser: Browser) 
     assert refused.status_code == 422
     assert "is on this instance" in refused.text
     assert 'value="http://127.0.0.1:8000/users/mod"' in refused.text, "the form keeps what was typed"
+
+
+async def test_compose__writing_help_buttons_follow_the_switches(browser: Browser) -> None:
+    on = (await (await _member(browser)).get("/compose")).text
+    for kind in ("prompt", "rewrite", "alt-text"):
+        assert f'data-assist="{kind}"' in on
+    assert 'id="assist-status"' in on
+    off_client = await browser(assist={"rewrite": False, "alt_text": False})
+    assert (await log_in(off_client, "alice", "alice-password")).status_code == 303
+    off = (await off_client.get("/compose")).text
+    assert 'data-assist="prompt"' in off
+    assert 'data-assist="rewrite"' not in off
+    assert 'data-assist="alt-text"' not in off
+
+
+async def test_compose__an_assisted_draft_is_published_with_the_disclosure(
+    browser: Browser, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    client = await _member(browser)
+    helped = {"text": "Polished by the assistant", "visibility": "public", "assisted": "1"}
+    assert (await post_form(client, "/compose", "/compose/post", helped)).status_code == 303
+    mine = {"text": "All my own words", "visibility": "public", "assisted": ""}
+    assert (await post_form(client, "/compose", "/compose/post", mine)).status_code == 303
+    first, second = await _notes(sessions)
+    assert "Text written with help from AI." in first.content
+    assert "Text written with help from AI." not in second.content
+
+
+async def test_compose__the_assist_api_takes_the_session_with_its_csrf_header(browser: Browser) -> None:
+    client = await _member(browser)
+    token = csrf_of((await client.get("/compose")).text)
+    refused = await client.post("/api/v1/assist/rewrite", json={"text": "my draft"})
+    assert refused.status_code == 403
+    accepted = await client.post("/api/v1/assist/rewrite", json={"text": "my draft"}, headers={"X-CSRF-Token": token})
+    assert accepted.status_code == 202
+    assert (await client.get(accepted.json()["status_url"])).json()["state"] == "queued"

@@ -1,5 +1,7 @@
 // fediserver web UI, progressive enhancement only: every page works without this file.
 // Live generation progress: the job page subscribes to the generation API's Server-Sent Events.
+// Writing help on compose: a button asks the assist API for a draft and streams it into its field,
+// where the person reads and edits it before publishing (nothing is posted from here).
 "use strict";
 
 (function () {
@@ -42,10 +44,90 @@
     };
   }
 
+  function assistButton(button, status) {
+    var kind = button.getAttribute("data-assist");
+    var target = document.getElementById(button.getAttribute("data-target"));
+    var form = button.form;
+    var csrf = form ? form.querySelector("input[name=csrf]") : null;
+    if (!target || !csrf || !window.fetch || !window.EventSource) {
+      return;
+    }
+    button.hidden = false;
+    button.addEventListener("click", function () {
+      var body;
+      var headers = { "X-CSRF-Token": csrf.value };
+      if (kind === "alt-text" && button.getAttribute("data-generation")) {
+        // A generated image: the server reads it, and its prompt is only a hint for the describer.
+        headers["Content-Type"] = "application/json";
+        body = JSON.stringify({ generation: button.getAttribute("data-generation") });
+      } else if (kind === "alt-text") {
+        var input = document.getElementById(button.getAttribute("data-image"));
+        if (!input || !input.files || input.files.length === 0) {
+          input.focus();
+          return;
+        }
+        body = new FormData();
+        body.append("file", input.files[0]);
+      } else {
+        headers["Content-Type"] = "application/json";
+        body = JSON.stringify(kind === "prompt" ? { idea: target.value } : { text: target.value });
+      }
+      button.disabled = true;
+      status.textContent = status.getAttribute("data-working");
+      fetch("/api/v1/assist/" + kind, { method: "POST", body: body, headers: headers, credentials: "same-origin" })
+        .then(function (response) {
+          return response.json().then(function (data) {
+            if (!response.ok) {
+              throw new Error(data.error || response.status);
+            }
+            return data;
+          });
+        })
+        .then(function (job) {
+          var draft = "";
+          var source = new EventSource(job.events_url);
+          source.addEventListener("token", function (event) {
+            draft += JSON.parse(event.data).text;
+            target.value = draft;
+          });
+          source.addEventListener("done", function (event) {
+            source.close();
+            button.disabled = false;
+            var data = JSON.parse(event.data);
+            if (data.state !== "done") {
+              status.textContent = status.getAttribute("data-failed") + " " + (data.error || data.state);
+              return;
+            }
+            target.value = data.text;
+            if (kind === "rewrite") {
+              document.getElementById("f-assisted").value = "1";
+            }
+            status.textContent = status.getAttribute("data-done") + (data.notice ? " (" + data.notice + ")" : "");
+            target.focus();
+          });
+          source.onerror = function () {
+            source.close();
+            button.disabled = false;
+          };
+        })
+        .catch(function (error) {
+          button.disabled = false;
+          status.textContent = status.getAttribute("data-failed") + " " + error.message;
+        });
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     var section = document.getElementById("job");
     if (section) {
       liveJob(section);
+    }
+    var status = document.getElementById("assist-status");
+    if (status) {
+      var buttons = document.querySelectorAll("button[data-assist]");
+      for (var i = 0; i < buttons.length; i++) {
+        assistButton(buttons[i], status);
+      }
     }
   });
 })();
