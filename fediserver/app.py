@@ -19,6 +19,7 @@ from starlette.routing import BaseRoute
 
 import activitypub as ap
 from fediserver import __version__, accounts, migrate
+from fediserver.c2s import outbox as c2s_outbox
 from fediserver.config import Settings
 from fediserver.db import engine_from_settings, session_factory
 from fediserver.domain.services import Services
@@ -166,6 +167,7 @@ def create_app(settings: Settings, options: AppOptions | None = None) -> Starlet
         *health.routes,
         *wellknown.routes,
         *actors.routes,
+        *c2s_outbox.routes,
         *notes.routes,
         *inbox.routes,
         *generations.routes,

@@ -55,6 +55,10 @@ class PostDraft:
     # The image's focal point, Mastodon's ``focus`` (x, y in [-1, 1]), sent as ``focalPoint``.
     focus: tuple[float, float] | None = None
     footer: str = ""
+    # Actor URIs addressed beyond the text's mentions (an ActivityPub client's ``to``/``cc``), and the
+    # recipients delivered to but never shown (``bto``/``bcc``, ActivityPub §6: removed before delivery).
+    addressees: tuple[str, ...] = ()
+    hidden: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -212,7 +216,8 @@ async def publish_post(
     parent = await find_note(svc, session, draft.in_reply_to, author) if draft.in_reply_to else None
     source = f"{text}\n\n{draft.footer}" if draft.footer and text else (text or draft.footer)
     rendered, mentioned = await _compose(svc, session, author, source, parent)
-    address = addressing(draft.visibility, svc.urls.followers(author.username), [a.actor_id for a in mentioned])
+    addressees = list(dict.fromkeys([*(a.actor_id for a in mentioned), *draft.addressees]))
+    address = addressing(draft.visibility, svc.urls.followers(author.username), addressees)
     key = new_object_key()
     note = Note(
         uri=svc.urls.note(key),
@@ -261,7 +266,11 @@ async def publish_post(
     await session.flush()
     await index_tags(session, note, rendered.hashtags)
     await _notify_local_mentions(session, note.attributed_to, note, mentioned)
-    await deliver(svc, session, author, note, create_for_note(await note_document(svc, session, note), svc.urls))
+    activity = create_for_note(await note_document(svc, session, note), svc.urls)
+    await deliver(svc, session, author, note, activity)
+    if draft.hidden:
+        hidden = await outbound.addressed_inboxes(session, {"to": list(draft.hidden)})
+        await outbound.enqueue(svc.fed, session, activity, author, hidden)
     return note
 
 
