@@ -211,3 +211,27 @@ async def test_6_4__delete_leaves_a_tombstone(instances: Any, client_for: Client
     gone = await alice.get(note_id)
     assert gone.status_code == 410
     assert gone.json()["type"] == "Tombstone"
+
+
+async def test_5_1__the_owner_reads_private_items_in_the_outbox_anonymous_readers_do_not(
+    instances: Any, client_for: ClientFor
+) -> None:
+    a = await instances("a", ["alice"])
+    alice = await client_for(a, "alice")
+    public = await _created(alice, {"type": "Note", "content": "for all", "to": [PUBLIC]})
+    private = await _created(alice, {"type": "Note", "content": "for followers", "to": [f"{alice.actor}/followers"]})
+    mine = (await alice.get(f"{alice.actor}/outbox?page=1")).json()
+    assert {item["id"] for item in mine["orderedItems"]} == {public["id"], private["id"]}
+    anonymous = await alice.http.get(f"{alice.actor}/outbox?page=1", headers={"Accept": "application/activity+json"})
+    assert [item["id"] for item in anonymous.json()["orderedItems"]] == [public["id"]]
+
+
+async def test_4_1__actor_names_the_oauth_endpoints(instances: Any, client_for: ClientFor) -> None:
+    a = await instances("a", ["alice"])
+    alice = await client_for(a, "alice")
+    endpoints = (await alice.actor_doc())["endpoints"]
+    assert endpoints["oauthAuthorizationEndpoint"] == f"{a.base}/oauth/authorize"
+    assert endpoints["oauthTokenEndpoint"] == f"{a.base}/oauth/token"
+    assert endpoints["sharedInbox"] == f"{a.base}/inbox"
+    page = await alice.http.get(endpoints["oauthAuthorizationEndpoint"])
+    assert page.status_code < 500
