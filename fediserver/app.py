@@ -19,6 +19,7 @@ from starlette.routing import BaseRoute
 
 import activitypub as ap
 from fediserver import __version__, accounts, migrate
+from fediserver.c2s import inbox as c2s_inbox
 from fediserver.c2s import media as c2s_media
 from fediserver.c2s import outbox as c2s_outbox
 from fediserver.config import Settings
@@ -170,6 +171,7 @@ def create_app(settings: Settings, options: AppOptions | None = None) -> Starlet
         *actors.routes,
         *c2s_outbox.routes,
         *c2s_media.routes,
+        *c2s_inbox.routes,
         *notes.routes,
         *inbox.routes,
         *generations.routes,
