@@ -112,3 +112,7 @@ class Urls:
     def upload_media(self, username: str) -> str:
         """``endpoints.uploadMedia`` of a user (SocialCG MediaUpload report)."""
         return f"{self.actor(username)}/uploadMedia"
+
+    def proxy_url(self, username: str) -> str:
+        """``endpoints.proxyUrl`` of a user: signed fetches on the user's behalf (ActivityPub §4.1)."""
+        return f"{self.actor(username)}/proxy"

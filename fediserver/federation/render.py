@@ -57,6 +57,7 @@ def actor_to_as(actor: LocalActor, urls: Urls) -> JSON:
         "oauthAuthorizationEndpoint": urls.api("/oauth/authorize"),
         "oauthTokenEndpoint": urls.api("/oauth/token"),
         "uploadMedia": urls.upload_media(actor.username),
+        "proxyUrl": urls.proxy_url(actor.username),
     }
     if actor.header_key:
         doc["image"] = {"type": "Image", "mediaType": actor.header_media_type, "url": urls.media(actor.header_key)}
