@@ -4,7 +4,8 @@ The Note's ``content`` (HTML) or ``source`` (``text/plain``) becomes the post's 
 other post; the audience decides the visibility the way Mastodon reads it back (``Public`` in ``to``:
 public; in ``cc``: unlisted; the followers collection: followers-only; else direct); named actors are
 addressed, ``bto``/``bcc`` recipients are delivered to and never shown (§6). Attachments name media
-uploaded before (``uploadMedia`` or the Mastodon API) by their URL or id.
+uploaded before (``uploadMedia`` or the Mastodon API) by their URL or id; an Image with ``generation``
+parameters and no ``url`` queues a generated-image post instead (``c2s.generate``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from sqlalchemy import select
 
 import activitypub as ap
 from fediserver.c2s.context import Outbox
+from fediserver.c2s.generate import generation_of, queue_generated_post
 from fediserver.c2s.submission import Audience, BadActivity, Submission, WrongActor
 from fediserver.domain import posts
 from fediserver.federation.sanitize import plain_text
@@ -66,8 +68,6 @@ async def _media(box: Outbox, note: dict[str, Any]) -> list[MediaAttachment]:
     prefix = box.svc.urls.media("")
     found: list[MediaAttachment] = []
     for item in listed:
-        if isinstance(item, dict) and "generation" in item and not item.get("url"):
-            raise BadActivity("attachment: generated images are not supported over C2S yet")
         refs = _references(item)
         keys = [r[len(prefix) :] for r in refs if r and r.startswith(prefix)]
         row = None
@@ -111,6 +111,11 @@ async def create(box: Outbox, sub: Submission) -> str:
         addressees=named,
         hidden=sub.audience.hidden,
     )
+    generation = generation_of(note)
+    if generation is not None:
+        if named or sub.audience.hidden or draft.summary or draft.in_reply_to:
+            raise BadActivity("a generated-image post takes text and visibility only (no addressees, cw or reply)")
+        return await queue_generated_post(box, generation, draft.text, draft.visibility)
     media = await _media(box, note)
     created = await posts.publish_post(box.svc, box.session, box.me, draft, media=media)
     return box.svc.urls.note_activity(created.uri.rsplit("/", 1)[-1])
