@@ -19,6 +19,10 @@ from starlette.routing import BaseRoute
 
 import activitypub as ap
 from fediserver import __version__, accounts, migrate
+from fediserver.c2s import inbox as c2s_inbox
+from fediserver.c2s import media as c2s_media
+from fediserver.c2s import outbox as c2s_outbox
+from fediserver.c2s import proxy as c2s_proxy
 from fediserver.config import Settings
 from fediserver.db import engine_from_settings, session_factory
 from fediserver.domain.services import Services
@@ -170,6 +174,10 @@ def create_app(settings: Settings, options: AppOptions | None = None) -> Starlet
         *health.routes,
         *wellknown.routes,
         *actors.routes,
+        *c2s_outbox.routes,
+        *c2s_media.routes,
+        *c2s_inbox.routes,
+        *c2s_proxy.routes,
         *notes.routes,
         *inbox.routes,
         *generations.routes,

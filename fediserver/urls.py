@@ -107,3 +107,12 @@ class Urls:
     def static_placeholder(self, name: str) -> str:
         """Default avatar/header images: Tusky needs non-null URLs (clients.md row 7)."""
         return f"{self.base}/api/static/{name}"
+
+    # ActivityPub client-to-server (H10).
+    def upload_media(self, username: str) -> str:
+        """``endpoints.uploadMedia`` of a user (SocialCG MediaUpload report)."""
+        return f"{self.actor(username)}/uploadMedia"
+
+    def proxy_url(self, username: str) -> str:
+        """``endpoints.proxyUrl`` of a user: signed fetches on the user's behalf (ActivityPub §4.1)."""
+        return f"{self.actor(username)}/proxy"

@@ -59,6 +59,10 @@ class PostDraft:
     focus: tuple[float, float] | None = None
     footer: str = ""
     assisted: bool = False
+    # Actor URIs addressed beyond the text's mentions (an ActivityPub client's ``to``/``cc``), and the
+    # recipients delivered to but never shown (``bto``/``bcc``, ActivityPub §6: removed before delivery).
+    addressees: tuple[str, ...] = ()
+    hidden: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -222,7 +226,8 @@ async def publish_post(
     footer = "\n\n".join(d for d in disclosures if d)
     source = f"{text}\n\n{footer}" if footer and text else (text or footer)
     rendered, mentioned = await _compose(svc, session, author, source, parent)
-    address = addressing(draft.visibility, svc.urls.followers(author.username), [a.actor_id for a in mentioned])
+    addressees = list(dict.fromkeys([*(a.actor_id for a in mentioned), *draft.addressees]))
+    address = addressing(draft.visibility, svc.urls.followers(author.username), addressees)
     key = new_object_key()
     note = Note(
         uri=svc.urls.note(key),
@@ -271,7 +276,11 @@ async def publish_post(
     await session.flush()
     await index_tags(session, note, rendered.hashtags)
     await _notify_local_mentions(session, note.attributed_to, note, mentioned)
-    await deliver(svc, session, author, note, create_for_note(await note_document(svc, session, note), svc.urls))
+    activity = create_for_note(await note_document(svc, session, note), svc.urls)
+    await deliver(svc, session, author, note, activity)
+    if draft.hidden:
+        hidden = await outbound.addressed_inboxes(session, {"to": list(draft.hidden)})
+        await outbound.enqueue(svc.fed, session, activity, author, hidden)
     return note
 
 

@@ -51,6 +51,14 @@ def actor_to_as(actor: LocalActor, urls: Urls) -> JSON:
         fields=[(str(f["name"]), field_value_html(str(f["value"]))) for f in actor.fields],
     )
     doc["featured"] = urls.featured(actor.username)
+    # Where an ActivityPub client gets a token for the outbox (ActivityPub §4.1, FEP-d8c2).
+    doc["endpoints"] = {
+        **doc.get("endpoints", {}),
+        "oauthAuthorizationEndpoint": urls.api("/oauth/authorize"),
+        "oauthTokenEndpoint": urls.api("/oauth/token"),
+        "uploadMedia": urls.upload_media(actor.username),
+        "proxyUrl": urls.proxy_url(actor.username),
+    }
     if actor.header_key:
         doc["image"] = {"type": "Image", "mediaType": actor.header_media_type, "url": urls.media(actor.header_key)}
     if actor.also_known_as or actor.moved_to:

@@ -23,9 +23,9 @@ from fediserver.federation.render import (
     note_to_as,
     ordered_collection,
 )
-from fediserver.models import Follow, LocalActor, Note
+from fediserver.models import VISIBILITIES, Follow, LocalActor, Note
 from fediserver.notes import attachments_by_note, generations_by_note
-from fediserver.routes.responses import as2, html, requester
+from fediserver.routes.responses import as2, html, requester, token_of
 from fediserver.web import pages
 
 PAGE_SIZE = 20
@@ -116,18 +116,20 @@ async def following(request: Request) -> Response:
 
 
 async def outbox(request: Request) -> Response:
-    """Public and unlisted posts, newest first, as Create activities."""
+    """Public and unlisted posts, newest first, as Create activities; every post for its owner's token."""
     fed: Federation = request.app.state.federation
     actor = await _local_actor(request, request.path_params["username"])
     outbox_id = fed.urls.outbox(actor.username)
-    where = (
-        Note.local_actor_id == actor.id,
-        Note.deleted_at.is_(None),
-        Note.visibility.in_(("public", "unlisted")),
-    )
     page = _page_number(request)
     async with request.app.state.sessions() as session:
-        await requester(request, session, required=fed.settings.federation.authorized_fetch)
+        owner = await token_of(request, session, actor.id)
+        if not owner:
+            await requester(request, session, required=fed.settings.federation.authorized_fetch)
+        where = (
+            Note.local_actor_id == actor.id,
+            Note.deleted_at.is_(None),
+            Note.visibility.in_(VISIBILITIES if owner else ("public", "unlisted")),
+        )
         total = await session.scalar(select(func.count()).select_from(Note).where(*where)) or 0
         if page is None:
             return as2(ordered_collection(outbox_id, total, f"{outbox_id}?page=1"))

@@ -19,7 +19,7 @@ from fediserver.federation.render import (
 )
 from fediserver.models import Note
 from fediserver.notes import attachments_by_note, generations_by_note, may_see
-from fediserver.routes.responses import as2, requester
+from fediserver.routes.responses import as2, requester, token_of
 from fediserver.web import pages
 
 
@@ -31,10 +31,12 @@ async def _note_response(request: Request, *, activity: bool) -> Response:
         if note is None:
             raise NotFound("no such post")
         private = note.visibility in ("followers", "direct")
-        viewer = await requester(request, session, required=private or fed.settings.federation.authorized_fetch)
-        # A post its requester may not see is reported as absent, not forbidden: its existence is private too.
-        if not await may_see(session, note, viewer.uri if viewer else None):
-            raise NotFound("no such post")
+        # Its author's own client (bearer token) reads it as it reads its outbox.
+        if not await token_of(request, session, note.local_actor_id):
+            viewer = await requester(request, session, required=private or fed.settings.federation.authorized_fetch)
+            # A post its requester may not see is reported as absent, not forbidden: its existence is private too.
+            if not await may_see(session, note, viewer.uri if viewer else None):
+                raise NotFound("no such post")
         if note.deleted_at is not None:
             return as2(tombstone_for(note), status=410)
         media = (await attachments_by_note(session, [note.id])).get(note.id, [])

@@ -12,6 +12,7 @@ import activitypub as ap
 from fediserver.errors import AppError
 from fediserver.federation.context import Federation
 from fediserver.federation.verify import BlockedSender, SignedRequest, verify_signed_request
+from fediserver.mastodon.auth import optional_caller
 from fediserver.models import RemoteActor
 
 AS2_HEADERS = {"Vary": "Accept, Signature"}
@@ -84,3 +85,10 @@ async def requester(request: Request, session: AsyncSession, *, required: bool) 
     except ap.ActivityPubError as exc:
         raise Unauthorized(f"signature: {exc}") from None
     return verified.actor
+
+
+async def token_of(request: Request, session: AsyncSession, local_actor_id: int | None) -> bool:
+    """The request carries a bearer token of local actor ``local_actor_id`` with ``read:statuses``:
+    an ActivityPub client reading its own private objects and outbox (ActivityPub §5.1, §6)."""
+    found = await optional_caller(request, session, "read:statuses")
+    return found is not None and found.user is not None and found.actor.id == local_actor_id

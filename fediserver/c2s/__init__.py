@@ -1,0 +1,1 @@
+"""ActivityPub client-to-server (ActivityPub §6): the outbox a client POSTs to, over the domain layer."""
