@@ -16,6 +16,7 @@ import activitypub as ap
 from fediserver.auth import authenticate
 from fediserver.errors import AppError, Conflict, InvalidInput, NotFound
 from fediserver.imagegen import jobs
+from fediserver.mastodon.auth import Forbidden
 from fediserver.models import GenerationJob, MediaAttachment, Note
 from fediserver.routes.responses import BodyTooLarge, read_capped
 from fediserver.urls import Urls
@@ -160,7 +161,12 @@ async def _owned_job(request: Request) -> GenerationJob:
     """The job, for its owner only: its prompt and post may be followers-only or direct, so holding the
     token is not enough (the web UI's EventSource sends the owner's session cookie)."""
     async with request.app.state.sessions() as session:
-        actor = await authenticate(request, session)
+        try:
+            actor = await authenticate(request, session, scope="generate")
+        except Forbidden:
+            # A C2S client that asked for an image by posting a Note reads its pending post with the
+            # token it posted with (FEDERATION.md, "Client to server").
+            actor = await authenticate(request, session, scope="read:statuses")
         await session.commit()
     job = await _job(request)
     if job.local_actor_id != actor.id:
