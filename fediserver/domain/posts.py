@@ -200,6 +200,27 @@ async def deliver(
     return await outbound.to_followers(svc.fed, session, activity, author)
 
 
+def attachment_for(
+    owner: LocalActor, image: StoredImage, alt: str, focus: tuple[float, float] | None = None
+) -> MediaAttachment:
+    """The attachment row of an upload stored by ``media.ingest_upload``, not yet on a post; ``focus`` is
+    Mastodon's focal point, checked to [-1, 1]. Every interface builds upload rows here."""
+    focus_x, focus_y = check_focus(*focus) if focus is not None else (None, None)
+    return MediaAttachment(
+        local_actor_id=owner.id,
+        storage_key=image.storage_key,
+        thumbnail_key=image.thumbnail_key,
+        media_type=image.media_type,
+        width=image.width,
+        height=image.height,
+        size_bytes=image.size_bytes,
+        blurhash=image.blurhash,
+        description=alt,
+        focus_x=focus_x,
+        focus_y=focus_y,
+    )
+
+
 async def publish_post(
     svc: Services,
     session: AsyncSession,
@@ -255,24 +276,9 @@ async def publish_post(
         raise InvalidInput("focus: a focal point belongs to an image")
     if draft.image is not None:
         image = draft.image
-        focus_x, focus_y = check_focus(*draft.focus) if draft.focus is not None else (None, None)
-        session.add(
-            MediaAttachment(
-                note_id=note.id,
-                local_actor_id=author.id,
-                position=len(media),
-                storage_key=image.storage_key,
-                thumbnail_key=image.thumbnail_key,
-                media_type=image.media_type,
-                width=image.width,
-                height=image.height,
-                size_bytes=image.size_bytes,
-                blurhash=image.blurhash,
-                description=draft.alt,
-                focus_x=focus_x,
-                focus_y=focus_y,
-            )
-        )
+        row = attachment_for(author, image, draft.alt, draft.focus)
+        row.note_id, row.position = note.id, len(media)
+        session.add(row)
     await session.flush()
     await index_tags(session, note, rendered.hashtags)
     await _notify_local_mentions(session, note.attributed_to, note, mentioned)

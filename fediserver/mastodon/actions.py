@@ -20,7 +20,7 @@ from fediserver.errors import InvalidInput
 from fediserver.federation import following
 from fediserver.federation.convert import attachments_to_models, note_to_model
 from fediserver.federation.remote import fetch_document, get_actor
-from fediserver.media import MediaLimits, check_focus, ingest_upload
+from fediserver.media import MediaLimits, ingest_upload
 from fediserver.models import (
     Announce,
     Follow,
@@ -100,20 +100,7 @@ async def upload_media(
     """
     limits = MediaLimits.from_settings(services.settings.media)
     image = await asyncio.to_thread(ingest_upload, services.store, data, limits)
-    focus_x, focus_y = check_focus(*focus)
-    row = MediaAttachment(
-        local_actor_id=actor.id,
-        storage_key=image.storage_key,
-        thumbnail_key=image.thumbnail_key,
-        media_type=image.media_type,
-        width=image.width,
-        height=image.height,
-        size_bytes=image.size_bytes,
-        blurhash=image.blurhash,
-        description=description,
-        focus_x=focus_x,
-        focus_y=focus_y,
-    )
+    row = posts.attachment_for(actor, image, description, focus)
     session.add(row)
     await session.flush()
     return row
