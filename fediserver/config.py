@@ -106,6 +106,7 @@ class WorkerSettings:
     lease_seconds: float = 300.0
     delivery_max_attempts: int = 25
     inbound_max_attempts: int = 5
+    inbound_concurrency: int = 8
 
 
 @dataclass(frozen=True)
@@ -363,6 +364,7 @@ def validate(settings: Settings) -> None:
         ("generation.max_batch", settings.generation.max_batch),
         ("worker.delivery_max_attempts", settings.worker.delivery_max_attempts),
         ("worker.inbound_max_attempts", settings.worker.inbound_max_attempts),
+        ("worker.inbound_concurrency", settings.worker.inbound_concurrency),
         ("instance.max_characters", settings.instance.max_characters),
         ("api.rate_limit_requests", settings.api.rate_limit_requests),
         ("api.streaming_queue_size", settings.api.streaming_queue_size),

@@ -134,11 +134,13 @@ class Worker:
         rows = await self._load(handler, claimed)
         limit = asyncio.Semaphore(max(handler.concurrency, 1))
 
-        async def bounded(job: queue.Claimed) -> None:
+        async def bounded(jobs: list[queue.Claimed]) -> None:
             async with limit:
-                await self._process(handler, job, rows.get(job.id))
+                for job in jobs:
+                    await self._process(handler, job, rows.get(job.id))
 
-        outcomes = await asyncio.gather(*(bounded(job) for job in claimed), return_exceptions=True)
+        groups = _partitions(handler, claimed, rows)
+        outcomes = await asyncio.gather(*(bounded(jobs) for jobs in groups), return_exceptions=True)
         for outcome in outcomes:
             if isinstance(outcome, BaseException):
                 raise outcome
@@ -292,6 +294,22 @@ class Worker:
         finally:
             for wait in waits:
                 wait.cancel()
+
+
+def _partitions(handler: JobHandler, claimed: Sequence[queue.Claimed], rows: dict[int, Any]) -> list[list[queue.Claimed]]:
+    """The claimed jobs in groups that run one after another, oldest first; the groups run concurrently.
+
+    A handler with a ``partition(job) -> str | None`` method keeps jobs with the same key in one group (the
+    inbox: one sender's activities in the order received, so a Create is not overtaken by its Delete);
+    every other job, and a job whose row could not be loaded, is a group of its own.
+    """
+    partition: Callable[[Any], str | None] | None = getattr(handler, "partition", None)
+    groups: dict[object, list[queue.Claimed]] = {}
+    for job in sorted(claimed, key=lambda c: c.id):
+        row = rows.get(job.id)
+        key = partition(row) if partition is not None and row is not None else None
+        groups.setdefault(("job", job.id) if key is None else key, []).append(job)
+    return list(groups.values())
 
 
 def _describe(exc: BaseException) -> str:

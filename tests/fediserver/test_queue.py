@@ -297,3 +297,51 @@ async def test_worker__run_stops_when_asked(queue_engine: AsyncEngine) -> None:
     async with sessions() as session:
         states = set((await session.scalars(select(DeliveryJob.state))).all())
     assert states == {"done"}
+
+
+class _PartitionedHandler(_Handler):
+    """Jobs on the same host are one partition; records when each job runs."""
+
+    concurrency = 4
+
+    def __init__(self) -> None:
+        super().__init__(None)
+        self.spans: dict[int, tuple[float, float]] = {}
+        self.hosts: dict[int, str] = {}
+
+    def partition(self, job: Any) -> str | None:
+        assert isinstance(job, DeliveryJob)
+        return job.host
+
+    async def handle(self, session: AsyncSession, job: Any) -> None:
+        start = asyncio.get_running_loop().time()
+        await asyncio.sleep(0.05)
+        self.spans[job.id] = (start, asyncio.get_running_loop().time())
+        self.hosts[job.id] = job.host
+
+
+async def test_worker__one_partition_runs_in_order_and_partitions_run_together(queue_engine: AsyncEngine) -> None:
+    sessions = session_factory(queue_engine)
+    ids = await _add_jobs(sessions, 6)
+    async with sessions() as session:
+        for job_id in ids:  # two hosts, three jobs each, interleaved
+            job = await session.get(DeliveryJob, job_id)
+            assert job is not None
+            job.host = f"h{job_id % 2}.example"
+        await session.commit()
+    handler = _PartitionedHandler()
+    worker = Worker(sessions, [handler], lease=LEASE, clock=lambda: T0)
+    assert await worker.run_once() == 6
+    for host in {"h0.example", "h1.example"}:
+        mine = sorted((job_id for job_id, h in handler.hosts.items() if h == host), key=lambda j: handler.spans[j][0])
+        assert mine == sorted(mine), "one partition runs oldest first"
+        for earlier, later in zip(mine, mine[1:], strict=False):
+            assert handler.spans[earlier][1] <= handler.spans[later][0], "one partition never overlaps itself"
+    first = {
+        h: min(handler.spans[j][0] for j, hh in handler.hosts.items() if hh == h) for h in set(handler.hosts.values())
+    }
+    last = {
+        h: max(handler.spans[j][1] for j, hh in handler.hosts.items() if hh == h) for h in set(handler.hosts.values())
+    }
+    a, b = sorted(first)
+    assert first[b] < last[a] and first[a] < last[b], "the two partitions ran at the same time"

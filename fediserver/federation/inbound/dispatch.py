@@ -43,12 +43,19 @@ class InboxHandler:
     name = "inbox"
     model = InboundActivity
     backoff = Backoff(initial=timedelta(seconds=10), factor=3.0, cap=timedelta(hours=1))
-    batch_size = 32
-    concurrency = 1
+    batch_size = 64
 
     def __init__(self, fed: Federation) -> None:
         self.fed = fed
         self.max_attempts = fed.settings.worker.inbound_max_attempts
+        # SQLite has one writer: concurrent jobs would only queue on its lock (in the busy handler's sleeps).
+        sqlite = fed.settings.database_url.startswith("sqlite")
+        self.concurrency = 1 if sqlite else fed.settings.worker.inbound_concurrency
+
+    def partition(self, job: Any) -> str | None:
+        """One sender's activities run in the order received (a Create before its Update or Delete)."""
+        assert isinstance(job, InboundActivity)
+        return job.actor_uri
 
     def give_up_at(self, job: Any) -> datetime | None:
         assert isinstance(job, InboundActivity)

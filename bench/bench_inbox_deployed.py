@@ -1,0 +1,284 @@
+"""The inbox as deployed: ``fediserver serve`` started the way ``scripts/serve`` starts it, worker on.
+
+Run from the repository root:
+
+    python -m bench.bench_inbox_deployed [--requests 5000] [--senders 100] [--rounds 3]
+    python -m bench.bench_inbox_deployed --database-url postgresql+asyncpg://postgres@127.0.0.1:5432/bench \
+        --workers 2
+
+The instance is made with the CLI as ``scripts/serve`` makes it (``fediserver init --scheme http``, ``migrate``,
+``user create``) in a temporary folder; loopback senders need ``allow_private_addresses``, given through its
+environment override. SQLite (default): one ``fediserver serve`` process with its in-process worker, its GPU
+worker child and its access log, exactly as a newcomer runs it. With ``--database-url`` (PostgreSQL, the
+scaled-out layout of the README): ``fediserver serve --no-worker`` plus ``--workers`` ``fediserver worker``
+processes.
+
+Per round: the bare starlette endpoint (reads the body, answers 202), then the shared ``/inbox``, then the
+personal ``/users/alice/inbox``, each with ``--requests`` signed (cavage-12) 1 KB Creates from ``--actors``
+senders, each Create mentioning alice, over ``--senders`` keep-alive connections. Acceptance is the load
+phase's rate and latency. Then the drain: how fast the worker(s) process what is still queued once the load
+stops (rows left at the end of the load / seconds until none is left), and a check that every activity was
+processed exactly once (every row ``done`` after one attempt; one note and one mention notification each).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+import activitypub as ap
+from bench.bench_inbox import Sender, actor_app
+from bench.loopback import HOST, ROOT, LoadResult, free_port, raw_post, run_load, start_module, stop_process
+from bench.loopback import wait_for_port
+
+FEDISERVER = [sys.executable, "-m", "fediserver"]
+
+
+@dataclass
+class Instance:
+    folder: Path
+    port: int
+    database_url: str | None
+    env: dict[str, str]
+
+    @property
+    def config(self) -> Path:
+        return self.folder / "fediserver.toml"
+
+    def cli(self, *args: str) -> str:
+        done = subprocess.run(
+            [*FEDISERVER, "--config", str(self.config), *args],
+            cwd=ROOT, env=self.env, capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        if done.returncode != 0:
+            raise RuntimeError(f"fediserver {' '.join(args)} failed: {done.stderr[-2000:]}")
+        return done.stdout
+
+    def start(self, *args: str, log: Path) -> subprocess.Popen[bytes]:
+        out = log.open("ab")
+        return subprocess.Popen(
+            [*FEDISERVER, "--config", str(self.config), *args], cwd=ROOT, env=self.env, stdout=out, stderr=out
+        )
+
+
+def make_instance(folder: Path, port: int, database_url: str | None) -> Instance:
+    env = dict(os.environ, PYTHONPATH=str(ROOT), HF_HUB_OFFLINE="1")
+    # Loopback senders: the only change from scripts/serve's instance (its keys live on 127.0.0.1).
+    env["FEDISERVER_FEDERATION_ALLOW_PRIVATE_ADDRESSES"] = "true"
+    if database_url:
+        env["FEDISERVER_DATABASE_URL"] = database_url
+    instance = Instance(folder, port, database_url, env)
+    instance.cli("init", "--domain", f"{HOST}:{port}", "--scheme", "http", "--data-dir", str(folder / "data"))
+    instance.cli("migrate")
+    instance.cli("user", "create", "alice")
+    return instance
+
+
+def signed_create(sender: Sender, port: int, path: str, tag: str, alice: str) -> bytes:
+    note = f"{sender.uri}/notes/{tag}"
+    audience = {"to": [ap.PUBLIC], "cc": [f"{sender.uri}/followers", alice]}
+    mention = [{"type": "Mention", "href": alice, "name": f"@alice@{HOST}:{port}"}]
+    text = "<p><span class='h-card'><a href='" + alice + "'>@alice</a></span> " + "benchmark post " * 40 + "</p>"
+    activity = {
+        "@context": ap.AS_CONTEXT,
+        "id": f"{note}/activity",
+        "type": "Create",
+        "actor": sender.uri,
+        "published": "2026-11-25T00:00:00Z",
+        **audience,
+        "object": {
+            "id": note, "type": "Note", "attributedTo": sender.uri, "content": text,
+            "published": "2026-11-25T00:00:00Z", "tag": mention, **audience,
+        },
+    }  # fmt: skip
+    body = json.dumps(activity).encode()
+    headers = ap.sign_request(
+        method="POST", url=f"http://{HOST}:{port}{path}", headers={"content-type": ap.ACTIVITY_JSON}, body=body,
+        key_id=sender.key_id, private_key=sender.key, now=datetime.now(UTC),
+    )  # fmt: skip
+    return raw_post(path, port, headers, body)
+
+
+class Rows:
+    """Reads the instance's inbound queue directly (sqlite3, or asyncpg for PostgreSQL)."""
+
+    def __init__(self, instance: Instance) -> None:
+        self.instance = instance
+
+    async def fetch(self, sql: str) -> list[tuple[Any, ...]]:
+        url = self.instance.database_url
+        if url is None:
+            with sqlite3.connect(self.instance.folder / "data" / "fediserver.db", timeout=30) as conn:
+                return list(conn.execute(sql).fetchall())
+        import asyncpg
+
+        conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
+        try:
+            return [tuple(r) for r in await conn.fetch(sql)]
+        finally:
+            await conn.close()
+
+    async def pending(self) -> int:
+        rows = await self.fetch("SELECT count(*) FROM inbound_activities WHERE state IN ('queued', 'running')")
+        return int(rows[0][0])
+
+    async def summary(self) -> dict[str, int]:
+        states = await self.fetch("SELECT state, attempts, count(*) FROM inbound_activities GROUP BY state, attempts")
+        notes = await self.fetch("SELECT count(*), count(DISTINCT uri) FROM notes WHERE local_actor_id IS NULL")
+        mentions = await self.fetch("SELECT count(*) FROM notifications WHERE type = 'mention'")
+        out = {f"{state}/attempts={attempts}": int(n) for state, attempts, n in states}
+        out["notes"], out["distinct notes"] = int(notes[0][0]), int(notes[0][1])
+        out["mention notifications"] = int(mentions[0][0])
+        return out
+
+
+async def drain(rows: Rows, limit_s: float) -> tuple[int, float]:
+    """Rows left when the load stopped, and the seconds until none is queued or running."""
+    left = await rows.pending()
+    start = time.perf_counter()
+    deadline = start + limit_s
+    while await rows.pending():
+        if time.perf_counter() > deadline:
+            raise RuntimeError(f"queue not drained after {limit_s} s")
+        await asyncio.sleep(0.02)
+    return left, time.perf_counter() - start
+
+
+def describe(name: str, result: LoadResult) -> str:
+    return (
+        f"{name:>14}: {result.rate:7.0f} req/s  p50 {result.p50 * 1000:6.1f} ms  "
+        f"p99 {result.percentile(99) * 1000:6.1f} ms  statuses {result.statuses}"
+    )
+
+
+async def bench(args: argparse.Namespace) -> int:
+    with tempfile.TemporaryDirectory(prefix="bench-deployed-") as tmp:
+        folder = Path(tmp)
+        port, bare_port, actor_port = free_port(), free_port(), free_port()
+        if args.database_url:
+            await reset_postgres(args.database_url)
+        instance = await asyncio.to_thread(make_instance, folder, port, args.database_url)
+        alice = f"http://{HOST}:{port}/users/alice"
+        senders = [Sender(f"http://{HOST}:{actor_port}", i) for i in range(args.actors)]
+        actor_server = uvicorn.Server(
+            uvicorn.Config(
+                actor_app({s.uri.rsplit("/", 1)[1]: s for s in senders}),
+                host=HOST, port=actor_port, log_config=None, access_log=False,
+            )
+        )  # fmt: skip
+        actor_task = asyncio.create_task(actor_server.serve())
+        log = folder / "server.log"
+        procs = [start_module(["bench.bench_inbox", "--serve", "bare", "--dir", tmp, "--port", str(bare_port)])]
+        if args.database_url:
+            procs.append(instance.start("serve", "--no-worker", log=log))
+            procs += [instance.start("worker", log=log) for _ in range(args.workers)]
+        else:
+            procs.append(instance.start("serve", log=log))
+        rows = Rows(instance)
+        results: dict[str, list[LoadResult]] = {"bare": [], "shared": [], "personal": []}
+        drains: list[tuple[str, int, float]] = []
+        try:
+            await asyncio.to_thread(wait_for_port, bare_port, procs[0])
+            await asyncio.to_thread(wait_for_port, port, procs[1], 120.0)
+            for s in senders:  # each key fetched once, before anything is timed
+                warm = signed_create(s, port, "/inbox", "first", alice)
+                if (await run_load(port, [warm], 1)).statuses != {202: 1}:
+                    raise RuntimeError(f"warm-up refused; see {log}")
+            await drain(rows, args.drain_limit)
+            for rnd in range(args.rounds):
+                for name, path in (("bare", "/inbox"), ("shared", "/inbox"), ("personal", "/users/alice/inbox")):
+                    target = bare_port if name == "bare" else port
+                    batch = [
+                        signed_create(senders[i % len(senders)], port, path, f"{name}-{rnd}-{i}", alice)
+                        for i in range(args.requests)
+                    ]
+                    result = await run_load(target, batch, args.senders)
+                    if result.statuses != {202: len(batch)}:
+                        raise RuntimeError(f"{name}: not every request was accepted: {result.statuses}")
+                    results[name].append(result)
+                    print(f"round {rnd + 1}  {describe(name, result)}", flush=True)
+                    if name != "bare":
+                        left, seconds = await drain(rows, args.drain_limit)
+                        drains.append((name, left, seconds))
+                        print(f"         drain: {left} left after the load, done in {seconds:.2f} s", flush=True)
+            summary = await rows.summary()
+        finally:
+            for proc in procs:
+                stop_process(proc, 20.0)
+            actor_server.should_exit = True
+            await asyncio.wait_for(actor_task, 10)
+    report(args, results, drains, summary)
+    return 0
+
+
+def report(
+    args: argparse.Namespace,
+    results: dict[str, list[LoadResult]],
+    drains: list[tuple[str, int, float]],
+    summary: dict[str, int],
+) -> None:
+    layout = (
+        f"PostgreSQL, serve --no-worker + {args.workers} x fediserver worker"
+        if args.database_url
+        else "SQLite, fediserver serve (worker in process, GPU worker child, access log)"
+    )
+    print(
+        f"\nPython {platform.python_version()}, {layout}; {args.senders} connections, {args.actors} actors, "
+        f"{args.requests} Creates per inbox per round, medians of {args.rounds} rounds"
+    )
+    print("| endpoint | accepted/s | p50 | p99 | ratio to bare |")
+    print("|---|---|---|---|---|")
+    bare = results["bare"]
+    for name in ("shared", "personal", "bare"):
+        runs = results[name]
+        rate = statistics.median(r.rate for r in runs)
+        p50 = statistics.median(r.p50 * 1000 for r in runs)
+        p99 = statistics.median(r.percentile(99) * 1000 for r in runs)
+        ratio = statistics.median(r.rate / b.rate for r, b in zip(runs, bare, strict=True))
+        print(f"| {name} | {rate:,.0f} | {p50:.1f} ms | {p99:.1f} ms | {ratio:.2f} |")
+    rates = [left / seconds for _, left, seconds in drains if seconds > 0 and left]
+    if rates:
+        print(f"drain after load: median {statistics.median(rates):,.0f} activities/s over {len(rates)} runs")
+    creates = args.actors + args.rounds * 2 * args.requests
+    print(f"exactly once: {creates} Creates sent; {summary}")
+
+
+async def reset_postgres(url: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        await conn.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
+    finally:
+        await conn.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0] if __doc__ else None)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--requests", type=int, default=5000, help="Creates per inbox per round")
+    parser.add_argument("--senders", type=int, default=100, help="concurrent keep-alive connections")
+    parser.add_argument("--actors", type=int, default=50, help="distinct signing actors")
+    parser.add_argument("--database-url", help="PostgreSQL URL (its public schema is dropped!); default SQLite")
+    parser.add_argument("--workers", type=int, default=2, help="fediserver worker processes (PostgreSQL only)")
+    parser.add_argument("--drain-limit", type=float, default=300.0, help="seconds a drain may take")
+    return asyncio.run(bench(parser.parse_args(argv)))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
