@@ -43,8 +43,17 @@ import uvicorn
 
 import activitypub as ap
 from bench.bench_inbox import Sender, actor_app
-from bench.loopback import HOST, ROOT, LoadResult, free_port, raw_post, run_load, start_module, stop_process
-from bench.loopback import wait_for_port
+from bench.loopback import (
+    HOST,
+    ROOT,
+    LoadResult,
+    free_port,
+    raw_post,
+    run_load,
+    start_module,
+    stop_process,
+    wait_for_port,
+)
 
 FEDISERVER = [sys.executable, "-m", "fediserver"]
 

@@ -296,7 +296,9 @@ class Worker:
                 wait.cancel()
 
 
-def _partitions(handler: JobHandler, claimed: Sequence[queue.Claimed], rows: dict[int, Any]) -> list[list[queue.Claimed]]:
+def _partitions(
+    handler: JobHandler, claimed: Sequence[queue.Claimed], rows: dict[int, Any]
+) -> list[list[queue.Claimed]]:
     """The claimed jobs in groups that run one after another, oldest first; the groups run concurrently.
 
     A handler with a ``partition(job) -> str | None`` method keeps jobs with the same key in one group (the

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import sys
 from collections.abc import AsyncIterator
@@ -335,7 +336,7 @@ async def test_worker__one_partition_runs_in_order_and_partitions_run_together(q
     for host in {"h0.example", "h1.example"}:
         mine = sorted((job_id for job_id, h in handler.hosts.items() if h == host), key=lambda j: handler.spans[j][0])
         assert mine == sorted(mine), "one partition runs oldest first"
-        for earlier, later in zip(mine, mine[1:], strict=False):
+        for earlier, later in itertools.pairwise(mine):
             assert handler.spans[earlier][1] <= handler.spans[later][0], "one partition never overlaps itself"
     first = {
         h: min(handler.spans[j][0] for j, hh in handler.hosts.items() if hh == h) for h in set(handler.hosts.values())
@@ -344,4 +345,5 @@ async def test_worker__one_partition_runs_in_order_and_partitions_run_together(q
         h: max(handler.spans[j][1] for j, hh in handler.hosts.items() if hh == h) for h in set(handler.hosts.values())
     }
     a, b = sorted(first)
-    assert first[b] < last[a] and first[a] < last[b], "the two partitions ran at the same time"
+    assert first[b] < last[a], "the two partitions ran at the same time"
+    assert first[a] < last[b], "the two partitions ran at the same time"
