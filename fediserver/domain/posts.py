@@ -39,6 +39,7 @@ from fediserver.text.length import post_length
 
 JSON = dict[str, Any]
 NOTE_TYPES = ("Note", "Article", "Page", "Question")
+MAX_ATTACHMENTS = 4  # Mastodon's ``MAX_MEDIA`` per status
 
 
 @dataclass(frozen=True)
@@ -66,10 +67,25 @@ class PostDraft:
 
 
 @dataclass(frozen=True)
+class MediaChange:
+    """New alt text and/or focal point for one attachment of an edited post (Mastodon's
+    ``media_attributes[]``); ``None`` leaves a property as it is."""
+
+    media_id: int
+    description: str | None = None
+    focus: tuple[float, float] | None = None
+
+
+@dataclass(frozen=True)
 class PostEdit:
+    """The post's new text. ``media``, when given, replaces its attachments in that order (uploads of the
+    author not on another post); ``media_changes`` edit attachments it keeps."""
+
     text: str
     summary: str = ""
     sensitive: bool = False
+    media: tuple[MediaAttachment, ...] | None = None
+    media_changes: tuple[MediaChange, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -323,7 +339,8 @@ async def edit_post(svc: Services, session: AsyncSession, author: LocalActor, ur
     """
     note = await own_note(svc, session, author, uri)
     text = edit.text.strip()
-    if not text and not note.attachments:
+    attachments = _edited_media(note, author, edit)
+    if not text and not attachments:
         raise InvalidInput("text: a post needs text or an image")
     check_length(svc, text, edit.summary)
     parent = None
@@ -340,7 +357,15 @@ async def edit_post(svc: Services, session: AsyncSession, author: LocalActor, ur
     note.summary, note.sensitive = edit.summary or None, edit.sensitive or bool(edit.summary)
     note.tags = _tags(svc, mentioned, rendered.hashtags)
     note.updated_at = svc.fed.clock()
+    for item in note.attachments:
+        if item not in attachments:
+            # Taken off the post: back to the author's unattached uploads.
+            item.note_id = None
+    for position, item in enumerate(attachments):
+        item.note_id, item.position = note.id, position
+    _apply_media_changes(attachments, edit.media_changes)
     await session.flush()
+    await session.refresh(note, ["attachments"])
     await index_tags(session, note, rendered.hashtags)
     new = [a for a in mentioned if a.actor_id not in before]
     await _notify_local_mentions(session, note.attributed_to, note, new)
@@ -349,6 +374,29 @@ async def edit_post(svc: Services, session: AsyncSession, author: LocalActor, ur
     activity = ap.update(id=f"{note.uri}#updates/{version}", actor=note.attributed_to, object=doc)
     await deliver(svc, session, author, note, activity)
     return note
+
+
+def _edited_media(note: Note, author: LocalActor, edit: PostEdit) -> list[MediaAttachment]:
+    if edit.media is None:
+        return list(note.attachments)
+    if len(edit.media) > MAX_ATTACHMENTS:
+        raise InvalidInput(f"media: at most {MAX_ATTACHMENTS} attachments")
+    for item in edit.media:
+        if item.local_actor_id != author.id or item.note_id not in (None, note.id):
+            raise InvalidInput("media: an attachment must be the author's own upload, not on another post")
+    return list(dict.fromkeys(edit.media))
+
+
+def _apply_media_changes(attachments: Sequence[MediaAttachment], changes: Sequence[MediaChange]) -> None:
+    by_id = {item.id: item for item in attachments}
+    for change in changes:
+        item = by_id.get(change.media_id)
+        if item is None:
+            raise InvalidInput(f"media_attributes: attachment {change.media_id} is not on the post")
+        if change.description is not None:
+            item.description = change.description
+        if change.focus is not None:
+            item.focus_x, item.focus_y = check_focus(*change.focus)
 
 
 async def delete_post(svc: Services, session: AsyncSession, author: LocalActor, uri: str) -> Note:
