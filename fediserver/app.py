@@ -36,6 +36,7 @@ from fediserver.mastodon.cors import MastodonCors
 from fediserver.mastodon.ratelimit import RateLimit
 from fediserver.mastodon.routes import accounts as api_accounts
 from fediserver.mastodon.routes import collections as api_collections
+from fediserver.mastodon.routes import conversations as api_conversations
 from fediserver.mastodon.routes import edits as api_edits
 from fediserver.mastodon.routes import marks as api_marks
 from fediserver.mastodon.routes import reactions as api_reactions
@@ -195,6 +196,7 @@ def create_app(settings: Settings, options: AppOptions | None = None) -> Starlet
         *api_marks.routes,
         *api_reactions.routes,
         *api_collections.routes,
+        *api_conversations.routes,
         *api_media.routes,
         *api_timelines.routes,
         *api_search.routes,
