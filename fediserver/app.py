@@ -38,10 +38,10 @@ from fediserver.mastodon.routes import accounts as api_accounts
 from fediserver.mastodon.routes import collections as api_collections
 from fediserver.mastodon.routes import conversations as api_conversations
 from fediserver.mastodon.routes import edits as api_edits
-from fediserver.mastodon.routes import marks as api_marks
-from fediserver.mastodon.routes import reactions as api_reactions
 from fediserver.mastodon.routes import instance as api_instance
+from fediserver.mastodon.routes import marks as api_marks
 from fediserver.mastodon.routes import media as api_media
+from fediserver.mastodon.routes import reactions as api_reactions
 from fediserver.mastodon.routes import search as api_search
 from fediserver.mastodon.routes import statuses as api_statuses
 from fediserver.mastodon.routes import timelines as api_timelines

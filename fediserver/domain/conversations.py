@@ -39,7 +39,9 @@ class Conversation:
 def _addressed(uri: str) -> object:
     # ``to``/``cc`` are JSON arrays of strings: the quoted URI appears in their text on SQLite and PostgreSQL.
     quoted = f'"{uri}"'
-    return or_(cast(Note.to, Text).contains(quoted, autoescape=True), cast(Note.cc, Text).contains(quoted, autoescape=True))
+    return or_(
+        cast(Note.to, Text).contains(quoted, autoescape=True), cast(Note.cc, Text).contains(quoted, autoescape=True)
+    )
 
 
 async def _direct_notes(session: AsyncSession, me_uri: str) -> list[Note]:

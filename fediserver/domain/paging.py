@@ -4,12 +4,13 @@ favourite and boost ids (``MD:/api/guidelines/#pagination``), where the cursor i
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TypeVar, TypeVarTuple
 
 from sqlalchemy import Select
 from sqlalchemy.orm import InstrumentedAttribute
 
 T = TypeVar("T")
+Ts = TypeVarTuple("Ts")
 
 
 @dataclass(frozen=True)
@@ -22,7 +23,7 @@ class IdWindow:
     since_id: int | None = None
     min_id: int | None = None
 
-    def apply(self, query: Select[Any], column: InstrumentedAttribute[int]) -> Select[Any]:
+    def apply(self, query: Select[*Ts], column: InstrumentedAttribute[int]) -> Select[*Ts]:
         if self.max_id is not None:
             query = query.where(column < self.max_id)
         if self.since_id is not None:

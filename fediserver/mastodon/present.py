@@ -92,9 +92,7 @@ class Presenter:
         prefix = self.urls.actor("")
         if self.viewer_uri is None or not self.viewer_uri.startswith(prefix):
             return set(), set()
-        me = await self.session.scalar(
-            select(LocalActor).where(LocalActor.username == self.viewer_uri[len(prefix) :])
-        )
+        me = await self.session.scalar(select(LocalActor).where(LocalActor.username == self.viewer_uri[len(prefix) :]))
         if me is None:
             return set(), set()
         return await bookmarks.is_bookmarked(self.session, me, note_ids), await profiles.pinned_among(

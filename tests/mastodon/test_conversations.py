@@ -29,7 +29,11 @@ async def test_conversations__thread_unread_read_remove_and_return(
         bob = await accounts.create_user(session, "bob", "password-bob")
         carol = await accounts.create_user(session, "carol", "password-carol")
         await session.commit()
-    alice_h, bob_h, carol_h = bearer(await token_for()), bearer(await token_for(user=bob)), bearer(await token_for(user=carol))
+    alice_h, bob_h, carol_h = (
+        bearer(await token_for()),
+        bearer(await token_for(user=bob)),
+        bearer(await token_for(user=carol)),
+    )
     await post(client, alice_h, "not a conversation")
     first = await post(client, alice_h, "@bob psst", visibility="direct")
     reply = await post(client, bob_h, "@alice yes?", visibility="direct", in_reply_to_id=first["id"])

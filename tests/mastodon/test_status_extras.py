@@ -14,12 +14,24 @@ from tests.mastodon.test_api import png, post
 
 Bearer = Callable[[str], dict[str, str]]
 # docs.joinmastodon.org/entities/StatusEdit/
-STATUS_EDIT_FIELDS = {"content", "spoiler_text", "sensitive", "created_at", "account", "poll", "media_attachments", "emojis"}
+STATUS_EDIT_FIELDS = {
+    "content",
+    "spoiler_text",
+    "sensitive",
+    "created_at",
+    "account",
+    "poll",
+    "media_attachments",
+    "emojis",
+}
 
 
 async def _upload(client: httpx.AsyncClient, headers: dict[str, str], description: str) -> dict[str, Any]:
     response = await client.post(
-        "/api/v2/media", headers=headers, files={"file": ("a.png", png(), "image/png")}, data={"description": description}
+        "/api/v2/media",
+        headers=headers,
+        files={"file": ("a.png", png(), "image/png")},
+        data={"description": description},
     )
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
@@ -48,7 +60,8 @@ async def test_edit__source_history_and_media_attributes(
     body = edited.json()
     assert body["id"] == status["id"]
     assert body["edited_at"] is not None
-    assert body["spoiler_text"] == "cw" and body["sensitive"] is True
+    assert body["spoiler_text"] == "cw"
+    assert body["sensitive"] is True
     assert [m["id"] for m in body["media_attachments"]] == [second["id"], first["id"]]
     assert body["media_attachments"][1]["description"] == "one, better"
     assert body["media_attachments"][1]["meta"]["focus"] == {"x": 0.5, "y": 0.5}
@@ -84,7 +97,9 @@ async def test_edit__only_the_author_and_valid_input(
     assert (await client.put(path, headers=other, json={"status": "hijack"})).status_code == 404
     assert (await client.get(f"{path}/source", headers=other)).status_code == 404
     assert (await client.put(path, headers=headers, json={"status": ""})).status_code == 422
-    assert (await client.put(path, headers=headers, json={"status": "x", "poll": {"options": ["a"]}})).status_code == 422
+    assert (
+        await client.put(path, headers=headers, json={"status": "x", "poll": {"options": ["a"]}})
+    ).status_code == 422
     assert (await client.put(path, headers=headers, json={"status": "x" * 100_000})).status_code == 422
     read_only = bearer(await token_for("read"))
     assert (await client.put(path, headers=read_only, json={"status": "x"})).status_code == 403

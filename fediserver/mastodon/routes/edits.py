@@ -56,7 +56,9 @@ async def history(request: Request) -> Response:
         account = await Presenter(session, urls(request), viewer).account(note.attributed_to)
         if account is None:
             raise NotFound("Record not found")
-        media = [media_entity(m, urls(request)) for m in (await attachments_by_note(session, [note.id])).get(note.id, [])]
+        media = [
+            media_entity(m, urls(request)) for m in (await attachments_by_note(session, [note.id])).get(note.id, [])
+        ]
         versions = [
             status_edit_entity(
                 content=v.content,

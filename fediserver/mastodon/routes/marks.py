@@ -4,6 +4,8 @@ the status."""
 
 from __future__ import annotations
 
+import contextlib
+
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -36,10 +38,9 @@ def _mark(action: str, scope: str) -> Route:
                 except Conflict as exc:
                     raise InvalidInput(f"Validation failed: {exc.message}") from None
             else:
-                try:
+                # Not pinned: nothing to undo, and Mastodon answers with the status all the same.
+                with contextlib.suppress(NotFound):
                     await profiles.unpin(svc, session, found.actor, note.uri)
-                except NotFound:
-                    pass  # not pinned: nothing to undo
             await session.commit()
             return ok(await Presenter(session, urls(request), me).status(note))
 
