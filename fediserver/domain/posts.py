@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 import activitypub as ap
+from fediserver.domain import edit_media
 from fediserver.domain.mentions import local_account, resolve_mentions
 from fediserver.domain.notifications import notify, withdraw
 from fediserver.domain.services import Services
@@ -39,7 +40,6 @@ from fediserver.text.length import post_length
 
 JSON = dict[str, Any]
 NOTE_TYPES = ("Note", "Article", "Page", "Question")
-MAX_ATTACHMENTS = 4  # Mastodon's ``MAX_MEDIA`` per status
 
 
 @dataclass(frozen=True)
@@ -67,16 +67,6 @@ class PostDraft:
 
 
 @dataclass(frozen=True)
-class MediaChange:
-    """New alt text and/or focal point for one attachment of an edited post (Mastodon's
-    ``media_attributes[]``); ``None`` leaves a property as it is."""
-
-    media_id: int
-    description: str | None = None
-    focus: tuple[float, float] | None = None
-
-
-@dataclass(frozen=True)
 class PostEdit:
     """The post's new text. ``media``, when given, replaces its attachments in that order (uploads of the
     author not on another post); ``media_changes`` edit attachments it keeps."""
@@ -85,7 +75,7 @@ class PostEdit:
     summary: str = ""
     sensitive: bool = False
     media: tuple[MediaAttachment, ...] | None = None
-    media_changes: tuple[MediaChange, ...] = ()
+    media_changes: tuple[edit_media.MediaChange, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -318,13 +308,15 @@ async def own_note(svc: Services, session: AsyncSession, author: LocalActor, uri
 
 
 def keep_version(session: AsyncSession, note: Note) -> NoteEdit:
-    """Store the note's current version in its history before it changes (Mastodon's ``status_edits``)."""
+    """Store the note's current version in its history before it changes (Mastodon's ``status_edits``),
+    its attachments included; ``note.attachments`` must be loaded (``own_note`` loads them)."""
     edit = NoteEdit(
         note_id=note.id,
         content=note.content,
         source_text=note.source_text,
         summary=note.summary,
         sensitive=note.sensitive,
+        media=edit_media.snapshot(note.attachments),
         created_at=note.updated_at or note.published_at,
     )
     session.add(edit)
@@ -339,7 +331,7 @@ async def edit_post(svc: Services, session: AsyncSession, author: LocalActor, ur
     """
     note = await own_note(svc, session, author, uri)
     text = edit.text.strip()
-    attachments = _edited_media(note, author, edit)
+    attachments = edit_media.edited_media(note, author, edit.media)
     if not text and not attachments:
         raise InvalidInput("text: a post needs text or an image")
     check_length(svc, text, edit.summary)
@@ -363,7 +355,7 @@ async def edit_post(svc: Services, session: AsyncSession, author: LocalActor, ur
             item.note_id = None
     for position, item in enumerate(attachments):
         item.note_id, item.position = note.id, position
-    _apply_media_changes(attachments, edit.media_changes)
+    edit_media.apply_changes(attachments, edit.media_changes)
     await session.flush()
     await session.refresh(note, ["attachments"])
     await index_tags(session, note, rendered.hashtags)
@@ -374,29 +366,6 @@ async def edit_post(svc: Services, session: AsyncSession, author: LocalActor, ur
     activity = ap.update(id=f"{note.uri}#updates/{version}", actor=note.attributed_to, object=doc)
     await deliver(svc, session, author, note, activity)
     return note
-
-
-def _edited_media(note: Note, author: LocalActor, edit: PostEdit) -> list[MediaAttachment]:
-    if edit.media is None:
-        return list(note.attachments)
-    if len(edit.media) > MAX_ATTACHMENTS:
-        raise InvalidInput(f"media: at most {MAX_ATTACHMENTS} attachments")
-    for item in edit.media:
-        if item.local_actor_id != author.id or item.note_id not in (None, note.id):
-            raise InvalidInput("media: an attachment must be the author's own upload, not on another post")
-    return list(dict.fromkeys(edit.media))
-
-
-def _apply_media_changes(attachments: Sequence[MediaAttachment], changes: Sequence[MediaChange]) -> None:
-    by_id = {item.id: item for item in attachments}
-    for change in changes:
-        item = by_id.get(change.media_id)
-        if item is None:
-            raise InvalidInput(f"media_attributes: attachment {change.media_id} is not on the post")
-        if change.description is not None:
-            item.description = change.description
-        if change.focus is not None:
-            item.focus_x, item.focus_y = check_focus(*change.focus)
 
 
 async def delete_post(svc: Services, session: AsyncSession, author: LocalActor, uri: str) -> Note:

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from fediserver.domain import posts
+from fediserver.domain import edit_media, posts
 from fediserver.domain.services import Services
 from fediserver.errors import InvalidInput
 from fediserver.mastodon import lookup
@@ -44,12 +44,12 @@ def _attributes(params: Params) -> list[dict[str, Any]]:
     return found
 
 
-async def _media_change(session: AsyncSession, owner: LocalActor, raw: dict[str, Any]) -> posts.MediaChange:
+async def _media_change(session: AsyncSession, owner: LocalActor, raw: dict[str, Any]) -> edit_media.MediaChange:
     row = await lookup.media(session, str(raw.get("id", "")), owner)
     description = raw.get("description")
     if description is not None and len(str(description)) > DESCRIPTION_LIMIT:
         raise InvalidInput(f"Validation failed: description is longer than {DESCRIPTION_LIMIT} characters")
-    return posts.MediaChange(
+    return edit_media.MediaChange(
         media_id=row.id,
         description=str(description) if description is not None else None,
         focus=_focus(raw.get("focus")),

@@ -1,4 +1,4 @@
-"""conversation states: a user's read and removed marks on direct-message threads
+"""conversation states (a user's read and removed marks on direct-message threads); note_edits.media
 
 Revision ID: 0018
 Revises: 0014
@@ -41,7 +41,10 @@ def upgrade() -> None:
     )
     op.create_index(op.f("ix_conversation_states_local_actor_id"), "conversation_states", ["local_actor_id"])
     op.create_index(op.f("ix_conversation_states_root_note_id"), "conversation_states", ["root_note_id"])
+    op.add_column("note_edits", sa.Column("media", sa.JSON(), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("note_edits") as batch:
+        batch.drop_column("media")
     op.drop_table("conversation_states")

@@ -9,6 +9,8 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from fediserver import accounts
+from fediserver.mastodon.ids import snowflake
+from fediserver.models import MediaAttachment
 from tests.mastodon.conftest import TokenFactory
 from tests.mastodon.test_api import png, post
 
@@ -71,11 +73,22 @@ async def test_edit__source_history_and_media_attributes(
     assert [set(v) for v in history] == [STATUS_EDIT_FIELDS, STATUS_EDIT_FIELDS]
     assert history[0]["content"] == "<p>before</p>"
     assert history[0]["spoiler_text"] == ""
+    # Each version keeps the attachments, alt text and focus it had.
+    assert [(m["id"], m["description"]) for m in history[0]["media_attachments"]] == [(first["id"], "one")]
+    assert history[0]["media_attachments"][0]["meta"]["focus"] == {"x": 0.0, "y": 0.0}
+    assert [m["description"] for m in history[1]["media_attachments"]] == ["two", "one, better"]
+    assert history[1]["media_attachments"][1]["meta"]["focus"] == {"x": 0.5, "y": 0.5}
+    # Attached media change through the status's edit, not PUT /media (Mastodon finds only unattached ones).
+    attached = await client.put(f"/api/v1/media/{first['id']}", headers=headers, data={"description": "sneaky"})
+    assert attached.status_code == 404
+    assert "media_attributes" in attached.json()["error"]
     assert "after" in history[1]["content"]
     assert history[0]["created_at"] < history[1]["created_at"]
     # media_ids left out keeps the attachments; an empty JSON list removes them.
     kept = (await client.put(f"/api/v1/statuses/{status['id']}", headers=headers, json={"status": "x"})).json()
     assert len(kept["media_attachments"]) == 2
+    history = (await client.get(f"/api/v1/statuses/{status['id']}/history", headers=headers)).json()
+    assert [m["description"] for m in history[2]["media_attachments"]] == ["two", "one, better"]
     bare = await client.put(f"/api/v1/statuses/{status['id']}", headers=headers, json={"status": "y", "media_ids": []})
     assert bare.json()["media_attachments"] == []
     assert len((await client.get(f"/api/v1/statuses/{status['id']}/history", headers=headers)).json()) == 4
@@ -163,3 +176,43 @@ async def test_bookmarks_pins_and_favourites__paged_by_their_own_ids(
     await client.post(f"/api/v1/statuses/{direct['id']}/favourite", headers=headers)
     assert (await client.get(f"/api/v1/statuses/{direct['id']}/favourited_by", headers=other)).status_code == 404
     assert (await client.get(f"/api/v1/statuses/{direct['id']}/favourited_by", headers=headers)).status_code == 200
+
+
+async def test_media__get_answers_206_until_the_file_is_stored(
+    client: httpx.AsyncClient, token_for: TokenFactory, bearer: Bearer, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    headers = bearer(await token_for())
+    ready = await _upload(client, headers, "done")
+    got = await client.get(f"/api/v1/media/{ready['id']}", headers=headers)
+    assert got.status_code == 200
+    assert got.json()["url"]
+    async with sessions() as session:
+        alice = await accounts.get_user_actor(session, "alice")
+        pending = MediaAttachment(local_actor_id=alice.id, media_type="image/png")
+        session.add(pending)
+        await session.commit()
+        pending_id = snowflake(pending.created_at, pending.id)
+    waiting = await client.get(f"/api/v1/media/{pending_id}", headers=headers)
+    assert waiting.status_code == 206
+    assert waiting.json()["url"] is None
+    # One digit off names no media of hers.
+    wrong = pending_id[:-1] + ("1" if pending_id[-1] != "1" else "2")
+    assert (await client.get(f"/api/v1/media/{wrong}", headers=headers)).status_code == 404
+
+
+async def test_private_statuses__history_source_marks_and_reactions_are_404_to_others(
+    client: httpx.AsyncClient, token_for: TokenFactory, bearer: Bearer, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    headers = bearer(await token_for())
+    async with sessions() as session:
+        bob = await accounts.create_user(session, "bob", "password-bob")
+        await session.commit()
+    other = bearer(await token_for(user=bob))
+    secret = await post(client, headers, "only for me", visibility="direct")
+    public = await post(client, headers, "for all")
+    for sid, status in ((secret["id"], 404), (public["id"], 200)):
+        assert (await client.get(f"/api/v1/statuses/{sid}/history", headers=other)).status_code == status
+        assert (await client.get(f"/api/v1/statuses/{sid}/reblogged_by", headers=other)).status_code == status
+        assert (await client.post(f"/api/v1/statuses/{sid}/bookmark", headers=other)).status_code == status
+    assert (await client.get(f"/api/v1/statuses/{secret['id']}/history")).status_code == 404
+    assert (await client.get("/api/v1/bookmarks", headers=other)).json()[0]["id"] == public["id"]

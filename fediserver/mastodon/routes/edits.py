@@ -7,7 +7,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from fediserver.domain import posts
+from fediserver.domain import edit_media, posts
+from fediserver.domain.edit_media import VersionMedia
 from fediserver.errors import NotFound
 from fediserver.mastodon import edits, lookup
 from fediserver.mastodon.auth import caller, optional_caller
@@ -16,7 +17,7 @@ from fediserver.mastodon.entities.status import status_id
 from fediserver.mastodon.entities.status_edit import status_edit_entity, status_source_entity
 from fediserver.mastodon.http import ok, services, urls
 from fediserver.mastodon.params import read_params
-from fediserver.mastodon.present import Presenter
+from fediserver.mastodon.present import JSON, Presenter
 from fediserver.mastodon.streaming import events
 from fediserver.notes import attachments_by_note
 
@@ -46,9 +47,23 @@ async def source(request: Request) -> Response:
         return ok(status_source_entity(status_id(note), note.source_text, note.summary))
 
 
+def _media(items: list[VersionMedia] | None, current: list[JSON], request: Request) -> list[JSON]:
+    """A version's attachments as it had them; the current ones where the version did not record any."""
+    if items is None:
+        return current
+    out = []
+    for item in items:
+        body = media_entity(item.row, urls(request))
+        body["description"] = item.description or None
+        x, y = item.focus or (0.0, 0.0)
+        body["meta"]["focus"] = {"x": float(x), "y": float(y)}
+        out.append(body)
+    return out
+
+
 async def history(request: Request) -> Response:
     """Earlier versions from the domain's history, then the status as it is now (its only version if
-    never edited). Attachments are the status's current ones in every version."""
+    never edited), each with the attachments, alt text and focus it had."""
     async with request.app.state.sessions() as session:
         found = await optional_caller(request, session, "read:statuses")
         viewer = urls(request).actor(found.actor.username) if found and found.user else None
@@ -56,9 +71,9 @@ async def history(request: Request) -> Response:
         account = await Presenter(session, urls(request), viewer).account(note.attributed_to)
         if account is None:
             raise NotFound("Record not found")
-        media = [
-            media_entity(m, urls(request)) for m in (await attachments_by_note(session, [note.id])).get(note.id, [])
-        ]
+        attached = (await attachments_by_note(session, [note.id])).get(note.id, [])
+        current = [media_entity(m, urls(request)) for m in attached]
+        kept = await posts.history(session, note)
         versions = [
             status_edit_entity(
                 content=v.content,
@@ -66,9 +81,9 @@ async def history(request: Request) -> Response:
                 sensitive=v.sensitive,
                 created_at=v.created_at,
                 account=account,
-                media=media,
+                media=_media(media, current, request),
             )
-            for v in await posts.history(session, note)
+            for v, media in zip(kept, await edit_media.versions_media(session, kept), strict=True)
         ]
         versions.append(
             status_edit_entity(
@@ -77,7 +92,7 @@ async def history(request: Request) -> Response:
                 sensitive=note.sensitive,
                 created_at=note.updated_at or note.published_at,
                 account=account,
-                media=media,
+                media=current,
             )
         )
         return ok(versions)
