@@ -1,7 +1,7 @@
 """Direct-message threads of a local user (Mastodon's ``AccountConversation``, MD:/methods/conversations/).
 
 A conversation is a thread of direct posts the user wrote or is addressed by, grouped under the
-thread's root: the topmost post known here above them (Mastodon groups by its ``conversation_id``,
+thread's root: the topmost of those posts above them (Mastodon groups by its ``conversation_id``,
 which is likewise the thread). Membership is read from the notes, so local and federated direct posts
 count alike without a hook on every path that stores one; what the user did with a thread (read it,
 removed it) is a ``ConversationState``.
@@ -58,20 +58,17 @@ async def _direct_notes(session: AsyncSession, me_uri: str) -> list[Note]:
     return list(await session.scalars(query))
 
 
-async def _root(session: AsyncSession, note: Note, known: dict[str, Note], roots: dict[str, Note]) -> Note:
-    """The topmost post known here above ``note`` (``note`` itself if it replies to nothing known)."""
+def _root(note: Note, known: dict[str, Note], roots: dict[str, Note]) -> Note:
+    """The topmost post above ``note`` among the user's direct posts (``note`` itself if it replies to
+    none of them). Only those count, so a conversation is never named after a post the user may not see."""
     path = [note]
     current = note
     for _ in range(MAX_THREAD_DEPTH):
         if current.uri in roots:
             break
-        parent_uri = current.in_reply_to_uri
-        if parent_uri is None:
+        parent = known.get(current.in_reply_to_uri or "")
+        if parent is None or parent in path:
             break
-        parent = known.get(parent_uri) or await session.scalar(select(Note).where(Note.uri == parent_uri))
-        if parent is None or any(p.uri == parent.uri for p in path):
-            break
-        known[parent.uri] = parent
         path.append(parent)
         current = parent
     root = roots.get(current.uri, current)
@@ -99,7 +96,7 @@ async def conversations(session: AsyncSession, urls: Urls, me: LocalActor) -> li
     threads: dict[int, list[Note]] = {}
     root_notes: dict[int, Note] = {}
     for note in notes:
-        root = await _root(session, note, known, roots)
+        root = _root(note, known, roots)
         threads.setdefault(root.id, []).append(note)
         root_notes[root.id] = root
     states = {

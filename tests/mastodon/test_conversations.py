@@ -56,6 +56,9 @@ async def test_conversations__thread_unread_read_remove_and_return(
     assert (await client.get("/api/v1/conversations", headers=carol_h)).json() == []
     assert (await client.post(f"/api/v1/conversations/{first['id']}/read", headers=carol_h)).status_code == 404
 
+    wrong = first["id"][:-1] + ("1" if first["id"][-1] != "1" else "2")
+    assert (await client.post(f"/api/v1/conversations/{wrong}/read", headers=alice_h)).status_code == 404
+    assert (await client.delete(f"/api/v1/conversations/{wrong}", headers=alice_h)).status_code == 404
     marked = await client.post(f"/api/v1/conversations/{first['id']}/read", headers=alice_h)
     assert marked.status_code == 200
     assert marked.json()["unread"] is False
@@ -73,5 +76,11 @@ async def test_conversations__thread_unread_read_remove_and_return(
     await post(client, bob_h, "@alice still there?", visibility="direct", in_reply_to_id=reply["id"])
     back = (await client.get("/api/v1/conversations", headers=alice_h)).json()
     assert [(c["id"], c["unread"]) for c in back] == [(first["id"], True), (other["id"], True)]
+    # A direct reply to a public post is named after itself: only the user's direct posts make a thread.
+    shout = await post(client, carol_h, "hello world")
+    aside = await post(client, alice_h, "@bob about that", visibility="direct", in_reply_to_id=shout["id"])
+    newest = (await client.get("/api/v1/conversations", headers=bob_h)).json()[0]
+    assert newest["id"] == aside["id"]
+    assert [a["acct"] for a in newest["accounts"]] == ["alice", "carol"]
     read_only = bearer(await token_for("read"))
     assert (await client.post(f"/api/v1/conversations/{first['id']}/read", headers=read_only)).status_code == 403
