@@ -35,8 +35,13 @@ from fediserver.logins import LoginLimiter
 from fediserver.mastodon.cors import MastodonCors
 from fediserver.mastodon.ratelimit import RateLimit
 from fediserver.mastodon.routes import accounts as api_accounts
+from fediserver.mastodon.routes import collections as api_collections
+from fediserver.mastodon.routes import conversations as api_conversations
+from fediserver.mastodon.routes import edits as api_edits
 from fediserver.mastodon.routes import instance as api_instance
+from fediserver.mastodon.routes import marks as api_marks
 from fediserver.mastodon.routes import media as api_media
+from fediserver.mastodon.routes import reactions as api_reactions
 from fediserver.mastodon.routes import search as api_search
 from fediserver.mastodon.routes import statuses as api_statuses
 from fediserver.mastodon.routes import timelines as api_timelines
@@ -187,6 +192,11 @@ def create_app(settings: Settings, options: AppOptions | None = None) -> Starlet
         *api_instance.routes,
         *api_accounts.routes,
         *api_statuses.routes,
+        *api_edits.routes,
+        *api_marks.routes,
+        *api_reactions.routes,
+        *api_collections.routes,
+        *api_conversations.routes,
         *api_media.routes,
         *api_timelines.routes,
         *api_search.routes,

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 import activitypub as ap
+from fediserver.domain import edit_media
 from fediserver.domain.mentions import local_account, resolve_mentions
 from fediserver.domain.notifications import notify, withdraw
 from fediserver.domain.services import Services
@@ -67,9 +68,14 @@ class PostDraft:
 
 @dataclass(frozen=True)
 class PostEdit:
+    """The post's new text. ``media``, when given, replaces its attachments in that order (uploads of the
+    author not on another post); ``media_changes`` edit attachments it keeps."""
+
     text: str
     summary: str = ""
     sensitive: bool = False
+    media: tuple[MediaAttachment, ...] | None = None
+    media_changes: tuple[edit_media.MediaChange, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -302,13 +308,15 @@ async def own_note(svc: Services, session: AsyncSession, author: LocalActor, uri
 
 
 def keep_version(session: AsyncSession, note: Note) -> NoteEdit:
-    """Store the note's current version in its history before it changes (Mastodon's ``status_edits``)."""
+    """Store the note's current version in its history before it changes (Mastodon's ``status_edits``),
+    its attachments included; ``note.attachments`` must be loaded (``own_note`` loads them)."""
     edit = NoteEdit(
         note_id=note.id,
         content=note.content,
         source_text=note.source_text,
         summary=note.summary,
         sensitive=note.sensitive,
+        media=edit_media.snapshot(note.attachments),
         created_at=note.updated_at or note.published_at,
     )
     session.add(edit)
@@ -323,7 +331,8 @@ async def edit_post(svc: Services, session: AsyncSession, author: LocalActor, ur
     """
     note = await own_note(svc, session, author, uri)
     text = edit.text.strip()
-    if not text and not note.attachments:
+    attachments = edit_media.edited_media(note, author, edit.media)
+    if not text and not attachments:
         raise InvalidInput("text: a post needs text or an image")
     check_length(svc, text, edit.summary)
     parent = None
@@ -340,7 +349,15 @@ async def edit_post(svc: Services, session: AsyncSession, author: LocalActor, ur
     note.summary, note.sensitive = edit.summary or None, edit.sensitive or bool(edit.summary)
     note.tags = _tags(svc, mentioned, rendered.hashtags)
     note.updated_at = svc.fed.clock()
+    for item in note.attachments:
+        if item not in attachments:
+            # Taken off the post: back to the author's unattached uploads.
+            item.note_id = None
+    for position, item in enumerate(attachments):
+        item.note_id, item.position = note.id, position
+    edit_media.apply_changes(attachments, edit.media_changes)
     await session.flush()
+    await session.refresh(note, ["attachments"])
     await index_tags(session, note, rendered.hashtags)
     new = [a for a in mentioned if a.actor_id not in before]
     await _notify_local_mentions(session, note.attributed_to, note, new)

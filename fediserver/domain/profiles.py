@@ -280,3 +280,11 @@ async def pinned_notes(session: AsyncSession, actor: LocalActor) -> list[Note]:
         .order_by(Pin.created_at.desc(), Pin.id.desc())
     )
     return list(rows)
+
+
+async def pinned_among(session: AsyncSession, actor: LocalActor, note_ids: list[int]) -> set[int]:
+    """Which of ``note_ids`` the actor has pinned (one query, for a whole page)."""
+    if not note_ids:
+        return set()
+    rows = await session.scalars(select(Pin.note_id).where(Pin.local_actor_id == actor.id, Pin.note_id.in_(note_ids)))
+    return set(rows)

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from fediserver.domain import bookmarks, profiles
 from fediserver.mastodon.entities.account import AccountStats, local_account, remote_account
 from fediserver.mastodon.entities.media_attachment import media_entity
 from fediserver.mastodon.entities.status import StatusContext, status_entity, status_id
@@ -86,6 +87,18 @@ class Presenter:
         )
         return set(rows)
 
+    async def _viewer_marks(self, note_ids: list[int]) -> tuple[set[int], set[int]]:
+        """The viewer's bookmarks and pins among ``note_ids`` (a local viewer's only)."""
+        prefix = self.urls.actor("")
+        if self.viewer_uri is None or not self.viewer_uri.startswith(prefix):
+            return set(), set()
+        me = await self.session.scalar(select(LocalActor).where(LocalActor.username == self.viewer_uri[len(prefix) :]))
+        if me is None:
+            return set(), set()
+        return await bookmarks.is_bookmarked(self.session, me, note_ids), await profiles.pinned_among(
+            self.session, me, note_ids
+        )
+
     async def statuses(self, notes: Sequence[Note]) -> list[JSON]:
         """Status entities in the order given; notes whose author is unknown are left out."""
         if not notes:
@@ -104,6 +117,7 @@ class Presenter:
         replies = await self._counts(Note.in_reply_to_uri, uris)
         liked = await self._viewer_set(Like, uris)
         boosted = await self._viewer_set(Announce, uris)
+        bookmarked, pinned = await self._viewer_marks([n.id for n in notes])
         out: list[JSON] = []
         for note in notes:
             account = accounts.get(note.attributed_to)
@@ -121,6 +135,8 @@ class Presenter:
                 in_reply_to_account_id=parent_account["id"] if parent_account else None,
                 favourited=note.uri in liked,
                 reblogged=note.uri in boosted,
+                bookmarked=note.id in bookmarked,
+                pinned=note.id in pinned,
                 viewer=self.viewer_uri is not None,
             )
             out.append(status_entity(note, ctx))

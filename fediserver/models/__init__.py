@@ -6,7 +6,7 @@ from fediserver.models.base import Base, QueueMixin, UTCDateTime, utcnow
 from fediserver.models.content import NOTIFICATION_TYPES, AccountHandle, NoteEdit, NoteTag, Notification, Tag
 from fediserver.models.moderation import ActorBlock, DomainBlock, Report
 from fediserver.models.oauth import OAuthApplication, OAuthAuthorizationCode, OAuthToken, StatusIdempotencyKey
-from fediserver.models.personal import Bookmark, Mute
+from fediserver.models.personal import Bookmark, ConversationState, Mute
 from fediserver.models.profiles import Pin
 from fediserver.models.queues import GENERATION_PURPOSES, JOB_STATES, DeliveryJob, GenerationJob, InboundActivity
 from fediserver.models.sessions import WebSession
@@ -21,6 +21,7 @@ __all__ = [
     "AssistJob",
     "Base",
     "Bookmark",
+    "ConversationState",
     "DeliveryJob",
     "DomainBlock",
     "Follow",

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, Boolean, CheckConstraint, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from fediserver.models.base import Base, utcnow
@@ -41,6 +42,10 @@ class NoteEdit(Base):
     source_text: Mapped[str | None] = mapped_column(Text, default=None)
     summary: Mapped[str | None] = mapped_column(Text, default=None)
     sensitive: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The version's attachments in order, ``[{"id", "description", "focus": [x, y] | None}]`` with ``id`` a
+    # ``media_attachments`` row (Mastodon's ``ordered_media_attachment_ids`` and ``media_descriptions``);
+    # None where not recorded (versions kept before this column, and edits received from other servers).
+    media: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, default=None)
     # When this version was published (the note's ``published_at`` or its previous ``updated_at``).
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 

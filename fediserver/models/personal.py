@@ -38,3 +38,22 @@ class Mute(Base):
     notifications: Mapped[bool] = mapped_column(Boolean, default=True)
     expires_at: Mapped[datetime | None] = mapped_column(default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ConversationState(Base):
+    """What ``local_actor_id`` did with the direct-message thread rooted at ``root_note_id`` (Mastodon's
+    ``AccountConversation`` unread flag and removal). Thread membership itself is read from the notes.
+
+    Marks are note ids: the thread is read while its newest note id is at most ``read_through``, and
+    stays removed while its newest note id is at most ``removed_through`` (a new message brings it back).
+    """
+
+    __tablename__ = "conversation_states"
+    __table_args__ = (UniqueConstraint("local_actor_id", "root_note_id", name="uq_conversation_states_pair"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    local_actor_id: Mapped[int] = mapped_column(ForeignKey("local_actors.id", ondelete="CASCADE"), index=True)
+    root_note_id: Mapped[int] = mapped_column(ForeignKey("notes.id", ondelete="CASCADE"), index=True)
+    read_through: Mapped[int | None] = mapped_column(Integer, default=None)
+    removed_through: Mapped[int | None] = mapped_column(Integer, default=None)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)

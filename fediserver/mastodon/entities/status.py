@@ -32,6 +32,8 @@ class StatusContext:
     in_reply_to_account_id: str | None = None
     favourited: bool = False
     reblogged: bool = False
+    bookmarked: bool = False
+    pinned: bool = False
     viewer: bool = False
     mentions: list[JSON] = field(default_factory=list)
     tags: list[JSON] = field(default_factory=list)
@@ -74,8 +76,8 @@ def status_entity(note: Note, ctx: StatusContext) -> JSON:
             favourited=ctx.favourited,
             reblogged=ctx.reblogged,
             muted=False,
-            bookmarked=False,
-            pinned=False,
+            bookmarked=ctx.bookmarked,
+            pinned=ctx.pinned,
             filtered=[],
         )
     return body

@@ -8,6 +8,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from fediserver.domain import profiles
 from fediserver.errors import InvalidInput, NotFound
 from fediserver.mastodon import actions, lookup
 from fediserver.mastodon.auth import caller, optional_caller
@@ -76,8 +77,10 @@ async def statuses(request: Request) -> Response:
         viewer = urls(request).actor(found.actor.username) if found and found.user else None
         target = await lookup.account(session, request.path_params["id"])
         if params.flag("pinned"):
-            # Pins arrive with the social-core issue; none exist yet.
-            return paged(request, [])
+            # Pins of local accounts (the domain's); a remote account's featured collection is not fetched.
+            pins = await profiles.pinned_notes(session, target) if isinstance(target, LocalActor) else []
+            pins = [n for n in pins if await may_see(session, n, viewer)]
+            return ok(await Presenter(session, urls(request), viewer).statuses(pins))
         query = select(Note).where(Note.attributed_to == actor_uri(request, target), Note.deleted_at.is_(None))
         if params.flag("only_media"):
             query = query.where(exists().where(MediaAttachment.note_id == Note.id))

@@ -123,9 +123,6 @@ routes = [
     Route("/api/v1/notifications/clear", _empty_object("write:notifications"), methods=["POST"]),
     Route("/api/v2/notifications", grouped_notifications),
     Route("/api/v1/follow_requests", _empty_list("read:follows", paginated=True)),
-    Route("/api/v1/conversations", _empty_list("read:statuses", paginated=True)),
-    Route("/api/v1/bookmarks", _empty_list("read:bookmarks", paginated=True)),
-    Route("/api/v1/favourites", _empty_list("read:favourites", paginated=True)),
     Route("/api/v1/streaming/health", streaming_health),
     Route("/api/static/{name:str}", placeholder),
 ]

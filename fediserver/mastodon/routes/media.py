@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from fediserver.errors import InvalidInput
+from fediserver.errors import InvalidInput, NotFound
 from fediserver.mastodon import actions, lookup
 from fediserver.mastodon.auth import caller
 from fediserver.mastodon.entities.instance import DESCRIPTION_LIMIT
@@ -64,16 +64,23 @@ async def upload(request: Request) -> Response:
 
 
 async def show(request: Request) -> Response:
+    """206 with ``url`` null while the file is not stored yet, 200 once it is (MD:/methods/media/#get).
+    Uploads are processed before ``POST`` answers, so today every row a client can name is ready."""
     async with request.app.state.sessions() as session:
         found = await caller(request, session, "write:media")
         row = await lookup.media(session, request.path_params["id"], found.actor)
-        return ok(media_entity(row, urls(request)))
+        ready = row.storage_key is not None or row.remote_url is not None
+        return ok(media_entity(row, urls(request)), 200 if ready else 206)
 
 
 async def update(request: Request) -> Response:
     async with request.app.state.sessions() as session:
         found = await caller(request, session, "write:media")
         row = await lookup.media(session, request.path_params["id"], found.actor)
+        if row.note_id is not None:
+            # Mastodon finds only unattached media here; changing a posted image's alt text this way
+            # would send no Update(Note) to the servers that have the post.
+            raise NotFound("Record not found: edit the status (media_attributes) to change its media")
         params = await read_params(request)
         description = _description(params)
         focus = _focus(params)
