@@ -67,9 +67,13 @@ class PostDraft:
 
 @dataclass(frozen=True)
 class PostEdit:
+    """The new text, content warning and sensitivity; ``alt`` (None: unchanged) is the new description of
+    the post's images, each one's in order (Mastodon's ``media_attributes[][description]``)."""
+
     text: str
     summary: str = ""
     sensitive: bool = False
+    alt: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -339,6 +343,9 @@ async def edit_post(svc: Services, session: AsyncSession, author: LocalActor, ur
     note.content, note.source_text = rendered.html, text
     note.summary, note.sensitive = edit.summary or None, edit.sensitive or bool(edit.summary)
     note.tags = _tags(svc, mentioned, rendered.hashtags)
+    if edit.alt is not None:
+        for media, description in zip(note.attachments, edit.alt, strict=False):
+            media.description = description
     note.updated_at = svc.fed.clock()
     await session.flush()
     await index_tags(session, note, rendered.hashtags)

@@ -7,7 +7,7 @@ from starlette.responses import FileResponse, Response
 from starlette.routing import Route
 
 from fediserver.errors import NotFound
-from fediserver.web import admin, compose, pages, signin
+from fediserver.web import admin, compose, pages, posting, signin
 from fediserver.web.context import web
 
 IMMUTABLE = "public, max-age=31536000, immutable"
@@ -47,6 +47,14 @@ routes = [
     Route("/compose/jobs/{token}/publish", compose.job_publish, name="job_publish", methods=["POST"]),
     Route("/posts/{note_id:int}/like", compose.like, name="like", methods=["POST"]),
     Route("/posts/{note_id:int}/delete", compose.delete, name="delete", methods=["POST"]),
+    Route("/posts/{note_id:int}/reply", posting.reply, name="reply", methods=["POST"]),
+    Route("/posts/{note_id:int}/boost", posting.boost, name="boost", methods=["POST"]),
+    Route("/posts/{note_id:int}/unboost", posting.unboost, name="unboost", methods=["POST"]),
+    Route("/posts/{note_id:int}/bookmark", posting.bookmark, name="bookmark", methods=["POST"]),
+    Route("/posts/{note_id:int}/unbookmark", posting.unbookmark, name="unbookmark", methods=["POST"]),
+    Route("/posts/{note_id:int}/edit", posting.edit_form, name="edit", methods=["GET"]),
+    Route("/posts/{note_id:int}/edit", posting.edit, methods=["POST"]),
+    Route("/bookmarks", posting.bookmarks_page, name="bookmarks"),
     Route("/follow", compose.follow_form, name="follow", methods=["GET"]),
     Route("/follow", compose.follow, methods=["POST"]),
     Route("/admin", admin.dashboard, name="admin"),
