@@ -96,7 +96,8 @@ def _picture(media: MediaAttachment, urls: Urls, sensitive: bool) -> Picture:
     )
 
 
-async def _authors(session: AsyncSession, urls: Urls, uris: set[str]) -> dict[str, Author]:
+async def authors(session: AsyncSession, urls: Urls, uris: set[str]) -> dict[str, Author]:
+    """Who each actor URI is, for display: local users and known remote actors; an unknown one by its URI."""
     out: dict[str, Author] = {}
     local_names = {u.rsplit("/", 1)[1] for u in uris if u.startswith(urls.base + "/users/")}
     if local_names:
@@ -145,7 +146,7 @@ async def post_cards(session: AsyncSession, urls: Urls, notes: list[Note], me: L
         return []
     media = await attachments_by_note(session, [n.id for n in notes])
     generations = await generations_by_note(session, notes)
-    authors = await _authors(session, urls, {n.attributed_to for n in notes})
+    by_uri = await authors(session, urls, {n.attributed_to for n in notes})
     uris = [n.uri for n in notes]
     likes, boosts = await _counts(session, Like, uris), await _counts(session, Announce, uris)
     me_uri = urls.actor(me.username) if me is not None else None
@@ -159,7 +160,7 @@ async def post_cards(session: AsyncSession, urls: Urls, notes: list[Note], me: L
                 id=note.id,
                 uri=note.uri,
                 permalink=note.url if local and note.url else note.url or note.uri,
-                author=authors[note.attributed_to],
+                author=by_uri[note.attributed_to],
                 content=Markup(note.content if local else sanitize_html(note.content)),
                 summary=plain_text(note.summary or ""),
                 sensitive=note.sensitive,

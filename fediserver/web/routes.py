@@ -7,7 +7,7 @@ from starlette.responses import FileResponse, Response
 from starlette.routing import Route
 
 from fediserver.errors import NotFound
-from fediserver.web import admin, compose, pages, posting, signin
+from fediserver.web import admin, compose, pages, people, posting, settings, signin
 from fediserver.web.context import web
 
 IMMUTABLE = "public, max-age=31536000, immutable"
@@ -55,6 +55,14 @@ routes = [
     Route("/posts/{note_id:int}/edit", posting.edit_form, name="edit", methods=["GET"]),
     Route("/posts/{note_id:int}/edit", posting.edit, methods=["POST"]),
     Route("/bookmarks", posting.bookmarks_page, name="bookmarks"),
+    Route("/notifications", people.notifications_page, name="notifications"),
+    Route("/notifications/read", people.notifications_read, name="notifications_read", methods=["POST"]),
+    Route("/search", people.search_page, name="search"),
+    Route("/settings", settings.settings_form, name="settings", methods=["GET"]),
+    Route("/settings", settings.settings_save, methods=["POST"]),
+    Route("/settings/requests", settings.follow_request, name="settings_request", methods=["POST"]),
+    Route("/settings/generate", settings.generate_image, name="settings_generate", methods=["POST"]),
+    Route("/compose/jobs/{token}/profile", settings.use_generated, name="job_profile", methods=["POST"]),
     Route("/follow", compose.follow_form, name="follow", methods=["GET"]),
     Route("/follow", compose.follow, methods=["POST"]),
     Route("/admin", admin.dashboard, name="admin"),
