@@ -83,9 +83,7 @@ async def settings_save(request: Request) -> Response:
     async with request.app.state.sessions() as session:
         actor = await _me(session, who)
         try:
-            await profiles.update_profile(
-                services(request), session, actor, _change(request, who, form.fields, form.files)
-            )
+            await profiles.update_profile(services(request), session, actor, _change(who, form.fields, form.files))
         except AppError as exc:
             await session.rollback()
             return await _settings_page(request, who, exc.status_code, exc.message)
