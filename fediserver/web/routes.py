@@ -7,7 +7,7 @@ from starlette.responses import FileResponse, Response
 from starlette.routing import Route
 
 from fediserver.errors import NotFound
-from fediserver.web import admin, compose, pages, people, posting, settings, signin
+from fediserver.web import admin, batch, compose, pages, people, posting, settings, signin
 from fediserver.web.context import web
 
 IMMUTABLE = "public, max-age=31536000, immutable"
@@ -42,6 +42,7 @@ routes = [
     Route("/compose/post", compose.compose_post, name="compose_post", methods=["POST"]),
     Route("/compose/generate", compose.compose_generate, name="compose_generate", methods=["POST"]),
     Route("/compose/jobs/{token}", compose.job, name="job"),
+    Route("/compose/batch", batch.batch, name="batch"),
     Route("/compose/jobs/{token}/cancel", compose.job_cancel, name="job_cancel", methods=["POST"]),
     Route("/compose/jobs/{token}/retry", compose.job_retry, name="job_retry", methods=["POST"]),
     Route("/compose/jobs/{token}/publish", compose.job_publish, name="job_publish", methods=["POST"]),

@@ -109,12 +109,17 @@ async def follow_request(request: Request) -> Response:
 
 @page
 async def generate_image(request: Request) -> Response:
-    """Start a generation for a profile image; its page offers "use as my avatar/header" when done."""
+    """Queue a generation whose image the worker puts on the profile (``purpose`` avatar or header)."""
     who = await require_viewer(request)
     form = await checked_form(request, who)
+    purpose = form.get("purpose") or "avatar"
+    if purpose not in PURPOSES:
+        raise InvalidInput("purpose: avatar or header")
     async with request.app.state.sessions() as session:
         try:
-            job = await actions.start_generation(services(request), session, who.actor, form.get("prompt"), None)
+            job = await actions.start_generation(
+                services(request), session, who.actor, form.get("prompt"), None, purpose=purpose
+            )
         except AppError as exc:
             return await _settings_page(request, who, exc.status_code, exc.message)
         await session.commit()
