@@ -25,10 +25,12 @@ async def static(request: Request) -> Response:
     )
 
 
+# Route names are distinct from the Mastodon API's (``home``, ``search``: Starlette names a route after its
+# endpoint, and ``url_path_for`` returns the first match, which was ``/api/v1/timelines/home``).
 routes = [
     Route("/", pages.front, name="front"),
     Route("/static/{name}", static, name="static"),
-    Route("/home", pages.home, name="home"),
+    Route("/home", pages.home, name="home_feed"),
     Route("/local", pages.local, name="local"),
     Route("/federated", pages.federated, name="federated"),
     Route("/tags/{tag}", pages.tag, name="tag"),
@@ -58,7 +60,7 @@ routes = [
     Route("/bookmarks", posting.bookmarks_page, name="bookmarks"),
     Route("/notifications", people.notifications_page, name="notifications"),
     Route("/notifications/read", people.notifications_read, name="notifications_read", methods=["POST"]),
-    Route("/search", people.search_page, name="search"),
+    Route("/search", people.search_page, name="web_search"),
     Route("/settings", settings.settings_form, name="settings", methods=["GET"]),
     Route("/settings", settings.settings_save, methods=["POST"]),
     Route("/settings/requests", settings.follow_request, name="settings_request", methods=["POST"]),

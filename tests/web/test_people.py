@@ -175,3 +175,11 @@ async def test_settings__follow_requests_accepted_and_rejected(
     assert "No one is waiting." in (await alice.get("/settings")).text
     again = await post_form(alice, "/settings", "/settings/requests", {"account": BOB, "decision": "reject"})
     assert again.status_code == 404, "nothing pending any more"
+
+
+async def test_navigation__links_lead_to_the_web_pages_not_the_api(browser: Browser) -> None:
+    alice = await _member(browser, "alice")
+    page = (await alice.get("/compose")).text
+    for path in ("/home", "/notifications", "/search", "/bookmarks", "/settings"):
+        assert f'<a href="{path}">' in page
+    assert 'href="/api/' not in page
