@@ -79,7 +79,9 @@ def _change(who: Viewer, fields: dict[str, str], files: dict[str, bytes]) -> Pro
 async def settings_save(request: Request) -> Response:
     """Apply the form through ``domain.profiles.update_profile`` (followers get ``Update(Person)``)."""
     who = await require_viewer(request)
-    form = await checked_form(request, who, max_part_size=services(request).settings.media.max_upload_bytes)
+    limit = services(request).settings.media.max_upload_bytes
+    # A browser sends both file inputs (avatar and header), chosen or not.
+    form = await checked_form(request, who, max_part_size=limit, max_files=2)
     async with request.app.state.sessions() as session:
         actor = await _me(session, who)
         try:
