@@ -6,7 +6,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import Response
 
-from fediserver.domain import threads
+from fediserver.domain import posts, threads
 from fediserver.domain.services import Services
 from fediserver.errors import NotFound
 from fediserver.federation.sanitize import plain_text
@@ -131,6 +131,7 @@ async def post_page(request: Request, note: Note) -> Response:
     me_uri = services(request).urls.actor(who.actor.username) if who is not None else None
     async with request.app.state.sessions() as session:
         thread = await threads.context(session, note, me_uri)
+        versions = await posts.history(session, note) if note.updated_at is not None else []
         [card, *around] = await _cards(session, request, who, [note, *thread.ancestors, *thread.descendants])
     ancestors, replies = around[: len(thread.ancestors)], around[len(thread.ancestors) :]
     text = card.summary or plain_text(str(card.content))
@@ -142,6 +143,7 @@ async def post_page(request: Request, note: Note) -> Response:
         card=card,
         ancestors=ancestors,
         replies=replies,
+        versions=versions,
         excerpt=excerpt,
         og_image=image.url if image else None,
         og_image_alt=image.alt if image else "",

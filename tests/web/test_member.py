@@ -158,6 +158,7 @@ async def test_edit__text_cw_and_alt_with_history(browser: Browser, sessions: as
         assert old.source_text == "a grene field"
     page = (await alice.get(uri)).text
     assert "(edited)" in page
+    assert "a grene field" in page.split("Earlier versions (1)")[1], "the history is on the permalink"
     assert "a grene field" in (await alice.get(f"/posts/{note.id}/edit")).text.split('id="history-title"')[1]
 
 
