@@ -132,10 +132,20 @@ async def write_post(
 
 
 async def start_generation(
-    services: Services, session: AsyncSession, me: LocalActor, prompt: str, seed: int | None
+    services: Services, session: AsyncSession, me: LocalActor, prompt: str, seed: int | None, purpose: str = "post"
 ) -> GenerationJob:
+    """Queue a generation; ``purpose`` ``avatar`` or ``header`` makes the worker put the image on the profile."""
     request = jobs.build_request(services.settings, prompt, seed=seed)
-    return await jobs.enqueue(session, me, request)
+    return await jobs.enqueue(session, me, request, purpose=purpose)
+
+
+async def start_batch(
+    services: Services, session: AsyncSession, me: LocalActor, prompt: str, seed: int | None, count: int
+) -> list[GenerationJob]:
+    """``count`` generations of one prompt with consecutive seeds (random start if none): the worker
+    claims compatible jobs together and renders them as one batch (``GenerationWorker.claim_batch``)."""
+    first = seed if seed is not None else secrets.randbelow(2**32 - count)
+    return [await start_generation(services, session, me, prompt, first + i) for i in range(count)]
 
 
 async def retry_generation(

@@ -18,6 +18,7 @@ from PIL import Image
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from fediserver.domain.bookmarks import is_bookmarked
 from fediserver.federation.sanitize import plain_text, sanitize_html
 from fediserver.models import Announce, GenerationJob, Like, LocalActor, MediaAttachment, Note, RemoteActor
 from fediserver.notes import attachments_by_note, generations_by_note
@@ -63,6 +64,9 @@ class PostCard:
     boosted: bool
     mine: bool
     in_reply_to: str | None
+    bookmarked: bool
+    # The post was changed after it was published (its earlier versions are kept: ``domain.posts.history``).
+    edited: bool
 
 
 @functools.lru_cache(maxsize=1024)
@@ -92,7 +96,8 @@ def _picture(media: MediaAttachment, urls: Urls, sensitive: bool) -> Picture:
     )
 
 
-async def _authors(session: AsyncSession, urls: Urls, uris: set[str]) -> dict[str, Author]:
+async def authors(session: AsyncSession, urls: Urls, uris: set[str]) -> dict[str, Author]:
+    """Who each actor URI is, for display: local users and known remote actors; an unknown one by its URI."""
     out: dict[str, Author] = {}
     local_names = {u.rsplit("/", 1)[1] for u in uris if u.startswith(urls.base + "/users/")}
     if local_names:
@@ -101,7 +106,7 @@ async def _authors(session: AsyncSession, urls: Urls, uris: set[str]) -> dict[st
                 name=actor.display_name or actor.username,
                 handle=urls.handle(actor.username),
                 url=urls.profile(actor.username),
-                avatar=None,
+                avatar=urls.media(actor.avatar_key) if actor.avatar_key else None,
                 local=True,
             )
     remote = uris - set(out)
@@ -136,16 +141,17 @@ async def _mine(session: AsyncSession, table: type[Like] | type[Announce], me: s
 
 
 async def post_cards(session: AsyncSession, urls: Urls, notes: list[Note], me: LocalActor | None) -> list[PostCard]:
-    """Cards for ``notes`` in their order, with five queries however many notes there are."""
+    """Cards for ``notes`` in their order, with six queries however many notes there are."""
     if not notes:
         return []
     media = await attachments_by_note(session, [n.id for n in notes])
     generations = await generations_by_note(session, notes)
-    authors = await _authors(session, urls, {n.attributed_to for n in notes})
+    by_uri = await authors(session, urls, {n.attributed_to for n in notes})
     uris = [n.uri for n in notes]
     likes, boosts = await _counts(session, Like, uris), await _counts(session, Announce, uris)
     me_uri = urls.actor(me.username) if me is not None else None
     liked, boosted = await _mine(session, Like, me_uri, uris), await _mine(session, Announce, me_uri, uris)
+    marked = await is_bookmarked(session, me, [n.id for n in notes]) if me is not None else set()
     cards = []
     for note in notes:
         local = note.local_actor_id is not None
@@ -154,7 +160,7 @@ async def post_cards(session: AsyncSession, urls: Urls, notes: list[Note], me: L
                 id=note.id,
                 uri=note.uri,
                 permalink=note.url if local and note.url else note.url or note.uri,
-                author=authors[note.attributed_to],
+                author=by_uri[note.attributed_to],
                 content=Markup(note.content if local else sanitize_html(note.content)),
                 summary=plain_text(note.summary or ""),
                 sensitive=note.sensitive,
@@ -168,6 +174,8 @@ async def post_cards(session: AsyncSession, urls: Urls, notes: list[Note], me: L
                 boosted=note.uri in boosted,
                 mine=me_uri is not None and note.attributed_to == me_uri,
                 in_reply_to=note.in_reply_to_uri,
+                bookmarked=note.id in marked,
+                edited=note.updated_at is not None,
             )
         )
     return cards

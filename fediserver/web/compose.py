@@ -10,6 +10,9 @@ from fediserver.web import actions
 from fediserver.web.context import Viewer, checked_form, page, redirect, render, require_viewer
 from fediserver.web.pages import services
 
+# "Pick one of a batch of four" (issue 12): four seeds of one prompt, rendered together by the worker.
+BATCH = 4
+
 
 def _visibility(value: str) -> str:
     if value not in ("public", "unlisted", "followers"):
@@ -75,15 +78,19 @@ async def compose_generate(request: Request) -> Response:
     prompt, raw_seed = form.get("prompt"), form.get("seed")
     if raw_seed and not raw_seed.isdigit():
         return await _compose(request, 422, "seed: a whole number", prompt=prompt, seed=raw_seed)
+    seed = int(raw_seed) if raw_seed else None
     async with request.app.state.sessions() as session:
         try:
-            job = await actions.start_generation(
-                services(request), session, who.actor, prompt, int(raw_seed) if raw_seed else None
-            )
+            if form.get("batch"):
+                batch = await actions.start_batch(services(request), session, who.actor, prompt, seed, BATCH)
+            else:
+                batch = [await actions.start_generation(services(request), session, who.actor, prompt, seed)]
         except AppError as exc:
             return await _compose(request, exc.status_code, exc.message, prompt=prompt, seed=raw_seed)
         await session.commit()
-    return redirect(str(request.app.url_path_for("job", token=job.token)))
+    if len(batch) > 1:
+        return redirect(str(request.app.url_path_for("batch")) + "?jobs=" + ",".join(j.token for j in batch))
+    return redirect(str(request.app.url_path_for("job", token=batch[0].token)))
 
 
 async def _job_page(request: Request, who: Viewer, status: int = 200, error: str | None = None) -> Response:

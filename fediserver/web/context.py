@@ -136,10 +136,12 @@ class Posted:
         return self.fields.get(name, "")
 
 
-async def checked_form(request: Request, who: Viewer | None, *, max_part_size: int = 1_048_576) -> Posted:
+async def checked_form(
+    request: Request, who: Viewer | None, *, max_part_size: int = 1_048_576, max_files: int = 1
+) -> Posted:
     """The posted form, refused unless its ``csrf`` field matches the session's token (or, before
     log-in, the double-submit cookie's)."""
-    async with request.form(max_files=1, max_fields=50, max_part_size=max_part_size) as form:
+    async with request.form(max_files=max_files, max_fields=50, max_part_size=max_part_size) as form:
         fields = {key: value for key, value in form.multi_items() if isinstance(value, str)}
         expected = who.csrf if who is not None else request.cookies.get(CSRF_COOKIE)
         if not check_csrf(expected, fields.get("csrf")):

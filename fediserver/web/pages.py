@@ -6,6 +6,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import Response
 
+from fediserver.domain import posts, threads
 from fediserver.domain.services import Services
 from fediserver.errors import NotFound
 from fediserver.federation.sanitize import plain_text
@@ -127,8 +128,12 @@ async def profile_response(request: Request, actor: LocalActor, cards: list[Post
 async def post_page(request: Request, note: Note) -> Response:
     """A local post's permalink for browsers (its AS2 form is negotiated in routes/notes.py)."""
     who = await viewer(request)
+    me_uri = services(request).urls.actor(who.actor.username) if who is not None else None
     async with request.app.state.sessions() as session:
-        [card] = await _cards(session, request, who, [note])
+        thread = await threads.context(session, note, me_uri)
+        versions = await posts.history(session, note) if note.updated_at is not None else []
+        [card, *around] = await _cards(session, request, who, [note, *thread.ancestors, *thread.descendants])
+    ancestors, replies = around[: len(thread.ancestors)], around[len(thread.ancestors) :]
     text = card.summary or plain_text(str(card.content))
     excerpt = text if len(text) <= EXCERPT else text[: EXCERPT - 1] + "…"
     image = card.pictures[0] if card.pictures and not card.sensitive else None
@@ -136,6 +141,9 @@ async def post_page(request: Request, note: Note) -> Response:
         request,
         "post.html",
         card=card,
+        ancestors=ancestors,
+        replies=replies,
+        versions=versions,
         excerpt=excerpt,
         og_image=image.url if image else None,
         og_image_alt=image.alt if image else "",

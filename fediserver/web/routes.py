@@ -7,7 +7,7 @@ from starlette.responses import FileResponse, Response
 from starlette.routing import Route
 
 from fediserver.errors import NotFound
-from fediserver.web import admin, compose, pages, signin
+from fediserver.web import admin, batch, compose, pages, people, posting, settings, signin
 from fediserver.web.context import web
 
 IMMUTABLE = "public, max-age=31536000, immutable"
@@ -25,10 +25,12 @@ async def static(request: Request) -> Response:
     )
 
 
+# Route names are distinct from the Mastodon API's (``home``, ``search``: Starlette names a route after its
+# endpoint, and ``url_path_for`` returns the first match, which was ``/api/v1/timelines/home``).
 routes = [
     Route("/", pages.front, name="front"),
     Route("/static/{name}", static, name="static"),
-    Route("/home", pages.home, name="home"),
+    Route("/home", pages.home, name="home_feed"),
     Route("/local", pages.local, name="local"),
     Route("/federated", pages.federated, name="federated"),
     Route("/tags/{tag}", pages.tag, name="tag"),
@@ -42,11 +44,28 @@ routes = [
     Route("/compose/post", compose.compose_post, name="compose_post", methods=["POST"]),
     Route("/compose/generate", compose.compose_generate, name="compose_generate", methods=["POST"]),
     Route("/compose/jobs/{token}", compose.job, name="job"),
+    Route("/compose/batch", batch.batch, name="batch"),
     Route("/compose/jobs/{token}/cancel", compose.job_cancel, name="job_cancel", methods=["POST"]),
     Route("/compose/jobs/{token}/retry", compose.job_retry, name="job_retry", methods=["POST"]),
     Route("/compose/jobs/{token}/publish", compose.job_publish, name="job_publish", methods=["POST"]),
     Route("/posts/{note_id:int}/like", compose.like, name="like", methods=["POST"]),
     Route("/posts/{note_id:int}/delete", compose.delete, name="delete", methods=["POST"]),
+    Route("/posts/{note_id:int}/reply", posting.reply, name="reply", methods=["POST"]),
+    Route("/posts/{note_id:int}/boost", posting.boost, name="boost", methods=["POST"]),
+    Route("/posts/{note_id:int}/unboost", posting.unboost, name="unboost", methods=["POST"]),
+    Route("/posts/{note_id:int}/bookmark", posting.bookmark, name="bookmark", methods=["POST"]),
+    Route("/posts/{note_id:int}/unbookmark", posting.unbookmark, name="unbookmark", methods=["POST"]),
+    Route("/posts/{note_id:int}/edit", posting.edit_form, name="edit", methods=["GET"]),
+    Route("/posts/{note_id:int}/edit", posting.edit, methods=["POST"]),
+    Route("/bookmarks", posting.bookmarks_page, name="bookmarks"),
+    Route("/notifications", people.notifications_page, name="notifications"),
+    Route("/notifications/read", people.notifications_read, name="notifications_read", methods=["POST"]),
+    Route("/search", people.search_page, name="web_search"),
+    Route("/settings", settings.settings_form, name="settings", methods=["GET"]),
+    Route("/settings", settings.settings_save, methods=["POST"]),
+    Route("/settings/requests", settings.follow_request, name="settings_request", methods=["POST"]),
+    Route("/settings/generate", settings.generate_image, name="settings_generate", methods=["POST"]),
+    Route("/compose/jobs/{token}/profile", settings.use_generated, name="job_profile", methods=["POST"]),
     Route("/follow", compose.follow_form, name="follow", methods=["GET"]),
     Route("/follow", compose.follow, methods=["POST"]),
     Route("/admin", admin.dashboard, name="admin"),

@@ -304,3 +304,94 @@ async def test_compose_writing_help__streams_a_draft_to_review_then_publishes_wi
         note = await session.scalar(select(Note))
     assert note is not None
     assert "Text written with help from AI." in note.content
+
+
+async def test_member_reply_boost_bookmark_edit_and_live_notifications(chromium: Browser, site: Site) -> None:
+    alice = await _page(chromium, site)
+    await _log_in(alice, "alice", "alice-password")
+    await alice.goto("/compose")
+    await alice.get_by_label("Text", exact=True).fill("Harbour lights tonight #harbour")
+    await alice.get_by_role("button", name="Publish").click()
+    await alice.wait_for_url("**/notes/*")
+    permalink = alice.url
+    await alice.goto("/notifications")
+    assert await alice.get_by_text("No notifications yet.").is_visible()
+
+    mod = await _page(chromium, site)
+    await _log_in(mod, "mod", "mod-password")
+    await mod.goto("/local")
+    post = mod.locator("article", has_text="Harbour lights tonight")
+    await post.get_by_role("link", name="Reply to Alice").click()
+    await mod.wait_for_url("**/notes/*#reply")
+    await mod.get_by_label("Text", exact=True).fill("@alice@" + site.base.removeprefix("http://") + " they look great")
+    await mod.get_by_role("button", name="Reply", exact=True).click()
+    await mod.wait_for_url("**/notes/*#post-*")
+    replies = mod.locator("section.replies")
+    await replies.get_by_text("they look great").wait_for()
+    await (
+        mod.locator("article[id^=post-]", has_text="Harbour lights tonight")
+        .first.get_by_role("button", name="Boost")
+        .click()
+    )
+    await mod.wait_for_url("**/notes/*")
+    await mod.locator("article", has_text="Harbour lights tonight").first.get_by_role("button", name="Bookmark").click()
+    await mod.wait_for_url("**/notes/*")
+    await _shoot(chromium, site, mod, "thread")
+    await mod.get_by_role("link", name="Bookmarks").click()
+    await mod.get_by_text("Harbour lights tonight").wait_for()
+    await _shoot(chromium, site, mod, "bookmarks")
+
+    # Alice's open notifications page picks the mention and the boost up by itself (app.js polls).
+    await alice.get_by_text("mentioned you").wait_for(timeout=45_000)
+    await alice.get_by_text("boosted your post").wait_for(timeout=45_000)
+    await _shoot(chromium, site, alice, "notifications")
+
+    await alice.goto(permalink)
+    await alice.locator("article", has_text="Harbour lights tonight").first.get_by_role("link", name="Edit").click()
+    await alice.get_by_label("Text", exact=True).fill("Harbour lights tonight, all of them #harbour")
+    await alice.get_by_label("Content warning (optional)").fill("bright")
+    await alice.get_by_role("button", name="Save changes").click()
+    await alice.wait_for_url(permalink)
+    await alice.get_by_text("(edited)").first.wait_for()
+    await alice.get_by_text("bright").first.click()
+    assert await alice.get_by_text("all of them").first.is_visible()
+    assert getattr(alice, "errors") == []  # noqa: B009
+    assert getattr(mod, "errors") == []  # noqa: B009
+
+
+async def test_member_search_settings_and_a_batch_of_four(chromium: Browser, site: Site) -> None:
+    page = await _page(chromium, site)
+    await _log_in(page, "alice", "alice-password")
+    await page.get_by_role("link", name="Search").click()
+    await page.get_by_label("Handle (@user@server), profile URL, name or #tag").fill("mo")
+    await page.get_by_role("button", name="Search").click()
+    await page.wait_for_url("**/search?q=mo")
+    assert await page.get_by_text("@mod@").is_visible()
+    await _shoot(chromium, site, page, "search")
+
+    await page.get_by_role("link", name="Settings").click()
+    await page.get_by_label("Display name").fill("Alice of the Harbour")
+    await page.get_by_label("Bio").fill("Boats, lights and #harbour pictures.")
+    await page.get_by_label("Label 1").fill("Site")
+    await page.get_by_label("Content 1").fill("https://alice.example")
+    await page.get_by_label("Approve followers by hand (locked account)").check()
+    await page.get_by_role("button", name="Save profile").click()
+    await page.get_by_text("Profile saved.").wait_for()
+    assert await page.get_by_label("Display name").input_value() == "Alice of the Harbour"
+    await _shoot(chromium, site, page, "settings")
+
+    await page.get_by_role("link", name="Create").click()
+    await page.get_by_label("Prompt").fill("a red kite over the sea")
+    await page.get_by_label("Generate four to pick from").check()
+    await page.get_by_role("button", name="Generate").click()
+    await page.wait_for_url("**/compose/batch?jobs=*")
+    # Each tile follows its own job; when all four are done the page reloads with the pictures.
+    await page.get_by_role("link", name="Pick this one").nth(3).wait_for(timeout=120_000)
+    assert await page.locator(".tile img").count() == 4
+    await _shoot(chromium, site, page, "batch")
+    await page.get_by_role("link", name="Pick this one").nth(1).click()
+    await page.get_by_label("Image description (alt text)").fill("A red kite against a grey sea")
+    await page.get_by_role("button", name="Publish").click()
+    await page.wait_for_url("**/notes/*")
+    assert await page.get_by_role("img", name="A red kite against a grey sea").is_visible()
+    assert getattr(page, "errors") == []  # noqa: B009

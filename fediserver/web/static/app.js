@@ -2,6 +2,9 @@
 // Live generation progress: the job page subscribes to the generation API's Server-Sent Events.
 // Writing help on compose: a button asks the assist API for a draft and streams it into its field,
 // where the person reads and edits it before publishing (nothing is posted from here).
+// Notifications: the page re-reads itself every data-poll seconds and swaps its list in (the domain does
+// not publish notification stream events yet; this is the fallback). Batch of four: each tile follows
+// its own job's events.
 "use strict";
 
 (function () {
@@ -117,10 +120,75 @@
     });
   }
 
+  function pollNotifications(list) {
+    var seconds = parseInt(list.getAttribute("data-poll"), 10);
+    if (!(seconds > 0) || !window.fetch || !window.DOMParser) {
+      return;
+    }
+    window.setInterval(function () {
+      if (document.hidden) {
+        return;
+      }
+      fetch(window.location.pathname, { credentials: "same-origin", headers: { Accept: "text/html" } })
+        .then(function (response) {
+          return response.ok ? response.text() : null;
+        })
+        .then(function (html) {
+          if (!html) {
+            return;
+          }
+          var fresh = new DOMParser().parseFromString(html, "text/html").getElementById("notifications");
+          if (fresh && fresh.innerHTML !== list.innerHTML) {
+            list.innerHTML = fresh.innerHTML;
+          }
+        })
+        .catch(function () {});
+    }, seconds * 1000);
+  }
+
+  function liveTile(tile) {
+    var url = tile.getAttribute("data-events");
+    var state = tile.getAttribute("data-state");
+    if (!url || !window.EventSource || (state !== "queued" && state !== "running")) {
+      return;
+    }
+    var bar = tile.querySelector("progress");
+    var percent = tile.querySelector(".tile-percent");
+    var source = new EventSource(url);
+    source.addEventListener("progress", function (event) {
+      var data = JSON.parse(event.data);
+      if (data.total > 0) {
+        bar.max = data.total;
+        bar.value = data.step;
+        percent.textContent = Math.floor((100 * data.step) / data.total) + "%";
+      }
+    });
+    source.addEventListener("done", function () {
+      source.close();
+      tile.setAttribute("data-state", "done");
+      var pending = document.querySelectorAll(".tile[data-state=queued], .tile[data-state=running]");
+      if (pending.length === 0) {
+        // Every image is ready: the server renders the tiles with their pictures.
+        window.location.reload();
+      }
+    });
+    source.onerror = function () {
+      source.close();
+    };
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     var section = document.getElementById("job");
     if (section) {
       liveJob(section);
+    }
+    var list = document.getElementById("notifications");
+    if (list) {
+      pollNotifications(list);
+    }
+    var tiles = document.querySelectorAll(".tile[data-events]");
+    for (var t = 0; t < tiles.length; t++) {
+      liveTile(tiles[t]);
     }
     var status = document.getElementById("assist-status");
     if (status) {
