@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from fediserver.c2s.problems import problem_json
 from fediserver.c2s.submission import BadActivity, WrongActor
 from fediserver.federation.render import collection_page, ordered_collection
 from fediserver.mastodon.auth import caller
@@ -75,4 +76,4 @@ async def read_inbox(request: Request) -> Response:
     return as2(collection_page(f"{inbox_id}?page={page}", inbox_id, [_shown(b) for b in rows], next_page))
 
 
-routes = [Route("/users/{username}/inbox", read_inbox, methods=["GET"])]
+routes = [Route("/users/{username}/inbox", problem_json(read_inbox), methods=["GET"])]

@@ -17,6 +17,7 @@ from starlette.routing import Route
 
 import activitypub as ap
 from fediserver.c2s.outbox import TooLarge
+from fediserver.c2s.problems import problem_json
 from fediserver.c2s.submission import LIMITS, BadActivity, WrongActor
 from fediserver.domain.services import Services
 from fediserver.errors import InvalidInput
@@ -100,4 +101,4 @@ async def upload_media(request: Request) -> Response:
     return answer
 
 
-routes = [Route("/users/{username}/uploadMedia", upload_media, methods=["POST"])]
+routes = [Route("/users/{username}/uploadMedia", problem_json(upload_media), methods=["POST"])]

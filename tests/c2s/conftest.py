@@ -76,3 +76,12 @@ async def client_for() -> AsyncIterator[ClientFor]:
 
     yield make
     await http.aclose()
+
+
+def problem_text(answer: httpx.Response) -> str:
+    """A FEP-c180 refusal's ``type`` and ``detail`` together, after checking its shape (RFC 9457 §3)."""
+    assert answer.headers["content-type"].startswith("application/problem+json"), answer.headers
+    body = answer.json()
+    assert body["status"] == answer.status_code
+    assert isinstance(body["title"], str) and body["title"]
+    return f"{body['type']} {body['detail']}"
