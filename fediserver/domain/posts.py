@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 import activitypub as ap
+from fediserver.domain.addressees import deliver_locally, notify_addressees
 from fediserver.domain.mentions import local_account, resolve_mentions
 from fediserver.domain.notifications import notify, withdraw
 from fediserver.domain.services import Services
@@ -282,7 +283,9 @@ async def publish_post(
     await session.flush()
     await index_tags(session, note, rendered.hashtags)
     await _notify_local_mentions(session, note.attributed_to, note, mentioned)
+    await notify_addressees(session, svc.urls, note, [*draft.addressees, *draft.hidden])
     activity = create_for_note(await note_document(svc, session, note), svc.urls)
+    await deliver_locally(session, svc.urls, author, activity, draft.hidden)
     await deliver(svc, session, author, note, activity)
     if draft.hidden:
         hidden = await outbound.addressed_inboxes(session, {"to": list(draft.hidden)})
