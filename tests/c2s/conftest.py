@@ -83,5 +83,6 @@ def problem_text(answer: httpx.Response) -> str:
     assert answer.headers["content-type"].startswith("application/problem+json"), answer.headers
     body = answer.json()
     assert body["status"] == answer.status_code
-    assert isinstance(body["title"], str) and body["title"]
+    assert isinstance(body["title"], str)
+    assert body["title"]
     return f"{body['type']} {body['detail']}"
