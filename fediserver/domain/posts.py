@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -132,8 +133,12 @@ async def _fetch_remote(svc: Services, session: AsyncSession, uri: str) -> Note 
     except ap.ActivityPubError:
         return None
     note.attachments = attachments_to_models(doc)
-    session.add(note)
-    await session.flush()
+    try:
+        async with session.begin_nested():
+            session.add(note)
+    except IntegrityError:
+        # The inbox stored the same post while we fetched it (its Create arrived meanwhile): use that row.
+        return await session.scalar(select(Note).where(Note.uri == uri, Note.deleted_at.is_(None)))
     return note
 
 
