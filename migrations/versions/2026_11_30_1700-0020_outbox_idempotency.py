@@ -1,4 +1,4 @@
-"""outbox idempotency keys: an outbox POST retried with the same Idempotency-Key makes one activity
+"""C2S: outbox idempotency keys (a retried outbox POST makes one activity); FEP-d8c2 client document URLs
 
 Revision ID: 0020
 Revises: 0014
@@ -36,8 +36,13 @@ def upgrade() -> None:
         sa.UniqueConstraint("token_id", "key", name="uq_outbox_idempotency_keys_token_key"),
     )
     op.create_index(op.f("ix_outbox_idempotency_keys_created_at"), "outbox_idempotency_keys", ["created_at"])
+    op.add_column("oauth_applications", sa.Column("client_url", sa.String(length=2048), nullable=True))
+    op.create_index(op.f("ix_oauth_applications_client_url"), "oauth_applications", ["client_url"], unique=True)
 
 
 def downgrade() -> None:
+    op.drop_index(op.f("ix_oauth_applications_client_url"), table_name="oauth_applications")
+    with op.batch_alter_table("oauth_applications") as batch:
+        batch.drop_column("client_url")
     op.drop_index(op.f("ix_outbox_idempotency_keys_created_at"), table_name="outbox_idempotency_keys")
     op.drop_table("outbox_idempotency_keys")

@@ -15,9 +15,9 @@ from fediserver.models import User
 from fediserver.oauth import grants
 from fediserver.oauth.grants import OOB
 from fediserver.oauth.scopes import Scopes
-from tests.federation.conftest import Instance, instances, wait
+from tests.federation.conftest import Instance, instances, serve_app, wait
 
-__all__ = ["instances", "wait"]
+__all__ = ["instances", "serve_app", "wait"]
 
 AS2 = 'application/ld+json; profile="https://www.w3.org/ns/activitystreams"'
 PUBLIC = "https://www.w3.org/ns/activitystreams#Public"
