@@ -76,7 +76,7 @@ async def test_fep_d8c2__redirect_uri_must_be_listed_in_the_document(
     instances: Any, client_for: ClientFor, serve_app: Callable[[Starlette], Awaitable[str]]
 ) -> None:
     a = await instances("a", ["alice"])
-    docs = {
+    docs: dict[str, dict[str, Any]] = {
         "/client": {"type": "Application", "name": "Doc", "redirectURI": "https://client.example/callback"},
         "/person": {"type": "Person", "redirectURI": [OOB]},
         "/none": {"type": "Service", "name": "No redirects"},
