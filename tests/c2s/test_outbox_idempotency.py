@@ -3,6 +3,7 @@ activity and no second delivery; another key, or another token, is a new request
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from sqlalchemy import func, select
@@ -72,3 +73,14 @@ async def test_6__a_failed_request_does_not_use_up_its_key(instances: Any, clien
     assert (await alice.post(NOTE, **{"Idempotency-Key": "k"})).status_code == 201
     assert (await alice.post(NOTE, **{"Idempotency-Key": ""})).status_code == 400
     assert (await alice.post(NOTE, **{"Idempotency-Key": "x" * 256})).status_code == 400
+
+
+async def test_6__concurrent_retries_with_one_key_make_one_activity(instances: Any, client_for: ClientFor) -> None:
+    a = await instances("a", ["alice"])
+    alice = await client_for(a, "alice")
+    body = {"type": "Note", "content": "raced", "to": [PUBLIC]}
+    answers = await asyncio.gather(*(alice.post(body, **{"Idempotency-Key": "race"}) for _ in range(4)))
+    assert all(answer.status_code in (201, 409) for answer in answers), [a.text for a in answers]
+    assert len({answer.headers["Location"] for answer in answers if answer.status_code == 201}) == 1
+    async with a.sessions() as session:
+        assert await session.scalar(select(func.count()).select_from(Note).where(Note.source_text == "raced")) == 1
