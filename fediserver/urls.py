@@ -72,7 +72,7 @@ class Urls:
         return f"{self.base}/tags/{quote(name.lower())}"
 
     def follow_activity(self, token: str) -> str:
-        """The id of a Follow we send; the activity is not served, its id only has to be ours and unique."""
+        """The id of a Follow we send; served to the follower's own token only (``c2s.activities``)."""
         return f"{self.base}/follows/{token}"
 
     def instance_collection(self, name: str) -> str:
