@@ -19,6 +19,7 @@ from starlette.routing import BaseRoute
 
 import activitypub as ap
 from fediserver import __version__, accounts, migrate
+from fediserver.c2s import activities as c2s_activities
 from fediserver.c2s import inbox as c2s_inbox
 from fediserver.c2s import media as c2s_media
 from fediserver.c2s import outbox as c2s_outbox
@@ -183,6 +184,7 @@ def create_app(settings: Settings, options: AppOptions | None = None) -> Starlet
         *c2s_media.routes,
         *c2s_inbox.routes,
         *c2s_proxy.routes,
+        *c2s_activities.routes,
         *notes.routes,
         *inbox.routes,
         *generations.routes,

@@ -72,7 +72,7 @@ class Urls:
         return f"{self.base}/tags/{quote(name.lower())}"
 
     def follow_activity(self, token: str) -> str:
-        """The id of a Follow we send; the activity is not served, its id only has to be ours and unique."""
+        """The id of a Follow we send; served to the follower's own token only (``c2s.activities``)."""
         return f"{self.base}/follows/{token}"
 
     def instance_collection(self, name: str) -> str:
@@ -116,3 +116,16 @@ class Urls:
     def proxy_url(self, username: str) -> str:
         """``endpoints.proxyUrl`` of a user: signed fetches on the user's behalf (ActivityPub §4.1)."""
         return f"{self.actor(username)}/proxy"
+
+    def activity(self, username: str, kind: str, ref: int) -> str:
+        """A Like, Announce or Block the user sent (``kind`` ``like``/``announce``/``block``), served to its
+        owner (and, for an Announce, to anyone) so the outbox's ``Location`` resolves (ActivityPub §6)."""
+        return f"{self.actor(username)}/activities/{kind}/{ref}"
+
+    def undo(self, activity_id: str) -> str:
+        """The Undo of one of our activities, served once the activity is undone."""
+        return f"{activity_id}/undo"
+
+    def media_object(self, username: str, storage_key: str) -> str:
+        """The AS2 ``Image`` of an upload (``uploadMedia``'s ``Location``); the file itself is ``media``."""
+        return f"{self.actor(username)}/media/{storage_key}"

@@ -65,11 +65,11 @@ async def _media(box: Outbox, note: dict[str, Any]) -> list[MediaAttachment]:
     listed = items if isinstance(items, list) else [items] if items is not None else []
     if len(listed) > MAX_MEDIA:
         raise BadActivity(f"attachment: at most {MAX_MEDIA}")
-    prefix = box.svc.urls.media("")
+    prefixes = (box.svc.urls.media(""), box.svc.urls.media_object(box.me.username, ""))
     found: list[MediaAttachment] = []
     for item in listed:
         refs = _references(item)
-        keys = [r[len(prefix) :] for r in refs if r and r.startswith(prefix)]
+        keys = [r[len(p) :] for r in refs for p in prefixes if r.startswith(p)]
         row = None
         if keys:
             row = await box.session.scalar(

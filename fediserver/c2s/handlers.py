@@ -142,7 +142,8 @@ async def undo(box: Outbox, sub: Submission) -> str:
         "Announce": reactions.unboost,
     }
     await undoers[kind](box.svc, box.session, box.me, target)
-    return f"{uri or box.me_uri}#undo"
+    # The domain gives every Undo the id ``<activity>/undo``; served by ``c2s.activities``.
+    return box.svc.urls.undo(uri) if uri else box.me_uri
 
 
 HANDLERS: dict[str, Handler] = {

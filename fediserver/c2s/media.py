@@ -4,7 +4,8 @@ An authenticated ``multipart/form-data`` POST with ``file`` (the bytes) and ``ob
 its ``name`` is the alt text), or Pleroma's plain ``description``. The image is cleaned and stored like
 every upload (``ingest_upload`` via the Mastodon API's ``upload_media``: one code path) and published
 nowhere until a Create names it. Answers 201 with ``Location`` and the completed ``Image`` in the body;
-its ``id`` is the file's URL, which a Note's ``attachment`` names. 413 over ``media.max_upload_bytes``.
+its ``id`` (the ``Location``) serves that Image as AS2 and its ``url`` is the file; a Note's ``attachment``
+names either. 413 over ``media.max_upload_bytes``.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from starlette.routing import Route
 
 import activitypub as ap
 from fediserver.c2s.outbox import TooLarge
+from fediserver.c2s.problems import problem_json
 from fediserver.c2s.submission import LIMITS, BadActivity, WrongActor
 from fediserver.domain.services import Services
 from fediserver.errors import InvalidInput
@@ -49,13 +51,14 @@ def _alt(shell: str | None, description: str | None) -> str:
     return alt
 
 
-def image_to_as(row: MediaAttachment, urls: Urls) -> dict[str, Any]:
+def image_to_as(row: MediaAttachment, urls: Urls, username: str) -> dict[str, Any]:
+    """The upload as an AS2 ``Image``: its id is served as AS2 (``c2s.activities``), its ``url`` is the file."""
     # An upload is always stored here; only remote attachments lack a storage key.
     assert row.storage_key is not None
     url = urls.media(row.storage_key)
     return {
         "@context": ap.AS_CONTEXT,
-        "id": url,
+        "id": urls.media_object(username, row.storage_key),
         "type": "Image",
         "mediaType": row.media_type,
         "url": url,
@@ -94,10 +97,10 @@ async def upload_media(request: Request) -> Response:
         except InvalidInput as exc:
             raise BadActivity(exc.message) from None
         await session.commit()
-    doc = image_to_as(row, svc.urls)
+    doc = image_to_as(row, svc.urls, found.actor.username)
     answer = as2(doc, status=201)
     answer.headers["Location"] = doc["id"]
     return answer
 
 
-routes = [Route("/users/{username}/uploadMedia", upload_media, methods=["POST"])]
+routes = [Route("/users/{username}/uploadMedia", problem_json(upload_media), methods=["POST"])]

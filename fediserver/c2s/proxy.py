@@ -15,6 +15,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 import activitypub as ap
+from fediserver.c2s.problems import problem_json
 from fediserver.c2s.submission import BadActivity, WrongActor
 from fediserver.domain.services import Services
 from fediserver.errors import AppError
@@ -54,4 +55,4 @@ async def proxy(request: Request) -> Response:
     return as2(doc)
 
 
-routes = [Route("/users/{username}/proxy", proxy, methods=["POST"])]
+routes = [Route("/users/{username}/proxy", problem_json(proxy), methods=["POST"])]

@@ -17,11 +17,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 import activitypub as ap
 from fediserver.domain import edit_media
+from fediserver.domain.addressees import deliver_locally, notify_addressees
 from fediserver.domain.mentions import local_account, resolve_mentions
 from fediserver.domain.notifications import notify, withdraw
 from fediserver.domain.services import Services
@@ -137,8 +139,12 @@ async def _fetch_remote(svc: Services, session: AsyncSession, uri: str) -> Note 
     except ap.ActivityPubError:
         return None
     note.attachments = attachments_to_models(doc)
-    session.add(note)
-    await session.flush()
+    try:
+        async with session.begin_nested():
+            session.add(note)
+    except IntegrityError:
+        # The inbox stored the same post while we fetched it (its Create arrived meanwhile): use that row.
+        return await session.scalar(select(Note).where(Note.uri == uri, Note.deleted_at.is_(None)))
     return note
 
 
@@ -288,7 +294,9 @@ async def publish_post(
     await session.flush()
     await index_tags(session, note, rendered.hashtags)
     await _notify_local_mentions(session, note.attributed_to, note, mentioned)
+    await notify_addressees(session, svc.urls, note, [*draft.addressees, *draft.hidden])
     activity = create_for_note(await note_document(svc, session, note), svc.urls)
+    await deliver_locally(session, svc.urls, author, activity, draft.hidden)
     await deliver(svc, session, author, note, activity)
     if draft.hidden:
         hidden = await outbound.addressed_inboxes(session, {"to": list(draft.hidden)})

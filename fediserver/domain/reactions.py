@@ -33,7 +33,7 @@ async def like(svc: Services, session: AsyncSession, me: LocalActor, note_uri: s
     my_uri = svc.urls.actor(me.username)
     if await session.scalar(select(Like.id).where(Like.actor_uri == my_uri, Like.note_uri == note.uri)) is not None:
         raise Conflict(f"{me.username} already favourited {note.uri}")
-    row = Like(activity_uri=f"{my_uri}#likes/{note.id}", actor_uri=my_uri, note_uri=note.uri)
+    row = Like(activity_uri=svc.urls.activity(me.username, "like", note.id), actor_uri=my_uri, note_uri=note.uri)
     session.add(row)
     await session.flush()
     if note.local_actor_id not in (None, me.id):
@@ -63,7 +63,9 @@ async def boost(svc: Services, session: AsyncSession, me: LocalActor, note_uri: 
     my_uri = svc.urls.actor(me.username)
     if await session.scalar(select(Announce.id).where(Announce.actor_uri == my_uri, Announce.note_uri == note.uri)):
         raise Conflict(f"{me.username} already boosted {note.uri}")
-    row = Announce(activity_uri=f"{my_uri}#announces/{note.id}", actor_uri=my_uri, note_uri=note.uri)
+    row = Announce(
+        activity_uri=svc.urls.activity(me.username, "announce", note.id), actor_uri=my_uri, note_uri=note.uri
+    )
     session.add(row)
     await session.flush()
     if note.local_actor_id not in (None, me.id):

@@ -107,7 +107,9 @@ async def block_actor(svc: Services, session: AsyncSession, me: LocalActor, acco
             )
         )
     )
-    row = ActorBlock(activity_uri=f"{me_uri}#blocks/{target.id}", actor_uri=me_uri, target_uri=target.uri)
+    row = ActorBlock(
+        activity_uri=svc.urls.activity(me.username, "block", target.id), actor_uri=me_uri, target_uri=target.uri
+    )
     session.add(row)
     await session.flush()
     await outbound.enqueue(svc.fed, session, _block(row), me, [target.inbox])

@@ -3,6 +3,7 @@
 from fediserver.models.actors import LocalActor, RemoteActor, User
 from fediserver.models.assist import AssistJob
 from fediserver.models.base import Base, QueueMixin, UTCDateTime, utcnow
+from fediserver.models.c2s import OutboxIdempotencyKey
 from fediserver.models.content import NOTIFICATION_TYPES, AccountHandle, NoteEdit, NoteTag, Notification, Tag
 from fediserver.models.moderation import ActorBlock, DomainBlock, Report
 from fediserver.models.oauth import OAuthApplication, OAuthAuthorizationCode, OAuthToken, StatusIdempotencyKey
@@ -35,6 +36,7 @@ __all__ = [
     "OAuthApplication",
     "OAuthAuthorizationCode",
     "OAuthToken",
+    "OutboxIdempotencyKey",
     "Pin",
     "QueueMixin",
     "RemoteActor",

@@ -29,6 +29,8 @@ class OAuthApplication(Base):
     client_id: Mapped[str] = mapped_column(String(64), unique=True)
     client_secret_hash: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # FEP-d8c2: the client document's URL, the ``client_id`` such a client sends (``oauth.client_documents``).
+    client_url: Mapped[str | None] = mapped_column(String(2048), default=None, unique=True, index=True)
 
 
 class OAuthAuthorizationCode(Base):

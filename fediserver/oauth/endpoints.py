@@ -10,6 +10,7 @@ import base64
 import binascii
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -17,7 +18,7 @@ from starlette.routing import Route
 from fediserver.mastodon.auth import Forbidden, caller
 from fediserver.mastodon.params import Params, read_params
 from fediserver.models import OAuthApplication
-from fediserver.oauth import grants
+from fediserver.oauth import client_documents, grants
 from fediserver.oauth.grants import OAuthError
 from fediserver.oauth.scopes import KNOWN, InvalidScope, Scopes
 from fediserver.urls import Urls
@@ -109,6 +110,17 @@ def token_entity(issued: grants.IssuedToken) -> dict[str, Any]:
     return body
 
 
+async def _token_client(session: AsyncSession, client_id: str, secret: str, grant_type: str) -> OAuthApplication:
+    """The client: a FEP-d8c2 document client (public, PKCE-bound codes; a secret is ignored) for the code and
+    refresh grants, else a registered app authenticated by its secret."""
+    if client_documents.is_client_url(client_id) and grant_type != "client_credentials":
+        app = await client_documents.find_by_url(session, client_id)
+        if app is None:
+            raise OAuthError(401, "invalid_client", "Unknown client: authorize with this client_id first.")
+        return app
+    return await grants.authenticate_client(session, client_id, secret)
+
+
 async def token(request: Request) -> Response:
     """POST /oauth/token (RFC 6749 §4.1.3, §4.4, §6); the password grant is refused as Mastodon 4.3 does."""
     params = await read_params(request)
@@ -122,7 +134,7 @@ async def token(request: Request) -> Response:
             )
         client_id, secret = _client_credentials(request, params)
         async with request.app.state.sessions() as session:
-            app = await grants.authenticate_client(session, client_id, secret)
+            app = await _token_client(session, client_id, secret, grant_type)
             if grant_type == "authorization_code":
                 code = params.text("code") or ""
                 issued = await grants.exchange_code(
@@ -190,7 +202,9 @@ async def metadata(request: Request) -> Response:
             "response_modes_supported": ["query", "fragment", "form_post"],
             "code_challenge_methods_supported": ["S256"],
             "grant_types_supported": GRANT_TYPES,
-            "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+            "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+            # FEP-d8c2: a client may name itself by the URL of its client document (``client_documents``).
+            "activitypub_object_id_as_client_id": True,
         }
     )
 

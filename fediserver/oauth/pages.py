@@ -22,7 +22,7 @@ from fediserver import websessions
 from fediserver.logins import LoginLimiter, check_credentials
 from fediserver.mastodon.params import Params, read_params
 from fediserver.models import OAuthApplication, User
-from fediserver.oauth import grants
+from fediserver.oauth import client_documents, grants
 from fediserver.oauth.grants import OOB, OAuthError
 from fediserver.oauth.scopes import Scopes
 
@@ -62,8 +62,15 @@ class AuthRequest:
 async def validate(request: Request, params: Params) -> AuthRequest:
     """The checks that must pass before anything is shown; errors here are never redirected (§4.1.2.1)."""
     client_id = params.text("client_id") or ""
+    app: OAuthApplication | None = None
     async with request.app.state.sessions() as session:
-        app = await grants.find_app(session, client_id) if client_id else None
+        if client_documents.is_client_url(client_id):
+            app = await client_documents.resolve_client(request.app.state.federation, session, client_id)
+            await session.commit()
+            if not params.text("code_challenge"):
+                raise OAuthError(400, "invalid_request", "A client identified by URL must use PKCE (FEP-d8c2).")
+        else:
+            app = await grants.find_app(session, client_id) if client_id else None
     if app is None:
         raise OAuthError(400, "invalid_client", "Unknown client: register the app first (client_id).")
     redirect_uri = params.text("redirect_uri") or ""

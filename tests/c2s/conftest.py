@@ -15,9 +15,9 @@ from fediserver.models import User
 from fediserver.oauth import grants
 from fediserver.oauth.grants import OOB
 from fediserver.oauth.scopes import Scopes
-from tests.federation.conftest import Instance, instances, wait
+from tests.federation.conftest import Instance, instances, serve_app, wait
 
-__all__ = ["instances", "wait"]
+__all__ = ["instances", "serve_app", "wait"]
 
 AS2 = 'application/ld+json; profile="https://www.w3.org/ns/activitystreams"'
 PUBLIC = "https://www.w3.org/ns/activitystreams#Public"
@@ -76,3 +76,13 @@ async def client_for() -> AsyncIterator[ClientFor]:
 
     yield make
     await http.aclose()
+
+
+def problem_text(answer: httpx.Response) -> str:
+    """A FEP-c180 refusal's ``type`` and ``detail`` together, after checking its shape (RFC 9457 §3)."""
+    assert answer.headers["content-type"].startswith("application/problem+json"), answer.headers
+    body = answer.json()
+    assert body["status"] == answer.status_code
+    assert isinstance(body["title"], str)
+    assert body["title"]
+    return f"{body['type']} {body['detail']}"

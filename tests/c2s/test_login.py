@@ -1,7 +1,7 @@
 """FEP-d8c2 as far as we implement it: a client finds the OAuth endpoints in the actor's ``endpoints``,
 logs in with the authorization-code flow and PKCE S256 through the server's own pages, and posts to the
-outbox with the token it got. (Clients register through ``/api/v1/apps``: d8c2's client-id documents are
-not supported.)"""
+outbox with the token it got. This client registered through ``/api/v1/apps``; d8c2's client documents
+(a URL as ``client_id``) are in ``test_client_documents.py``."""
 
 from __future__ import annotations
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.c2s.conftest import PUBLIC, ClientFor
+from tests.c2s.conftest import PUBLIC, ClientFor, problem_text
 
 NOTE = {"type": "Note", "content": "hi", "to": [PUBLIC]}
 
@@ -36,7 +36,7 @@ async def test_6__scope_is_checked_per_activity_type(instances: Any, client_for:
     assert (await statuses.post(NOTE)).status_code == 201
     answer = await statuses.post({"type": "Block", "object": "https://elsewhere.example/users/x"})
     assert answer.status_code == 403
-    assert "write:blocks" in answer.json()["error"]
+    assert "write:blocks" in problem_text(answer)
 
 
 async def test_6__actor_and_attributed_to_must_be_the_token_user(instances: Any, client_for: ClientFor) -> None:
@@ -45,7 +45,7 @@ async def test_6__actor_and_attributed_to_must_be_the_token_user(instances: Any,
     carol_uri = a.actor_url("carol")
     answer = await alice.post({"type": "Create", "actor": carol_uri, "object": NOTE})
     assert answer.status_code == 403
-    assert "principal-actor-mismatch" in answer.json()["error"]
+    assert "principal-actor-mismatch" in problem_text(answer)
     answer = await alice.post({**NOTE, "attributedTo": carol_uri})
     assert answer.status_code == 403
     assert (await alice.post({"type": "Create", "actor": alice.actor, "object": NOTE})).status_code == 201
@@ -96,7 +96,7 @@ async def test_6__bad_bodies_are_400_with_a_reason(instances: Any, client_for: C
     for body, reason in cases:
         answer = await alice.post(body)
         assert answer.status_code == 400, (body, answer.status_code, answer.text)
-        assert reason in answer.json()["error"], (body, answer.json())
+        assert reason in problem_text(answer), (body, answer.json())
 
 
 async def test_6__transport_limits(instances: Any, client_for: ClientFor) -> None:

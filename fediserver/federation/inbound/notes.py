@@ -8,6 +8,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import selectinload
 
 import activitypub as ap
+from fediserver.domain.addressees import local_addressees, named_in
 from fediserver.domain.notifications import notify, withdraw
 from fediserver.domain.tags import hashtag_names, index_tags
 from fediserver.federation.convert import attachments_to_models, note_to_model
@@ -63,7 +64,7 @@ async def store_note(ctx: Inbound, doc: dict[str, Any], author: RemoteActor) -> 
 
 
 async def after_store(ctx: Inbound, note: Note, doc: dict[str, Any]) -> None:
-    """Index a public post's hashtags; notify local users it mentions or replies to (Mastodon's
+    """Index a public post's hashtags; notify local users it mentions, addresses or replies to (Mastodon's
     ``ProcessMentionsService``: a reply to a local post also mentions its author)."""
     await index_tags(ctx.session, note, hashtag_names(doc.get("tag")) if note.visibility == "public" else ())
     recipients: set[int] = set()
@@ -72,6 +73,9 @@ async def after_store(ctx: Inbound, note: Note, doc: dict[str, Any]) -> None:
             local = await ctx.local_actor(ap.get_id(tag.get("href")))
             if local is not None:
                 recipients.add(local.id)
+    # Local users named in the audience without a Mention tag (an ActivityPub client's to/cc, §6.1).
+    for local in await local_addressees(ctx.session, ctx.fed.urls, named_in(ctx.activity, doc)):
+        recipients.add(local.id)
     parent = await ctx.local_note(note.in_reply_to_uri)
     if parent is not None and parent.local_actor_id is not None:
         recipients.add(parent.local_actor_id)
