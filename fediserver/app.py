@@ -35,8 +35,12 @@ from fediserver.logins import LoginLimiter
 from fediserver.mastodon.cors import MastodonCors
 from fediserver.mastodon.ratelimit import RateLimit
 from fediserver.mastodon.routes import accounts as api_accounts
+from fediserver.mastodon.routes import credentials as api_credentials
+from fediserver.mastodon.routes import follow_requests as api_follow_requests
 from fediserver.mastodon.routes import instance as api_instance
 from fediserver.mastodon.routes import media as api_media
+from fediserver.mastodon.routes import notifications as api_notifications
+from fediserver.mastodon.routes import relations as api_relations
 from fediserver.mastodon.routes import search as api_search
 from fediserver.mastodon.routes import statuses as api_statuses
 from fediserver.mastodon.routes import timelines as api_timelines
@@ -185,6 +189,11 @@ def create_app(settings: Settings, options: AppOptions | None = None) -> Starlet
         *oauth_endpoints.routes,
         *oauth_pages.routes,
         *api_instance.routes,
+        # Before ``/api/v1/accounts/{id}``, which would take ``search`` for an id.
+        *api_credentials.routes,
+        *api_relations.routes,
+        *api_follow_requests.routes,
+        *api_notifications.routes,
         *api_accounts.routes,
         *api_statuses.routes,
         *api_media.routes,

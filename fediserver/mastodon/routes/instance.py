@@ -83,12 +83,6 @@ async def grouped_notifications(request: Request) -> Response:
     return ok({"accounts": [], "statuses": [], "notification_groups": []})
 
 
-async def unread_count(request: Request) -> Response:
-    async with request.app.state.sessions() as session:
-        await caller(request, session, "read:notifications")
-    return ok({"count": 0})
-
-
 async def streaming_health(request: Request) -> Response:
     return PlainTextResponse("OK")
 
@@ -118,11 +112,7 @@ routes = [
     Route("/api/v1/trends/statuses", _empty_list(None)),
     Route("/api/v1/trends/links", _empty_list(None)),
     Route("/api/v2/suggestions", _empty_list("read")),
-    Route("/api/v1/notifications", _empty_list("read:notifications", paginated=True)),
-    Route("/api/v1/notifications/unread_count", unread_count),
-    Route("/api/v1/notifications/clear", _empty_object("write:notifications"), methods=["POST"]),
     Route("/api/v2/notifications", grouped_notifications),
-    Route("/api/v1/follow_requests", _empty_list("read:follows", paginated=True)),
     Route("/api/v1/conversations", _empty_list("read:statuses", paginated=True)),
     Route("/api/v1/bookmarks", _empty_list("read:bookmarks", paginated=True)),
     Route("/api/v1/favourites", _empty_list("read:favourites", paginated=True)),

@@ -1,0 +1,141 @@
+"""Notifications (docs.joinmastodon.org/methods/notifications/): list, get, dismiss, clear, unread count.
+
+Every read goes through ``fediserver.domain.notifications``. Types the server does not produce (``poll``,
+``admin.sign_up``, ``severed_relationships``, ...) are accepted in ``types[]`` and ``exclude_types[]`` and
+match nothing: Ivory and Phanpy send them, and Mastodon ignores unknown ones. Notifications from muted
+(with ``notifications``) and blocked accounts are hidden, as Mastodon's ``NotificationFilter`` does.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from fediserver.domain import notifications
+from fediserver.errors import NotFound
+from fediserver.mastodon import lookup, rows
+from fediserver.mastodon.auth import caller
+from fediserver.mastodon.entities.notification import STATUS_TYPES, notification_entity
+from fediserver.mastodon.http import ok, services, urls
+from fediserver.mastodon.params import read_params
+from fediserver.mastodon.present import Presenter
+from fediserver.mastodon.routes.accounts import actor_uri
+from fediserver.models import NOTIFICATION_TYPES, Note, Notification
+from fediserver.notes import may_see
+
+JSON = dict[str, Any]
+UNREAD_DEFAULT = 100
+UNREAD_MAX = 1000
+
+
+async def _present(request: Request, session: AsyncSession, me_uri: str, found: list[Notification]) -> list[JSON]:
+    """Entities in the order given; one whose account is unknown or whose status the viewer may not see
+    (deleted, or private) is left out, as Mastodon drops a notification with its target."""
+    presenter = Presenter(session, urls(request), me_uri)
+    accounts = await presenter.accounts(n.from_actor_uri for n in found)
+    note_uris = {n.note_uri for n in found if n.note_uri and n.type in STATUS_TYPES}
+    notes = (
+        {
+            n.uri: n
+            for n in await session.scalars(select(Note).where(Note.uri.in_(note_uris), Note.deleted_at.is_(None)))
+        }
+        if note_uris
+        else {}
+    )
+    visible = [n for n in notes.values() if await may_see(session, n, me_uri)]
+    statuses = {s["uri"]: s for s in await presenter.statuses(visible)}
+    out = []
+    for row in found:
+        account = accounts.get(row.from_actor_uri)
+        status = statuses.get(row.note_uri or "")
+        if account is None or (row.type in STATUS_TYPES and status is None):
+            continue
+        out.append(notification_entity(row, account, status))
+    return out
+
+
+async def index(request: Request) -> Response:
+    params = await read_params(request)
+    known = set(NOTIFICATION_TYPES)
+    asked = params.many("types")
+    types = [t for t in asked if t in known]
+    async with request.app.state.sessions() as session:
+        found = await caller(request, session, "read:notifications")
+        if asked and not types:
+            return rows.paged_rows(request, [], [])
+        sender = None
+        if (account_id := params.text("account_id")) is not None:
+            sender = actor_uri(request, await lookup.account(session, account_id))
+        window = rows.window(params)
+        query = notifications.NotificationQuery(
+            types=types,
+            exclude_types=[t for t in params.many("exclude_types") if t in known],
+            from_actor_uri=sender,
+            hidden_senders=await notifications.hidden_senders(services(request), session, found.actor),
+            limit=window.limit,
+            max_id=window.max_id,
+            since_id=window.since_id,
+            min_id=window.min_id,
+        )
+        page = await notifications.list_notifications(session, found.actor, query)
+        me_uri = urls(request).actor(found.actor.username)
+        items = await _present(request, session, me_uri, page)
+    # The cursors are those of the rows read, so a page thinned by hidden statuses still moves on.
+    return rows.paged_rows(request, items, [r.id for r in page] if items else [])
+
+
+def _row_id(request: Request) -> int:
+    text = request.path_params["id"]
+    if not text.isdigit() or len(text) > 19:
+        raise NotFound("Record not found")
+    return int(text)
+
+
+async def show(request: Request) -> Response:
+    async with request.app.state.sessions() as session:
+        found = await caller(request, session, "read:notifications")
+        row = await notifications.get_notification(session, found.actor, _row_id(request))
+        items = await _present(request, session, urls(request).actor(found.actor.username), [row])
+    if not items:
+        raise NotFound("Record not found")
+    return ok(items[0])
+
+
+async def dismiss(request: Request) -> Response:
+    async with request.app.state.sessions() as session:
+        found = await caller(request, session, "write:notifications")
+        await notifications.dismiss(session, found.actor, _row_id(request))
+        await session.commit()
+    return ok({})
+
+
+async def clear(request: Request) -> Response:
+    async with request.app.state.sessions() as session:
+        found = await caller(request, session, "write:notifications")
+        await notifications.clear(session, found.actor)
+        await session.commit()
+    return ok({})
+
+
+async def unread_count(request: Request) -> Response:
+    params = await read_params(request)
+    limit = max(1, min(params.integer("limit") or UNREAD_DEFAULT, UNREAD_MAX))
+    async with request.app.state.sessions() as session:
+        found = await caller(request, session, "read:notifications")
+        hidden = await notifications.hidden_senders(services(request), session, found.actor)
+        count = await notifications.unread_count(session, found.actor, hidden, limit)
+    return ok({"count": count})
+
+
+routes = [
+    Route("/api/v1/notifications", index),
+    Route("/api/v1/notifications/unread_count", unread_count),
+    Route("/api/v1/notifications/clear", clear, methods=["POST"]),
+    Route("/api/v1/notifications/{id}", show),
+    Route("/api/v1/notifications/{id}/dismiss", dismiss, methods=["POST"]),
+]
