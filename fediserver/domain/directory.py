@@ -46,7 +46,8 @@ async def search_accounts(
         RemoteActor.deleted_at.is_(None),
     )
     if host and host.lower() != svc.urls.domain:
-        remote = remote.where(RemoteActor.domain.ilike(_prefix(host), escape="\\"))
+        # The cached domain is the actor id's host, which may lack the WebFinger host's port.
+        remote = remote.where(RemoteActor.domain.in_({host.lower(), host.lower().split(":", 1)[0]}))
     uris += list(await session.scalars(remote.order_by(RemoteActor.preferred_username, RemoteActor.id)))
     if followed_by is not None:
         followed = set(
