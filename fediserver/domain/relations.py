@@ -53,10 +53,15 @@ def answer_follow(fed: Federation, me: LocalActor, row: Follow, *, accept: bool)
 
 
 async def _pending_from(svc: Services, session: AsyncSession, me: LocalActor, account: str) -> Follow:
-    requester = await following.resolve_account(svc.fed, session, account)
+    """The pending Follow from ``account``: an actor URL is taken as it is (a request comes from a known
+    actor, so nothing needs fetching); a handle is resolved over WebFinger."""
+    if account.startswith(("https://", "http://")):
+        requester_uri = account
+    else:
+        requester_uri = (await following.resolve_account(svc.fed, session, account)).uri
     row = await session.scalar(
         select(Follow).where(
-            Follow.follower_uri == requester.uri,
+            Follow.follower_uri == requester_uri,
             Follow.followed_uri == svc.urls.actor(me.username),
             Follow.state == "pending",
         )
@@ -69,9 +74,10 @@ async def _pending_from(svc: Services, session: AsyncSession, me: LocalActor, ac
 async def _answer(svc: Services, session: AsyncSession, me: LocalActor, account: str, *, accept: bool) -> Follow:
     row = await _pending_from(svc, session, me, account)
     requester = await session.scalar(select(RemoteActor).where(RemoteActor.uri == row.follower_uri))
-    assert requester is not None  # _pending_from resolved it
-    activity = answer_follow(svc.fed, me, row, accept=accept)
-    await outbound.enqueue(svc.fed, session, activity, me, [outbound.inbox_for(requester)])
+    if requester is not None:
+        # A local requester has no inbox to deliver to: the row's state is the whole answer.
+        activity = answer_follow(svc.fed, me, row, accept=accept)
+        await outbound.enqueue(svc.fed, session, activity, me, [outbound.inbox_for(requester)])
     if accept:
         row.state = "accepted"
     else:
