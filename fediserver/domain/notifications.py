@@ -17,7 +17,8 @@ from fediserver.domain import mutes
 from fediserver.domain.paging import Window
 from fediserver.domain.services import Services
 from fediserver.errors import InvalidInput, NotFound
-from fediserver.models import NOTIFICATION_TYPES, ActorBlock, LocalActor, Notification, utcnow
+from fediserver.models import NOTIFICATION_TYPES, ActorBlock, LocalActor, Note, Notification, utcnow
+from fediserver.notes import may_see
 
 
 def dedupe_key(recipient_id: int, type_: str, from_actor_uri: str, note_uri: str | None, version: str) -> str:
@@ -147,6 +148,15 @@ async def unread_count(session: AsyncSession, me: LocalActor, hidden: frozenset[
     query = NotificationQuery(unread_only=True, hidden_senders=hidden)
     capped = _filtered(me, query).with_only_columns(Notification.id).limit(limit).subquery()
     return int(await session.scalar(select(func.count()).select_from(capped)) or 0)
+
+
+async def notes_of(session: AsyncSession, rows: Sequence[Notification], viewer_uri: str) -> dict[str, Note]:
+    """The posts these notifications are about, by URI, that are not deleted and ``viewer_uri`` may see."""
+    uris = {n.note_uri for n in rows if n.note_uri}
+    if not uris:
+        return {}
+    found = await session.scalars(select(Note).where(Note.uri.in_(uris), Note.deleted_at.is_(None)))
+    return {note.uri: note for note in found if await may_see(session, note, viewer_uri)}
 
 
 async def mark_read(session: AsyncSession, me: LocalActor, up_to_id: int | None = None) -> int:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import Response
@@ -25,8 +24,7 @@ from fediserver.mastodon.http import ok, services, urls
 from fediserver.mastodon.params import read_params
 from fediserver.mastodon.present import Presenter
 from fediserver.mastodon.routes.accounts import actor_uri
-from fediserver.models import NOTIFICATION_TYPES, Note, Notification
-from fediserver.notes import may_see
+from fediserver.models import NOTIFICATION_TYPES, Notification
 
 JSON = dict[str, Any]
 UNREAD_DEFAULT = 100
@@ -38,17 +36,8 @@ async def _present(request: Request, session: AsyncSession, me_uri: str, found: 
     (deleted, or private) is left out, as Mastodon drops a notification with its target."""
     presenter = Presenter(session, urls(request), me_uri)
     accounts = await presenter.accounts(n.from_actor_uri for n in found)
-    note_uris = {n.note_uri for n in found if n.note_uri and n.type in STATUS_TYPES}
-    notes = (
-        {
-            n.uri: n
-            for n in await session.scalars(select(Note).where(Note.uri.in_(note_uris), Note.deleted_at.is_(None)))
-        }
-        if note_uris
-        else {}
-    )
-    visible = [n for n in notes.values() if await may_see(session, n, me_uri)]
-    statuses = {s["uri"]: s for s in await presenter.statuses(visible)}
+    notes = await notifications.notes_of(session, [n for n in found if n.type in STATUS_TYPES], me_uri)
+    statuses = {s["uri"]: s for s in await presenter.statuses(list(notes.values()))}
     out = []
     for row in found:
         account = accounts.get(row.from_actor_uri)
