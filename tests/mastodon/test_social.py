@@ -202,6 +202,8 @@ async def test_update_credentials__validation_json_fields_and_flags(
         {"fields_attributes": [{"name": f"n{i}", "value": "v"} for i in range(5)]},
         {"fields_attributes": [{"name": "", "value": "a value without a name"}]},
         {"locked": "perhaps"},
+        {"source": {"privacy": "direct"}},
+        {"source[language]": "french"},
     ):
         refused = await client.patch("/api/v1/accounts/update_credentials", headers=me, json=body)
         assert refused.status_code == 422, body
@@ -224,6 +226,17 @@ async def test_update_credentials__validation_json_fields_and_flags(
     assert body["source"]["discoverable"] is False
     assert [(f["name"], f["value"]) for f in body["fields"]] == [("a", "1")]
     assert body["source"]["note"] == "x" * 500
+    assert body["source"]["privacy"] == "unlisted"
+    form = await client.patch(
+        "/api/v1/accounts/update_credentials",
+        headers=me,
+        data={"source[privacy]": "private", "source[sensitive]": "true", "source[language]": "fr"},
+    )
+    assert (form.json()["source"]["privacy"], form.json()["source"]["language"]) == ("private", "fr")
+    prefs = (await client.get("/api/v1/preferences", headers=me)).json()
+    assert prefs["posting:default:visibility"] == "private"
+    assert prefs["posting:default:sensitive"] is True
+    assert prefs["posting:default:language"] == "fr"
     broken = await client.patch(
         "/api/v1/accounts/update_credentials", headers=me, files={"header": ("h.png", b"\x00" + png()[1:], "image/png")}
     )

@@ -13,8 +13,9 @@ from typing import Any
 
 from fediserver.federation.render import field_value_html
 from fediserver.mastodon.entities import iso, iso_date
+from fediserver.mastodon.entities.status import VISIBILITY_OUT
 from fediserver.mastodon.ids import account_id
-from fediserver.models import LocalActor, RemoteActor
+from fediserver.models import LocalActor, RemoteActor, User
 from fediserver.urls import Urls
 
 JSON = dict[str, Any]
@@ -139,16 +140,18 @@ def remote_account(actor: RemoteActor, urls: Urls, stats: AccountStats) -> JSON:
     }
 
 
-def credential_account(actor: LocalActor, urls: Urls, stats: AccountStats, follow_requests: int = 0) -> JSON:
+def credential_account(
+    actor: LocalActor, urls: Urls, stats: AccountStats, follow_requests: int = 0, user: User | None = None
+) -> JSON:
     """CredentialAccount: Account plus ``source`` and ``role`` (verify_credentials).
 
     ``source.note`` is the bio as plain text, read back from its HTML until the bio's source text is stored.
     """
     body = local_account(actor, urls, stats)
     body["source"] = {
-        "privacy": "public",
-        "sensitive": False,
-        "language": None,
+        "privacy": VISIBILITY_OUT[user.default_visibility] if user is not None else "public",
+        "sensitive": user.default_sensitive if user is not None else False,
+        "language": user.default_language if user is not None else None,
         "note": html_to_text(actor.summary),
         "fields": [
             {"name": str(f.get("name", "")), "value": str(f.get("value", "")), "verified_at": _field(f)["verified_at"]}

@@ -18,7 +18,7 @@ from fediserver.mastodon.http import ok, paged, services, urls
 from fediserver.mastodon.pagination import Page
 from fediserver.mastodon.params import read_params
 from fediserver.mastodon.present import Presenter
-from fediserver.models import Follow, LocalActor, MediaAttachment, Note, RemoteActor
+from fediserver.models import Follow, LocalActor, MediaAttachment, Note, RemoteActor, User
 from fediserver.notes import may_see
 
 
@@ -33,7 +33,8 @@ async def credentials_of(request: Request, session: AsyncSession, actor: LocalAc
     requests = await session.scalar(
         select(Follow.id).where(Follow.followed_uri == uri, Follow.state == "pending").limit(1)
     )
-    return credential_account(actor, urls(request), stats[uri], 1 if requests else 0)
+    user = await session.scalar(select(User).where(User.actor_id == actor.id))
+    return credential_account(actor, urls(request), stats[uri], 1 if requests else 0, user)
 
 
 async def verify_credentials(request: Request) -> Response:

@@ -3,23 +3,25 @@
 
 Profile changes go through ``domain.profiles.update_profile`` (followers get ``Update(Person)``); avatar
 and header are multipart uploads stored like every upload (``media.ingest_upload``). ``source[privacy]``,
-``source[sensitive]`` and ``source[language]`` are accepted and not stored: posting defaults are not
-kept per account yet, and ``/api/v1/preferences`` reports the server's.
+``source[sensitive]`` and ``source[language]`` are the user's posting defaults (``domain.preferences``),
+reported back in ``source`` and ``/api/v1/preferences``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import re
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from fediserver.domain import directory, profiles
+from fediserver.domain import directory, preferences, profiles
 from fediserver.errors import AppError, InvalidInput
 from fediserver.mastodon import actions
 from fediserver.mastodon.auth import caller
+from fediserver.mastodon.entities.status import VISIBILITY_IN
 from fediserver.mastodon.http import ok, services, urls
 from fediserver.mastodon.params import Params, read_params
 from fediserver.mastodon.present import Presenter
@@ -61,6 +63,28 @@ async def _image(params: Params, name: str) -> bytes | None:
     return data
 
 
+def _source(params: Params) -> dict[str, Any]:
+    """``source[privacy]`` (form) or ``{"source": {"privacy": ...}}`` (JSON), mapped to the domain's names."""
+    nested = params.raw("source")
+    source = Params()
+    if isinstance(nested, dict):
+        for key, value in nested.items():
+            source.add(str(key), value)
+    for key in ("privacy", "sensitive", "language"):
+        if (value := params.raw(f"source[{key}]")) is not None:
+            source.add(key, value)
+    out: dict[str, Any] = {}
+    if (privacy := source.text("privacy")) is not None:
+        if privacy not in VISIBILITY_IN or privacy == "direct":
+            raise InvalidInput("Validation failed: source[privacy] must be public, unlisted or private")
+        out["visibility"] = VISIBILITY_IN[privacy]
+    if source.raw("sensitive") is not None:
+        out["sensitive"] = source.flag("sensitive")
+    if (language := source.text("language")) is not None:
+        out["language"] = language
+    return out
+
+
 def _flag(params: Params, name: str) -> bool | None:
     return params.flag(name) if params.raw(name) is not None else None
 
@@ -85,8 +109,11 @@ async def update_credentials(request: Request) -> Response:
         finally:
             await params.close()
         actor = found.actor
+        user = found.user
+        assert user is not None  # caller() requires a user token
         try:
             await profiles.update_profile(services(request), session, actor, change)
+            await preferences.set_posting_defaults(session, user, **_source(params))
         except InvalidInput as exc:
             raise InvalidInput(f"Validation failed: {exc.message}") from None
         await session.commit()

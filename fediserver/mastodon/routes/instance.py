@@ -16,6 +16,7 @@ from starlette.routing import Route
 
 from fediserver.mastodon.auth import caller
 from fediserver.mastodon.entities.instance import instance_v1, instance_v2
+from fediserver.mastodon.entities.status import VISIBILITY_OUT
 from fediserver.mastodon.http import ok, paged, urls
 from fediserver.models import Note, RemoteActor, User
 
@@ -44,12 +45,14 @@ async def v1(request: Request) -> Response:
 
 async def preferences(request: Request) -> Response:
     async with request.app.state.sessions() as session:
-        await caller(request, session, "read:accounts")
+        found = await caller(request, session, "read:accounts")
+    user = found.user
+    assert user is not None  # caller() requires a user token
     return ok(
         {
-            "posting:default:visibility": "public",
-            "posting:default:sensitive": False,
-            "posting:default:language": None,
+            "posting:default:visibility": VISIBILITY_OUT[user.default_visibility],
+            "posting:default:sensitive": user.default_sensitive,
+            "posting:default:language": user.default_language,
             "reading:expand:media": "default",
             "reading:expand:spoilers": False,
         }
