@@ -237,6 +237,10 @@ async def test_update_credentials__validation_json_fields_and_flags(
     assert prefs["posting:default:visibility"] == "private"
     assert prefs["posting:default:sensitive"] is True
     assert prefs["posting:default:language"] == "fr"
+    defaulted = (await client.post("/api/v1/statuses", headers=me, json={"status": "by default"})).json()
+    assert (defaulted["visibility"], defaulted["sensitive"]) == ("private", True)
+    chosen = await client.post("/api/v1/statuses", headers=me, json={"status": "chosen", "visibility": "public"})
+    assert chosen.json()["visibility"] == "public"
     broken = await client.patch(
         "/api/v1/accounts/update_credentials", headers=me, files={"header": ("h.png", b"\x00" + png()[1:], "image/png")}
     )
