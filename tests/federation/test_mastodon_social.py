@@ -94,6 +94,7 @@ async def test_mastodon_py__profile_follow_requests_notifications_mutes_blocks_s
             avatar=png("green"),
             avatar_mime_type="image/png",
             locked=True,
+            default_privacy="unlisted",
             fields=[("Site", "https://example.org/alice"), ("Mood", "calm <3")],
         )
         return {"updated": updated, "verified": me.account_verify_credentials()}
@@ -109,6 +110,7 @@ async def test_mastodon_py__profile_follow_requests_notifications_mutes_blocks_s
     assert updated["fields"][1]["value"] == "calm &lt;3"
     assert set(verified["source"]) >= SOURCE_FIELDS
     assert verified["source"]["note"] == "Paints with light.\nSecond line"
+    assert verified["source"]["privacy"] == "unlisted"
     assert [(f["name"], f["value"]) for f in verified["source"]["fields"]] == [
         ("Site", "https://example.org/alice"),
         ("Mood", "calm <3"),
