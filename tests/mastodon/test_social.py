@@ -94,6 +94,14 @@ async def test_notifications__filters_paging_and_ownership(
     assert (await client.get("/api/v1/notifications/unread_count", headers=me)).json() == {"count": 2}
     capped = await client.get("/api/v1/notifications/unread_count", headers=me, params={"limit": 1})
     assert capped.json() == {"count": 1}
+    grouped = await client.get("/api/v2/notifications", headers=me, params={"grouped_types[]": "favourite"})
+    body = grouped.json()
+    assert [g["most_recent_notification_id"] for g in body["notification_groups"]] == [one, following.json()[0]["id"]]
+    assert [g["status_id"] for g in body["notification_groups"]] == [second["id"], first["id"]]
+    assert {s["id"] for s in body["statuses"]} == {first["id"], second["id"]}
+    assert [a["username"] for a in body["accounts"]] == ["bob"]
+    assert body["notification_groups"][0]["sample_account_ids"] == [body["accounts"][0]["id"]]
+    assert 'rel="next"' in grouped.headers["link"]
     dismissed = await client.post(f"/api/v1/notifications/{one}/dismiss", headers=me)
     assert dismissed.status_code == 200
     assert dismissed.json() == {}

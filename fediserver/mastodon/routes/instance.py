@@ -79,13 +79,6 @@ def _empty_object(scope: str | None) -> Endpoint:
     return handler
 
 
-async def grouped_notifications(request: Request) -> Response:
-    """GroupedNotificationsResults, empty until notifications are stored (social-core issue)."""
-    async with request.app.state.sessions() as session:
-        await caller(request, session, "read:notifications")
-    return ok({"accounts": [], "statuses": [], "notification_groups": []})
-
-
 async def streaming_health(request: Request) -> Response:
     return PlainTextResponse("OK")
 
@@ -115,7 +108,6 @@ routes = [
     Route("/api/v1/trends/statuses", _empty_list(None)),
     Route("/api/v1/trends/links", _empty_list(None)),
     Route("/api/v2/suggestions", _empty_list("read")),
-    Route("/api/v2/notifications", grouped_notifications),
     Route("/api/v1/conversations", _empty_list("read:statuses", paginated=True)),
     Route("/api/v1/bookmarks", _empty_list("read:bookmarks", paginated=True)),
     Route("/api/v1/favourites", _empty_list("read:favourites", paginated=True)),

@@ -21,7 +21,8 @@ from fediserver.mastodon import lookup, rows
 from fediserver.mastodon.auth import caller
 from fediserver.mastodon.entities.notification import STATUS_TYPES, notification_entity
 from fediserver.mastodon.http import ok, services, urls
-from fediserver.mastodon.params import read_params
+from fediserver.mastodon.pagination import link_header
+from fediserver.mastodon.params import Params, read_params
 from fediserver.mastodon.present import Presenter
 from fediserver.mastodon.routes.accounts import actor_uri
 from fediserver.models import NOTIFICATION_TYPES, Notification
@@ -48,15 +49,15 @@ async def _present(request: Request, session: AsyncSession, me_uri: str, found: 
     return out
 
 
-async def index(request: Request) -> Response:
-    params = await read_params(request)
+async def _page(request: Request, params: Params) -> tuple[list[Notification], list[JSON]]:
+    """The rows read for this page (newest first) and the entities shown of them."""
     known = set(NOTIFICATION_TYPES)
     asked = params.many("types")
     types = [t for t in asked if t in known]
     async with request.app.state.sessions() as session:
         found = await caller(request, session, "read:notifications")
         if asked and not types:
-            return rows.paged_rows(request, [], [])
+            return [], []
         sender = None
         if (account_id := params.text("account_id")) is not None:
             sender = actor_uri(request, await lookup.account(session, account_id))
@@ -73,9 +74,41 @@ async def index(request: Request) -> Response:
         )
         page = await notifications.list_notifications(session, found.actor, query)
         me_uri = urls(request).actor(found.actor.username)
-        items = await _present(request, session, me_uri, page)
+        return page, await _present(request, session, me_uri, page)
+
+
+async def index(request: Request) -> Response:
+    page, items = await _page(request, await read_params(request))
     # The cursors are those of the rows read, so a page thinned by hidden statuses still moves on.
     return rows.paged_rows(request, items, [r.id for r in page] if items else [])
+
+
+async def grouped(request: Request) -> Response:
+    """GroupedNotificationsResults (MD:/methods/grouped_notifications/): every notification is a group of
+    its own (``ungrouped-<id>``), which the docs allow; ``grouped_types[]`` is accepted and groups nothing."""
+    page, items = await _page(request, await read_params(request))
+    accounts: dict[str, JSON] = {}
+    statuses: dict[str, JSON] = {}
+    groups = []
+    for item in items:
+        accounts[item["account"]["id"]] = item["account"]
+        group: JSON = {
+            "group_key": item["group_key"],
+            "notifications_count": 1,
+            "type": item["type"],
+            "most_recent_notification_id": item["id"],
+            "page_min_id": item["id"],
+            "page_max_id": item["id"],
+            "latest_page_notification_at": item["created_at"],
+            "sample_account_ids": [item["account"]["id"]],
+        }
+        if item.get("status") is not None:
+            statuses[item["status"]["id"]] = item["status"]
+            group["status_id"] = item["status"]["id"]
+        groups.append(group)
+    body = {"accounts": list(accounts.values()), "statuses": list(statuses.values()), "notification_groups": groups}
+    link = link_header(request, urls(request), [str(r.id) for r in page] if items else [])
+    return ok(body, headers={"Link": link} if link else None)
 
 
 def _row_id(request: Request) -> int:
@@ -127,4 +160,5 @@ routes = [
     Route("/api/v1/notifications/clear", clear, methods=["POST"]),
     Route("/api/v1/notifications/{id}", show),
     Route("/api/v1/notifications/{id}/dismiss", dismiss, methods=["POST"]),
+    Route("/api/v2/notifications", grouped),
 ]
