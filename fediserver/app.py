@@ -38,11 +38,15 @@ from fediserver.mastodon.ratelimit import RateLimit
 from fediserver.mastodon.routes import accounts as api_accounts
 from fediserver.mastodon.routes import collections as api_collections
 from fediserver.mastodon.routes import conversations as api_conversations
+from fediserver.mastodon.routes import credentials as api_credentials
 from fediserver.mastodon.routes import edits as api_edits
+from fediserver.mastodon.routes import follow_requests as api_follow_requests
 from fediserver.mastodon.routes import instance as api_instance
 from fediserver.mastodon.routes import marks as api_marks
 from fediserver.mastodon.routes import media as api_media
+from fediserver.mastodon.routes import notifications as api_notifications
 from fediserver.mastodon.routes import reactions as api_reactions
+from fediserver.mastodon.routes import relations as api_relations
 from fediserver.mastodon.routes import search as api_search
 from fediserver.mastodon.routes import statuses as api_statuses
 from fediserver.mastodon.routes import timelines as api_timelines
@@ -192,6 +196,11 @@ def create_app(settings: Settings, options: AppOptions | None = None) -> Starlet
         *oauth_endpoints.routes,
         *oauth_pages.routes,
         *api_instance.routes,
+        # Before ``/api/v1/accounts/{id}``, which would take ``search`` for an id.
+        *api_credentials.routes,
+        *api_relations.routes,
+        *api_follow_requests.routes,
+        *api_notifications.routes,
         *api_accounts.routes,
         *api_statuses.routes,
         *api_edits.routes,

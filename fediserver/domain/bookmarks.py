@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from fediserver.domain.paging import IdWindow
+from fediserver.domain.paging import Window
 from fediserver.domain.posts import find_note
 from fediserver.domain.services import Services
 from fediserver.models import Bookmark, LocalActor, Note
@@ -49,15 +49,15 @@ async def bookmarked(
     *,
     limit: int = 20,
     before_id: int | None = None,
-    window: IdWindow | None = None,
+    window: Window | None = None,
 ) -> list[tuple[Bookmark, Note]]:
     """The user's bookmarks of posts not deleted, newest first, paged by bookmark id (``before_id``
-    exclusive, or a whole ``IdWindow`` for Mastodon's ``max_id``/``since_id``/``min_id``)."""
-    window = window or IdWindow(limit=limit, max_id=before_id)
+    exclusive, or a whole ``Window`` for Mastodon's ``max_id``/``since_id``/``min_id``)."""
+    window = window or Window(limit=limit, max_id=before_id)
     query = (
         select(Bookmark, Note)
         .join(Note, Note.id == Bookmark.note_id)
         .where(Bookmark.local_actor_id == me.id, Note.deleted_at.is_(None))
     )
     rows = [(row[0], row[1]) for row in (await session.execute(window.apply(query, Bookmark.id))).all()]
-    return window.newest_first(rows)
+    return window.in_order(rows)

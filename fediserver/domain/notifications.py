@@ -8,13 +8,17 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import Select, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from fediserver.errors import InvalidInput
-from fediserver.models import NOTIFICATION_TYPES, LocalActor, Notification, utcnow
+from fediserver.domain import mutes
+from fediserver.domain.paging import Window
+from fediserver.domain.services import Services
+from fediserver.errors import InvalidInput, NotFound
+from fediserver.models import NOTIFICATION_TYPES, ActorBlock, LocalActor, Note, Notification, utcnow
+from fediserver.notes import may_see
 
 
 def dedupe_key(recipient_id: int, type_: str, from_actor_uri: str, note_uri: str | None, version: str) -> str:
@@ -64,29 +68,95 @@ async def withdraw(
 
 @dataclass(frozen=True)
 class NotificationQuery:
+    """Which notifications to list: ``types`` keeps, ``exclude_types`` drops, ``from_actor_uri`` keeps one
+    sender's, ``hidden_senders`` drops those senders' (mutes with notifications, blocks); cursors are row ids."""
+
     unread_only: bool = False
     types: Sequence[str] = ()
     limit: int = 40
     max_id: int | None = None
+    exclude_types: Sequence[str] = ()
+    from_actor_uri: str | None = None
+    since_id: int | None = None
+    min_id: int | None = None
+    hidden_senders: frozenset[str] = field(default_factory=frozenset)
 
     def __post_init__(self) -> None:
         if not 0 < self.limit <= 200:
             raise InvalidInput("limit: must be between 1 and 200")
-        unknown = set(self.types) - set(NOTIFICATION_TYPES)
+        unknown = (set(self.types) | set(self.exclude_types)) - set(NOTIFICATION_TYPES)
         if unknown:
             raise InvalidInput(f"types: unknown {', '.join(sorted(unknown))}")
 
+    @property
+    def window(self) -> Window:
+        return Window(max_id=self.max_id, since_id=self.since_id, min_id=self.min_id, limit=self.limit)
 
-async def list_notifications(session: AsyncSession, me: LocalActor, query: NotificationQuery) -> list[Notification]:
-    """The account's notifications, newest first."""
+
+def _filtered(me: LocalActor, query: NotificationQuery) -> Select[Notification]:
     stmt = select(Notification).where(Notification.local_actor_id == me.id)
     if query.unread_only:
         stmt = stmt.where(Notification.read_at.is_(None))
     if query.types:
         stmt = stmt.where(Notification.type.in_(query.types))
-    if query.max_id is not None:
-        stmt = stmt.where(Notification.id < query.max_id)
-    return list(await session.scalars(stmt.order_by(Notification.id.desc()).limit(query.limit)))
+    if query.exclude_types:
+        stmt = stmt.where(Notification.type.not_in(query.exclude_types))
+    if query.from_actor_uri is not None:
+        stmt = stmt.where(Notification.from_actor_uri == query.from_actor_uri)
+    if query.hidden_senders:
+        stmt = stmt.where(Notification.from_actor_uri.not_in(query.hidden_senders))
+    return stmt
+
+
+async def list_notifications(session: AsyncSession, me: LocalActor, query: NotificationQuery) -> list[Notification]:
+    """The account's notifications, newest first."""
+    window = query.window
+    return window.in_order(list(await session.scalars(window.apply(_filtered(me, query), Notification.id))))
+
+
+async def hidden_senders(svc: Services, session: AsyncSession, me: LocalActor) -> frozenset[str]:
+    """Senders whose notifications the user does not see: muted with ``notifications`` (in force) and
+    blocked (Mastodon's ``NotificationFilter``)."""
+    muted = {uri for uri, row in (await mutes.muted(session, me)).items() if row.notifications}
+    me_uri = svc.urls.actor(me.username)
+    blocked = await session.scalars(select(ActorBlock.target_uri).where(ActorBlock.actor_uri == me_uri))
+    return frozenset(muted | set(blocked))
+
+
+async def get_notification(session: AsyncSession, me: LocalActor, notification_id: int) -> Notification:
+    """One of the account's notifications; another account's is not found."""
+    row = await session.get(Notification, notification_id)
+    if row is None or row.local_actor_id != me.id:
+        raise NotFound("Record not found")
+    return row
+
+
+async def dismiss(session: AsyncSession, me: LocalActor, notification_id: int) -> None:
+    """Delete one notification (Mastodon's ``POST /api/v1/notifications/:id/dismiss``)."""
+    await session.delete(await get_notification(session, me, notification_id))
+    await session.flush()
+
+
+async def clear(session: AsyncSession, me: LocalActor) -> int:
+    """Delete all of the account's notifications; returns how many."""
+    result = await session.execute(delete(Notification).where(Notification.local_actor_id == me.id))
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def unread_count(session: AsyncSession, me: LocalActor, hidden: frozenset[str], limit: int = 100) -> int:
+    """Unread notifications not hidden, counted up to ``limit`` (Mastodon caps the count the same way)."""
+    query = NotificationQuery(unread_only=True, hidden_senders=hidden)
+    capped = _filtered(me, query).with_only_columns(Notification.id).limit(limit).subquery()
+    return int(await session.scalar(select(func.count()).select_from(capped)) or 0)
+
+
+async def notes_of(session: AsyncSession, rows: Sequence[Notification], viewer_uri: str) -> dict[str, Note]:
+    """The posts these notifications are about, by URI, that are not deleted and ``viewer_uri`` may see."""
+    uris = {n.note_uri for n in rows if n.note_uri}
+    if not uris:
+        return {}
+    found = await session.scalars(select(Note).where(Note.uri.in_(uris), Note.deleted_at.is_(None)))
+    return {note.uri: note for note in found if await may_see(session, note, viewer_uri)}
 
 
 async def mark_read(session: AsyncSession, me: LocalActor, up_to_id: int | None = None) -> int:

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 import activitypub as ap
 from fediserver.domain.notifications import notify
-from fediserver.domain.paging import IdWindow
+from fediserver.domain.paging import Window
 from fediserver.domain.posts import find_note
 from fediserver.domain.services import Services
 from fediserver.errors import Conflict, InvalidInput, NotFound
@@ -99,22 +99,22 @@ async def unboost(svc: Services, session: AsyncSession, me: LocalActor, note_uri
     return await outbound.to_followers(svc.fed, session, undo, me)
 
 
-async def favourited_by(session: AsyncSession, note: Note, window: IdWindow) -> list[tuple[int, str]]:
+async def favourited_by(session: AsyncSession, note: Note, window: Window) -> list[tuple[int, str]]:
     """(favourite id, actor URI) of those who favourited ``note``, newest first (Mastodon's
     ``GET /api/v1/statuses/:id/favourited_by``, paged by favourite id); the caller checks the viewer may see it."""
     query = select(Like.id, Like.actor_uri).where(Like.note_uri == note.uri)
     rows = [(row[0], row[1]) for row in (await session.execute(window.apply(query, Like.id))).all()]
-    return window.newest_first(rows)
+    return window.in_order(rows)
 
 
-async def reblogged_by(session: AsyncSession, note: Note, window: IdWindow) -> list[tuple[int, str]]:
+async def reblogged_by(session: AsyncSession, note: Note, window: Window) -> list[tuple[int, str]]:
     """(boost id, actor URI) of those who boosted ``note``, newest first, paged by boost id."""
     query = select(Announce.id, Announce.actor_uri).where(Announce.note_uri == note.uri)
     rows = [(row[0], row[1]) for row in (await session.execute(window.apply(query, Announce.id))).all()]
-    return window.newest_first(rows)
+    return window.in_order(rows)
 
 
-async def favourites(session: AsyncSession, actor_uri: str, window: IdWindow) -> list[tuple[int, Note]]:
+async def favourites(session: AsyncSession, actor_uri: str, window: Window) -> list[tuple[int, Note]]:
     """(favourite id, post) of the posts ``actor_uri`` favourited and that are not deleted, newest
     favourite first (Mastodon's ``GET /api/v1/favourites``)."""
     query = (
@@ -123,4 +123,4 @@ async def favourites(session: AsyncSession, actor_uri: str, window: IdWindow) ->
         .where(Like.actor_uri == actor_uri, Note.deleted_at.is_(None))
     )
     rows = [(row[0], row[1]) for row in (await session.execute(window.apply(query, Like.id))).all()]
-    return window.newest_first(rows)
+    return window.in_order(rows)

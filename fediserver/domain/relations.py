@@ -8,6 +8,7 @@ sends ``Block`` to the blocked actor (federation.md §2.3, checklist 36, 37).
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 from sqlalchemy import delete, or_, select
@@ -52,10 +53,15 @@ def answer_follow(fed: Federation, me: LocalActor, row: Follow, *, accept: bool)
 
 
 async def _pending_from(svc: Services, session: AsyncSession, me: LocalActor, account: str) -> Follow:
-    requester = await following.resolve_account(svc.fed, session, account)
+    """The pending Follow from ``account``: an actor URL is taken as it is (a request comes from a known
+    actor, so nothing needs fetching); a handle is resolved over WebFinger."""
+    if account.startswith(("https://", "http://")):
+        requester_uri = account
+    else:
+        requester_uri = (await following.resolve_account(svc.fed, session, account)).uri
     row = await session.scalar(
         select(Follow).where(
-            Follow.follower_uri == requester.uri,
+            Follow.follower_uri == requester_uri,
             Follow.followed_uri == svc.urls.actor(me.username),
             Follow.state == "pending",
         )
@@ -68,9 +74,10 @@ async def _pending_from(svc: Services, session: AsyncSession, me: LocalActor, ac
 async def _answer(svc: Services, session: AsyncSession, me: LocalActor, account: str, *, accept: bool) -> Follow:
     row = await _pending_from(svc, session, me, account)
     requester = await session.scalar(select(RemoteActor).where(RemoteActor.uri == row.follower_uri))
-    assert requester is not None  # _pending_from resolved it
-    activity = answer_follow(svc.fed, me, row, accept=accept)
-    await outbound.enqueue(svc.fed, session, activity, me, [outbound.inbox_for(requester)])
+    if requester is not None:
+        # A local requester has no inbox to deliver to: the row's state is the whole answer.
+        activity = answer_follow(svc.fed, me, row, accept=accept)
+        await outbound.enqueue(svc.fed, session, activity, me, [outbound.inbox_for(requester)])
     if accept:
         row.state = "accepted"
     else:
@@ -90,29 +97,48 @@ async def reject_follow_request(svc: Services, session: AsyncSession, me: LocalA
     return await _answer(svc, session, me, account, accept=False)
 
 
-async def block_actor(svc: Services, session: AsyncSession, me: LocalActor, account: str) -> ActorBlock:
-    """Block a remote actor: follows end both ways and it is sent ``Block`` (Mastodon: ``BlockService``)."""
+async def _block_target(svc: Services, session: AsyncSession, account: str) -> tuple[str, str | None]:
+    """(actor URI, inbox) of the account to block; a local account has no inbox to deliver to."""
+    prefix = svc.urls.actor("")
+    if account.startswith(prefix):
+        local = await session.scalar(
+            select(LocalActor).where(LocalActor.username == account[len(prefix) :], LocalActor.deleted_at.is_(None))
+        )
+        if local is None or local.actor_type == "Application":
+            raise NotFound(f"no local account {account}")
+        return account, None
     target = await following.resolve_account(svc.fed, session, account)
+    return target.uri, target.inbox
+
+
+async def block_actor(svc: Services, session: AsyncSession, me: LocalActor, account: str) -> ActorBlock:
+    """Block an actor: follows end both ways and a remote one is sent ``Block`` (Mastodon: ``BlockService``)."""
+    target_uri, inbox = await _block_target(svc, session, account)
     me_uri = svc.urls.actor(me.username)
+    if target_uri == me_uri:
+        raise InvalidInput("you cannot block yourself")
     row = await session.scalar(
-        select(ActorBlock).where(ActorBlock.actor_uri == me_uri, ActorBlock.target_uri == target.uri)
+        select(ActorBlock).where(ActorBlock.actor_uri == me_uri, ActorBlock.target_uri == target_uri)
     )
     if row is not None:
         return row
     await session.execute(
         delete(Follow).where(
             or_(
-                (Follow.follower_uri == me_uri) & (Follow.followed_uri == target.uri),
-                (Follow.follower_uri == target.uri) & (Follow.followed_uri == me_uri),
+                (Follow.follower_uri == me_uri) & (Follow.followed_uri == target_uri),
+                (Follow.follower_uri == target_uri) & (Follow.followed_uri == me_uri),
             )
         )
     )
     row = ActorBlock(
-        activity_uri=svc.urls.activity(me.username, "block", target.id), actor_uri=me_uri, target_uri=target.uri
+        activity_uri=svc.urls.activity(me.username, "block", secrets.randbits(48)),
+        actor_uri=me_uri,
+        target_uri=target_uri,
     )
     session.add(row)
     await session.flush()
-    await outbound.enqueue(svc.fed, session, _block(row), me, [target.inbox])
+    if inbox is not None:
+        await outbound.enqueue(svc.fed, session, _block(row), me, [inbox])
     return row
 
 
@@ -128,18 +154,19 @@ def _block(row: ActorBlock) -> JSON:
 
 
 async def unblock_actor(svc: Services, session: AsyncSession, me: LocalActor, account: str) -> None:
-    """Lift a block: ``Undo{Block}`` to the actor."""
-    target = await following.resolve_account(svc.fed, session, account)
+    """Lift a block: ``Undo{Block}`` to a remote actor."""
+    target_uri, inbox = await _block_target(svc, session, account)
     me_uri = svc.urls.actor(me.username)
     row = await session.scalar(
-        select(ActorBlock).where(ActorBlock.actor_uri == me_uri, ActorBlock.target_uri == target.uri)
+        select(ActorBlock).where(ActorBlock.actor_uri == me_uri, ActorBlock.target_uri == target_uri)
     )
     if row is None:
-        raise NotFound(f"{me.username} does not block {target.uri}")
-    original = _block(row)
-    original.pop("@context")
-    undo = ap.undo(id=f"{row.activity_uri}/undo", actor=me_uri, object=original, to=[target.uri])
-    await outbound.enqueue(svc.fed, session, undo, me, [target.inbox])
+        raise NotFound(f"{me.username} does not block {target_uri}")
+    if inbox is not None:
+        original = _block(row)
+        original.pop("@context")
+        undo = ap.undo(id=f"{row.activity_uri}/undo", actor=me_uri, object=original, to=[target_uri])
+        await outbound.enqueue(svc.fed, session, undo, me, [inbox])
     await session.delete(row)
 
 

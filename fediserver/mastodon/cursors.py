@@ -4,7 +4,7 @@ and its ``Link`` header carries those ids)."""
 
 from __future__ import annotations
 
-from fediserver.domain.paging import IdWindow
+from fediserver.domain.paging import Window
 from fediserver.mastodon.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from fediserver.mastodon.params import Params
 
@@ -15,9 +15,9 @@ def _id(params: Params, name: str) -> int | None:
     return int(text) if text is not None and text.isdigit() and len(text) <= 18 else None
 
 
-def id_window(params: Params, *, default: int = DEFAULT_LIMIT, maximum: int = MAX_LIMIT) -> IdWindow:
+def id_window(params: Params, *, default: int = DEFAULT_LIMIT, maximum: int = MAX_LIMIT) -> Window:
     limit = params.integer("limit") or default
-    return IdWindow(
+    return Window(
         limit=max(1, min(limit, maximum)),
         max_id=_id(params, "max_id"),
         since_id=_id(params, "since_id"),

@@ -60,6 +60,10 @@ class User(Base):
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
     is_approved: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Posting defaults (migration 0017), Mastodon's ``source[privacy|sensitive|language]``.
+    default_visibility: Mapped[str] = mapped_column(String(16), default="public")
+    default_sensitive: Mapped[bool] = mapped_column(Boolean, default=False)
+    default_language: Mapped[str | None] = mapped_column(String(16), default=None)
 
     actor: Mapped[LocalActor] = relationship(back_populates="user", lazy="joined")
 

@@ -9,16 +9,17 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from fediserver.domain import profiles
+from fediserver.domain import relationships as relationship_facts
 from fediserver.errors import InvalidInput, NotFound
 from fediserver.mastodon import actions, lookup
 from fediserver.mastodon.auth import caller, optional_caller
 from fediserver.mastodon.entities.account import credential_account
-from fediserver.mastodon.entities.relationship import relationship_entity
+from fediserver.mastodon.entities.relationship import from_facts
 from fediserver.mastodon.http import ok, paged, services, urls
 from fediserver.mastodon.pagination import Page
 from fediserver.mastodon.params import read_params
 from fediserver.mastodon.present import Presenter
-from fediserver.models import Follow, LocalActor, MediaAttachment, Note, RemoteActor
+from fediserver.models import Follow, LocalActor, MediaAttachment, Note, RemoteActor, User
 from fediserver.notes import may_see
 
 
@@ -26,18 +27,23 @@ def actor_uri(request: Request, actor: LocalActor | RemoteActor) -> str:
     return urls(request).actor(actor.username) if isinstance(actor, LocalActor) else actor.uri
 
 
+async def credentials_of(request: Request, session: AsyncSession, actor: LocalActor) -> dict[str, object]:
+    """The CredentialAccount of the caller's own actor."""
+    uri = urls(request).actor(actor.username)
+    stats = await Presenter(session, urls(request), None)._stats([uri])
+    requests = await session.scalar(
+        select(Follow.id).where(Follow.followed_uri == uri, Follow.state == "pending").limit(1)
+    )
+    user = await session.scalar(select(User).where(User.actor_id == actor.id))
+    return credential_account(actor, urls(request), stats[uri], 1 if requests else 0, user)
+
+
 async def verify_credentials(request: Request) -> Response:
     async with request.app.state.sessions() as session:
         found = await caller(request, session)
         if not (found.scopes.allows("read:accounts") or found.scopes.allows("profile")):
             return ok({"error": "This action is outside the authorized scopes"}, 403)
-        presenter = Presenter(session, urls(request), None)
-        uri = urls(request).actor(found.actor.username)
-        stats = await presenter._stats([uri])
-        requests = await session.scalar(
-            select(Follow.id).where(Follow.followed_uri == uri, Follow.state == "pending").limit(1)
-        )
-        return ok(credential_account(found.actor, urls(request), stats[uri], 1 if requests else 0))
+        return ok(await credentials_of(request, session, found.actor))
 
 
 async def show(request: Request) -> Response:
@@ -94,29 +100,25 @@ async def statuses(request: Request) -> Response:
         return paged(request, await Presenter(session, urls(request), viewer).statuses(notes))
 
 
-async def _relationship(
-    request: Request, session: AsyncSession, me: str, target: LocalActor | RemoteActor, account_id: str
+async def relationship(
+    request: Request, session: AsyncSession, me: LocalActor, target: LocalActor | RemoteActor, account_id: str
 ) -> dict[str, object]:
-    uri = actor_uri(request, target)
-    mine = await session.scalar(select(Follow.state).where(Follow.follower_uri == me, Follow.followed_uri == uri))
-    theirs = await session.scalar(select(Follow.state).where(Follow.follower_uri == uri, Follow.followed_uri == me))
-    return relationship_entity(
-        account_id, following=mine == "accepted", requested=mine == "pending", followed_by=theirs == "accepted"
-    )
+    """Relationship from ``me`` through the domain, blocks and mutes included."""
+    facts = await relationship_facts.relationship(services(request), session, me, actor_uri(request, target))
+    return from_facts(account_id, facts)
 
 
 async def relationships(request: Request) -> Response:
     params = await read_params(request)
     async with request.app.state.sessions() as session:
         found = await caller(request, session, "read:follows")
-        me = urls(request).actor(found.actor.username)
         out = []
         for account_id in params.many("id"):
             try:
                 target = await lookup.account(session, account_id)
             except NotFound:
                 continue
-            out.append(await _relationship(request, session, me, target, account_id))
+            out.append(await relationship(request, session, found.actor, target, account_id))
     return ok(out)
 
 
@@ -137,7 +139,7 @@ def _follow_route(action: str) -> Route:
                 if is_following is not None:
                     await actions.unfollow(services(request), session, found.actor, target)
             await session.commit()
-            return ok(await _relationship(request, session, me, target, request.path_params["id"]))
+            return ok(await relationship(request, session, found.actor, target, request.path_params["id"]))
 
     return Route(f"/api/v1/accounts/{{id}}/{action}", handler, methods=["POST"])
 

@@ -16,6 +16,7 @@ from starlette.routing import Route
 
 from fediserver.mastodon.auth import caller
 from fediserver.mastodon.entities.instance import instance_v1, instance_v2
+from fediserver.mastodon.entities.status import VISIBILITY_OUT
 from fediserver.mastodon.http import ok, paged, urls
 from fediserver.models import Note, RemoteActor, User
 
@@ -44,12 +45,14 @@ async def v1(request: Request) -> Response:
 
 async def preferences(request: Request) -> Response:
     async with request.app.state.sessions() as session:
-        await caller(request, session, "read:accounts")
+        found = await caller(request, session, "read:accounts")
+    user = found.user
+    assert user is not None  # caller() requires a user token
     return ok(
         {
-            "posting:default:visibility": "public",
-            "posting:default:sensitive": False,
-            "posting:default:language": None,
+            "posting:default:visibility": VISIBILITY_OUT[user.default_visibility],
+            "posting:default:sensitive": user.default_sensitive,
+            "posting:default:language": user.default_language,
             "reading:expand:media": "default",
             "reading:expand:spoilers": False,
         }
@@ -74,19 +77,6 @@ def _empty_object(scope: str | None) -> Endpoint:
         return ok({})
 
     return handler
-
-
-async def grouped_notifications(request: Request) -> Response:
-    """GroupedNotificationsResults, empty until notifications are stored (social-core issue)."""
-    async with request.app.state.sessions() as session:
-        await caller(request, session, "read:notifications")
-    return ok({"accounts": [], "statuses": [], "notification_groups": []})
-
-
-async def unread_count(request: Request) -> Response:
-    async with request.app.state.sessions() as session:
-        await caller(request, session, "read:notifications")
-    return ok({"count": 0})
 
 
 async def streaming_health(request: Request) -> Response:
@@ -118,11 +108,6 @@ routes = [
     Route("/api/v1/trends/statuses", _empty_list(None)),
     Route("/api/v1/trends/links", _empty_list(None)),
     Route("/api/v2/suggestions", _empty_list("read")),
-    Route("/api/v1/notifications", _empty_list("read:notifications", paginated=True)),
-    Route("/api/v1/notifications/unread_count", unread_count),
-    Route("/api/v1/notifications/clear", _empty_object("write:notifications"), methods=["POST"]),
-    Route("/api/v2/notifications", grouped_notifications),
-    Route("/api/v1/follow_requests", _empty_list("read:follows", paginated=True)),
     Route("/api/v1/streaming/health", streaming_health),
     Route("/api/static/{name:str}", placeholder),
 ]

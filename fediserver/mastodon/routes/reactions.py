@@ -11,7 +11,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from fediserver.domain import reactions
-from fediserver.domain.paging import IdWindow
+from fediserver.domain.paging import Window
 from fediserver.mastodon import lookup
 from fediserver.mastodon.auth import optional_caller
 from fediserver.mastodon.cursors import id_window
@@ -21,7 +21,7 @@ from fediserver.mastodon.params import read_params
 from fediserver.mastodon.present import Presenter
 from fediserver.models import Note
 
-Lister = Callable[[AsyncSession, Note, IdWindow], Awaitable[list[tuple[int, str]]]]
+Lister = Callable[[AsyncSession, Note, Window], Awaitable[list[tuple[int, str]]]]
 
 
 def _who(path: str, lister: Lister) -> Route:

@@ -52,9 +52,10 @@ async def create(request: Request) -> Response:
             user,
             text=params.text("status") or "",
             media=media,
-            visibility=VISIBILITY_IN[visibility],
+            # Without a visibility the user's default applies (source[privacy], as Mastodon).
+            visibility=VISIBILITY_IN[visibility] if params.text("visibility") else user.default_visibility,
             spoiler_text=params.text("spoiler_text") or "",
-            sensitive=params.flag("sensitive"),
+            sensitive=params.flag("sensitive", default=user.default_sensitive),
             in_reply_to=parent,
             idempotency_key=key,
         )
