@@ -1,7 +1,7 @@
 """conversation states (a user's read and removed marks on direct-message threads); note_edits.media
 
 Revision ID: 0018
-Revises: 0014
+Revises: 0017
 Create Date: 2026-11-30 16:30:00
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0018"
-down_revision: str | None = "0014"
+down_revision: str | None = "0017"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
