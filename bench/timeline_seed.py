@@ -25,6 +25,7 @@ from fediserver.models import (
     Note,
     Notification,
     RemoteActor,
+    User,
 )
 from fediserver.urls import Urls
 
@@ -55,18 +56,19 @@ async def seeded(session: AsyncSession) -> bool:
     ) == 1
 
 
-async def seed(session: AsyncSession, urls: Urls, shape: Shape, reader_key_pem: tuple[str, str]) -> None:
+async def seed(session: AsyncSession, urls: Urls, shape: Shape) -> None:
     """Half the accounts local, half remote; the reader follows ``shape.followed`` of them (mutes two).
 
     Posts go round the accounts; every 4th has an image, every 10th replies to the one before, every
     3rd has two likes, every 20th is boosted by a followed account, every 50th is bookmarked by the
-    reader and every 100th mentions the reader. The caller commits.
+    reader and every 100th mentions the reader. The reader is a user (no password: it logs in with a
+    token, ``fediserver token create reader``); keys are placeholders, as nothing here is signed.
+    The caller commits.
     """
-    private, public = reader_key_pem
     await _bulk(
         session,
         LocalActor,
-        [{"username": READER, "display_name": "Reader", "private_key_pem": private, "public_key_pem": public}]
+        [{"username": READER, "display_name": "Reader", "private_key_pem": "-", "public_key_pem": "-"}]
         + [
             {"username": f"local{i}", "display_name": f"Local {i}", "private_key_pem": "-", "public_key_pem": "-"}
             for i in range(shape.accounts // 2)
@@ -90,6 +92,7 @@ async def seed(session: AsyncSession, urls: Urls, shape: Shape, reader_key_pem: 
     )
     local_ids = {name: row_id for name, row_id in await session.execute(select(LocalActor.username, LocalActor.id))}
     reader_id, reader_uri = local_ids[READER], urls.actor(READER)
+    await _bulk(session, User, [{"actor_id": reader_id, "password_hash": "-"}])
     authors: list[tuple[str, int | None]] = [
         (urls.actor(f"local{i}"), local_ids[f"local{i}"]) for i in range(shape.accounts // 2)
     ]

@@ -144,6 +144,7 @@ async def home(session: AsyncSession, reader: Reader, window: Window) -> list[En
     """
     followed = _following(reader)
     live = Note.deleted_at.is_(None)
+    authors = followed.union(select(literal(reader.uri)))
     posts = select(
         Note.id.label("note_id"),
         literal(None).label("booster"),
@@ -153,12 +154,28 @@ async def home(session: AsyncSession, reader: Reader, window: Window) -> list[En
         Note.id.label("row_id"),
     ).where(
         live,
-        or_(
-            Note.attributed_to == reader.uri,
-            and_(Note.attributed_to.in_(followed), Note.visibility != "direct"),
-            Note.uri.in_(_mentioning(reader)),
-        ),
+        Note.attributed_to.in_(authors),
+        or_(Note.visibility != "direct", Note.attributed_to == reader.uri),
         _not_hidden(Note.attributed_to, reader),
+    )
+    # Direct posts of followed accounts and posts of anyone else reach home only by mentioning the reader.
+    mentions = (
+        select(
+            Note.id.label("note_id"),
+            literal(None).label("booster"),
+            literal(0).label("boost_id"),
+            literal(None).label("boost_uri"),
+            Note.published_at.label("at"),
+            Note.id.label("row_id"),
+        )
+        .join(Notification, Notification.note_uri == Note.uri)
+        .where(
+            Notification.local_actor_id == reader.actor.id,
+            Notification.type == "mention",
+            live,
+            Note.attributed_to.not_in(authors) | (Note.visibility == "direct"),
+            _not_hidden(Note.attributed_to, reader),
+        )
     )
     boosts = (
         select(
@@ -180,7 +197,8 @@ async def home(session: AsyncSession, reader: Reader, window: Window) -> list[En
     )
     post_part = window.apply(cast("Select[Any]", posts), Note.published_at, Note.id).subquery()
     boost_part = window.apply(cast("Select[Any]", boosts), Announce.created_at, Announce.id).subquery()
-    merged = union_all(select(post_part), select(boost_part)).subquery()
+    mention_part = window.apply(cast("Select[Any]", mentions), Note.published_at, Note.id).subquery()
+    merged = union_all(select(post_part), select(boost_part), select(mention_part)).subquery()
     picked = select(merged).order_by(*_order(merged.c.at, merged.c.row_id, window)).limit(window.limit).subquery()
     query = (
         select(Note, picked.c.booster, picked.c.boost_id, picked.c.boost_uri, picked.c.at)

@@ -26,7 +26,7 @@ async def db(database_url: str) -> AsyncIterator[AsyncEngine]:
     engine = make_engine(database_url)
     await migrate.upgrade(engine)
     async with session_factory(engine)() as session:
-        await seed(session, URLS, Shape(accounts=20, posts=300, followed=5), ("-", "-"))
+        await seed(session, URLS, Shape(accounts=20, posts=300, followed=5))
         await session.commit()
     yield engine
     await engine.dispose()

@@ -60,7 +60,7 @@ async def _reader(session: AsyncSession) -> timelines.Reader:
 async def test_home_page__costs_the_same_statements_for_5_and_40_posts(db: AsyncEngine) -> None:
     sessions = session_factory(db)
     async with sessions() as session:
-        await seed(session, URLS, Shape(accounts=40, posts=400, followed=10), ("-", "-"))
+        await seed(session, URLS, Shape(accounts=40, posts=400, followed=10))
         await session.commit()
     counts = {}
     for limit in (5, 40):
@@ -80,7 +80,7 @@ async def test_home_page__costs_the_same_statements_for_5_and_40_posts(db: Async
 async def test_public_and_account_pages__cost_the_same_statements_for_5_and_40_posts(db: AsyncEngine) -> None:
     sessions = session_factory(db)
     async with sessions() as session:
-        await seed(session, URLS, Shape(accounts=4, posts=200, followed=2), ("-", "-"))
+        await seed(session, URLS, Shape(accounts=4, posts=200, followed=2))
         await session.commit()
     counts: dict[tuple[str, int], int] = {}
     for limit in (5, 40):
