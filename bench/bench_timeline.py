@@ -206,8 +206,9 @@ def api_run(posts: int, accounts: int, requests: int, port: int) -> list[dict[st
     from fediserver.config import load_config
 
     url = load_config(config, environ={}).database_url
-    asyncio.run(ensure_seeded(url, posts, accounts, f"127.0.0.1:{port}"))
+    (folder / "data").mkdir(exist_ok=True)
     subprocess.run([exe, "migrate"], env=env, check=True, capture_output=True)
+    asyncio.run(ensure_seeded(url, posts, accounts, f"127.0.0.1:{port}"))
     made = subprocess.run(
         [exe, "token", "create", "reader", "--scopes", "read"], env=env, check=True, capture_output=True, text=True
     )

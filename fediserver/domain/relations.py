@@ -14,6 +14,7 @@ from sqlalchemy import delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 import activitypub as ap
+from fediserver.domain import local_follows
 from fediserver.domain.services import Services
 from fediserver.errors import InvalidInput, NotFound
 from fediserver.federation import following, outbound
@@ -24,11 +25,19 @@ JSON = dict[str, Any]
 
 
 async def follow(svc: Services, session: AsyncSession, me: LocalActor, account: str) -> Follow:
-    """Send a Follow to ``account`` (``@user@host`` or an actor URL); pending until it is accepted."""
+    """Follow ``account`` (``@user@host``, ``@user`` or an actor URL). A remote account is sent a Follow,
+    pending until it is accepted; a local one is followed directly (``local_follows.follow_local``)."""
+    local = await local_follows.local_account(svc, session, account)
+    if local is not None:
+        return await local_follows.follow_local(svc, session, me, local)
     return await following.follow(svc.fed, session, me, account)
 
 
 async def unfollow(svc: Services, session: AsyncSession, me: LocalActor, account: str) -> None:
+    local = await local_follows.local_account(svc, session, account)
+    if local is not None:
+        await local_follows.unfollow_local(svc, session, me, local)
+        return
     await following.unfollow(svc.fed, session, me, account)
 
 
@@ -52,10 +61,14 @@ def answer_follow(fed: Federation, me: LocalActor, row: Follow, *, accept: bool)
 
 
 async def _pending_from(svc: Services, session: AsyncSession, me: LocalActor, account: str) -> Follow:
-    requester = await following.resolve_account(svc.fed, session, account)
+    local = await local_follows.local_account(svc, session, account)
+    if local is not None:
+        requester_uri = svc.urls.actor(local.username)
+    else:
+        requester_uri = (await following.resolve_account(svc.fed, session, account)).uri
     row = await session.scalar(
         select(Follow).where(
-            Follow.follower_uri == requester.uri,
+            Follow.follower_uri == requester_uri,
             Follow.followed_uri == svc.urls.actor(me.username),
             Follow.state == "pending",
         )
@@ -68,9 +81,10 @@ async def _pending_from(svc: Services, session: AsyncSession, me: LocalActor, ac
 async def _answer(svc: Services, session: AsyncSession, me: LocalActor, account: str, *, accept: bool) -> Follow:
     row = await _pending_from(svc, session, me, account)
     requester = await session.scalar(select(RemoteActor).where(RemoteActor.uri == row.follower_uri))
-    assert requester is not None  # _pending_from resolved it
-    activity = answer_follow(svc.fed, me, row, accept=accept)
-    await outbound.enqueue(svc.fed, session, activity, me, [outbound.inbox_for(requester)])
+    if requester is not None:
+        activity = answer_follow(svc.fed, me, row, accept=accept)
+        await outbound.enqueue(svc.fed, session, activity, me, [outbound.inbox_for(requester)])
+    # A local requester has no inbox to tell: the row is the answer.
     if accept:
         row.state = "accepted"
     else:
