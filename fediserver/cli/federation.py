@@ -64,6 +64,8 @@ async def _follow(args: argparse.Namespace, undo: bool) -> str:
             return f"{args.name} unfollowed {args.account}"
         row = await relations.follow(svc, session, me, args.account)
         await session.commit()
+        if row.state == "accepted":
+            return f"{args.name} follows {row.followed_uri}"
         return f"{args.name} asked to follow {row.followed_uri} (pending until they accept)"
 
 

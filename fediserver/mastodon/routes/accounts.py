@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from fediserver.errors import InvalidInput, NotFound
+from fediserver.errors import NotFound
 from fediserver.mastodon import actions, lookup
 from fediserver.mastodon.auth import caller, optional_caller
 from fediserver.mastodon.entities.account import credential_account
@@ -123,16 +123,15 @@ def _follow_route(action: str) -> Route:
             found = await caller(request, session, "write:follows")
             target = await lookup.account(session, request.path_params["id"])
             me = urls(request).actor(found.actor.username)
-            if not isinstance(target, RemoteActor):
-                raise InvalidInput("Validation failed: following local accounts arrives with the social-core issue")
+            target_uri = actor_uri(request, target)
             if action == "follow":
-                await actions.follow(services(request), session, found.actor, target)
+                await actions.follow(services(request), session, found.actor, target_uri)
             else:
                 is_following = await session.scalar(
-                    select(Follow.id).where(Follow.follower_uri == me, Follow.followed_uri == target.uri)
+                    select(Follow.id).where(Follow.follower_uri == me, Follow.followed_uri == target_uri)
                 )
                 if is_following is not None:
-                    await actions.unfollow(services(request), session, found.actor, target)
+                    await actions.unfollow(services(request), session, found.actor, target_uri)
             await session.commit()
             return ok(await _relationship(request, session, me, target, request.path_params["id"]))
 
