@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from fediserver.federation.sanitize import plain_text
 from fediserver.mastodon.entities import iso, iso_date
 from fediserver.mastodon.ids import account_id
 from fediserver.models import LocalActor, RemoteActor
@@ -109,7 +110,8 @@ def credential_account(actor: LocalActor, urls: Urls, stats: AccountStats, follo
         "privacy": "public",
         "sensitive": False,
         "language": None,
-        "note": actor.summary,
+        # The bio as typed; one set before the source was kept is recovered from its HTML.
+        "note": actor.summary_source if actor.summary_source is not None else plain_text(actor.summary),
         "fields": [],
         "follow_requests_count": follow_requests,
         "hide_collections": False,
