@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from sqlalchemy import exists, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from fediserver.domain import timelines
 from fediserver.errors import NotFound
 from fediserver.mastodon import actions, lookup
 from fediserver.mastodon.auth import caller, optional_caller
@@ -17,8 +18,7 @@ from fediserver.mastodon.http import ok, paged, services, urls
 from fediserver.mastodon.pagination import Page
 from fediserver.mastodon.params import read_params
 from fediserver.mastodon.present import Presenter
-from fediserver.models import Follow, LocalActor, MediaAttachment, Note, RemoteActor
-from fediserver.notes import may_see
+from fediserver.models import Follow, LocalActor, RemoteActor
 
 
 def actor_uri(request: Request, actor: LocalActor | RemoteActor) -> str:
@@ -78,17 +78,17 @@ async def statuses(request: Request) -> Response:
         if params.flag("pinned"):
             # Pins arrive with the social-core issue; none exist yet.
             return paged(request, [])
-        query = select(Note).where(Note.attributed_to == actor_uri(request, target), Note.deleted_at.is_(None))
-        if params.flag("only_media"):
-            query = query.where(exists().where(MediaAttachment.note_id == Note.id))
-        if params.flag("exclude_replies"):
-            query = query.where(Note.in_reply_to_uri.is_(None))
-        page = Page.from_params(params)
-        notes = [n for n in await session.scalars(page.apply(query, Note.published_at, Note.id))]
-        notes = [n for n in notes if await may_see(session, n, viewer)]
-        if page.ascending:
-            notes.reverse()
-        return paged(request, await Presenter(session, urls(request), viewer).statuses(notes))
+        reader = timelines.Reader.of(urls(request), found.actor if found and found.user else None)
+        notes = await timelines.account(
+            session,
+            reader,
+            actor_uri(request, target),
+            Page.from_params(params),
+            only_media=params.flag("only_media"),
+            exclude_replies=params.flag("exclude_replies"),
+        )
+        presenter = Presenter(session, urls(request), viewer, reader.actor if reader else None)
+        return paged(request, await presenter.statuses(notes))
 
 
 async def _relationship(
