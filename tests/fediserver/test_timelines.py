@@ -18,7 +18,7 @@ from fediserver.domain import timelines
 from fediserver.mastodon import ids
 from fediserver.mastodon.pagination import Page
 from fediserver.mastodon.present import Presenter
-from fediserver.models import ActorBlock, Announce, Follow, LocalActor, Mute, Note, Notification
+from fediserver.models import ActorBlock, Announce, Bookmark, Follow, LocalActor, Mute, Note, Notification
 from fediserver.urls import Urls
 
 URLS = Urls(scheme="http", domain="127.0.0.1:8000")
@@ -144,7 +144,7 @@ async def test_home__own_followed_boosted_and_mentioning_posts_minus_muted_and_b
         for name in ("friend", "muted", "blocker", "booster"):
             w.follow("me", name)
         await w.note("me", "mine")
-        await w.note("friend", "friend's")
+        friends = await w.note("friend", "friend's")
         await w.note("friend", "friend's followers-only", "followers")
         await w.note("friend", "friend's direct to someone else", "direct")
         await w.note("stranger", "stranger's")
@@ -173,9 +173,18 @@ async def test_home__own_followed_boosted_and_mentioning_posts_minus_muted_and_b
         session.add(
             ActorBlock(activity_uri="https://x/block", actor_uri=URLS.actor("blocker"), target_uri=URLS.actor("me"))
         )
+        session.add(Bookmark(local_actor_id=me.id, note_id=friends.id))
         await session.commit()
         reader = timelines.Reader(actor=me, uri=URLS.actor("me"))
         entries = await timelines.home(session, reader, page(40))
+        body = await Presenter(session, URLS, reader.uri, me).timeline(entries)
+    boost = body[0]
+    assert boost["account"]["username"] == "booster"
+    assert boost["reblog"]["content"] == "stranger's boosted"
+    assert boost["reblog"]["account"]["username"] == "stranger"
+    assert boost["id"] != boost["reblog"]["id"]
+    assert boost["uri"] == "https://x/boost"
+    assert [s["bookmarked"] for s in body] == [False, False, False, True, False]
     seen = [(e.note.content, e.boosted_by) for e in entries]
     assert seen == [
         ("stranger's boosted", URLS.actor("booster")),
@@ -224,3 +233,23 @@ async def test_account__direct_and_followers_only_posts_show_only_to_whom_they_m
         assert await seen(None) == ["public"]
         assert await seen(other) == ["public"]
         assert await seen(fan) == ["for followers", "public"]
+
+
+async def test_home__an_expired_mute_hides_nothing(db: AsyncEngine) -> None:
+    sessions: async_sessionmaker[AsyncSession] = session_factory(db)
+    async with sessions() as session:
+        w = World(session)
+        me = await w.actor("me")
+        await w.actor("quiet")
+        await w.actor("loud")
+        w.follow("me", "quiet")
+        w.follow("me", "loud")
+        await w.note("quiet", "quiet's")
+        await w.note("loud", "loud's")
+        now = datetime.now(UTC)
+        session.add(Mute(local_actor_id=me.id, target_uri=URLS.actor("quiet"), expires_at=now - timedelta(seconds=1)))
+        session.add(Mute(local_actor_id=me.id, target_uri=URLS.actor("loud"), expires_at=now + timedelta(hours=1)))
+        await session.commit()
+        reader = timelines.Reader(actor=me, uri=URLS.actor("me"))
+        entries = await timelines.home(session, reader, page(40))
+    assert [e.note.content for e in entries] == ["quiet's"]
