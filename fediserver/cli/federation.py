@@ -15,10 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from fediserver import accounts
 from fediserver.cli.common import CommandError, config_parent, open_session, settings_from
-from fediserver.domain import relations
+from fediserver.domain import relations, timelines
 from fediserver.domain.services import Services, open_services
 from fediserver.errors import InvalidInput
-from fediserver.federation import following
 from fediserver.federation.sanitize import plain_text
 
 
@@ -64,6 +63,8 @@ async def _follow(args: argparse.Namespace, undo: bool) -> str:
             return f"{args.name} unfollowed {args.account}"
         row = await relations.follow(svc, session, me, args.account)
         await session.commit()
+        if row.state == "accepted":
+            return f"{args.name} follows {row.followed_uri}"
         return f"{args.name} asked to follow {row.followed_uri} (pending until they accept)"
 
 
@@ -80,9 +81,13 @@ def cmd_unfollow(args: argparse.Namespace) -> int:
 async def _timeline(args: argparse.Namespace) -> list[str]:
     async with services(args) as (svc, session):
         me = await accounts.get_user_actor(session, args.name)
-        notes = await following.home_timeline(svc.fed, session, me, args.limit)
+        reader = timelines.Reader(actor=me, uri=svc.urls.actor(me.username))
+        entries = await timelines.home(session, reader, timelines.Newest(args.limit))
         return [
-            f"{n.published_at:%Y-%m-%d %H:%M} {n.attributed_to}\n  {plain_text(n.content)}\n  {n.uri}" for n in notes
+            f"{e.at:%Y-%m-%d %H:%M} {e.note.attributed_to}"
+            + (f" (boosted by {e.boosted_by})" if e.boosted_by else "")
+            + f"\n  {plain_text(e.note.content)}\n  {e.note.uri}"
+            for e in entries
         ]
 
 

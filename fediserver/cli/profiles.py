@@ -13,7 +13,7 @@ from typing import Any
 from fediserver import accounts
 from fediserver.cli.common import CommandError, config_parent, open_session, settings_from
 from fediserver.domain import accounts as account_cases
-from fediserver.domain import profiles, relations
+from fediserver.domain import link_checks, profiles, relations
 from fediserver.domain.services import open_services
 from fediserver.imagegen import jobs as generation_jobs
 
@@ -104,9 +104,9 @@ async def _profile(args: argparse.Namespace, change: profiles.ProfileChange) -> 
         actor = await accounts.get_user_actor(session, args.name)
         if change != profiles.ProfileChange():
             await profiles.update_profile(svc, session, actor, change)
-            if change.fields:
-                verified = await profiles.verify_links(svc, session, actor)
-                out += [f"verified {url}" for url in verified]
+            if change.fields and link_checks.has_links(actor):
+                # The worker (``fediserver serve`` or ``fediserver worker``) checks the links.
+                out.append("rel=me links: verification queued")
         if args.also_known_as is not None:
             await account_cases.set_aliases(svc, session, actor, args.also_known_as)
         for purpose, prompt in (("avatar", args.avatar_prompt), ("header", args.header_prompt)):

@@ -9,10 +9,11 @@ the Delete and its name is never reused; the actor, its objects and WebFinger th
 
 from __future__ import annotations
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import delete, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 import activitypub as ap
+from fediserver.domain import local_follows
 from fediserver.domain.profiles import send_update
 from fediserver.domain.services import Services
 from fediserver.errors import InvalidInput, NotFound
@@ -89,7 +90,7 @@ async def delete_account(svc: Services, session: AsyncSession, actor: LocalActor
 
 async def _account(svc: Services, session: AsyncSession, account: str) -> tuple[str, list[str]]:
     """(actor id, its ``alsoKnownAs``) of a local or remote account; a remote one is fetched afresh."""
-    local = await _local_account(svc, session, account)
+    local = await local_follows.local_account(svc, session, account)
     if local is not None:
         return svc.urls.actor(local.username), list(local.also_known_as)
     target = await following.resolve_account(svc.fed, session, account)
@@ -98,24 +99,6 @@ async def _account(svc: Services, session: AsyncSession, account: str) -> tuple[
     except ap.ActivityPubError as exc:
         raise NotFound(f"{account}: {exc}") from None
     return target.uri, ap.get_ids(target.raw.get("alsoKnownAs"))
-
-
-async def _local_account(svc: Services, session: AsyncSession, account: str) -> LocalActor | None:
-    """The local user named by ``account`` (its actor URL or ``@name@our.domain``), else None."""
-    prefix = svc.urls.actor("")
-    if account.startswith(prefix):
-        username = account[len(prefix) :]
-    else:
-        name, _, host = account.lstrip("@").partition("@")
-        if host.lower() != svc.urls.domain:
-            return None
-        username = name
-    actor = await session.scalar(
-        select(LocalActor).where(LocalActor.username == username, LocalActor.deleted_at.is_(None))
-    )
-    if actor is None:
-        raise NotFound(f"no local user {account}")
-    return actor
 
 
 async def set_aliases(
@@ -134,7 +117,9 @@ async def move(svc: Services, session: AsyncSession, actor: LocalActor, account:
     """Move to ``account``: it must list this actor in ``alsoKnownAs`` (fetched afresh, checklist 50).
 
     Sets ``movedTo``, sends ``Update(Person)`` and ``Move{object: us, target: them}`` to followers,
-    whose servers then follow the new account.
+    whose servers then follow the new account. Followers on this instance get no Move (we deliver nothing
+    to ourselves): they follow the new account here and stop following the old one, as Mastodon's
+    ``MoveWorker`` has them do.
     """
     if actor.moved_to is not None:
         raise InvalidInput(f"{actor.username} has already moved to {actor.moved_to}")
@@ -157,4 +142,34 @@ async def move(svc: Services, session: AsyncSession, actor: LocalActor, account:
         "target": target_uri,
         "to": [svc.urls.followers(actor.username)],
     }
-    return jobs + await outbound.to_followers(svc.fed, session, activity, actor)
+    jobs += await outbound.to_followers(svc.fed, session, activity, actor)
+    await _refollow_local(svc, session, me, target_uri)
+    return jobs
+
+
+async def _refollow_local(svc: Services, session: AsyncSession, old_uri: str, target_uri: str) -> None:
+    followers = list(
+        await session.scalars(
+            select(LocalActor)
+            .join(Follow, Follow.follower_uri == literal(svc.urls.actor("")) + LocalActor.username)
+            .where(Follow.followed_uri == old_uri, Follow.state == "accepted", LocalActor.deleted_at.is_(None))
+        )
+    )
+    if not followers:
+        return
+    local_target = await local_follows.local_account(svc, session, target_uri)
+    remote_target = None if local_target is not None else await get_actor(svc.fed, session, target_uri)
+    for follower in followers:
+        follower_uri = svc.urls.actor(follower.username)
+        if follower_uri == target_uri:
+            continue
+        already = await session.scalar(
+            select(Follow.id).where(Follow.follower_uri == follower_uri, Follow.followed_uri == target_uri)
+        )
+        if already is None:
+            if local_target is not None:
+                await local_follows.follow_local(svc, session, follower, local_target)
+            else:
+                assert remote_target is not None
+                await following.follow_actor(svc.fed, session, follower, remote_target)
+        await session.execute(delete(Follow).where(Follow.follower_uri == follower_uri, Follow.followed_uri == old_uri))

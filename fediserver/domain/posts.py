@@ -9,10 +9,7 @@ inbox, except for a direct post, which goes to its addressees only.
 
 from __future__ import annotations
 
-import secrets
-import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -24,6 +21,16 @@ from sqlalchemy.orm import selectinload
 import activitypub as ap
 from fediserver.domain import edit_media
 from fediserver.domain.addressees import deliver_locally, notify_addressees
+
+# Drafts and their checks live in ``drafts``; interfaces keep importing them from here.
+from fediserver.domain.drafts import Addressing as Addressing
+from fediserver.domain.drafts import PostDraft as PostDraft
+from fediserver.domain.drafts import PostEdit as PostEdit
+from fediserver.domain.drafts import addressing as addressing
+from fediserver.domain.drafts import attachment_for as attachment_for
+from fediserver.domain.drafts import check_length as check_length
+from fediserver.domain.drafts import dev_mode as dev_mode
+from fediserver.domain.drafts import new_object_key as new_object_key
 from fediserver.domain.mentions import local_account, resolve_mentions
 from fediserver.domain.notifications import notify, withdraw
 from fediserver.domain.services import Services
@@ -33,87 +40,13 @@ from fediserver.federation import outbound
 from fediserver.federation.convert import attachments_to_models, note_to_model
 from fediserver.federation.remote import fetch_document, get_actor
 from fediserver.federation.render import create_for_note, note_to_as
-from fediserver.media import StoredImage, check_focus
 from fediserver.models import NOTIFICATION_TYPES, VISIBILITIES, DeliveryJob, LocalActor, MediaAttachment, Note, NoteEdit
 from fediserver.notes import attachments_by_note, generations_by_note, may_see
 from fediserver.text.entities import extract
 from fediserver.text.formatter import Account, Rendered, render
-from fediserver.text.length import post_length
 
 JSON = dict[str, Any]
 NOTE_TYPES = ("Note", "Article", "Page", "Question")
-
-
-@dataclass(frozen=True)
-class PostDraft:
-    """A new post as an interface received it. ``footer`` is a paragraph appended after the text and not
-    counted against the limit (the AI disclosure of generated images). ``assisted`` says the writing
-    assistant rewrote the text: the post then carries ``assist.disclosure_text`` too, unless the admin
-    turned ``assist.disclosure`` off."""
-
-    text: str = ""
-    visibility: str = "public"
-    summary: str = ""
-    sensitive: bool = False
-    in_reply_to: str | None = None
-    image: StoredImage | None = None
-    alt: str = ""
-    # The image's focal point, Mastodon's ``focus`` (x, y in [-1, 1]), sent as ``focalPoint``.
-    focus: tuple[float, float] | None = None
-    footer: str = ""
-    assisted: bool = False
-    # Actor URIs addressed beyond the text's mentions (an ActivityPub client's ``to``/``cc``), and the
-    # recipients delivered to but never shown (``bto``/``bcc``, ActivityPub §6: removed before delivery).
-    addressees: tuple[str, ...] = ()
-    hidden: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class PostEdit:
-    """The post's new text. ``media``, when given, replaces its attachments in that order (uploads of the
-    author not on another post); ``media_changes`` edit attachments it keeps."""
-
-    text: str
-    summary: str = ""
-    sensitive: bool = False
-    media: tuple[MediaAttachment, ...] | None = None
-    media_changes: tuple[edit_media.MediaChange, ...] = ()
-
-
-@dataclass(frozen=True)
-class Addressing:
-    to: list[str]
-    cc: list[str]
-
-
-def addressing(visibility: str, followers_url: str, mentions: Sequence[str]) -> Addressing:
-    """to/cc as Mastodon writes them and reads them back (``StatusParser#visibility``, checklist 13)."""
-    if visibility == "public":
-        return Addressing(to=[ap.PUBLIC], cc=[followers_url, *mentions])
-    if visibility == "unlisted":
-        return Addressing(to=[followers_url], cc=[ap.PUBLIC, *mentions])
-    if visibility == "followers":
-        return Addressing(to=[followers_url], cc=list(mentions))
-    if visibility == "direct":
-        return Addressing(to=list(mentions), cc=[])
-    raise InvalidInput(f"visibility: expected one of {', '.join(VISIBILITIES)}, got {visibility!r}")
-
-
-def new_object_key() -> str:
-    """Time-ordered, unguessable id for a note's URL: 12 hex digits of milliseconds, 8 random."""
-    return f"{int(time.time() * 1000):012x}{secrets.token_hex(4)}"
-
-
-def dev_mode(svc: Services) -> bool:
-    """Local development: mentions may carry a :port, and handles resolve over http."""
-    return svc.fed.webfinger_scheme == "http"
-
-
-def check_length(svc: Services, text: str, summary: str) -> None:
-    limit = svc.settings.instance.max_characters
-    length = post_length(text, summary, allow_ports=dev_mode(svc))
-    if length > limit:
-        raise InvalidInput(f"text: {length} characters, at most {limit} (a link counts as 23)")
 
 
 async def find_note(svc: Services, session: AsyncSession, uri: str, viewer: LocalActor | None) -> Note:
@@ -210,27 +143,6 @@ async def deliver(
         inboxes = await outbound.addressed_inboxes(session, activity)
         return await outbound.enqueue(svc.fed, session, activity, author, inboxes)
     return await outbound.to_followers(svc.fed, session, activity, author)
-
-
-def attachment_for(
-    owner: LocalActor, image: StoredImage, alt: str, focus: tuple[float, float] | None = None
-) -> MediaAttachment:
-    """The attachment row of an upload stored by ``media.ingest_upload``, not yet on a post; ``focus`` is
-    Mastodon's focal point, checked to [-1, 1]. Every interface builds upload rows here."""
-    focus_x, focus_y = check_focus(*focus) if focus is not None else (None, None)
-    return MediaAttachment(
-        local_actor_id=owner.id,
-        storage_key=image.storage_key,
-        thumbnail_key=image.thumbnail_key,
-        media_type=image.media_type,
-        width=image.width,
-        height=image.height,
-        size_bytes=image.size_bytes,
-        blurhash=image.blurhash,
-        description=alt,
-        focus_x=focus_x,
-        focus_y=focus_y,
-    )
 
 
 async def publish_post(

@@ -7,15 +7,13 @@ Any change is sent to followers as ``Update(Person)`` (checklist 51). Limits are
 from __future__ import annotations
 
 from dataclasses import dataclass
-from html.parser import HTMLParser
 from typing import Any
-from urllib.parse import urljoin
 
-import httpx
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 import activitypub as ap
+from fediserver.domain import link_checks
 from fediserver.domain.mentions import resolve_mentions
 from fediserver.domain.services import Services
 from fediserver.errors import Conflict, InvalidInput, NotFound
@@ -33,9 +31,6 @@ MAX_BIO = 500
 MAX_FIELDS = 4
 MAX_FIELD_LENGTH = 255
 MAX_PINS = 5
-# rel=me pages: Mastodon reads at most 1 MiB and follows a few redirects (``VerifyLinkService``).
-MAX_PAGE_BYTES = 1 << 20
-MAX_REDIRECTS = 3
 
 
 @dataclass(frozen=True)
@@ -118,13 +113,19 @@ def _apply(svc: Services, actor: LocalActor, change: ProfileChange, bio_html: st
 async def update_profile(
     svc: Services, session: AsyncSession, actor: LocalActor, change: ProfileChange
 ) -> list[DeliveryJob]:
-    """Apply ``change`` and send ``Update(Person)`` to followers; the caller commits."""
+    """Apply ``change`` and send ``Update(Person)`` to followers; the caller commits. The bio is kept as
+    typed (``summary_source``) beside its HTML; changed fields queue a rel=me check for the worker
+    (``fediserver.domain.link_checks``)."""
     if actor.deleted_at is not None:
         raise NotFound(f"{actor.username} is deleted")
     bio_html = await bio_to_html(svc, session, change.bio) if change.bio is not None else None
     _apply(svc, actor, change, bio_html)
+    if change.bio is not None:
+        actor.summary_source = change.bio
     actor.updated_at = utcnow()
     await session.flush()
+    if change.fields is not None:
+        await link_checks.queue_link_check(session, actor)
     return await send_update(svc.fed, session, actor)
 
 
@@ -149,77 +150,6 @@ async def use_generated_image(
     actor.updated_at = utcnow()
     await session.flush()
     return await send_update(fed, session, actor)
-
-
-class _RelMeLinks(HTMLParser):
-    """``href`` of every ``<a>`` and ``<link>`` whose ``rel`` contains ``me``."""
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.hrefs: list[str] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag not in ("a", "link"):
-            return
-        values = dict(attrs)
-        if "me" in (values.get("rel") or "").lower().split() and values.get("href"):
-            self.hrefs.append(str(values["href"]))
-
-
-async def _fetch_page(fed: Federation, url: str) -> str | None:
-    """The page's HTML through the outbound guard (every redirect hop checked), or None."""
-    for _ in range(MAX_REDIRECTS + 1):
-        await fed.guard.check(url)
-        async with fed.http.stream("GET", url, headers={"Accept": "text/html"}, follow_redirects=False) as resp:
-            if resp.is_redirect and "location" in resp.headers:
-                url = urljoin(url, resp.headers["location"])
-                continue
-            if resp.status_code != 200 or "html" not in resp.headers.get("content-type", ""):
-                return None
-            body = bytearray()
-            async for chunk in resp.aiter_bytes():
-                body.extend(chunk)
-                if len(body) > MAX_PAGE_BYTES:
-                    break
-            return bytes(body[:MAX_PAGE_BYTES]).decode(resp.encoding or "utf-8", errors="replace")
-    return None
-
-
-async def links_back(fed: Federation, actor: LocalActor, url: str) -> bool:
-    """Whether the page at ``url`` has a ``rel="me"`` link to this profile (Mastodon's ``VerifyLinkService``)."""
-    try:
-        page = await _fetch_page(fed, url)
-    except (ap.ActivityPubError, httpx.HTTPError, UnicodeDecodeError, LookupError):
-        # An unreachable, refused or undecodable page just leaves the link unverified.
-        return False
-    if page is None:
-        return False
-    parser = _RelMeLinks()
-    parser.feed(page)
-    ours = {fed.urls.profile(actor.username).lower(), fed.urls.actor(actor.username).lower()}
-    return any(href.strip().lower() in ours for href in parser.hrefs)
-
-
-async def verify_links(svc: Services, session: AsyncSession, actor: LocalActor) -> list[str]:
-    """Check every field whose value is a link; set or clear its ``verified_at``. Returns the verified URLs.
-
-    Mastodon marks a field verified when the linked page links back with ``rel="me"``; a field whose
-    page no longer does loses the mark.
-    """
-    fields, verified = [], []
-    for field in actor.fields:
-        value = str(field.get("value", ""))
-        updated = dict(field)
-        if value.startswith(("https://", "http://")) and await links_back(svc.fed, actor, value):
-            updated["verified_at"] = field.get("verified_at") or ap.iso8601(utcnow())
-            verified.append(value)
-        else:
-            updated["verified_at"] = None
-        fields.append(updated)
-    if fields != actor.fields:
-        actor.fields = fields
-        await session.flush()
-    return verified
 
 
 async def _own_note(svc: Services, session: AsyncSession, actor: LocalActor, uri: str) -> Note:

@@ -15,6 +15,7 @@ from sqlalchemy import delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 import activitypub as ap
+from fediserver.domain import local_follows
 from fediserver.domain.services import Services
 from fediserver.errors import InvalidInput, NotFound
 from fediserver.federation import following, outbound
@@ -25,11 +26,19 @@ JSON = dict[str, Any]
 
 
 async def follow(svc: Services, session: AsyncSession, me: LocalActor, account: str) -> Follow:
-    """Send a Follow to ``account`` (``@user@host`` or an actor URL); pending until it is accepted."""
+    """Follow ``account`` (``@user@host``, ``@user`` or an actor URL). A remote account is sent a Follow,
+    pending until it is accepted; a local one is followed directly (``local_follows.follow_local``)."""
+    local = await local_follows.local_account(svc, session, account)
+    if local is not None:
+        return await local_follows.follow_local(svc, session, me, local)
     return await following.follow(svc.fed, session, me, account)
 
 
 async def unfollow(svc: Services, session: AsyncSession, me: LocalActor, account: str) -> None:
+    local = await local_follows.local_account(svc, session, account)
+    if local is not None:
+        await local_follows.unfollow_local(svc, session, me, local)
+        return
     await following.unfollow(svc.fed, session, me, account)
 
 
@@ -53,9 +62,13 @@ def answer_follow(fed: Federation, me: LocalActor, row: Follow, *, accept: bool)
 
 
 async def _pending_from(svc: Services, session: AsyncSession, me: LocalActor, account: str) -> Follow:
-    """The pending Follow from ``account``: an actor URL is taken as it is (a request comes from a known
-    actor, so nothing needs fetching); a handle is resolved over WebFinger."""
-    if account.startswith(("https://", "http://")):
+    """The pending Follow from ``account``: a local account's by name or URL; another actor URL is taken
+    as it is (a request comes from a known actor, so nothing needs fetching); a handle is resolved over
+    WebFinger."""
+    local = await local_follows.local_account(svc, session, account)
+    if local is not None:
+        requester_uri = svc.urls.actor(local.username)
+    elif account.startswith(("https://", "http://")):
         requester_uri = account
     else:
         requester_uri = (await following.resolve_account(svc.fed, session, account)).uri
@@ -75,9 +88,9 @@ async def _answer(svc: Services, session: AsyncSession, me: LocalActor, account:
     row = await _pending_from(svc, session, me, account)
     requester = await session.scalar(select(RemoteActor).where(RemoteActor.uri == row.follower_uri))
     if requester is not None:
-        # A local requester has no inbox to deliver to: the row's state is the whole answer.
         activity = answer_follow(svc.fed, me, row, accept=accept)
         await outbound.enqueue(svc.fed, session, activity, me, [outbound.inbox_for(requester)])
+    # A local requester has no inbox to tell: the row is the answer.
     if accept:
         row.state = "accepted"
     else:

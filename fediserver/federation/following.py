@@ -1,10 +1,10 @@
-"""Following from our side: resolve the account, send Follow / Undo(Follow), read the home timeline."""
+"""Following from our side: resolve the account, send Follow / Undo(Follow)."""
 
 from __future__ import annotations
 
 import secrets
 
-from sqlalchemy import desc, or_, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 import activitypub as ap
@@ -12,7 +12,7 @@ from fediserver.errors import Conflict, InvalidInput, NotFound
 from fediserver.federation import outbound
 from fediserver.federation.context import Federation
 from fediserver.federation.remote import get_actor
-from fediserver.models import Follow, LocalActor, Note, RemoteActor
+from fediserver.models import Follow, LocalActor, RemoteActor
 
 
 async def resolve_account(fed: Federation, session: AsyncSession, account: str) -> RemoteActor:
@@ -69,16 +69,3 @@ async def unfollow_actor(fed: Federation, session: AsyncSession, me: LocalActor,
     undo = ap.undo(id=f"{row.activity_uri}/undo", actor=my_uri, object=original)
     await outbound.enqueue(fed, session, undo, me, [target.inbox])
     await session.delete(row)
-
-
-async def home_timeline(fed: Federation, session: AsyncSession, me: LocalActor, limit: int = 20) -> list[Note]:
-    """The user's own posts and those of accounts they follow, newest first."""
-    my_uri = fed.urls.actor(me.username)
-    followed = select(Follow.followed_uri).where(Follow.follower_uri == my_uri, Follow.state == "accepted")
-    rows = await session.scalars(
-        select(Note)
-        .where(or_(Note.attributed_to == my_uri, Note.attributed_to.in_(followed)), Note.deleted_at.is_(None))
-        .order_by(desc(Note.published_at), desc(Note.id))
-        .limit(limit)
-    )
-    return list(rows)

@@ -138,12 +138,13 @@ async def unreblog(services: Services, session: AsyncSession, actor: LocalActor,
         await reactions.unboost(services, session, actor, note.uri)
 
 
-async def follow(services: Services, session: AsyncSession, actor: LocalActor, target: RemoteActor) -> Follow:
-    return await relations.follow(services, session, actor, target.uri)
+async def follow(services: Services, session: AsyncSession, actor: LocalActor, target_uri: str) -> Follow:
+    """Follow a local or remote account by its actor id (``domain.relations.follow``)."""
+    return await relations.follow(services, session, actor, target_uri)
 
 
-async def unfollow(services: Services, session: AsyncSession, actor: LocalActor, target: RemoteActor) -> None:
-    await relations.unfollow(services, session, actor, target.uri)
+async def unfollow(services: Services, session: AsyncSession, actor: LocalActor, target_uri: str) -> None:
+    await relations.unfollow(services, session, actor, target_uri)
 
 
 async def resolve_account(services: Services, session: AsyncSession, handle_or_url: str) -> RemoteActor:

@@ -62,17 +62,18 @@ def matches(
 def older_than(
     at: InstrumentedAttribute[datetime], row_id: InstrumentedAttribute[int], sid: Snowflake
 ) -> ColumnElement[bool]:
-    """Rows whose id is below ``sid`` (``max_id``)."""
-    same_ms = and_(at >= sid.start, at < sid.end, row_id % (SEQ_MASK + 1) < sid.seq)
-    return or_(at < sid.start, same_ms)
+    """Rows whose id is below ``sid`` (``max_id``).
+
+    Written as one range on ``at`` and a residual test, so a timeline's time index is read as one range
+    (an ``OR`` of two ranges made SQLite gather both and sort)."""
+    return and_(at < sid.end, or_(at < sid.start, row_id % (SEQ_MASK + 1) < sid.seq))
 
 
 def newer_than(
     at: InstrumentedAttribute[datetime], row_id: InstrumentedAttribute[int], sid: Snowflake
 ) -> ColumnElement[bool]:
-    """Rows whose id is above ``sid`` (``since_id``/``min_id``)."""
-    same_ms = and_(at >= sid.start, at < sid.end, row_id % (SEQ_MASK + 1) > sid.seq)
-    return or_(at >= sid.end, same_ms)
+    """Rows whose id is above ``sid`` (``since_id``/``min_id``), as one range on ``at`` (see ``older_than``)."""
+    return and_(at >= sid.start, or_(at >= sid.end, row_id % (SEQ_MASK + 1) > sid.seq))
 
 
 def account_id(*, local_id: int | None = None, remote_id: int | None = None) -> str:

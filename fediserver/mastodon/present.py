@@ -8,12 +8,14 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from fediserver.domain import bookmarks, profiles
+from fediserver.domain import profiles
+from fediserver.domain.decorations import decorate
+from fediserver.domain.timelines import Entry
 from fediserver.mastodon.entities.account import AccountStats, local_account, remote_account
 from fediserver.mastodon.entities.media_attachment import media_entity
-from fediserver.mastodon.entities.status import StatusContext, status_entity, status_id
-from fediserver.models import Announce, Follow, Like, LocalActor, Note, RemoteActor
-from fediserver.notes import attachments_by_note
+from fediserver.mastodon.entities.status import StatusContext, reblog_entity, status_entity, status_id
+from fediserver.mastodon.ids import snowflake
+from fediserver.models import Follow, LocalActor, Note, RemoteActor
 from fediserver.urls import Urls
 
 JSON = dict[str, Any]
@@ -22,10 +24,14 @@ JSON = dict[str, Any]
 class Presenter:
     """Entities as seen by ``viewer_uri`` (None: anonymous)."""
 
-    def __init__(self, session: AsyncSession, urls: Urls, viewer_uri: str | None) -> None:
+    def __init__(
+        self, session: AsyncSession, urls: Urls, viewer_uri: str | None, reader: LocalActor | None = None
+    ) -> None:
         self.session = session
         self.urls = urls
         self.viewer_uri = viewer_uri
+        # The local account behind ``viewer_uri``, for its bookmarks; found when not given.
+        self.reader = reader
 
     async def _stats(self, uris: list[str]) -> dict[str, AccountStats]:
         if not uris:
@@ -72,74 +78,70 @@ class Presenter:
     async def account(self, uri: str) -> JSON | None:
         return (await self.accounts([uri])).get(uri)
 
-    async def _counts(self, column: Any, uris: list[str]) -> dict[str, int]:
-        return await self._grouped(column, uris)
-
     async def _grouped(self, column: Any, uris: list[str], *where: Any) -> dict[str, int]:
         rows = await self.session.execute(select(column, func.count()).where(column.in_(uris), *where).group_by(column))
         return {uri: count for uri, count in rows}
 
-    async def _viewer_set(self, model: type[Like] | type[Announce], uris: list[str]) -> set[str]:
-        if self.viewer_uri is None:
-            return set()
-        rows = await self.session.scalars(
-            select(model.note_uri).where(model.actor_uri == self.viewer_uri, model.note_uri.in_(uris))
-        )
-        return set(rows)
-
-    async def _viewer_marks(self, note_ids: list[int]) -> tuple[set[int], set[int]]:
-        """The viewer's bookmarks and pins among ``note_ids`` (a local viewer's only)."""
+    async def _reader_id(self) -> int | None:
+        if self.reader is not None:
+            return self.reader.id
         prefix = self.urls.actor("")
         if self.viewer_uri is None or not self.viewer_uri.startswith(prefix):
-            return set(), set()
-        me = await self.session.scalar(select(LocalActor).where(LocalActor.username == self.viewer_uri[len(prefix) :]))
-        if me is None:
-            return set(), set()
-        return await bookmarks.is_bookmarked(self.session, me, note_ids), await profiles.pinned_among(
-            self.session, me, note_ids
-        )
+            return None
+        name = self.viewer_uri[len(prefix) :]
+        found: int | None = await self.session.scalar(select(LocalActor.id).where(LocalActor.username == name))
+        return found
+
+    async def _pinned(self, note_ids: list[int]) -> set[int]:
+        """The reader's pins among ``note_ids`` (a local reader's only)."""
+        reader_id = await self._reader_id()
+        if reader_id is None or not note_ids:
+            return set()
+        reader = await self.session.get(LocalActor, reader_id)
+        return await profiles.pinned_among(self.session, reader, note_ids) if reader is not None else set()
 
     async def statuses(self, notes: Sequence[Note]) -> list[JSON]:
         """Status entities in the order given; notes whose author is unknown are left out."""
-        if not notes:
+        return [e for e in await self.timeline([Entry(note=n) for n in notes]) if e is not None]
+
+    async def timeline(self, entries: Sequence[Entry]) -> list[JSON]:
+        """Status entities of timeline entries (boosts wrap the boosted status); a constant number of
+        statements for the whole page (``fediserver.domain.decorations``)."""
+        if not entries:
             return []
-        uris = [n.uri for n in notes]
-        parent_uris = {n.in_reply_to_uri for n in notes if n.in_reply_to_uri}
-        parents = (
-            {p.uri: p for p in await self.session.scalars(select(Note).where(Note.uri.in_(parent_uris)))}
-            if parent_uris
-            else {}
-        )
-        accounts = await self.accounts([n.attributed_to for n in notes] + [p.attributed_to for p in parents.values()])
-        media = await attachments_by_note(self.session, [n.id for n in notes])
-        likes = await self._counts(Like.note_uri, uris)
-        boosts = await self._counts(Announce.note_uri, uris)
-        replies = await self._counts(Note.in_reply_to_uri, uris)
-        liked = await self._viewer_set(Like, uris)
-        boosted = await self._viewer_set(Announce, uris)
-        bookmarked, pinned = await self._viewer_marks([n.id for n in notes])
+        notes = [e.note for e in entries]
+        extra = await decorate(self.session, notes, self.viewer_uri, await self._reader_id())
+        boosters = [e.boosted_by for e in entries if e.boosted_by]
+        accounts = await self.accounts(extra.author_uris(notes) + boosters)
+        pinned = await self._pinned([n.id for n in notes])
         out: list[JSON] = []
-        for note in notes:
+        for entry in entries:
+            note = entry.note
             account = accounts.get(note.attributed_to)
             if account is None:
                 continue
-            parent = parents.get(note.in_reply_to_uri or "")
+            parent = extra.parents.get(note.in_reply_to_uri or "")
             parent_account = accounts.get(parent.attributed_to) if parent is not None else None
             ctx = StatusContext(
                 account=account,
-                media=[media_entity(m, self.urls) for m in media.get(note.id, [])],
-                favourites=likes.get(note.uri, 0),
-                reblogs=boosts.get(note.uri, 0),
-                replies=replies.get(note.uri, 0),
+                media=[media_entity(m, self.urls) for m in extra.media.get(note.id, [])],
+                favourites=extra.favourites.get(note.uri, 0),
+                reblogs=extra.boosts.get(note.uri, 0),
+                replies=extra.replies.get(note.uri, 0),
                 in_reply_to_id=status_id(parent) if parent is not None else None,
                 in_reply_to_account_id=parent_account["id"] if parent_account else None,
-                favourited=note.uri in liked,
-                reblogged=note.uri in boosted,
-                bookmarked=note.id in bookmarked,
+                favourited=note.uri in extra.favourited,
+                reblogged=note.uri in extra.boosted,
+                bookmarked=note.id in extra.bookmarked,
                 pinned=note.id in pinned,
                 viewer=self.viewer_uri is not None,
             )
-            out.append(status_entity(note, ctx))
+            status = status_entity(note, ctx)
+            booster = accounts.get(entry.boosted_by or "")
+            if entry.boost_id is not None and entry.boosted_at is not None and booster is not None:
+                boost_id = snowflake(entry.boosted_at, entry.boost_id)
+                status = reblog_entity(boost_id, entry.boost_uri or note.uri, entry.boosted_at, booster, status)
+            out.append(status)
         return out
 
     async def status(self, note: Note) -> JSON:

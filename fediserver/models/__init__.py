@@ -9,7 +9,14 @@ from fediserver.models.moderation import ActorBlock, DomainBlock, Report
 from fediserver.models.oauth import OAuthApplication, OAuthAuthorizationCode, OAuthToken, StatusIdempotencyKey
 from fediserver.models.personal import Bookmark, ConversationState, Mute
 from fediserver.models.profiles import Pin
-from fediserver.models.queues import GENERATION_PURPOSES, JOB_STATES, DeliveryJob, GenerationJob, InboundActivity
+from fediserver.models.queues import (
+    GENERATION_PURPOSES,
+    JOB_STATES,
+    DeliveryJob,
+    GenerationJob,
+    InboundActivity,
+    LinkCheck,
+)
 from fediserver.models.sessions import WebSession
 from fediserver.models.social import VISIBILITIES, Announce, Follow, Like, MediaAttachment, Note
 
@@ -29,6 +36,7 @@ __all__ = [
     "GenerationJob",
     "InboundActivity",
     "Like",
+    "LinkCheck",
     "LocalActor",
     "MediaAttachment",
     "Mute",

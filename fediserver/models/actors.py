@@ -26,6 +26,8 @@ class LocalActor(Base):
     actor_type: Mapped[str] = mapped_column(String(16), default="Person")
     display_name: Mapped[str] = mapped_column(String(200), default="")
     summary: Mapped[str] = mapped_column(Text, default="")
+    # The bio as typed, before rendering (Mastodon's ``source.note``); None for bios set before 0016.
+    summary_source: Mapped[str | None] = mapped_column(Text, default=None)
     manually_approves_followers: Mapped[bool] = mapped_column(Boolean, default=False)
     private_key_pem: Mapped[str] = mapped_column(Text)
     public_key_pem: Mapped[str] = mapped_column(Text)

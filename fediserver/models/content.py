@@ -60,6 +60,8 @@ class Notification(Base):
             name="type",
         ),
         Index("ix_notifications_recipient", "local_actor_id", "id"),
+        # The posts that mention a user (the home timeline).
+        Index("ix_notifications_recipient_type", "local_actor_id", "type", "note_uri"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

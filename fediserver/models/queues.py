@@ -58,6 +58,19 @@ class DeliveryJob(Base, QueueMixin):
     finished_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
+class LinkCheck(Base, QueueMixin):
+    """Verify the rel=me links of a local actor's profile fields (``fediserver.domain.profiles.verify_links``)
+    in the worker, so saving a profile never waits on other sites (Mastodon's ``VerifyAccountLinksWorker``)."""
+
+    __tablename__ = "link_checks"
+    __table_args__ = (CheckConstraint(_STATE_CHECK, name="state"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    local_actor_id: Mapped[int] = mapped_column(ForeignKey("local_actors.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
 GENERATION_PURPOSES = ("post", "avatar", "header")
 
 

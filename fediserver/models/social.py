@@ -16,6 +16,7 @@ from sqlalchemy import (
     CheckConstraint,
     Float,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
@@ -50,6 +51,8 @@ class Note(Base):
     __tablename__ = "notes"
     __table_args__ = (
         CheckConstraint("visibility IN ('public', 'unlisted', 'followers', 'direct')", name="visibility"),
+        # An account's posts newest first (account timelines, the home timeline's followed authors).
+        Index("ix_notes_author_published", "attributed_to", "published_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -128,7 +131,11 @@ class Like(Base):
 
 class Announce(Base):
     __tablename__ = "announces"
-    __table_args__ = (UniqueConstraint("actor_uri", "note_uri", name="uq_announces_pair"),)
+    __table_args__ = (
+        UniqueConstraint("actor_uri", "note_uri", name="uq_announces_pair"),
+        # Boosts by followed accounts, newest first (the home timeline).
+        Index("ix_announces_actor_created", "actor_uri", "created_at"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     activity_uri: Mapped[str] = mapped_column(String(2048), unique=True)

@@ -2,8 +2,8 @@
 
 Writes go to the domain layer (``fediserver.domain``: posts, reactions, relations), the same functions
 the CLI, the Mastodon API and C2S call; what is here is the browser's shape of them (alt text required,
-idempotent like). The few queries written here (local, federated and tag feeds, moderation lists) have
-no home in the core yet.
+idempotent like); the feeds are ``fediserver.domain.timelines``. The few queries written here
+(moderation lists) have no home in the core yet.
 """
 
 from __future__ import annotations
@@ -12,15 +12,14 @@ import asyncio
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import desc, func, select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fediserver import accounts
 from fediserver.config import RegistrationMode
-from fediserver.domain import posts, reactions, relations
+from fediserver.domain import posts, reactions, relations, timelines
 from fediserver.domain.services import Services
 from fediserver.errors import Conflict, InvalidInput, NotFound
-from fediserver.federation import following
 from fediserver.imagegen import jobs, results
 from fediserver.media import MediaLimits, ingest_upload
 from fediserver.models import (
@@ -40,48 +39,49 @@ PUBLIC = ("public",)
 LISTED = ("public", "unlisted")
 
 
-async def local_feed(session: AsyncSession, *, before: int | None = None, limit: int = FEED_SIZE) -> list[Note]:
+async def local_feed(
+    session: AsyncSession, *, before: int | None = None, limit: int = FEED_SIZE, reader: timelines.Reader | None = None
+) -> list[Note]:
     """Public posts by this instance's users, newest first; ``before`` is a note id (keyset paging)."""
-    query = select(Note).where(Note.local_actor_id.is_not(None), Note.visibility.in_(PUBLIC), Note.deleted_at.is_(None))
-    if before is not None:
-        query = query.where(Note.id < before)
-    return list(await session.scalars(query.order_by(desc(Note.id)).limit(limit)))
+    return await timelines.public(session, reader, timelines.Newest(limit, before), local=True)
 
 
-async def federated_feed(session: AsyncSession, *, before: int | None = None, limit: int = FEED_SIZE) -> list[Note]:
+async def federated_feed(
+    session: AsyncSession, *, before: int | None = None, limit: int = FEED_SIZE, reader: timelines.Reader | None = None
+) -> list[Note]:
     """Every public post this instance knows, local and remote, newest first."""
-    query = select(Note).where(Note.visibility.in_(PUBLIC), Note.deleted_at.is_(None))
-    if before is not None:
-        query = query.where(Note.id < before)
-    return list(await session.scalars(query.order_by(desc(Note.id)).limit(limit)))
+    return await timelines.public(session, reader, timelines.Newest(limit, before))
 
 
 async def home_feed(services: Services, session: AsyncSession, me: LocalActor) -> list[Note]:
-    return await following.home_timeline(services.fed, session, me, limit=FEED_SIZE)
+    """The home timeline (``fediserver.domain.timelines.home``); a boost shows the boosted post."""
+    reader = timelines.Reader(actor=me, uri=services.urls.actor(me.username))
+    entries = await timelines.home(session, reader, timelines.Newest(FEED_SIZE))
+    return [e.note for e in entries]
 
 
-async def tag_feed(session: AsyncSession, tag: str, *, before: int | None = None, limit: int = FEED_SIZE) -> list[Note]:
-    """Public posts whose HTML carries the hashtag as Mastodon and we render it (``#<span>tag</span>``)."""
+async def tag_feed(
+    session: AsyncSession,
+    tag: str,
+    *,
+    before: int | None = None,
+    limit: int = FEED_SIZE,
+    reader: timelines.Reader | None = None,
+) -> list[Note]:
+    """Public posts with the hashtag (the ``tags`` index), newest first."""
     if not tag.replace("_", "").isalnum():
         raise NotFound("no such tag")
-    escaped = tag.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    query = select(Note).where(
-        Note.visibility.in_(PUBLIC),
-        Note.deleted_at.is_(None),
-        Note.content.ilike(f"%#<span>{escaped}</span>%", escape="\\"),
-    )
-    if before is not None:
-        query = query.where(Note.id < before)
-    return list(await session.scalars(query.order_by(desc(Note.id)).limit(limit)))
+    return await timelines.tag(session, reader, tag, timelines.Newest(limit, before))
 
 
 async def profile(session: AsyncSession, username: str) -> LocalActor:
     return await accounts.get_user_actor(session, username)
 
 
-async def profile_posts(session: AsyncSession, actor: LocalActor, *, limit: int = 60) -> list[Note]:
-    query = select(Note).where(Note.local_actor_id == actor.id, Note.visibility.in_(LISTED), Note.deleted_at.is_(None))
-    return list(await session.scalars(query.order_by(desc(Note.id)).limit(limit)))
+async def profile_posts(services: Services, session: AsyncSession, actor: LocalActor, *, limit: int = 60) -> list[Note]:
+    """The account's public and unlisted posts as anyone sees them (``fediserver.domain.timelines.account``)."""
+    author = services.urls.actor(actor.username)
+    return await timelines.account(session, None, author, timelines.Newest(limit))
 
 
 async def note_by_id(session: AsyncSession, note_id: int) -> Note:

@@ -6,7 +6,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import Response
 
-from fediserver.domain import posts, threads
+from fediserver.domain import posts, threads, timelines
 from fediserver.domain.services import Services
 from fediserver.errors import NotFound
 from fediserver.federation.sanitize import plain_text
@@ -41,6 +41,10 @@ async def _cards(session: AsyncSession, request: Request, who: Viewer | None, no
     return await post_cards(session, services(request).urls, notes, who.actor if who else None)
 
 
+def _reader(request: Request, who: Viewer | None) -> timelines.Reader | None:
+    return timelines.Reader.of(services(request).urls, who.actor if who else None)
+
+
 @page
 async def front(request: Request) -> Response:
     who = await viewer(request)
@@ -56,9 +60,9 @@ async def _feed(request: Request, heading: str, which: str) -> Response:
     before = _before(request)
     async with request.app.state.sessions() as session:
         if which == "local":
-            notes = await actions.local_feed(session, before=before)
+            notes = await actions.local_feed(session, before=before, reader=_reader(request, who))
         else:
-            notes = await actions.federated_feed(session, before=before)
+            notes = await actions.federated_feed(session, before=before, reader=_reader(request, who))
         cards = await _cards(session, request, who, notes)
     more = _more(request, notes, actions.FEED_SIZE)
     return await render(request, "feed.html", heading=heading, cards=cards, more=more)
@@ -89,7 +93,7 @@ async def tag(request: Request) -> Response:
     name = request.path_params["tag"]
     before = _before(request)
     async with request.app.state.sessions() as session:
-        notes = await actions.tag_feed(session, name, before=before)
+        notes = await actions.tag_feed(session, name, before=before, reader=_reader(request, who))
         cards = await _cards(session, request, who, notes)
     urls = services(request).urls
     more = _more(request, notes, actions.FEED_SIZE)
@@ -101,7 +105,7 @@ async def profile(request: Request) -> Response:
     who = await viewer(request)
     async with request.app.state.sessions() as session:
         actor = await actions.profile(session, request.path_params["username"])
-        notes = await actions.profile_posts(session, actor)
+        notes = await actions.profile_posts(services(request), session, actor)
         cards = await _cards(session, request, who, notes)
     return await profile_response(request, actor, cards)
 
@@ -154,6 +158,6 @@ async def actor_page(request: Request, actor: LocalActor) -> Response:
     """The profile page, served at the actor's id to browsers (its AS2 form is negotiated in routes/actors.py)."""
     who = await viewer(request)
     async with request.app.state.sessions() as session:
-        notes = await actions.profile_posts(session, actor)
+        notes = await actions.profile_posts(services(request), session, actor)
         cards = await _cards(session, request, who, notes)
     return await profile_response(request, actor, cards)

@@ -8,18 +8,20 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import select
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from fediserver.domain import profiles
+from fediserver.domain import link_checks, profiles
 from fediserver.domain.posts import PostDraft, publish_post
 from fediserver.domain.services import Services
 from fediserver.errors import Conflict, InvalidInput
 from fediserver.federation.render import attachment_to_as
+from fediserver.jobs.worker import Worker
 from fediserver.media import MediaLimits, ingest_upload
-from fediserver.models import MediaAttachment
+from fediserver.models import LinkCheck, MediaAttachment
 
 Factory = Callable[..., Awaitable[Any]]
 Serve = Callable[[Starlette], Awaitable[str]]
@@ -42,13 +44,22 @@ def rel_me_site(link: str) -> Starlette:
 
 
 async def _verify(instance: Any, fields: list[tuple[str, str]]) -> tuple[list[str], list[Any]]:
+    """Save the fields, then let a worker run the link check the save queued (as ``fediserver serve``'s does)."""
     svc: Services = instance.app.state.services
     async with instance.sessions() as session:
         me = await instance.user(session, "alice")
         await profiles.update_profile(svc, session, me, profiles.ProfileChange(fields=fields))
-        verified = await profiles.verify_links(svc, session, me)
         await session.commit()
-        return verified, [f.get("verified_at") for f in me.fields]
+        queued = list(await session.scalars(select(LinkCheck).where(LinkCheck.state == "queued")))
+        assert len(queued) == (1 if link_checks.has_links(me) else 0)
+    worker = Worker(sessions=instance.sessions, handlers=[link_checks.LinkCheckHandler(instance.fed)])
+    await worker.run_once()
+    async with instance.sessions() as session:
+        me = await instance.user(session, "alice")
+        states = set(await session.scalars(select(LinkCheck.state)))
+        assert states <= {"done"}
+        marks = [f.get("verified_at") for f in me.fields]
+        return [str(f["value"]) for f in me.fields if f.get("verified_at")], marks
 
 
 async def test_rel_me__a_page_linking_back_verifies_the_field(instances: Factory, serve_app: Serve) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from fediserver.domain import posts
+from fediserver.domain import posts, timelines
 from fediserver.domain import reactions as reacting
 from fediserver.federation import following
 from fediserver.models import Announce, DeliveryJob, Follow, InboundActivity, Like, Note
@@ -70,8 +70,9 @@ async def test_two_instances__full_social_round_trip(instances: Callable[..., Aw
 
     # bob's timeline shows it
     async with b.sessions() as session:
-        timeline = await following.home_timeline(b.fed, session, await b.user(session, "bob"))
-    assert [n.uri for n in timeline] == [post_uri]
+        reader = timelines.Reader(actor=await b.user(session, "bob"), uri=b.fed.urls.actor("bob"))
+        timeline = await timelines.home(session, reader, timelines.Newest(20))
+    assert [e.note.uri for e in timeline] == [post_uri]
 
     # bob replies, likes and boosts; alice's side records all three
     async with b.sessions() as session:

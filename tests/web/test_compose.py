@@ -194,10 +194,11 @@ async def test_moderation__resolve_a_report_and_block_a_domain(
 
 async def test_follow__a_bad_account_is_a_4xx_with_the_reason(browser: Browser) -> None:
     client = await _member(browser)
-    refused = await post_form(client, "/follow", "/follow", {"account": "http://127.0.0.1:8000/users/mod"})
+    # Local accounts can be followed (domain.local_follows); oneself cannot.
+    refused = await post_form(client, "/follow", "/follow", {"account": "http://127.0.0.1:8000/users/alice"})
     assert refused.status_code == 422
-    assert "is on this instance" in refused.text
-    assert 'value="http://127.0.0.1:8000/users/mod"' in refused.text, "the form keeps what was typed"
+    assert "cannot follow itself" in refused.text
+    assert 'value="http://127.0.0.1:8000/users/alice"' in refused.text, "the form keeps what was typed"
 
 
 async def test_compose__writing_help_buttons_follow_the_switches(browser: Browser) -> None:

@@ -152,7 +152,8 @@ def credential_account(
         "privacy": VISIBILITY_OUT[user.default_visibility] if user is not None else "public",
         "sensitive": user.default_sensitive if user is not None else False,
         "language": user.default_language if user is not None else None,
-        "note": html_to_text(actor.summary),
+        # The bio as typed; one set before the source was kept is recovered from its HTML.
+        "note": actor.summary_source if actor.summary_source is not None else html_to_text(actor.summary),
         "fields": [
             {"name": str(f.get("name", "")), "value": str(f.get("value", "")), "verified_at": _field(f)["verified_at"]}
             for f in actor.fields

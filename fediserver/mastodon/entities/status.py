@@ -8,6 +8,7 @@ Mastodon's ``private``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from fediserver.mastodon.entities import iso
@@ -80,4 +81,30 @@ def status_entity(note: Note, ctx: StatusContext) -> JSON:
             pinned=ctx.pinned,
             filtered=[],
         )
+    return body
+
+
+def reblog_entity(boost_id: str, boost_uri: str, boosted_at: datetime, account: JSON, inner: JSON) -> JSON:
+    """A boost as a timeline shows it: the booster's status wrapping the boosted one in ``reblog``."""
+    body = {key: value for key, value in inner.items() if key not in ("media_attachments", "mentions", "tags")}
+    body.update(
+        id=boost_id,
+        uri=boost_uri,
+        url=None,
+        created_at=iso(boosted_at),
+        account=account,
+        content="",
+        spoiler_text="",
+        sensitive=False,
+        media_attachments=[],
+        mentions=[],
+        tags=[],
+        reblogs_count=0,
+        favourites_count=0,
+        replies_count=0,
+        in_reply_to_id=None,
+        in_reply_to_account_id=None,
+        edited_at=None,
+        reblog=inner,
+    )
     return body

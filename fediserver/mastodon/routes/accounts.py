@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from sqlalchemy import exists, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from fediserver.domain import profiles
+from fediserver.domain import profiles, timelines
 from fediserver.domain import relationships as relationship_facts
-from fediserver.errors import InvalidInput, NotFound
+from fediserver.errors import NotFound
 from fediserver.mastodon import actions, lookup
 from fediserver.mastodon.auth import caller, optional_caller
 from fediserver.mastodon.entities.account import credential_account
@@ -19,7 +19,7 @@ from fediserver.mastodon.http import ok, paged, services, urls
 from fediserver.mastodon.pagination import Page
 from fediserver.mastodon.params import read_params
 from fediserver.mastodon.present import Presenter
-from fediserver.models import Follow, LocalActor, MediaAttachment, Note, RemoteActor, User
+from fediserver.models import Follow, LocalActor, RemoteActor, User
 from fediserver.notes import may_see
 
 
@@ -87,17 +87,17 @@ async def statuses(request: Request) -> Response:
             pins = await profiles.pinned_notes(session, target) if isinstance(target, LocalActor) else []
             pins = [n for n in pins if await may_see(session, n, viewer)]
             return ok(await Presenter(session, urls(request), viewer).statuses(pins))
-        query = select(Note).where(Note.attributed_to == actor_uri(request, target), Note.deleted_at.is_(None))
-        if params.flag("only_media"):
-            query = query.where(exists().where(MediaAttachment.note_id == Note.id))
-        if params.flag("exclude_replies"):
-            query = query.where(Note.in_reply_to_uri.is_(None))
-        page = Page.from_params(params)
-        notes = [n for n in await session.scalars(page.apply(query, Note.published_at, Note.id))]
-        notes = [n for n in notes if await may_see(session, n, viewer)]
-        if page.ascending:
-            notes.reverse()
-        return paged(request, await Presenter(session, urls(request), viewer).statuses(notes))
+        reader = timelines.Reader.of(urls(request), found.actor if found and found.user else None)
+        notes = await timelines.account(
+            session,
+            reader,
+            actor_uri(request, target),
+            Page.from_params(params),
+            only_media=params.flag("only_media"),
+            exclude_replies=params.flag("exclude_replies"),
+        )
+        presenter = Presenter(session, urls(request), viewer, reader.actor if reader else None)
+        return paged(request, await presenter.statuses(notes))
 
 
 async def relationship(
@@ -128,16 +128,15 @@ def _follow_route(action: str) -> Route:
             found = await caller(request, session, "write:follows")
             target = await lookup.account(session, request.path_params["id"])
             me = urls(request).actor(found.actor.username)
-            if not isinstance(target, RemoteActor):
-                raise InvalidInput("Validation failed: following local accounts arrives with the social-core issue")
+            target_uri = actor_uri(request, target)
             if action == "follow":
-                await actions.follow(services(request), session, found.actor, target)
+                await actions.follow(services(request), session, found.actor, target_uri)
             else:
                 is_following = await session.scalar(
-                    select(Follow.id).where(Follow.follower_uri == me, Follow.followed_uri == target.uri)
+                    select(Follow.id).where(Follow.follower_uri == me, Follow.followed_uri == target_uri)
                 )
                 if is_following is not None:
-                    await actions.unfollow(services(request), session, found.actor, target)
+                    await actions.unfollow(services(request), session, found.actor, target_uri)
             await session.commit()
             return ok(await relationship(request, session, found.actor, target, request.path_params["id"]))
 

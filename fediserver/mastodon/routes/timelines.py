@@ -1,83 +1,71 @@
-"""Timelines (docs.joinmastodon.org/methods/timelines/): home, public (local/remote/only_media), tag."""
+"""Timelines (docs.joinmastodon.org/methods/timelines/): home, public (local/remote/only_media), tag.
+
+Which posts come from ``fediserver.domain.timelines``; each page is one selecting statement plus a fixed
+number for what it shows (``Presenter.timeline``).
+"""
 
 from __future__ import annotations
 
-from typing import Any
-
-from sqlalchemy import Select, exists, or_, select
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from fediserver.domain import timelines
 from fediserver.mastodon.auth import caller, optional_caller
 from fediserver.mastodon.http import paged, urls
 from fediserver.mastodon.pagination import Page
 from fediserver.mastodon.params import read_params
 from fediserver.mastodon.present import Presenter
-from fediserver.models import Follow, MediaAttachment, Note
-
-
-async def _page(request: Request, query: Select[Any], viewer: str | None, page: Page) -> Response:
-    async with request.app.state.sessions() as session:
-        notes = list(await session.scalars(page.apply(query, Note.published_at, Note.id)))
-        if page.ascending:
-            notes.reverse()
-        return paged(request, await Presenter(session, urls(request), viewer).statuses(notes))
-
-
-def _only_media(query: Select[Any]) -> Select[Any]:
-    return query.where(exists().where(MediaAttachment.note_id == Note.id))
 
 
 async def home(request: Request) -> Response:
-    """The caller's statuses and those of accounts they follow (``federation.following.home_timeline``'s rule)."""
+    """The caller's home timeline (``fediserver.domain.timelines.home``), boosts included."""
     params = await read_params(request)
     async with request.app.state.sessions() as session:
-        found = await caller(request, session, "read:statuses")
-    me = urls(request).actor(found.actor.username)
-    followed = select(Follow.followed_uri).where(Follow.follower_uri == me, Follow.state == "accepted")
-    query = select(Note).where(
-        or_(Note.attributed_to == me, Note.attributed_to.in_(followed)),
-        Note.deleted_at.is_(None),
-        Note.visibility != "direct",
-    )
-    return await _page(request, query, me, Page.from_params(params))
+        me = (await caller(request, session, "read:statuses")).actor
+        reader = timelines.Reader(actor=me, uri=urls(request).actor(me.username))
+        entries = await timelines.home(session, reader, Page.from_params(params))
+        presenter = Presenter(session, urls(request), reader.uri, me)
+        return paged(request, await presenter.timeline(entries))
+
+
+async def _reader(request: Request) -> timelines.Reader | None:
+    async with request.app.state.sessions() as session:
+        found = await optional_caller(request, session, "read:statuses")
+    return timelines.Reader.of(urls(request), found.actor if found and found.user else None)
 
 
 async def public(request: Request) -> Response:
     params = await read_params(request)
+    reader = await _reader(request)
     async with request.app.state.sessions() as session:
-        found = await optional_caller(request, session, "read:statuses")
-    viewer = urls(request).actor(found.actor.username) if found and found.user else None
-    query = select(Note).where(Note.visibility == "public", Note.deleted_at.is_(None))
-    if params.flag("local"):
-        query = query.where(Note.local_actor_id.is_not(None))
-    elif params.flag("remote"):
-        query = query.where(Note.local_actor_id.is_(None))
-    if params.flag("only_media"):
-        query = _only_media(query)
-    return await _page(request, query, viewer, Page.from_params(params))
+        notes = await timelines.public(
+            session,
+            reader,
+            Page.from_params(params),
+            local=params.flag("local"),
+            remote=params.flag("remote"),
+            only_media=params.flag("only_media"),
+        )
+        presenter = Presenter(session, urls(request), reader.uri if reader else None, reader.actor if reader else None)
+        return paged(request, await presenter.statuses(notes))
 
 
 async def tag(request: Request) -> Response:
-    """Statuses whose HTML links the tag page (tags have no table yet; the link is what renders a tag)."""
     params = await read_params(request)
+    reader = await _reader(request)
     async with request.app.state.sessions() as session:
-        found = await optional_caller(request, session, "read:statuses")
-    viewer = urls(request).actor(found.actor.username) if found and found.user else None
-    name = request.path_params["hashtag"].lstrip("#").lower()
-    if not name.replace("_", "").isalnum():
-        return paged(request, [])
-    query = select(Note).where(
-        Note.visibility == "public",
-        Note.deleted_at.is_(None),
-        Note.content.ilike(f"%>#<span>{name}</span>%") | Note.content.ilike(f"%#{name}%"),
-    )
-    if params.flag("local"):
-        query = query.where(Note.local_actor_id.is_not(None))
-    if params.flag("only_media"):
-        query = _only_media(query)
-    return await _page(request, query, viewer, Page.from_params(params))
+        notes = await timelines.tag(
+            session,
+            reader,
+            request.path_params["hashtag"].lstrip("#"),
+            Page.from_params(params),
+            local=params.flag("local"),
+            remote=params.flag("remote"),
+            only_media=params.flag("only_media"),
+        )
+        presenter = Presenter(session, urls(request), reader.uri if reader else None, reader.actor if reader else None)
+        return paged(request, await presenter.statuses(notes))
 
 
 routes = [

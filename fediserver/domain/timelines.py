@@ -1,0 +1,300 @@
+"""Timelines: which posts a page shows (home, public, tag, an account's), each page in one query plan.
+
+Mastodon's rules (``HomeFeed``, ``PublicFeed``, ``TagFeed``, ``AccountStatusesFilter``): home is the
+user's own posts, the posts and boosts of accounts they follow and the posts that mention them; every
+timeline a user reads leaves out accounts they mute or block and accounts that block them. Selecting a
+page is one statement whatever its size; ``fediserver.domain.decorations`` then loads what the page
+shows in a fixed number of statements more.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol, TypeVar, cast
+
+from sqlalchemy import ColumnElement, Select, and_, desc, exists, literal, or_, select, union_all
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
+
+from fediserver.models import (
+    ActorBlock,
+    Announce,
+    Follow,
+    LocalActor,
+    MediaAttachment,
+    Mute,
+    Note,
+    NoteTag,
+    Notification,
+    Tag,
+    utcnow,
+)
+from fediserver.text.entities import normalize_tag
+from fediserver.urls import Urls
+
+T = TypeVar("T")
+PUBLIC = ("public", "unlisted")
+
+
+class Window(Protocol):
+    """Which slice of a timeline: ``apply`` filters, orders (newest first unless ``ascending``) and limits."""
+
+    @property
+    def limit(self) -> int: ...
+
+    @property
+    def ascending(self) -> bool: ...
+
+    def apply(
+        self, query: Select[T], at: InstrumentedAttribute[datetime], row_id: InstrumentedAttribute[int]
+    ) -> Select[T]: ...
+
+
+@dataclass(frozen=True)
+class Newest:
+    """The ``limit`` entries last stored, those stored before row ``before`` when given (the web UI's
+    ``?before=`` paging, by row id as its links carry)."""
+
+    limit: int = 40
+    before: int | None = None
+
+    @property
+    def ascending(self) -> bool:
+        return False
+
+    def apply(
+        self, query: Select[T], at: InstrumentedAttribute[datetime], row_id: InstrumentedAttribute[int]
+    ) -> Select[T]:
+        if self.before is not None:
+            query = query.where(row_id < self.before)
+        return query.order_by(desc(row_id)).limit(self.limit)
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One timeline entry: a post, or a boost of it by ``boosted_by`` (an actor URI)."""
+
+    note: Note
+    boosted_by: str | None = None
+    boost_id: int | None = None
+    boost_uri: str | None = None
+    boosted_at: datetime | None = None
+
+    @property
+    def at(self) -> datetime:
+        return self.boosted_at or self.note.published_at
+
+
+@dataclass(frozen=True)
+class Reader:
+    """Who reads a timeline (None: anonymous), with the URI the visibility rules compare against."""
+
+    actor: LocalActor
+    uri: str
+
+    @classmethod
+    def of(cls, urls: Urls, actor: LocalActor | None) -> Reader | None:
+        return cls(actor=actor, uri=urls.actor(actor.username)) if actor is not None else None
+
+
+def hidden_accounts(reader: Reader | None) -> Select[str] | None:
+    """Accounts ``reader`` does not see: muted (unexpired), blocked by them, or blocking them."""
+    if reader is None:
+        return None
+    muted = select(Mute.target_uri).where(
+        Mute.local_actor_id == reader.actor.id, or_(Mute.expires_at.is_(None), Mute.expires_at > utcnow())
+    )
+    blocked = select(ActorBlock.target_uri).where(ActorBlock.actor_uri == reader.uri)
+    blocking = select(ActorBlock.actor_uri).where(ActorBlock.target_uri == reader.uri)
+    return select(muted.union(blocked, blocking).subquery().c[0])
+
+
+def _not_hidden(column: Any, reader: Reader | None) -> ColumnElement[bool]:
+    hidden = hidden_accounts(reader)
+    return column.not_in(hidden) if hidden is not None else literal(True)
+
+
+def _has_media() -> ColumnElement[bool]:
+    return exists().where(MediaAttachment.note_id == Note.id)
+
+
+async def _notes(session: AsyncSession, query: Select[Note], window: Window) -> list[Note]:
+    rows = list(await session.scalars(window.apply(query, Note.published_at, Note.id)))
+    if window.ascending:
+        rows.reverse()
+    return rows
+
+
+def _following(reader: Reader) -> Select[str]:
+    return select(Follow.followed_uri).where(Follow.follower_uri == reader.uri, Follow.state == "accepted")
+
+
+def _mentioning(reader: Reader) -> Select[str | None]:
+    return select(Notification.note_uri).where(
+        Notification.local_actor_id == reader.actor.id, Notification.type == "mention"
+    )
+
+
+async def home(session: AsyncSession, reader: Reader, window: Window) -> list[Entry]:
+    """The home timeline: posts (own, followed, mentioning the reader) and boosts by followed accounts.
+
+    A followed account's direct posts show only when they mention the reader; boosts only of public and
+    unlisted posts (Mastodon's ``FanOutOnWriteService``). Posts and boosts are merged by time.
+    """
+    followed = _following(reader)
+    live = Note.deleted_at.is_(None)
+    authors = followed.union(select(literal(reader.uri)))
+    posts = select(
+        Note.id.label("note_id"),
+        literal(None).label("booster"),
+        literal(0).label("boost_id"),
+        literal(None).label("boost_uri"),
+        Note.published_at.label("at"),
+        Note.id.label("row_id"),
+    ).where(
+        live,
+        Note.attributed_to.in_(authors),
+        or_(Note.visibility != "direct", Note.attributed_to == reader.uri),
+        _not_hidden(Note.attributed_to, reader),
+    )
+    # Direct posts of followed accounts and posts of anyone else reach home only by mentioning the reader.
+    mentions = (
+        select(
+            Note.id.label("note_id"),
+            literal(None).label("booster"),
+            literal(0).label("boost_id"),
+            literal(None).label("boost_uri"),
+            Note.published_at.label("at"),
+            Note.id.label("row_id"),
+        )
+        .join(Notification, Notification.note_uri == Note.uri)
+        .where(
+            Notification.local_actor_id == reader.actor.id,
+            Notification.type == "mention",
+            live,
+            Note.attributed_to.not_in(authors) | (Note.visibility == "direct"),
+            _not_hidden(Note.attributed_to, reader),
+        )
+    )
+    boosts = (
+        select(
+            Note.id.label("note_id"),
+            Announce.actor_uri.label("booster"),
+            Announce.id.label("boost_id"),
+            Announce.activity_uri.label("boost_uri"),
+            Announce.created_at.label("at"),
+            Announce.id.label("row_id"),
+        )
+        .join(Note, Note.uri == Announce.note_uri)
+        .where(
+            Announce.actor_uri.in_(followed),
+            _not_hidden(Announce.actor_uri, reader),
+            _not_hidden(Note.attributed_to, reader),
+            Note.visibility.in_(PUBLIC),
+            live,
+        )
+    )
+    post_part = window.apply(cast("Select[Any]", posts), Note.published_at, Note.id).subquery()
+    boost_part = window.apply(cast("Select[Any]", boosts), Announce.created_at, Announce.id).subquery()
+    mention_part = window.apply(cast("Select[Any]", mentions), Note.published_at, Note.id).subquery()
+    merged = union_all(select(post_part), select(boost_part), select(mention_part)).subquery()
+    picked = select(merged).order_by(*_order(merged.c.at, merged.c.row_id, window)).limit(window.limit).subquery()
+    query = (
+        select(Note, picked.c.booster, picked.c.boost_id, picked.c.boost_uri, picked.c.at)
+        .join(picked, picked.c.note_id == Note.id)
+        .order_by(*_order(picked.c.at, picked.c.row_id, window))
+    )
+    rows = (await session.execute(query)).all()
+    entries = [
+        Entry(
+            note=note, boosted_by=booster, boost_id=boost_id or None, boost_uri=uri, boosted_at=at if booster else None
+        )
+        for note, booster, boost_id, uri, at in rows
+    ]
+    if window.ascending:
+        entries.reverse()
+    return entries
+
+
+def _order(at: Any, row_id: Any, window: Window) -> tuple[Any, Any]:
+    return (at, row_id) if window.ascending else (desc(at), desc(row_id))
+
+
+def _public_filter(
+    query: Select[Note], reader: Reader | None, *, local: bool, remote: bool, only_media: bool
+) -> Select[Note]:
+    if local:
+        query = query.where(Note.local_actor_id.is_not(None))
+    elif remote:
+        query = query.where(Note.local_actor_id.is_(None))
+    if only_media:
+        query = query.where(_has_media())
+    return query.where(_not_hidden(Note.attributed_to, reader))
+
+
+async def public(
+    session: AsyncSession,
+    reader: Reader | None,
+    window: Window,
+    *,
+    local: bool = False,
+    remote: bool = False,
+    only_media: bool = False,
+    unlisted: bool = False,
+) -> list[Note]:
+    """Public posts, local or remote only when asked; ``unlisted`` also takes unlisted ones (the web UI's feeds)."""
+    shown = PUBLIC if unlisted else ("public",)
+    query = select(Note).where(Note.visibility.in_(shown), Note.deleted_at.is_(None))
+    query = _public_filter(query, reader, local=local, remote=remote, only_media=only_media)
+    return await _notes(session, query, window)
+
+
+async def tag(
+    session: AsyncSession,
+    reader: Reader | None,
+    name: str,
+    window: Window,
+    *,
+    local: bool = False,
+    remote: bool = False,
+    only_media: bool = False,
+) -> list[Note]:
+    """Public posts carrying the hashtag ``name`` (matched normalised, as ``fediserver.domain.tags`` indexes it)."""
+    tagged = select(NoteTag.note_id).join(Tag, Tag.id == NoteTag.tag_id).where(Tag.name == normalize_tag(name))
+    query = select(Note).where(Note.id.in_(tagged), Note.visibility == "public", Note.deleted_at.is_(None))
+    query = _public_filter(query, reader, local=local, remote=remote, only_media=only_media)
+    return await _notes(session, query, window)
+
+
+async def account(
+    session: AsyncSession,
+    reader: Reader | None,
+    author_uri: str,
+    window: Window,
+    *,
+    only_media: bool = False,
+    exclude_replies: bool = False,
+) -> list[Note]:
+    """An account's posts as ``reader`` may see them: all to the author; followers-only to followers;
+    direct ones only to the author and addressees (those the post mentions); public and unlisted to all."""
+    query = select(Note).where(Note.attributed_to == author_uri, Note.deleted_at.is_(None))
+    if reader is None:
+        query = query.where(Note.visibility.in_(PUBLIC))
+    elif reader.uri != author_uri:
+        follows = exists().where(
+            Follow.follower_uri == reader.uri, Follow.followed_uri == author_uri, Follow.state == "accepted"
+        )
+        query = query.where(
+            or_(
+                Note.visibility.in_(PUBLIC),
+                and_(Note.visibility == "followers", follows),
+                Note.uri.in_(_mentioning(reader)),
+            ),
+            _not_hidden(literal(author_uri), reader),
+        )
+    if only_media:
+        query = query.where(_has_media())
+    if exclude_replies:
+        query = query.where(Note.in_reply_to_uri.is_(None))
+    return await _notes(session, query, window)
