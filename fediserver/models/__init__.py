@@ -11,6 +11,7 @@ from fediserver.models.profiles import Pin
 from fediserver.models.queues import GENERATION_PURPOSES, JOB_STATES, DeliveryJob, GenerationJob, InboundActivity
 from fediserver.models.sessions import WebSession
 from fediserver.models.social import VISIBILITIES, Announce, Follow, Like, MediaAttachment, Note
+from fediserver.models.streams import StreamEventRow
 
 __all__ = [
     "GENERATION_PURPOSES",
@@ -39,6 +40,7 @@ __all__ = [
     "RemoteActor",
     "Report",
     "StatusIdempotencyKey",
+    "StreamEventRow",
     "UTCDateTime",
     "User",
     "WebSession",
