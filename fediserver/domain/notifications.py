@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from fediserver.domain.streams import notification_event
 from fediserver.errors import InvalidInput
 from fediserver.models import NOTIFICATION_TYPES, LocalActor, Notification, utcnow
 
@@ -31,7 +32,10 @@ async def notify(
     *,
     version: str = "",
 ) -> Notification | None:
-    """Record the event unless it is already recorded or the actor notifies itself; returns the new row."""
+    """Record the event unless it is already recorded or the actor notifies itself; returns the new row.
+
+    The recipient's ``user`` streams get a ``notification`` event when the caller commits.
+    """
     if type_ not in NOTIFICATION_TYPES:
         raise ValueError(f"unknown notification type {type_!r}")
     key = dedupe_key(recipient_id, type_, from_actor_uri, note_uri, version)
@@ -42,6 +46,7 @@ async def notify(
     )
     session.add(row)
     await session.flush()
+    notification_event(session, row)
     return row
 
 

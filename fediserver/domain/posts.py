@@ -22,6 +22,7 @@ from sqlalchemy.orm import selectinload
 
 import activitypub as ap
 from fediserver.domain.mentions import local_account, resolve_mentions
+from fediserver.domain import streams
 from fediserver.domain.notifications import notify, withdraw
 from fediserver.domain.services import Services
 from fediserver.domain.tags import index_tags
@@ -282,6 +283,7 @@ async def publish_post(
     await session.flush()
     await index_tags(session, note, rendered.hashtags)
     await _notify_local_mentions(session, note.attributed_to, note, mentioned)
+    await streams.status_event(session, svc.urls, note, "update")
     activity = create_for_note(await note_document(svc, session, note), svc.urls)
     await deliver(svc, session, author, note, activity)
     if draft.hidden:
@@ -344,6 +346,7 @@ async def edit_post(svc: Services, session: AsyncSession, author: LocalActor, ur
     await index_tags(session, note, rendered.hashtags)
     new = [a for a in mentioned if a.actor_id not in before]
     await _notify_local_mentions(session, note.attributed_to, note, new)
+    await streams.status_event(session, svc.urls, note, "status.update")
     doc = await note_document(svc, session, note)
     version = int(note.updated_at.timestamp())
     activity = ap.update(id=f"{note.uri}#updates/{version}", actor=note.attributed_to, object=doc)
@@ -356,6 +359,7 @@ async def delete_post(svc: Services, session: AsyncSession, author: LocalActor, 
     note = await own_note(svc, session, author, uri)
     note.deleted_at = svc.fed.clock()
     await withdraw(session, NOTIFICATION_TYPES, note.attributed_to, [note.uri])
+    await streams.status_event(session, svc.urls, note, "delete")
     activity = ap.delete(
         id=f"{note.uri}#delete",
         actor=note.attributed_to,
