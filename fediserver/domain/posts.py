@@ -21,8 +21,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 import activitypub as ap
-from fediserver.domain.mentions import local_account, resolve_mentions
 from fediserver.domain import streams
+from fediserver.domain.mentions import local_account, resolve_mentions
 from fediserver.domain.notifications import notify, withdraw
 from fediserver.domain.services import Services
 from fediserver.domain.tags import index_tags
