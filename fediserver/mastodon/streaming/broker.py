@@ -56,7 +56,8 @@ class Subscription:
     cut_off: asyncio.Event = field(default_factory=asyncio.Event)
 
     def offer(self, event: StreamEvent) -> bool:
-        """Queue the event if subscribed; False when the client is too far behind (and is then cut off)."""
+        """Queue the event once per subscribed stream it is for (Mastodon sends one frame per stream, and
+        masto.js files each under its ``stream``); False when the client is too far behind (then cut off)."""
         for key in event.keys:
             if key in self.keys:
                 try:
@@ -64,7 +65,6 @@ class Subscription:
                 except asyncio.QueueFull:
                     self.cut_off.set()
                     return False
-                return True
         return True
 
     async def next(self) -> tuple[StreamEvent, list[str]] | None:
@@ -165,13 +165,14 @@ class PostgresBroker(MemoryBroker):
 
 
 class RedisBroker(MemoryBroker):
-    """Redis pub/sub: every web process subscribes to ``CHANNEL``; a relay publishes each event once."""
+    """Redis pub/sub: every web process subscribes to ``channel``; a relay publishes each event once."""
 
     shared = True
 
-    def __init__(self, queue_size: int, url: str) -> None:
+    def __init__(self, queue_size: int, url: str, channel: str) -> None:
         super().__init__(queue_size)
         self.url = url
+        self.channel = channel
         self.client: Any = None
         self.pubsub: Any = None
         self.reader: asyncio.Task[None] | None = None
@@ -181,7 +182,7 @@ class RedisBroker(MemoryBroker):
 
         self.client = redis.Redis.from_url(self.url)
         self.pubsub = self.client.pubsub(ignore_subscribe_messages=True)
-        await self.pubsub.subscribe(CHANNEL)
+        await self.pubsub.subscribe(self.channel)
         self.reader = asyncio.create_task(self._read(), name="redis-stream-reader")
 
     async def _read(self) -> None:
@@ -203,7 +204,7 @@ class RedisBroker(MemoryBroker):
                 log.warning("malformed stream message ignored")
 
     async def publish(self, event: StreamEvent) -> None:
-        await self.client.publish(CHANNEL, event.to_json())
+        await self.client.publish(self.channel, event.to_json())
 
     async def stop(self) -> None:
         if self.reader is not None:
@@ -225,5 +226,6 @@ def build_broker(settings: Settings) -> Broker:
         url = settings.database_url
         return PostgresBroker(size, "postgresql://" + url.removeprefix("postgresql+asyncpg://"))
     if settings.api.streaming_backend == "redis":
-        return RedisBroker(size, settings.api.streaming_redis_url)
+        # One Redis may serve several instances: the channel names this one.
+        return RedisBroker(size, settings.api.streaming_redis_url, f"{CHANNEL}:{settings.instance.domain}")
     return MemoryBroker(size)
