@@ -26,8 +26,10 @@ Wait = Callable[..., Awaitable[Any]]
 Socket = websockets.ClientConnection
 
 
-async def listen(server: Instance, token: str, *streams: str) -> Socket:
-    ws = await websockets.connect(server.base.replace("http://", "ws://") + f"/api/v1/streaming?access_token={token}")
+async def listen(server: Instance | str, token: str, *streams: str) -> Socket:
+    """A WebSocket client subscribed to ``streams`` (``hashtag#tag`` for a tag) on a server or base URL."""
+    base = server if isinstance(server, str) else server.base
+    ws = await websockets.connect(base.replace("http://", "ws://") + f"/api/v1/streaming?access_token={token}")
     for stream in streams:
         name, _, tag = stream.partition("#")
         await ws.send(json.dumps({"type": "subscribe", "stream": name, **({"tag": tag} if tag else {})}))
@@ -94,12 +96,13 @@ async def test_cli_api_domain_and_notifications__all_reach_the_stream(instances:
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
         )
-        out, err = await asyncio.wait_for(proc.communicate(), 120)
+        _out, err = await asyncio.wait_for(proc.communicate(), 120)
         assert proc.returncode == 0, err.decode()
         each = await frames(ws, 3, 30)
         assert set(each) == {"user", "public:local", "hashtag#cats"}
         got = each["user"]
-        assert got["event"] == "update" and {f["payload"] for f in each.values()} == {got["payload"]}
+        assert got["event"] == "update"
+        assert {f["payload"] for f in each.values()} == {got["payload"]}
         status = json.loads(got["payload"])
         assert "from the command line" in status["content"]
         assert status["account"]["acct"] == "alice"
@@ -122,7 +125,8 @@ async def test_cli_api_domain_and_notifications__all_reach_the_stream(instances:
             assert answer.status_code == 200, answer.text
         for socket, label in ((ws, ["user"]), (notes_only, ["user:notification"])):
             note_frame = await frame(socket)
-            assert note_frame["event"] == "notification" and note_frame["stream"] == label
+            assert note_frame["event"] == "notification"
+            assert note_frame["stream"] == label
             payload = json.loads(note_frame["payload"])
             assert payload["type"] == "favourite"
             assert payload["account"]["acct"] == "bob"
@@ -233,7 +237,8 @@ async def test_inbound_posts_of_followed_accounts__reach_followers_and_public_re
             await session.commit()
         b.wake()
         edited = await frame(mine, 30)
-        assert edited["event"] == "status.update" and "edited" in json.loads(edited["payload"])["content"]
+        assert edited["event"] == "status.update"
+        assert "edited" in json.loads(edited["payload"])["content"]
         async with b.sessions() as session:
             bob = await b.user(session, "bob")
             await posts.delete_post(b.app.state.services, session, bob, note.uri)
