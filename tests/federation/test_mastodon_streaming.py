@@ -110,7 +110,7 @@ async def test_broker__slow_client_cut_off_others_keep_receiving() -> None:
     slow, fast = broker.subscribe(), broker.subscribe()
     slow.keys["public"] = ["public"]
     fast.keys["public"] = ["public"]
-    received: list[str] = []
+    received: list[int] = []
     for i in range(5):
         await broker.publish(StreamEvent("update", i, ("public",)))
         item = await fast.next()

@@ -68,7 +68,7 @@ async def test_redis__two_web_processes_share_each_event_once(two_web_processes:
     first, second_base = two_web_processes
     token = await user_token(first, "alice")
     watcher = redis.Redis.from_url(REDIS_URL)
-    pubsub = watcher.pubsub(ignore_subscribe_messages=True)
+    pubsub: Any = watcher.pubsub(ignore_subscribe_messages=True)
     await pubsub.subscribe(f"{CHANNEL}:{first.settings.instance.domain}")
     on_first = await listen(first, token, "user", "public")
     on_second = await listen(second_base, token, "user", "public")

@@ -39,7 +39,7 @@ class StreamEvent:
         return json.dumps({"event": self.event, "subject": self.subject_id, "keys": self.keys, "row": self.row_id})
 
     @classmethod
-    def from_json(cls, text: str) -> StreamEvent:
+    def from_json(cls, text: str | bytes) -> StreamEvent:
         data: dict[str, Any] = json.loads(text)
         keys = data["keys"]
         if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
