@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import asyncpg  # type: ignore[import-untyped]
 import httpx
 import pytest
 import redis.asyncio as redis
@@ -19,6 +20,7 @@ from fediserver.app import create_app
 from fediserver.mastodon.streaming.broker import CHANNEL, RedisBroker, StreamEvent
 from fediserver.models import StreamEventRow
 from tests.federation.conftest import Instance, free_port, serve, start_instance
+from tests.federation.test_inbox_postgres import postgres_url  # noqa: F401 (the fixture)
 from tests.federation.test_mastodon_streaming import user_token
 from tests.federation.test_streaming_sources import frame, frames, listen, silent
 
@@ -158,3 +160,48 @@ async def test_memory__clients_of_another_app_on_the_same_database_get_events(in
     finally:
         server.should_exit = True
         await task
+
+
+async def test_postgresql__two_web_processes_share_events_and_oversized_ones_go_by_row(
+    tmp_path: Path,
+    postgres_url: str,  # noqa: F811 (the imported fixture)
+) -> None:
+    first = await start_instance(
+        tmp_path, ["alice"], database={"url": postgres_url}, api={"streaming_backend": "postgresql"}
+    )
+    port = free_port()
+    server, task = await serve(create_app(first.settings), port)
+    watcher = await asyncpg.connect("postgresql://" + postgres_url.removeprefix("postgresql+asyncpg://"))
+    heard: list[str] = []
+    await watcher.add_listener(CHANNEL, lambda *args: heard.append(args[-1]))
+    try:
+        token = await user_token(first, "alice")
+        on_first = await listen(first, token, "public")
+        on_second = await listen(f"http://127.0.0.1:{port}", token, "public")
+        async with httpx.AsyncClient(base_url=first.base, headers={"Authorization": f"Bearer {token}"}) as http:
+            posted = (await http.post("/api/v1/statuses", data={"status": "over NOTIFY"})).json()
+        for ws in (on_first, on_second):
+            assert json.loads((await frame(ws))["payload"])["id"] == posted["id"]
+        assert [StreamEvent.from_json(h).keys for h in heard] == [("public", "public:local", "user:1")]
+
+        # An event for thousands of followers is bigger than NOTIFY allows: it travels as its row id.
+        async with first.sessions() as session:
+            row = await session.scalar(select(StreamEventRow))
+            assert row is not None
+            many = ["public", *(f"user:{i}" for i in range(1000, 3000))]
+            session.add(StreamEventRow(event="status.update", subject_id=row.subject_id, keys=many))
+            await session.commit()
+        for ws in (on_first, on_second):
+            got = await frame(ws)
+            assert got["event"] == "status.update"
+            assert json.loads(got["payload"])["id"] == posted["id"]
+            assert await silent(ws, 1.0)
+        assert len(heard) == 2
+        assert json.loads(heard[1]).keys() == {"ref"}
+        await on_first.close()
+        await on_second.close()
+    finally:
+        await watcher.close()
+        server.should_exit = True
+        await task
+        await first.stop()
