@@ -162,6 +162,7 @@ async def test_memory__clients_of_another_app_on_the_same_database_get_events(in
         await task
 
 
+@pytest.mark.postgres
 async def test_postgresql__two_web_processes_share_events_and_oversized_ones_go_by_row(
     tmp_path: Path,
     postgres_url: str,  # noqa: F811 (the imported fixture)
