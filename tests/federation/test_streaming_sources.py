@@ -17,7 +17,8 @@ import websockets
 from sqlalchemy import select
 
 from fediserver.domain import posts
-from fediserver.models import Follow, Note, StreamEventRow
+from fediserver.imagegen import jobs
+from fediserver.models import Follow, GenerationJob, Note, StreamEventRow
 from tests.federation.conftest import SECRET, Instance
 from tests.federation.test_mastodon_streaming import user_token
 
@@ -248,3 +249,42 @@ async def test_inbound_posts_of_followed_accounts__reach_followers_and_public_re
     finally:
         await mine.close()
         await remote.close()
+
+
+async def test_gpu_worker_process__generated_post_reaches_the_stream(instances: Factory, tmp_path: Path) -> None:
+    """The GPU worker is a process of its own: its post reaches the web process's clients by the outbox."""
+    server = await instances("a", ["alice"])
+    token = await user_token(server, "alice")
+    config = write_config(server, tmp_path / "gpu.toml")
+    with config.open("a") as handle:
+        handle.write('[generation]\nmodel = "emulated:0"\nwidth = 64\nheight = 64\nc2pa = false\n')
+    ws = await listen(server, token, "user")
+    async with server.sessions() as session:
+        alice = await server.user(session, "alice")
+        request = jobs.build_request(server.settings, "a fox", model="emulated:0", width=64, height=64, seed=3)
+        await jobs.enqueue(session, alice, request, post_text="a fox, generated", visibility="public")
+        await session.commit()
+    worker = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "fediserver", "--config", str(config), "gpu-worker",
+        env={**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"},
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        try:
+            got = await frame(ws, 90)
+        except TimeoutError:
+            if worker.returncode is None:
+                worker.terminate()
+            _, err = await worker.communicate()
+            async with server.sessions() as session:
+                states = [(j.state, j.progress_step) for j in await session.scalars(select(GenerationJob))]
+            raise AssertionError(f"no event; jobs {states}; worker said {err.decode()[-2000:]}") from None
+        status = json.loads(got["payload"])
+        assert got["event"] == "update"
+        assert "a fox, generated" in status["content"]
+        assert [m["type"] for m in status["media_attachments"]] == ["image"]
+    finally:
+        if worker.returncode is None:
+            worker.terminate()
+            await worker.wait()
+        await ws.close()
