@@ -34,6 +34,8 @@ LOOKBACK = 100
 
 
 class Relay:
+    """One web process's reader of the outbox, feeding ``broker`` (module docstring)."""
+
     def __init__(self, sessions: async_sessionmaker[AsyncSession], broker: Broker, poll_interval: float) -> None:
         self.sessions = sessions
         self.broker = broker
