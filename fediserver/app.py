@@ -52,6 +52,7 @@ from fediserver.mastodon.routes import statuses as api_statuses
 from fediserver.mastodon.routes import timelines as api_timelines
 from fediserver.mastodon.streaming import routes as api_streaming
 from fediserver.mastodon.streaming.broker import build_broker
+from fediserver.mastodon.streaming.relay import Relay
 from fediserver.media import LocalMediaStore
 from fediserver.oauth import endpoints as oauth_endpoints
 from fediserver.oauth import pages as oauth_pages
@@ -146,9 +147,13 @@ def create_app(settings: Settings, options: AppOptions | None = None) -> Starlet
             app.state.login_limiter = LoginLimiter()
             app.state.broker = build_broker(settings)
             await app.state.broker.start()
+            relay = Relay(sessions, app.state.broker, settings.api.streaming_poll_interval)
+            await relay.start()
             app.state.web = WebUI.build(settings)
             handlers = list(opts.handlers) if opts.handlers is not None else build_handlers(fed)
             stop = asyncio.Event()
+            relaying = SupervisedTask(relay.run, stop, name="stream-relay")
+            relaying.start()
             task: SupervisedTask | None = None
             app.state.worker_task = None
             if opts.run_worker and handlers:
@@ -175,6 +180,8 @@ def create_app(settings: Settings, options: AppOptions | None = None) -> Starlet
                 stop.set()
                 if task is not None:
                     await task.join()
+                await relaying.join()
+                relay.stop()
                 await http.aclose()
                 await app.state.broker.stop()
         finally:

@@ -153,8 +153,10 @@ class ApiSettings:
 
     rate_limit_requests: int = 300
     rate_limit_window_seconds: float = 300.0
-    streaming_backend: Literal["memory", "postgresql"] = "memory"
+    streaming_backend: Literal["memory", "postgresql", "redis"] = "memory"
     streaming_queue_size: int = 100
+    streaming_redis_url: str = "redis://127.0.0.1:6379/0"
+    streaming_poll_interval: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -355,6 +357,10 @@ def validate(settings: Settings) -> None:
         raise ConfigError("database.url: expected a sqlite+aiosqlite:// or postgresql+asyncpg:// URL")
     if settings.api.streaming_backend == "postgresql" and not url.startswith("postgresql+asyncpg://"):
         raise ConfigError('api.streaming_backend: "postgresql" needs a postgresql+asyncpg:// database.url')
+    if settings.api.streaming_backend == "redis" and not settings.api.streaming_redis_url.startswith(
+        ("redis://", "rediss://", "unix://")
+    ):
+        raise ConfigError("api.streaming_redis_url: expected a redis://, rediss:// or unix:// URL")
     for key, value in (
         ("server.max_request_bytes", settings.server.max_request_bytes),
         ("media.max_upload_bytes", settings.media.max_upload_bytes),
@@ -376,6 +382,7 @@ def validate(settings: Settings) -> None:
         ("worker.poll_interval", settings.worker.poll_interval),
         ("worker.lease_seconds", settings.worker.lease_seconds),
         ("api.rate_limit_window_seconds", settings.api.rate_limit_window_seconds),
+        ("api.streaming_poll_interval", settings.api.streaming_poll_interval),
     ):
         if number <= 0:
             raise ConfigError(f"{key}: must be positive, got {number}")

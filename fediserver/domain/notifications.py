@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from fediserver.domain import mutes
 from fediserver.domain.paging import Window
 from fediserver.domain.services import Services
+from fediserver.domain.streams import notification_event
 from fediserver.errors import InvalidInput, NotFound
 from fediserver.models import NOTIFICATION_TYPES, ActorBlock, LocalActor, Note, Notification, utcnow
 from fediserver.notes import may_see
@@ -35,7 +36,10 @@ async def notify(
     *,
     version: str = "",
 ) -> Notification | None:
-    """Record the event unless it is already recorded or the actor notifies itself; returns the new row."""
+    """Record the event unless it is already recorded or the actor notifies itself; returns the new row.
+
+    The recipient's ``user`` streams get a ``notification`` event when the caller commits.
+    """
     if type_ not in NOTIFICATION_TYPES:
         raise ValueError(f"unknown notification type {type_!r}")
     key = dedupe_key(recipient_id, type_, from_actor_uri, note_uri, version)
@@ -46,6 +50,7 @@ async def notify(
     )
     session.add(row)
     await session.flush()
+    notification_event(session, row)
     return row
 
 

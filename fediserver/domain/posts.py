@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 import activitypub as ap
-from fediserver.domain import edit_media
+from fediserver.domain import edit_media, streams
 from fediserver.domain.addressees import deliver_locally, notify_addressees
 
 # Drafts and their checks live in ``drafts``; interfaces keep importing them from here.
@@ -207,6 +207,7 @@ async def publish_post(
     await index_tags(session, note, rendered.hashtags)
     await _notify_local_mentions(session, note.attributed_to, note, mentioned)
     await notify_addressees(session, svc.urls, note, [*draft.addressees, *draft.hidden])
+    await streams.status_event(session, svc.urls, note, "update")
     activity = create_for_note(await note_document(svc, session, note), svc.urls)
     await deliver_locally(session, svc.urls, author, activity, draft.hidden)
     await deliver(svc, session, author, note, activity)
@@ -281,6 +282,7 @@ async def edit_post(svc: Services, session: AsyncSession, author: LocalActor, ur
     await index_tags(session, note, rendered.hashtags)
     new = [a for a in mentioned if a.actor_id not in before]
     await _notify_local_mentions(session, note.attributed_to, note, new)
+    await streams.status_event(session, svc.urls, note, "status.update")
     doc = await note_document(svc, session, note)
     version = int(note.updated_at.timestamp())
     activity = ap.update(id=f"{note.uri}#updates/{version}", actor=note.attributed_to, object=doc)
@@ -293,6 +295,7 @@ async def delete_post(svc: Services, session: AsyncSession, author: LocalActor, 
     note = await own_note(svc, session, author, uri)
     note.deleted_at = svc.fed.clock()
     await withdraw(session, NOTIFICATION_TYPES, note.attributed_to, [note.uri])
+    await streams.status_event(session, svc.urls, note, "delete")
     activity = ap.delete(
         id=f"{note.uri}#delete",
         actor=note.attributed_to,

@@ -19,6 +19,7 @@ from fediserver.models.queues import (
 )
 from fediserver.models.sessions import WebSession
 from fediserver.models.social import VISIBILITIES, Announce, Follow, Like, MediaAttachment, Note
+from fediserver.models.streams import StreamEventRow
 
 __all__ = [
     "GENERATION_PURPOSES",
@@ -50,6 +51,7 @@ __all__ = [
     "RemoteActor",
     "Report",
     "StatusIdempotencyKey",
+    "StreamEventRow",
     "UTCDateTime",
     "User",
     "WebSession",

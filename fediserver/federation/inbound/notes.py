@@ -8,6 +8,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import selectinload
 
 import activitypub as ap
+from fediserver.domain import streams
 from fediserver.domain.addressees import local_addressees, named_in
 from fediserver.domain.notifications import notify, withdraw
 from fediserver.domain.tags import hashtag_names, index_tags
@@ -89,8 +90,11 @@ async def on_create(ctx: Inbound) -> None:
         return
     if not await _is_relevant(ctx, doc):
         return
+    known = await ctx.session.scalar(select(Note.id).where(Note.uri == doc.get("id")))
     note = await store_note(ctx, doc, ctx.actor)
     await after_store(ctx, note, doc)
+    if known is None:
+        await streams.status_event(ctx.session, ctx.fed.urls, note, "update")
 
 
 async def _keep_history(ctx: Inbound, doc: dict[str, Any]) -> str | None:
@@ -141,6 +145,7 @@ async def on_update(ctx: Inbound) -> None:
             version = await _keep_history(ctx, obj)
             note = await store_note(ctx, obj, ctx.actor)
             await after_store(ctx, note, obj)
+            await streams.status_event(ctx.session, ctx.fed.urls, note, "status.update")
             if version is not None:
                 await _notify_update(ctx, note, version)
 
@@ -161,6 +166,13 @@ async def on_delete(ctx: Inbound) -> None:
         return
     if ctx.object_id is not None:
         await withdraw(ctx.session, NOTIFICATION_TYPES, ctx.actor.uri, [ctx.object_id])
+        gone = await ctx.session.scalar(
+            select(Note).where(
+                Note.uri == ctx.object_id, Note.attributed_to == ctx.actor.uri, Note.deleted_at.is_(None)
+            )
+        )
+        if gone is not None:
+            await streams.status_event(ctx.session, ctx.fed.urls, gone, "delete")
     await ctx.session.execute(
         update(Note)
         .where(Note.uri == ctx.object_id, Note.attributed_to == ctx.actor.uri, Note.deleted_at.is_(None))

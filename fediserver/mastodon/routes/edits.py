@@ -18,7 +18,6 @@ from fediserver.mastodon.entities.status_edit import status_edit_entity, status_
 from fediserver.mastodon.http import ok, services, urls
 from fediserver.mastodon.params import read_params
 from fediserver.mastodon.present import JSON, Presenter
-from fediserver.mastodon.streaming import events
 from fediserver.notes import attachments_by_note
 
 
@@ -33,7 +32,6 @@ async def update(request: Request) -> Response:
             raise NotFound("Record not found")
         note = await edits.edit_status(services(request), session, found.actor, note, params)
         await session.commit()
-        await events.publish(request.app.state.broker, session, urls(request), note, "status.update")
         return ok(await Presenter(session, urls(request), me).status(note))
 
 

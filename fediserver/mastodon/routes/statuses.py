@@ -14,8 +14,6 @@ from fediserver.mastodon.entities.status import VISIBILITY_IN
 from fediserver.mastodon.http import ok, services, urls
 from fediserver.mastodon.params import read_params
 from fediserver.mastodon.present import Presenter
-from fediserver.mastodon.streaming import events
-from fediserver.mastodon.streaming.broker import StreamEvent
 from fediserver.models import Note
 from fediserver.notes import may_see
 
@@ -60,7 +58,6 @@ async def create(request: Request) -> Response:
             idempotency_key=key,
         )
         await session.commit()
-        await events.publish(request.app.state.broker, session, urls(request), note, "update")
         return ok(await presenter.status(note))
 
 
@@ -81,10 +78,8 @@ async def remove(request: Request) -> Response:
             raise NotFound("Record not found")
         body = await Presenter(session, urls(request), me).status(note)
         body["text"] = note.source_text or ""
-        keys = await events.stream_keys(session, urls(request), note)
         await actions.delete_status(services(request), session, found.actor, note)
         await session.commit()
-    await request.app.state.broker.publish(StreamEvent("delete", body["id"], note.id, keys))
     return ok(body)
 
 

@@ -14,7 +14,6 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
-from sqlalchemy import select
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route, WebSocketRoute
@@ -22,11 +21,8 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from fediserver.errors import AppError, InvalidInput
 from fediserver.mastodon.auth import Caller, Unauthorized, caller
-from fediserver.mastodon.present import Presenter
 from fediserver.mastodon.streaming.broker import Broker, StreamEvent, Subscription
-from fediserver.models import Note
-from fediserver.notes import may_see
-from fediserver.urls import Urls
+from fediserver.mastodon.streaming.render import render
 
 HEARTBEAT_SECONDS = 15.0
 STREAMS = frozenset(
@@ -59,8 +55,8 @@ def stream_key(name: str, param: str | None, actor_id: int) -> tuple[str, list[s
         if not param:
             raise InvalidInput("Missing list parameter")
         return f"list:{param}", [name, param]
-    if name == "user":
-        return f"user:{actor_id}", [name]
+    if name in ("user", "user:notification", "direct"):
+        return f"{name}:{actor_id}", [name]
     return name, [name]
 
 
@@ -78,17 +74,13 @@ async def _authenticate(conn: HTTPConnection, protocol_token: str | None = None)
 
 
 async def _render(conn: HTTPConnection, found: Caller, event: StreamEvent) -> str | None:
-    """The event's payload for this viewer: the Status JSON, or the bare id for ``delete``."""
-    if event.event == "delete":
-        return event.status_id
-    urls: Urls = conn.app.state.urls
-    viewer = urls.actor(found.actor.username)
+    """The event's payload for this viewer, or None when it may not see it (``render.render``)."""
+    if event.event == "notification" and not found.scopes.allows("read:notifications"):
+        return None
+    if event.event != "notification" and not found.scopes.allows("read:statuses"):
+        return None
     async with conn.app.state.sessions() as session:
-        note = await session.scalar(select(Note).where(Note.id == event.note_id, Note.deleted_at.is_(None)))
-        if note is None or not await may_see(session, note, viewer):
-            return None
-        statuses = await Presenter(session, urls, viewer).statuses([note])
-    return json.dumps(statuses[0]) if statuses else None
+        return await render(session, conn.app.state.urls, found.actor, event)
 
 
 async def sse(request: Request) -> Response:
