@@ -21,7 +21,9 @@ import pytest
 from sqlalchemy import select
 
 import activitypub as ap
+from fediserver import accounts
 from fediserver.domain.posts import PostDraft, publish_post
+from fediserver.mastodon.ids import snowflake
 from fediserver.models import Follow, GenerationJob, User, utcnow
 from fediserver.oauth import grants
 from fediserver.oauth.scopes import Scopes
@@ -35,14 +37,24 @@ HTML = "text/html"
 class Viewer:
     name: str
     username: str | None  # a user on the remote instance who signs the request; None: unsigned
+    role: str  # what the viewer is to the post's author: anonymous, non-follower, follower, addressee
+    local: str | None = None  # a user on the author's instance whose OAuth token is sent (Mastodon API, C2S)
+
+    @property
+    def kind(self) -> str:
+        return "local" if self.local else "remote"
 
 
 VIEWERS = (
-    Viewer("anonymous", None),
-    Viewer("non-follower", "stranger"),
-    Viewer("follower", "fan"),
-    Viewer("addressee", "friend"),
+    Viewer("anonymous", None, "anonymous"),
+    Viewer("non-follower", "stranger", "non-follower"),
+    Viewer("follower", "fan", "follower"),
+    Viewer("addressee", "friend", "addressee"),
+    Viewer("local non-follower", None, "non-follower", local="lstranger"),
+    Viewer("local follower", None, "follower", local="lfan"),
+    Viewer("local addressee", None, "addressee", local="lfriend"),
 )
+LOCAL_USERS = [v.local for v in VIEWERS if v.local]
 
 
 @dataclass
@@ -53,7 +65,8 @@ class Post:
     prompt: str
     token: str
     job_id: int
-    may_see: frozenset[str]
+    may_see: frozenset[str]  # roles
+    status_id: str
 
     @property
     def marker(self) -> str:
@@ -71,7 +84,11 @@ class World:
     b: Any
     http: httpx.AsyncClient
     keys: dict[str, ap.PrivateKey] = field(default_factory=dict)
+    tokens: dict[str, str] = field(default_factory=dict)
     posts: list[Post] = field(default_factory=list)
+    parent_uri: str = ""
+    parent_id: str = ""
+    alice_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -80,10 +97,18 @@ class Surface:
     urls: Callable[[World, Post], list[str]]
     accept: str = AS2
     shows_to_allowed: bool = False
+    audience: str = "remote"  # which allowed viewers must find it (shows_to_allowed): remote or local
 
 
 def _urls(world: World) -> Any:
     return world.a.fed.urls
+
+
+def _api(world: World, path: str) -> str:
+    return f"{_urls(world).base}{path}"
+
+
+JSON = "application/json"
 
 
 SURFACES: list[Surface] = [
@@ -109,11 +134,54 @@ SURFACES: list[Surface] = [
             f"{_urls(w).base}/api/v1/generations/{p.job_id}/events",
         ],
     ),
+    # The Mastodon client API (issue 8 point 6, extended): asked with local users' tokens.
+    Surface("API status", lambda w, p: [_api(w, f"/api/v1/statuses/{p.status_id}")], JSON, True, audience="local"),
+    Surface(
+        "API context of the public parent",
+        lambda w, p: [_api(w, f"/api/v1/statuses/{w.parent_id}/context")],
+        JSON,
+        True,
+        audience="local",
+    ),
+    Surface("API home timeline", lambda w, p: [_api(w, "/api/v1/timelines/home")], JSON),
+    Surface(
+        "API public timelines",
+        lambda w, p: [
+            _api(w, "/api/v1/timelines/public"),
+            _api(w, "/api/v1/timelines/public?local=true"),
+            _api(w, "/api/v1/timelines/public?remote=true"),
+        ],
+        JSON,
+    ),
+    Surface("API tag timeline", lambda w, p: [_api(w, "/api/v1/timelines/tag/secrettag")], JSON),
+    Surface(
+        "API account statuses",
+        lambda w, p: [
+            _api(w, f"/api/v1/accounts/{w.alice_id}/statuses"),
+            _api(w, f"/api/v1/accounts/{w.alice_id}/statuses?exclude_replies=false&limit=40"),
+        ],
+        JSON,
+    ),
+    Surface(
+        "API search",
+        lambda w, p: [
+            _api(w, f"/api/v2/search?q={p.marker}"),
+            _api(w, f"/api/v2/search?q={p.marker}&type=statuses"),
+            _api(w, "/api/v2/search?q=%23secrettag"),
+            _api(w, f"/api/v2/search?q={_urls(w).note(p.key)}&resolve=true"),
+        ],
+        JSON,
+    ),
+    # ActivityPub C2S: the owner's inbox, read with another user's token (the outbox and the note URL
+    # above are asked with every viewer's token too).
+    Surface("C2S inbox", lambda w, p: [_urls(w).inbox("alice")], AS2),
 ]
 
 
 async def _get(world: World, viewer: Viewer, url: str, accept: str) -> httpx.Response:
     headers = {"accept": accept}
+    if viewer.local is not None:
+        headers["authorization"] = f"Bearer {world.tokens[viewer.local]}"
     if viewer.username is not None:
         headers = ap.sign_request(
             method="GET", url=url, headers=headers, body=None, key_id=world.b.fed.urls.actor_key(viewer.username),
@@ -131,10 +199,11 @@ async def _post(world: World, visibility: str, may_see: frozenset[str]) -> Post:
         alice = await a.user(session, "alice")
         # Published followers-only, then narrowed to one remote addressee: no delivery reaches anyone, so
         # only what the surfaces below serve can leak it.
-        draft = PostDraft(text=text, visibility="followers")
+        # A reply to a public post: the parent's thread (context) is a surface too.
+        draft = PostDraft(text=text, visibility="followers", in_reply_to=world.parent_uri)
         note = await publish_post(a.app.state.services, session, alice, draft)
         if visibility == "direct":
-            note.visibility, note.to, note.cc = "direct", [b.actor_url("friend")], []
+            note.visibility, note.to, note.cc = "direct", [b.actor_url("friend"), a.actor_url("lfriend")], []
         now = utcnow()
         job = GenerationJob(
             token=secrets.token_hex(16), local_actor_id=alice.id, prompt=prompt, seed=1, model="tiny", steps=1,
@@ -145,25 +214,44 @@ async def _post(world: World, visibility: str, may_see: frozenset[str]) -> Post:
         await session.flush()
         note.generation_job_id = job.id
         await session.commit()
-        return Post(visibility, note.uri.rsplit("/", 1)[1], text, prompt, job.token, job.id, may_see)
+        key = note.uri.rsplit("/", 1)[1]
+        return Post(visibility, key, text, prompt, job.token, job.id, may_see, snowflake(note.published_at, note.id))
 
 
 @pytest.fixture
 async def world(instances: Factory) -> AsyncIterator[World]:
     a = await instances("a", ["alice"])
     b = await instances("b", ["stranger", "fan", "friend"])
+    for username in LOCAL_USERS:
+        async with a.sessions() as session:
+            await accounts.create_user(session, username, "password-" + username)
+            await session.commit()
     async with a.sessions() as session:
-        session.add(
-            Follow(
-                follower_uri=b.actor_url("fan"),
-                followed_uri=a.actor_url("alice"),
-                activity_uri=f"{b.base}/follows/1",
-                state="accepted",
+        for n, fan in enumerate([b.actor_url("fan"), a.actor_url("lfan")]):
+            session.add(
+                Follow(
+                    follower_uri=fan,
+                    followed_uri=a.actor_url("alice"),
+                    activity_uri=f"{b.base}/follows/{n}",
+                    state="accepted",
+                )
             )
-        )
         await session.commit()
     async with httpx.AsyncClient(timeout=10) as http:
         w = World(a, b, http)
+        async with a.sessions() as session:
+            alice = await a.user(session, "alice")
+            w.alice_id = str(alice.id)
+            parent = await publish_post(a.app.state.services, session, alice, PostDraft(text="a public parent"))
+            w.parent_uri, w.parent_id = parent.uri, snowflake(parent.published_at, parent.id)
+            await session.commit()
+            for username in LOCAL_USERS:
+                actor = await a.user(session, username)
+                user = await session.scalar(select(User).where(User.actor_id == actor.id))
+                scopes = Scopes.parse("read")
+                app, _ = await grants.register_app(session, "matrix", [grants.OOB], scopes, None)
+                w.tokens[username] = (await grants.issue_token(session, app, user, scopes)).access_token
+            await session.commit()
         async with b.sessions() as session:
             for viewer in VIEWERS:
                 if viewer.username is not None:
@@ -188,15 +276,19 @@ async def test_privacy_matrix__nothing_leaks(world: World) -> None:
                     asked += 1
                     where = f"{post.visibility} post, {surface.name}, {url} as {viewer.name}"
                     assert response.status_code < 500, f"{where}: {response.status_code}"
-                    allowed = viewer.name in post.may_see
+                    allowed = viewer.role in post.may_see
                     if not allowed:
                         shown = [s for s in post.secrets(url) if s in response.text]
                         if shown:
                             leaks.append(f"{where}: {response.status_code} shows {shown}")
-                    elif surface.shows_to_allowed and (response.status_code != 200 or post.marker not in response.text):
+                    elif (
+                        surface.shows_to_allowed
+                        and viewer.kind == surface.audience
+                        and (response.status_code != 200 or post.marker not in response.text)
+                    ):
                         missing.append(f"{where}: {response.status_code}")
-    assert leaks == []
-    assert missing == [], "the matrix must see what it guards, or it proves nothing"
+    assert leaks == [], "\n".join(leaks)
+    assert missing == [], "the matrix must see what it guards, or it proves nothing: " + "\n".join(missing)
     assert asked == sum(len(s.urls(world, p)) for p in world.posts for s in SURFACES) * len(VIEWERS)
 
 
