@@ -10,6 +10,7 @@ there. A response leaks when it carries the post's text, its generation prompt, 
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -307,3 +308,102 @@ async def test_privacy_matrix__only_the_owner_reads_a_generation(world: World) -
     response = await world.http.get(url, headers={"authorization": f"Bearer {issued.access_token}"})
     assert response.status_code == 200
     assert response.json()["parameters"]["prompt"] == post.prompt
+
+
+STREAMS = ["public", "public/local", "user", "hashtag?tag=secrettag", "hashtag/local?tag=secrettag"]
+
+
+async def test_privacy_matrix__streaming(world: World) -> None:
+    """SSE streams opened by local users before alice posts: a private post reaches none who may not see
+    it; a public control post, sent last, reaches every public stream (or the streams proved nothing)."""
+    received: dict[tuple[str, str], list[str]] = {}
+    opened = asyncio.Event()
+    viewers = [v for v in VIEWERS if v.local]
+
+    async def listen(viewer: Viewer, stream: str) -> None:
+        lines = received.setdefault((viewer.name, stream), [])
+        url = _api(world, f"/api/v1/streaming/{stream}")
+        headers = {"authorization": f"Bearer {world.tokens[viewer.local or '']}"}
+        async with world.http.stream("GET", url, headers=headers, timeout=None) as response:
+            assert response.status_code == 200, f"{url} as {viewer.name}: {response.status_code}"
+            async for line in response.aiter_lines():
+                lines.append(line)
+                if len(received) == len(viewers) * len(STREAMS) and all(received.values()):
+                    opened.set()
+
+    tasks = [asyncio.create_task(listen(v, s)) for v in viewers for s in STREAMS]
+    # Streams are fed where the Mastodon API publishes a status: alice posts through it.
+    async with world.a.sessions() as session:
+        actor = await world.a.user(session, "alice")
+        user = await session.scalar(select(User).where(User.actor_id == actor.id))
+        scopes = Scopes.parse("read write")
+        app, _ = await grants.register_app(session, "matrix-stream", [grants.OOB], scopes, None)
+        alice_token = (await grants.issue_token(session, app, user, scopes)).access_token
+        await session.commit()
+    tag = secrets.token_hex(4)
+    private = {"private": f"SECRET-followers-{tag}", "direct": f"SECRET-direct-{tag}"}
+    may_see = {"private": {"follower"}, "direct": {"addressee"}}
+    control = f"CONTROL-{tag}"
+    try:
+        await asyncio.wait_for(opened.wait(), 30)
+        for visibility, text in [*private.items(), ("public", control)]:
+            mention = " @lfriend" if visibility == "direct" else ""
+            response = await world.http.post(
+                _api(world, "/api/v1/statuses"),
+                json={
+                    "status": f"{text}{mention} #secrettag",
+                    "visibility": visibility,
+                    "in_reply_to_id": world.parent_id,
+                },
+                headers={"authorization": f"Bearer {alice_token}"},
+            )
+            assert response.status_code == 200, response.text
+
+        def seen(viewer: Viewer, stream: str, text: str) -> bool:
+            return text in "\n".join(received[(viewer.name, stream)])
+
+        def arrived() -> list[str]:
+            follower = next(v for v in viewers if v.role == "follower")
+            wanted = [(v, s, control) for v in viewers for s in STREAMS if s != "user"]
+            wanted.append((follower, "user", private["private"]))
+            return [f"{text} on {s} as {v.name}" for v, s, text in wanted if not seen(v, s, text)]
+
+        for _ in range(300):
+            if not arrived():
+                break
+            await asyncio.sleep(0.05)
+        assert arrived() == [], "the streams must carry what they may, or they prove nothing"
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    leaks = [
+        f"{visibility} post on {stream} as {viewer.name}"
+        for visibility, text in private.items()
+        for viewer in viewers
+        for stream in STREAMS
+        if viewer.role not in may_see[visibility] and seen(viewer, stream, text)
+    ]
+    assert leaks == [], "\n".join(leaks)
+
+
+async def test_privacy_matrix__c2s_proxy(world: World) -> None:
+    """``proxyUrl`` fetches as the token's user, signed with that user's key: a private local note comes
+    back only to who may see it (the note URL itself decides, asked with the user's signature)."""
+    outcomes: dict[str, tuple[int, bool]] = {}
+    for post in world.posts:
+        for viewer in (v for v in VIEWERS if v.local):
+            username = viewer.local or ""
+            response = await world.http.post(
+                world.a.fed.urls.base + f"/users/{username}/proxy",
+                data={"id": world.a.fed.urls.note(post.key)},
+                headers={"authorization": f"Bearer {world.tokens[username]}", "accept": AS2},
+            )
+            assert response.status_code < 500 or response.status_code == 502, response.text
+            shown = post.marker in response.text
+            outcomes[f"{post.visibility} as {viewer.name}"] = (response.status_code, shown)
+            if viewer.role not in post.may_see:
+                assert not shown, f"{post.visibility} post through proxyUrl as {viewer.name}"
+    # The allowed viewers get it (the proxy works, so the refusals above are the note's rules).
+    assert outcomes["followers as local follower"] == (200, True), outcomes
+    assert outcomes["direct as local addressee"] == (200, True), outcomes
