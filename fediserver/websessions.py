@@ -97,7 +97,14 @@ async def end_all_sessions(session: AsyncSession, user_id: int) -> None:
 
 def check_csrf(expected: str | None, given: str | None) -> bool:
     """Constant-time comparison; an absent token on either side never matches."""
-    return bool(expected) and bool(given) and hmac.compare_digest(str(expected), str(given))
+    if not expected or not given:
+        return False
+    # As bytes: compare_digest refuses str with non-ASCII characters (a TypeError and a 500, issue 8).
+    return hmac.compare_digest(_octets(expected), _octets(given))
+
+
+def _octets(value: str) -> bytes:
+    return str(value).encode("utf-8", "surrogatepass")
 
 
 def anonymous_csrf(request: Request, response: Response, policy: CookiePolicy) -> str:

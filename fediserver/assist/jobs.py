@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from fediserver.config import AssistSettings
 from fediserver.errors import AppError, InvalidInput
+from fediserver.jobs import doorbell
 from fediserver.models import AssistJob, LocalActor, utcnow
 from generation.assist import AssistKind, AssistRequest, validate
 from generation.errors import InvalidRequest
@@ -112,6 +113,7 @@ async def enqueue(
     )
     session.add(job)
     await session.flush()
+    await doorbell.ring(session, doorbell.ASSIST)
     return job
 
 

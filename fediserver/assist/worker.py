@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from fediserver.assist.jobs import job_request
 from fediserver.config import Settings
-from fediserver.jobs import queue
+from fediserver.jobs import doorbell, queue
 from fediserver.jobs.worker import Clock, system_clock
 from fediserver.models import AssistJob, utcnow
 from generation.assist import AssistResult
@@ -61,7 +61,9 @@ class AssistWorker:
         poll_interval: float = 1.0,
         max_attempts: int = 3,
         clock: Clock = system_clock,
+        wake: asyncio.Event | None = None,
     ) -> None:
+        """``wake`` (the doorbell's assist event) ends an idle wait as soon as a job is enqueued."""
         self.sessions = sessions
         self.engine_for = engine_for
         self.executor = executor
@@ -69,6 +71,7 @@ class AssistWorker:
         self.max_attempts = max_attempts
         self.clock = clock
         self._engine: WritingEngine | None = None
+        self.wake = wake
 
     async def claim(self) -> AssistJob | None:
         async with self.sessions() as session:
@@ -155,6 +158,8 @@ class AssistWorker:
     async def run(self, stop: asyncio.Event) -> None:
         log.info("assist worker started")
         while not stop.is_set():
+            if self.wake is not None:
+                self.wake.clear()
             try:
                 job = await self.claim()
                 if job is not None:
@@ -163,8 +168,7 @@ class AssistWorker:
             except Exception:
                 # A row that cannot even be claimed or read must not end writing help for everyone.
                 log.exception("assist worker loop error")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), self.poll_interval)
+            await doorbell.idle(stop, self.wake, self.poll_interval)
         log.info("assist worker stopped")
 
 

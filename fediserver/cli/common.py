@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from fediserver import migrate
 from fediserver.config import Settings, load_config
@@ -71,6 +71,7 @@ class WorkerRuntime:
     fed: Federation
     sessions: async_sessionmaker[AsyncSession]
     stop: asyncio.Event
+    engine: AsyncEngine
 
 
 @contextlib.asynccontextmanager
@@ -92,6 +93,6 @@ async def worker_runtime(args: argparse.Namespace) -> AsyncIterator[WorkerRuntim
     try:
         async with build_http_client(settings) as http:
             fed = Federation(settings=settings, urls=Urls.from_settings(settings), http=http)
-            yield WorkerRuntime(settings, fed, session_factory(engine), stop)
+            yield WorkerRuntime(settings, fed, session_factory(engine), stop, engine)
     finally:
         await engine.dispose()

@@ -100,9 +100,12 @@ async def _gpu_worker(args: argparse.Namespace) -> int:
     from fediserver.assist.worker import AssistWorker, engine_factory
     from fediserver.imagegen.engines import build_finisher, instance_certificates, renderer_factory
     from fediserver.imagegen.worker import GenerationWorker
+    from fediserver.jobs import doorbell
     from fediserver.media import LocalMediaStore
 
     async with worker_runtime(args) as rt:
+        # Enqueueing rings it (issue 13): a job starts now, not at the next poll.
+        bell = await doorbell.Doorbell.open(rt.engine, [doorbell.GENERATION, doorbell.ASSIST])
         certificates = instance_certificates(rt.settings)
         # The encoding pool starts before any model loads: its processes never inherit torch.
         finisher = build_finisher(rt.settings, certificates)
@@ -116,6 +119,7 @@ async def _gpu_worker(args: argparse.Namespace) -> int:
                 poll_interval=rt.settings.worker.poll_interval,
                 max_attempts=rt.settings.generation.max_attempts,
                 finisher=finisher,
+                wake=bell.event(doorbell.GENERATION),
             )
             # Writing help shares the render thread: one thread touches the accelerator (docs/assist.md §5).
             assist = AssistWorker(
@@ -124,9 +128,11 @@ async def _gpu_worker(args: argparse.Namespace) -> int:
                 worker.executor,
                 poll_interval=rt.settings.worker.poll_interval,
                 max_attempts=rt.settings.generation.max_attempts,
+                wake=bell.event(doorbell.ASSIST),
             )
             await asyncio.gather(worker.run(rt.stop), assist.run(rt.stop))
         finally:
+            await bell.close()
             if finisher is not None:
                 finisher.close()
     return 0

@@ -41,6 +41,9 @@ class DeliveryHandler:
         if signer_row is None:
             raise PermanentJobError("the signing actor no longer exists")
         client = self.fed.client(self.fed.signer_for(signer_row))
+        # Nothing is written before the POST: end the read so that its pooled connection goes back
+        # while a slow inbox answers (issue 8). The worker records the outcome in a new transaction.
+        await session.commit()
         async with self._hosts[job.host]:
             try:
                 response = await client.post(job.inbox_url, job.body.encode("utf-8"))

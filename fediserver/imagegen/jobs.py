@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from fediserver.config import Settings
 from fediserver.errors import InvalidInput
+from fediserver.jobs import doorbell
 from fediserver.models import GENERATION_PURPOSES, VISIBILITIES, GenerationJob, LocalActor, utcnow
 from fediserver.text.length import post_length
 from generation.errors import InvalidRequest
@@ -99,6 +100,8 @@ async def enqueue(
     )
     session.add(job)
     await session.flush()
+    if state == "queued":
+        await doorbell.ring(session, doorbell.GENERATION)
     return job
 
 

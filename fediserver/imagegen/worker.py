@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from fediserver.federation.context import Federation
 from fediserver.imagegen import jobs, results
 from fediserver.imagegen.engines import RendererFactory
-from fediserver.jobs import queue
+from fediserver.jobs import doorbell, queue
 from fediserver.media import LocalMediaStore
 from fediserver.models import GenerationJob, LocalActor, MediaAttachment, utcnow
 from generation.errors import GenerationCancelled, GenerationError, GenerationFailed
@@ -58,9 +58,11 @@ class GenerationWorker:
         poll_interval: float = 1.0,
         max_attempts: int = 3,
         finisher: Finisher | None = None,
+        wake: asyncio.Event | None = None,
     ) -> None:
         """``finisher`` encodes and signs images (a process pool); ``None`` uses the renderer's own
-        :meth:`~generation.renderer.Renderer.finish` on a second thread of this process."""
+        :meth:`~generation.renderer.Renderer.finish` on a second thread of this process. ``wake`` (the
+        doorbell's generation event) ends an idle wait as soon as a job is enqueued."""
         self.fed = fed
         self.sessions = sessions
         self.store = store
@@ -69,6 +71,7 @@ class GenerationWorker:
         self.poll_interval = poll_interval
         self.max_attempts = max_attempts
         self.finisher = finisher
+        self.wake = wake
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gpu")
         self._finish_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="finish")
         self._progress: dict[int, tuple[int, int]] = {}
@@ -300,6 +303,7 @@ class GenerationWorker:
     async def run(self, stop: asyncio.Event) -> None:
         """Claim and render until ``stop``; each batch's encoding overlaps the next batch's render.
 
+        Idle, it looks again after ``poll_interval`` or as soon as ``wake`` is set (``jobs.doorbell``).
         Nothing a job does ends this loop: a claim that raises is logged and retried after
         ``poll_interval``; a job that fails anywhere is marked failed with the reason.
         """
@@ -307,6 +311,8 @@ class GenerationWorker:
         storing: deque[asyncio.Task[None]] = deque()
         try:
             while not stop.is_set():
+                if self.wake is not None:
+                    self.wake.clear()
                 try:
                     batch = await self.claim_batch()
                 except Exception:
@@ -317,8 +323,7 @@ class GenerationWorker:
                     while storing and (storing[0].done() or len(storing) > MAX_BATCHES_FINISHING):
                         await storing.popleft()
                     continue
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), self.poll_interval)
+                await doorbell.idle(stop, self.wake, self.poll_interval)
         finally:
             for task in storing:
                 await task

@@ -33,6 +33,7 @@ from fediserver.models import (
     User,
     utcnow,
 )
+from fediserver.notes import may_see
 
 IDEMPOTENCY_WINDOW = timedelta(hours=1)
 MAX_MEDIA = 4
@@ -156,11 +157,15 @@ async def fetch_remote_actor(services: Services, session: AsyncSession, uri: str
     return await get_actor(services.fed, session, uri)
 
 
-async def fetch_note(services: Services, session: AsyncSession, url: str) -> Note | None:
-    """A post fetched by its URL (search with ``resolve=true``) and cached; None if it is not a public Note."""
-    existing = await session.scalar(select(Note).where((Note.uri == url) | (Note.url == url)))
+async def fetch_note(services: Services, session: AsyncSession, url: str, viewer_uri: str) -> Note | None:
+    """A post found or fetched by its URL (search with ``resolve=true``) and cached; None if it is not a
+    public Note, or if it is already stored and ``viewer_uri`` may not see it (``notes.may_see``)."""
+    existing = await session.scalar(
+        select(Note).where((Note.uri == url) | (Note.url == url), Note.deleted_at.is_(None)).limit(1)
+    )
     if existing is not None:
-        return existing
+        # A followers-only or direct post is found by its URL only by whoever may read it (issue 8).
+        return existing if await may_see(session, existing, viewer_uri) else None
     try:
         doc = await fetch_document(services.fed, session, url)
         if doc.get("type") != "Note":

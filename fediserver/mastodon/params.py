@@ -13,8 +13,10 @@ from typing import Any
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
 
+import activitypub as ap
 from fediserver.errors import InvalidInput
 
+JSON_LIMITS = ap.JsonLimits()
 _TRUE = frozenset({"true", "1", "on", "yes", "t"})
 _FALSE = frozenset({"false", "0", "off", "no", "f", "", "none", "null"})
 
@@ -92,9 +94,10 @@ async def read_params(request: Request, *, max_bytes: int | None = None) -> Para
         body = await request.body()
         if body.strip():
             try:
-                data = json.loads(body)
-            except ValueError as exc:
-                raise InvalidInput(f"body is not JSON: {exc}") from None
+                # Bounded like the inbox: a body nested thousands deep was a RecursionError and a 500 (issue 8).
+                data = ap.loads_bounded(body, JSON_LIMITS)
+            except ap.MalformedDocument as exc:
+                raise InvalidInput(str(exc)) from None
             if not isinstance(data, dict):
                 raise InvalidInput("body must be a JSON object")
             for key, value in data.items():

@@ -54,18 +54,23 @@ class IssuedToken:
 def parse_redirect_uris(value: str | list[str]) -> list[str]:
     """One URI, several joined by newlines (Mastodon.py), or a list (4.3); each absolute and harmless."""
     items = value if isinstance(value, list) else [value]
+    if not all(isinstance(item, str) for item in items):
+        raise OAuthError(422, "Validation failed", "Validation failed: Redirect URI must be a string")
     uris = [u.strip() for item in items for u in item.split("\n") if u.strip()]
     if not uris:
         raise OAuthError(422, "Validation failed", "Validation failed: Redirect URI can't be blank")
     for uri in uris:
         if uri == OOB:
             continue
-        parts = urlsplit(uri)
+        reason = f"Validation failed: Redirect URI must be an absolute URI: {uri}"
+        refused = OAuthError(422, "Validation failed", reason)
+        try:
+            parts = urlsplit(uri)
+        except ValueError:  # "http://[::1": an unclosed IPv6 literal was a 500 (issue 8)
+            raise refused from None
         # Ivory registers "com.tapbots.Ivory.N:/request_token/…": a custom scheme with one slash (clients.md row 10).
         if not parts.scheme or parts.scheme.lower() in FORBIDDEN_SCHEMES or parts.fragment or len(uri) > 2000:
-            raise OAuthError(
-                422, "Validation failed", f"Validation failed: Redirect URI must be an absolute URI: {uri}"
-            )
+            raise refused
     return uris
 
 

@@ -87,7 +87,7 @@ async def _follow_collection(request: Request, *, followers: bool) -> Response:
     where = (mine == actor_uri, Follow.state == "accepted")
     page = _page_number(request)
     async with request.app.state.sessions() as session:
-        await requester(request, session, required=fed.settings.federation.authorized_fetch)
+        await requester(request, required=fed.settings.federation.authorized_fetch)
         total = await session.scalar(select(func.count()).select_from(Follow).where(*where)) or 0
         if page is None:
             return as2(ordered_collection(collection_id, total, f"{collection_id}?page=1"))
@@ -123,8 +123,9 @@ async def outbox(request: Request) -> Response:
     page = _page_number(request)
     async with request.app.state.sessions() as session:
         owner = await token_of(request, session, actor.id)
-        if not owner:
-            await requester(request, session, required=fed.settings.federation.authorized_fetch)
+    if not owner:
+        await requester(request, required=fed.settings.federation.authorized_fetch)
+    async with request.app.state.sessions() as session:
         where = (
             Note.local_actor_id == actor.id,
             Note.deleted_at.is_(None),
@@ -155,7 +156,7 @@ async def featured(request: Request) -> Response:
     fed: Federation = request.app.state.federation
     actor = await _local_actor(request, request.path_params["username"])
     async with request.app.state.sessions() as session:
-        await requester(request, session, required=fed.settings.federation.authorized_fetch)
+        await requester(request, required=fed.settings.federation.authorized_fetch)
         notes = await pinned_notes(session, actor)
         media = await attachments_by_note(session, [n.id for n in notes])
         generations = await generations_by_note(session, notes)

@@ -24,19 +24,28 @@ from fediserver.web import pages
 
 
 async def _note_response(request: Request, *, activity: bool) -> Response:
+    """The note or its Create, to whoever may see it; anyone else gets 404 (its existence is private too).
+
+    A signed GET's key may have to be fetched from the signer's server: that happens between two
+    sessions, so no pooled connection waits on a remote host (issue 8, slow-key denial of service).
+    """
     fed: Federation = request.app.state.federation
     uri = fed.urls.note(request.path_params["key"])
-    async with request.app.state.sessions() as session:
+    sessions = request.app.state.sessions
+    async with sessions() as session:
         note = await session.scalar(select(Note).where(Note.uri == uri, Note.local_actor_id.is_not(None)))
         if note is None:
             raise NotFound("no such post")
-        private = note.visibility in ("followers", "direct")
         # Its author's own client (bearer token) reads it as it reads its outbox.
-        if not await token_of(request, session, note.local_actor_id):
-            viewer = await requester(request, session, required=private or fed.settings.federation.authorized_fetch)
-            # A post its requester may not see is reported as absent, not forbidden: its existence is private too.
-            if not await may_see(session, note, viewer.uri if viewer else None):
-                raise NotFound("no such post")
+        owner = await token_of(request, session, note.local_actor_id)
+    private = note.visibility in ("followers", "direct")
+    viewer = None
+    if not owner:
+        viewer = await requester(request, required=private or fed.settings.federation.authorized_fetch)
+    async with sessions() as session:
+        # A post its requester may not see is reported as absent, not forbidden.
+        if not owner and not await may_see(session, note, viewer.uri if viewer else None):
+            raise NotFound("no such post")
         if note.deleted_at is not None:
             return as2(tombstone_for(note), status=410)
         media = (await attachments_by_note(session, [note.id])).get(note.id, [])

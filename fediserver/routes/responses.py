@@ -65,12 +65,12 @@ def signed_request(request: Request, body: bytes | None) -> SignedRequest:
     return SignedRequest(method=request.method, url=url, headers=dict(request.headers), body=body)
 
 
-async def requester(request: Request, session: AsyncSession, *, required: bool) -> RemoteActor | None:
+async def requester(request: Request, *, required: bool) -> RemoteActor | None:
     """The remote actor who signed this GET, or None when unsigned and ``required`` is false.
 
-    A signature that is present must verify (401 otherwise); a blocked domain gets 403. ``session`` is
-    not used for the verification, which opens short sessions of its own so that no connection is
-    held while a key is fetched; call this before the first query on ``session`` for the same reason.
+    A signature that is present must verify (401 otherwise); a blocked domain gets 403. The
+    verification opens short sessions of its own so that no connection is held while a key is
+    fetched: call this outside any session that has run a query, for the same reason (issue 8).
     """
     headers = request.headers
     if "signature" not in headers and "signature-input" not in headers:

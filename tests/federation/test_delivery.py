@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
@@ -71,3 +72,42 @@ async def test_delivery__classifies_outcomes_and_signs_each_attempt_afresh(
     assert retry["date"] == ap.http_date(later)
     assert retry["date"] != first["date"]
     assert retry["signature"] != first["signature"]
+
+
+async def test_delivery__holds_no_database_connection_while_the_inbox_answers(
+    instances: Factory, serve_app: Callable[[Starlette], Awaitable[str]], wait: Any
+) -> None:
+    arrived = asyncio.Event()
+    release = asyncio.Event()
+    concurrent = 4
+
+    async def slow_inbox(request: Request) -> Response:
+        await request.body()
+        seen.append(request.url.path)
+        if len(seen) == concurrent:
+            arrived.set()
+        await release.wait()
+        return Response(status_code=202)
+
+    seen: list[str] = []
+    sink = await serve_app(Starlette(routes=[Route("/{n:int}/inbox", slow_inbox, methods=["POST"])]))
+    a = await instances("a", ["alice"], worker={"poll_interval": 3600}, federation={"delivery_per_host": concurrent})
+    activity = {"@context": ap.AS_CONTEXT, "id": f"{a.base}/x", "type": "Note"}
+    async with a.sessions() as session:
+        me = await a.user(session, "alice")
+        await outbound.enqueue(a.fed, session, activity, me, [f"{sink}/{n}/inbox" for n in range(concurrent)])
+        await session.commit()
+    pool = a.app.state.engine.sync_engine.pool
+    a.wake()
+    await asyncio.wait_for(arrived.wait(), 60)
+    # Every delivery now waits on the inbox (the app's worker runs them): none may hold a connection.
+    held = pool.checkedout()
+    release.set()
+    assert held == 0, f"{held} connections held while {concurrent} deliveries wait for the inbox"
+
+    async def outcomes() -> list[tuple[str, str | None]] | None:
+        async with a.sessions() as session:
+            found = [(j.state, j.last_error) for j in await session.scalars(select(DeliveryJob))]
+        return found if all(state != "running" for state, _ in found) else None
+
+    assert await wait(outcomes) == [("done", None)] * concurrent

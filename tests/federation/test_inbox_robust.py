@@ -113,6 +113,52 @@ async def test_key_fetch__holds_no_database_connection(
     assert {r.status_code for r in responses} == {401}
 
 
+async def test_signed_get_of_a_private_note__key_fetch_holds_no_database_connection(
+    instances: Factory, serve_app: Callable[[Starlette], Awaitable[str]]
+) -> None:
+    from fediserver.domain.posts import PostDraft, publish_post
+
+    a = await instances("a", ["alice"], worker={"poll_interval": 3600})
+    async with a.sessions() as session:
+        alice = await a.user(session, "alice")
+        note = await publish_post(
+            a.app.state.services, session, alice, PostDraft(text="only fans", visibility="followers")
+        )
+        await session.commit()
+        note_url = note.uri
+    pool = a.app.state.engine.sync_engine.pool
+    seen: list[str] = []
+    arrived = asyncio.Event()
+    release = asyncio.Event()
+    concurrent = 8
+
+    async def slow_key(request: Request) -> Response:
+        seen.append(request.url.path)
+        if len(seen) == concurrent:
+            arrived.set()
+        await release.wait()
+        return JSONResponse({"error": "gone"}, status_code=404)
+
+    slow = await serve_app(Starlette(routes=[Route("/actor", slow_key)]))
+    key = ap.generate_rsa_key()
+
+    async def signed_get() -> httpx.Response:
+        headers = ap.sign_request(
+            method="GET", url=note_url, headers={"accept": ap.ACTIVITY_JSON}, body=None,
+            key_id=f"{slow}/actor#main-key", private_key=key, now=datetime.now(UTC),
+        )  # fmt: skip
+        async with httpx.AsyncClient(timeout=30) as http:
+            return await http.get(note_url, headers=headers)
+
+    gets = [asyncio.create_task(signed_get()) for _ in range(concurrent)]
+    await asyncio.wait_for(arrived.wait(), 60)
+    held = pool.checkedout()
+    release.set()
+    responses = await asyncio.gather(*gets)
+    assert held == 0, f"{held} connections held while {concurrent} signed GETs wait for a key"
+    assert {r.status_code for r in responses} == {401}
+
+
 @pytest.mark.parametrize("length", [2048, 2049])
 async def test_id_length__at_most_2048(instances: Factory, length: int) -> None:
     a, b = await instances("a", ["alice"]), await instances("b", ["bob"])

@@ -67,7 +67,7 @@ async def search(request: Request) -> Response:
                 )
                 account_uris += list(remote_rows)
         if kind in (None, "statuses") and is_url and resolve and offset == 0:
-            note = await actions.fetch_note(services(request), session, q)
+            note = await actions.fetch_note(services(request), session, q, me)
             if note is not None:
                 notes.append(note)
         await session.commit()

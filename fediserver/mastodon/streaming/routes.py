@@ -175,7 +175,7 @@ async def _read(ws: WebSocket, sub: Subscription, found: Caller) -> None:
             text = await ws.receive_text()
             try:
                 message = json.loads(text)
-            except ValueError:
+            except (ValueError, RecursionError):
                 await ws.send_text(json.dumps({"error": "Invalid JSON", "status": 400}))
                 continue
             if isinstance(message, dict) and message.get("type") in ("subscribe", "unsubscribe"):
