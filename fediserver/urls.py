@@ -116,3 +116,12 @@ class Urls:
     def proxy_url(self, username: str) -> str:
         """``endpoints.proxyUrl`` of a user: signed fetches on the user's behalf (ActivityPub §4.1)."""
         return f"{self.actor(username)}/proxy"
+
+    # Moderation and invites (H8).
+    def flag(self, token: str) -> str:
+        """The id of a ``Flag`` the instance actor sends for a member's report (Mastodon: a random URI)."""
+        return f"{self.base}/flags/{token}"
+
+    def invite(self, code: str) -> str:
+        """The sign-up link of an invite."""
+        return f"{self.base}/invite/{code}"

@@ -18,8 +18,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from fediserver import accounts
 from fediserver.config import RegistrationMode
 from fediserver.domain import posts, reactions, relations
+from fediserver.domain.moderation import in_public_feeds
+from fediserver.domain.tags import MAX_TAG_LENGTH
 from fediserver.domain.services import Services
-from fediserver.errors import Conflict, InvalidInput, NotFound
+from fediserver.errors import Conflict, InvalidInput, NotFound, Suspended
 from fediserver.federation import following
 from fediserver.imagegen import jobs, results
 from fediserver.media import MediaLimits, ingest_upload
@@ -30,10 +32,14 @@ from fediserver.models import (
     LocalActor,
     MediaAttachment,
     Note,
+    NoteTag,
     Report,
+    Tag,
     User,
     utcnow,
 )
+from fediserver.text.entities import normalize_tag
+from fediserver.web.strings import STRINGS
 
 FEED_SIZE = 40
 PUBLIC = ("public",)
@@ -42,7 +48,9 @@ LISTED = ("public", "unlisted")
 
 async def local_feed(session: AsyncSession, *, before: int | None = None, limit: int = FEED_SIZE) -> list[Note]:
     """Public posts by this instance's users, newest first; ``before`` is a note id (keyset paging)."""
-    query = select(Note).where(Note.local_actor_id.is_not(None), Note.visibility.in_(PUBLIC), Note.deleted_at.is_(None))
+    query = select(Note).where(
+        Note.local_actor_id.is_not(None), Note.visibility.in_(PUBLIC), Note.deleted_at.is_(None), in_public_feeds()
+    )
     if before is not None:
         query = query.where(Note.id < before)
     return list(await session.scalars(query.order_by(desc(Note.id)).limit(limit)))
@@ -50,7 +58,7 @@ async def local_feed(session: AsyncSession, *, before: int | None = None, limit:
 
 async def federated_feed(session: AsyncSession, *, before: int | None = None, limit: int = FEED_SIZE) -> list[Note]:
     """Every public post this instance knows, local and remote, newest first."""
-    query = select(Note).where(Note.visibility.in_(PUBLIC), Note.deleted_at.is_(None))
+    query = select(Note).where(Note.visibility.in_(PUBLIC), Note.deleted_at.is_(None), in_public_feeds())
     if before is not None:
         query = query.where(Note.id < before)
     return list(await session.scalars(query.order_by(desc(Note.id)).limit(limit)))
@@ -61,14 +69,16 @@ async def home_feed(services: Services, session: AsyncSession, me: LocalActor) -
 
 
 async def tag_feed(session: AsyncSession, tag: str, *, before: int | None = None, limit: int = FEED_SIZE) -> list[Note]:
-    """Public posts whose HTML carries the hashtag as Mastodon and we render it (``#<span>tag</span>``)."""
-    if not tag.replace("_", "").isalnum():
+    """Public posts with the hashtag, from the ``tags`` index (``domain.tags.index_tags``), newest first."""
+    if not tag or len(tag) > MAX_TAG_LENGTH:
         raise NotFound("no such tag")
-    escaped = tag.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    query = select(Note).where(
-        Note.visibility.in_(PUBLIC),
-        Note.deleted_at.is_(None),
-        Note.content.ilike(f"%#<span>{escaped}</span>%", escape="\\"),
+    query = (
+        select(Note)
+        .join(NoteTag, NoteTag.note_id == Note.id)
+        .join(Tag, Tag.id == NoteTag.tag_id)
+        .where(
+            Tag.name == normalize_tag(tag), Note.visibility.in_(PUBLIC), Note.deleted_at.is_(None), in_public_feeds()
+        )
     )
     if before is not None:
         query = query.where(Note.id < before)
@@ -76,7 +86,10 @@ async def tag_feed(session: AsyncSession, tag: str, *, before: int | None = None
 
 
 async def profile(session: AsyncSession, username: str) -> LocalActor:
-    return await accounts.get_user_actor(session, username)
+    actor = await accounts.get_user_actor(session, username)
+    if actor.suspended_at is not None:
+        raise Suspended(STRINGS["account_suspended"])
+    return actor
 
 
 async def profile_posts(session: AsyncSession, actor: LocalActor, *, limit: int = 60) -> list[Note]:
@@ -135,7 +148,7 @@ async def start_generation(
     services: Services, session: AsyncSession, me: LocalActor, prompt: str, seed: int | None
 ) -> GenerationJob:
     request = jobs.build_request(services.settings, prompt, seed=seed)
-    return await jobs.enqueue(session, me, request)
+    return await jobs.enqueue(session, me, request, quota=services.settings)
 
 
 async def retry_generation(
@@ -153,7 +166,7 @@ async def retry_generation(
         width=job.width,
         height=job.height,
     )
-    return await jobs.enqueue(session, me, request)
+    return await jobs.enqueue(session, me, request, quota=services.settings)
 
 
 async def my_generation(

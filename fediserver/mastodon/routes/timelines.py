@@ -9,6 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from fediserver.domain.moderation import in_public_feeds
 from fediserver.mastodon.auth import caller, optional_caller
 from fediserver.mastodon.http import paged, urls
 from fediserver.mastodon.pagination import Page
@@ -49,7 +50,7 @@ async def public(request: Request) -> Response:
     async with request.app.state.sessions() as session:
         found = await optional_caller(request, session, "read:statuses")
     viewer = urls(request).actor(found.actor.username) if found and found.user else None
-    query = select(Note).where(Note.visibility == "public", Note.deleted_at.is_(None))
+    query = select(Note).where(Note.visibility == "public", Note.deleted_at.is_(None), in_public_feeds())
     if params.flag("local"):
         query = query.where(Note.local_actor_id.is_not(None))
     elif params.flag("remote"):
