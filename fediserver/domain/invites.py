@@ -32,9 +32,7 @@ def may_invite(user: User, who_may: str) -> bool:
     return who_may == "members" or user.is_moderator
 
 
-async def create_invite(
-    session: AsyncSession, creator: User, *, max_uses: int | None, days: float | None
-) -> Invite:
+async def create_invite(session: AsyncSession, creator: User, *, max_uses: int | None, days: float | None) -> Invite:
     """A new invite; the caller commits."""
     _check(max_uses, days)
     invite = Invite(

@@ -55,12 +55,12 @@ def _validated(changes: dict[str, Any]) -> dict[str, Any]:
             value = [r.strip() for r in value if r.strip()]
             if len(value) > MAX_RULES or any(len(r) > MAX_RULE for r in value):
                 raise InvalidInput(f"rules: at most {MAX_RULES}, each at most {MAX_RULE} characters")
-        elif key == "registration":
-            if value not in get_args(RegistrationMode):
-                raise InvalidInput(f"registration: one of {', '.join(get_args(RegistrationMode))}")
-        elif key == "generation_daily_limit":
-            if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_DAILY:
-                raise InvalidInput(f"generation daily limit: a whole number from 0 (no limit) to {MAX_DAILY}")
+        elif key == "registration" and value not in get_args(RegistrationMode):
+            raise InvalidInput(f"registration: one of {', '.join(get_args(RegistrationMode))}")
+        elif key == "generation_daily_limit" and (
+            isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_DAILY
+        ):
+            raise InvalidInput(f"generation daily limit: a whole number from 0 (no limit) to {MAX_DAILY}")
         clean[key] = value
     return clean
 

@@ -19,8 +19,8 @@ from fediserver import accounts
 from fediserver.config import RegistrationMode
 from fediserver.domain import posts, reactions, relations
 from fediserver.domain.moderation import in_public_feeds
-from fediserver.domain.tags import MAX_TAG_LENGTH
 from fediserver.domain.services import Services
+from fediserver.domain.tags import MAX_TAG_LENGTH
 from fediserver.errors import Conflict, InvalidInput, NotFound, Suspended
 from fediserver.federation import following
 from fediserver.imagegen import jobs, results
@@ -108,6 +108,8 @@ async def sign_up(session: AsyncSession, mode: RegistrationMode, username: str, 
     """A new user per the registration mode: usable at once when open, waiting for a moderator on approval."""
     if mode == "closed":
         raise InvalidInput("sign-ups are closed")
+    if mode == "invite":
+        raise InvalidInput("sign-ups are by invite only: ask a member for an invite link")
     user = await accounts.create_user(session, username, password)
     user.is_approved = mode == "open"
     return user
