@@ -33,10 +33,8 @@ from fediserver.models import (
     MediaAttachment,
     Note,
     NoteTag,
-    Report,
     Tag,
     User,
-    utcnow,
 )
 from fediserver.text.entities import normalize_tag
 from fediserver.web.strings import STRINGS
@@ -247,17 +245,6 @@ async def decide_registration(session: AsyncSession, user_id: int, *, approve: b
     await session.delete(user)
     await session.flush()
     await session.delete(actor)
-
-
-async def open_reports(session: AsyncSession) -> list[Report]:
-    return list(await session.scalars(select(Report).where(Report.resolved_at.is_(None)).order_by(Report.id)))
-
-
-async def resolve_report(session: AsyncSession, report_id: int) -> None:
-    report = await session.get(Report, report_id)
-    if report is None or report.resolved_at is not None:
-        raise NotFound("no such open report")
-    report.resolved_at = utcnow()
 
 
 async def domain_blocks(session: AsyncSession) -> list[DomainBlock]:
