@@ -68,7 +68,7 @@ async def home_feed(services: Services, session: AsyncSession, me: LocalActor) -
 
 async def tag_feed(session: AsyncSession, tag: str, *, before: int | None = None, limit: int = FEED_SIZE) -> list[Note]:
     """Public posts with the hashtag, from the ``tags`` index (``domain.tags.index_tags``), newest first."""
-    if not tag or len(tag) > MAX_TAG_LENGTH:
+    if not tag.replace("_", "").isalnum() or len(tag) > MAX_TAG_LENGTH:
         raise NotFound("no such tag")
     query = (
         select(Note)
