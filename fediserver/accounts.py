@@ -55,7 +55,9 @@ async def create_user(
         private_key_pem=private_pem,
         public_key_pem=public_pem,
     )
-    user = User(actor=actor, password_hash=hash_password(password), is_admin=is_admin)
+    user = User(
+        actor=actor, password_hash=hash_password(password), is_admin=is_admin, role="admin" if is_admin else "user"
+    )
     session.add_all([actor, user])
     await session.flush()
     return user

@@ -54,12 +54,14 @@ async def authenticate(request: Request, session: AsyncSession, *, scope: str = 
     user = await check_credentials(session, username, password)
     if user is None:
         raise Unauthenticated("wrong username or password")
+    if user.actor.suspended_at is not None:
+        raise Unauthenticated("this account is suspended")
     return user.actor
 
 
 async def _from_cookie(request: Request, session: AsyncSession) -> LocalActor:
     web_session = await current_session(session, request)
-    if web_session is None or not web_session.user.is_approved:
+    if web_session is None or not web_session.user.is_approved or web_session.user.actor.suspended_at is not None:
         raise Unauthenticated("session expired: log in again")
     if request.method not in SAFE_METHODS and not check_csrf(web_session.csrf_token, request.headers.get(CSRF_HEADER)):
         raise CsrfRequired("a cookie-authenticated request must send the session's X-CSRF-Token header")

@@ -51,7 +51,8 @@ class Secret:
 
 
 Scheme = Literal["https", "http"]
-RegistrationMode = Literal["closed", "approval", "open"]
+RegistrationMode = Literal["closed", "approval", "invite", "open"]
+Inviters = Literal["admins", "members"]
 LogFormat = Literal["json", "text"]
 LogLevel = Literal["debug", "info", "warning", "error"]
 Device = Literal["auto", "cuda", "mps", "cpu"]
@@ -65,6 +66,9 @@ class InstanceSettings:
     name: str = "fediserver"
     description: str = "A fediverse instance for images made on its own GPU."
     registration: RegistrationMode = "closed"
+    invites: Inviters = "admins"
+    rules: tuple[str, ...] = ()
+    generation_daily_limit: int = 0
     secret_key: Secret = field(default_factory=lambda: Secret(""))
     max_characters: int = 500
 

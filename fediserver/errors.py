@@ -35,3 +35,15 @@ class NotAvailable(AppError):
     """The feature exists in the CLI or API but its machinery is not built yet."""
 
     status_code = 501
+
+
+class Suspended(AppError):
+    """The account is suspended by a moderator: its content is withheld (Mastodon answers 403)."""
+
+    status_code = 403
+
+
+class TooManyRequests(AppError):
+    """A per-user quota is used up (the daily generation limit); the reason says which and until when."""
+
+    status_code = 429

@@ -129,3 +129,12 @@ class Urls:
     def media_object(self, username: str, storage_key: str) -> str:
         """The AS2 ``Image`` of an upload (``uploadMedia``'s ``Location``); the file itself is ``media``."""
         return f"{self.actor(username)}/media/{storage_key}"
+
+    # Moderation and invites (H8).
+    def flag(self, token: str) -> str:
+        """The id of a ``Flag`` the instance actor sends for a member's report (Mastodon: a random URI)."""
+        return f"{self.base}/flags/{token}"
+
+    def invite(self, code: str) -> str:
+        """The sign-up link of an invite."""
+        return f"{self.base}/invite/{code}"

@@ -66,5 +66,7 @@ async def queue_generated_post(box: Outbox, params: dict[str, Any], text: str, v
         height=_int(params, "height"),
     )
     jobs.check_publishable(settings, text or None, visibility)
-    job = await jobs.enqueue(box.session, box.me, request, post_text=text or None, visibility=visibility)
+    job = await jobs.enqueue(
+        box.session, box.me, request, post_text=text or None, visibility=visibility, quota=box.svc.settings
+    )
     return box.svc.urls.generation(job.token)

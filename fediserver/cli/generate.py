@@ -74,7 +74,13 @@ async def _publish(settings: Settings, args: argparse.Namespace, result: Any) ->
     async with open_session(settings) as session, build_http_client(settings) as http:
         actor = await accounts.get_user_actor(session, args.post_as)
         job = await jobs.enqueue(
-            session, actor, result.request, post_text=args.text, visibility=args.visibility, state="done"
+            session,
+            actor,
+            result.request,
+            post_text=args.text,
+            visibility=args.visibility,
+            state="done",
+            quota=None,
         )
         fed = Federation(settings=settings, urls=Urls.from_settings(settings), http=http)
         store = LocalMediaStore(settings.media_dir)

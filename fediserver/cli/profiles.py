@@ -112,7 +112,7 @@ async def _profile(args: argparse.Namespace, change: profiles.ProfileChange) -> 
         for purpose, prompt in (("avatar", args.avatar_prompt), ("header", args.header_prompt)):
             if prompt is not None:
                 request = generation_jobs.build_request(settings, prompt)
-                job = await generation_jobs.enqueue(session, actor, request, purpose=purpose)
+                job = await generation_jobs.enqueue(session, actor, request, purpose=purpose, quota=settings)
                 out.append(f"{purpose} queued: seed {job.seed}, {svc.urls.generation(job.token)}")
         if args.pin is not None:
             await profiles.pin(svc, session, actor, args.pin)

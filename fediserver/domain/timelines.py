@@ -17,6 +17,7 @@ from sqlalchemy import ColumnElement, Select, and_, desc, exists, literal, or_, 
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
+from fediserver.domain.moderation import in_public_feeds
 from fediserver.models import (
     ActorBlock,
     Announce,
@@ -230,7 +231,8 @@ def _public_filter(
         query = query.where(Note.local_actor_id.is_(None))
     if only_media:
         query = query.where(_has_media())
-    return query.where(_not_hidden(Note.attributed_to, reader))
+    # Silenced and suspended local accounts stay off the public feeds (issue 12, moderation).
+    return query.where(_not_hidden(Note.attributed_to, reader), in_public_feeds())
 
 
 async def public(

@@ -67,7 +67,18 @@ def actor_to_as(actor: LocalActor, urls: Urls) -> JSON:
         doc["alsoKnownAs"] = list(actor.also_known_as)
     if actor.moved_to:
         doc["movedTo"] = actor.moved_to
+    if actor.suspended_at is not None:
+        _as_suspended(doc)
     return doc
+
+
+def _as_suspended(doc: JSON) -> None:
+    """Mastodon's ``ActorSerializer`` for a suspended account: no profile, ``suspended: true``."""
+    for name in ("icon", "image", "attachment", "alsoKnownAs", "movedTo"):
+        doc.pop(name, None)
+    doc["name"], doc["summary"] = doc["preferredUsername"], ""
+    doc["@context"] = [*ap.as_list(doc["@context"]), {"suspended": "toot:suspended"}]
+    doc["suspended"] = True
 
 
 # Mastodon's context terms for account migration (``alsoKnownAs``, ``movedTo``: ids, not strings).

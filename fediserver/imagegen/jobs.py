@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import secrets
 
-from sqlalchemy import update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fediserver.config import Settings
-from fediserver.errors import InvalidInput
+from fediserver.domain.site import effective
+from fediserver.errors import InvalidInput, TooManyRequests
 from fediserver.jobs import doorbell
 from fediserver.models import GENERATION_PURPOSES, VISIBILITIES, GenerationJob, LocalActor, utcnow
 from fediserver.text.length import post_length
@@ -65,8 +66,13 @@ async def enqueue(
     visibility: str | None = None,
     state: str = "queued",
     purpose: str = "post",
+    quota: Settings | None,
 ) -> GenerationJob:
     """Store the job; ``post_text``/``visibility`` set means publish the result as a post.
+
+    ``quota`` is the settings whose ``instance.generation_daily_limit`` (as an admin set it at runtime)
+    the owner must be under, else 429 with the reason; None only for the operator's own ``fediserver
+    generate``, which renders on the operator's machine, not the instance's GPU.
 
     ``purpose`` ``avatar`` or ``header`` makes the image the owner's profile image instead.
     """
@@ -79,6 +85,8 @@ async def enqueue(
     if purpose != "post" and visibility is not None:
         raise InvalidInput("a profile image is not posted: give no visibility")
     assert request.is_resolved
+    if quota is not None:
+        await check_daily_limit(session, quota, actor)
     job = GenerationJob(
         token=secrets.token_hex(16),
         local_actor_id=actor.id,
@@ -139,3 +147,18 @@ async def request_cancel(session: AsyncSession, job: GenerationJob) -> None:
         .values(state="cancelled", finished_at=utcnow(), last_error="cancelled before it started")
     )
     await session.execute(update(GenerationJob).where(GenerationJob.id == job.id).values(cancel_requested=True))
+
+
+async def check_daily_limit(session: AsyncSession, settings: Settings, actor: LocalActor) -> None:
+    """429 when ``actor`` has asked for ``generation_daily_limit`` images since midnight UTC (0: no limit)."""
+    limit = (await effective(session, settings)).instance.generation_daily_limit
+    if limit <= 0:
+        return
+    midnight = utcnow().replace(hour=0, minute=0, second=0, microsecond=0)
+    used = await session.scalar(
+        select(func.count())
+        .select_from(GenerationJob)
+        .where(GenerationJob.local_actor_id == actor.id, GenerationJob.created_at >= midnight)
+    )
+    if (used or 0) >= limit:
+        raise TooManyRequests(f"daily generation limit reached: {limit} images a day; try again after midnight UTC")

@@ -1,11 +1,11 @@
 """Database models. Importing this package registers every table on ``Base.metadata``."""
 
-from fediserver.models.actors import LocalActor, RemoteActor, User
+from fediserver.models.actors import ROLES, LocalActor, RemoteActor, User
 from fediserver.models.assist import AssistJob
 from fediserver.models.base import Base, QueueMixin, UTCDateTime, utcnow
 from fediserver.models.c2s import OutboxIdempotencyKey
 from fediserver.models.content import NOTIFICATION_TYPES, AccountHandle, NoteEdit, NoteTag, Notification, Tag
-from fediserver.models.moderation import ActorBlock, DomainBlock, Report
+from fediserver.models.moderation import ActorBlock, DomainBlock, InstanceSetting, Invite, Report
 from fediserver.models.oauth import OAuthApplication, OAuthAuthorizationCode, OAuthToken, StatusIdempotencyKey
 from fediserver.models.personal import Bookmark, ConversationState, Mute
 from fediserver.models.profiles import Pin
@@ -58,3 +58,4 @@ __all__ = [
     "utcnow",
 ]
 __all__ += ["NOTIFICATION_TYPES", "AccountHandle", "NoteEdit", "NoteTag", "Notification", "Tag"]
+__all__ += ["ROLES", "InstanceSetting", "Invite"]

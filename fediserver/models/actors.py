@@ -46,12 +46,22 @@ class LocalActor(Base):
     moved_to: Mapped[str | None] = mapped_column(String(2048), default=None)
     # A deleted account keeps its row (and keys, to sign the Delete); everything else is scrubbed.
     deleted_at: Mapped[datetime | None] = mapped_column(default=None)
+    # Moderation (migration 0022), as Mastodon's ``accounts.suspended_at`` and ``silenced_at``.
+    suspended_at: Mapped[datetime | None] = mapped_column(default=None)
+    silenced_at: Mapped[datetime | None] = mapped_column(default=None)
 
     user: Mapped[User | None] = relationship(back_populates="actor", uselist=False)
 
 
+ROLES = ("user", "moderator", "admin")
+
+
 class User(Base):
-    """A person who logs in; owns exactly one local actor."""
+    """A person who logs in; owns exactly one local actor.
+
+    ``role`` is ``user``, ``moderator`` (moderation pages) or ``admin`` (also settings and roles);
+    ``is_admin`` is kept equal to ``role == "admin"`` for the code that predates roles.
+    """
 
     __tablename__ = "users"
 
@@ -61,6 +71,7 @@ class User(Base):
     password_hash: Mapped[str] = mapped_column(String(255))
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
     is_approved: Mapped[bool] = mapped_column(Boolean, default=True)
+    role: Mapped[str] = mapped_column(String(16), default="user", server_default="user")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     # Posting defaults (migration 0017), Mastodon's ``source[privacy|sensitive|language]``.
     default_visibility: Mapped[str] = mapped_column(String(16), default="public")
@@ -68,6 +79,10 @@ class User(Base):
     default_language: Mapped[str | None] = mapped_column(String(16), default=None)
 
     actor: Mapped[LocalActor] = relationship(back_populates="user", lazy="joined")
+
+    @property
+    def is_moderator(self) -> bool:
+        return self.is_admin or self.role in ("moderator", "admin")
 
 
 class RemoteActor(Base):

@@ -195,6 +195,9 @@ async def _log_in(request: Request, auth: AuthRequest, params: Params) -> Respon
             await session.commit()
             return _login_page(request, auth, status=401, error="Wrong username or password.", username=username)
         limiter.succeeded(*keys)
+        if user.actor.suspended_at is not None:
+            await session.commit()
+            return _login_page(request, auth, status=403, error="This account is suspended.", username=username)
         scratch = Response()
         web = await websessions.start_session(
             session, user, scratch, policy, user_agent=request.headers.get("user-agent", "")

@@ -11,7 +11,7 @@ from starlette.routing import Route
 
 from fediserver.accounts import INSTANCE_ACTOR_USERNAME
 from fediserver.domain.profiles import pinned_notes
-from fediserver.errors import Gone, NotFound
+from fediserver.errors import Gone, NotFound, Suspended
 from fediserver.federation.context import Federation
 from fediserver.federation.negotiation import wants_activity_json
 from fediserver.federation.render import (
@@ -41,6 +41,9 @@ async def _local_actor(request: Request, username: str, *, deleted: bool = False
         raise NotFound(f"no user {username}")
     if actor.deleted_at is not None and not deleted:
         raise Gone(f"{username} was deleted")
+    if actor.suspended_at is not None and not deleted:
+        # Mastodon answers a suspended account's collections 403; its actor document stays, stripped.
+        raise Suspended(f"{username} is suspended")
     return actor
 
 
@@ -53,6 +56,8 @@ async def user_actor(request: Request) -> Response:
     if wants_activity_json(request.headers.get("accept")):
         # Actor and key documents stay fetchable unsigned even with authorized fetch (checklist 5).
         return as2(doc)
+    if actor.suspended_at is not None:
+        raise Suspended(f"{actor.username} is suspended")
     return await pages.actor_page(request, actor)
 
 

@@ -149,6 +149,7 @@ async def create(request: Request) -> Response:
             generation_request,
             post_text=body.get("text") if post else None,
             visibility=(body.get("visibility") or "public") if post else None,
+            quota=settings,
         )
         await session.commit()
     urls: Urls = request.app.state.urls

@@ -8,7 +8,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from fediserver.domain.threads import public_replies
-from fediserver.errors import NotFound
+from fediserver.errors import NotFound, Suspended
 from fediserver.federation.context import Federation
 from fediserver.federation.negotiation import wants_activity_json
 from fediserver.federation.render import (
@@ -17,7 +17,7 @@ from fediserver.federation.render import (
     ordered_collection,
     tombstone_for,
 )
-from fediserver.models import Note
+from fediserver.models import LocalActor, Note
 from fediserver.notes import attachments_by_note, generations_by_note, may_see
 from fediserver.routes.responses import as2, requester, token_of
 from fediserver.web import pages
@@ -36,6 +36,9 @@ async def _note_response(request: Request, *, activity: bool) -> Response:
         note = await session.scalar(select(Note).where(Note.uri == uri, Note.local_actor_id.is_not(None)))
         if note is None:
             raise NotFound("no such post")
+        author = await session.get(LocalActor, note.local_actor_id)
+        if author is not None and author.suspended_at is not None:
+            raise Suspended("the author's account is suspended")
         # Its author's own client (bearer token) reads it as it reads its outbox.
         owner = await token_of(request, session, note.local_actor_id)
     private = note.visibility in ("followers", "direct")

@@ -9,6 +9,7 @@ from starlette.routing import Route
 
 import activitypub as ap
 from fediserver import __version__
+from fediserver.domain import site
 from fediserver.models import LocalActor, Note, User
 from fediserver.routes.responses import error
 from fediserver.urls import Urls
@@ -79,8 +80,8 @@ async def nodeinfo(request: Request) -> Response:
     version = request.path_params["version"]
     if version not in ("2.0", "2.1"):
         return error(404, "NodeInfo 2.0 and 2.1 are served")
-    settings = request.app.state.settings
     async with request.app.state.sessions() as session:
+        settings = await site.effective(session, request.app.state.settings)
         users = await session.scalar(select(func.count()).select_from(User)) or 0
         posts = await session.scalar(
             select(func.count()).select_from(Note).where(Note.local_actor_id.is_not(None), Note.deleted_at.is_(None))

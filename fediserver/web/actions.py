@@ -19,7 +19,8 @@ from fediserver import accounts
 from fediserver.config import RegistrationMode
 from fediserver.domain import posts, reactions, relations, timelines
 from fediserver.domain.services import Services
-from fediserver.errors import Conflict, InvalidInput, NotFound
+from fediserver.domain.tags import MAX_TAG_LENGTH
+from fediserver.errors import Conflict, InvalidInput, NotFound, Suspended
 from fediserver.imagegen import jobs, results
 from fediserver.media import MediaLimits, ingest_upload
 from fediserver.models import (
@@ -29,10 +30,9 @@ from fediserver.models import (
     LocalActor,
     MediaAttachment,
     Note,
-    Report,
     User,
-    utcnow,
 )
+from fediserver.web.strings import STRINGS
 
 FEED_SIZE = 40
 PUBLIC = ("public",)
@@ -69,13 +69,16 @@ async def tag_feed(
     reader: timelines.Reader | None = None,
 ) -> list[Note]:
     """Public posts with the hashtag (the ``tags`` index), newest first."""
-    if not tag.replace("_", "").isalnum():
+    if not tag.replace("_", "").isalnum() or len(tag) > MAX_TAG_LENGTH:
         raise NotFound("no such tag")
     return await timelines.tag(session, reader, tag, timelines.Newest(limit, before))
 
 
 async def profile(session: AsyncSession, username: str) -> LocalActor:
-    return await accounts.get_user_actor(session, username)
+    actor = await accounts.get_user_actor(session, username)
+    if actor.suspended_at is not None:
+        raise Suspended(STRINGS["account_suspended"])
+    return actor
 
 
 async def profile_posts(services: Services, session: AsyncSession, actor: LocalActor, *, limit: int = 60) -> list[Note]:
@@ -95,6 +98,8 @@ async def sign_up(session: AsyncSession, mode: RegistrationMode, username: str, 
     """A new user per the registration mode: usable at once when open, waiting for a moderator on approval."""
     if mode == "closed":
         raise InvalidInput("sign-ups are closed")
+    if mode == "invite":
+        raise InvalidInput("sign-ups are by invite only: ask a member for an invite link")
     user = await accounts.create_user(session, username, password)
     user.is_approved = mode == "open"
     return user
@@ -136,7 +141,7 @@ async def start_generation(
 ) -> GenerationJob:
     """Queue a generation; ``purpose`` ``avatar`` or ``header`` makes the worker put the image on the profile."""
     request = jobs.build_request(services.settings, prompt, seed=seed)
-    return await jobs.enqueue(session, me, request, purpose=purpose)
+    return await jobs.enqueue(session, me, request, purpose=purpose, quota=services.settings)
 
 
 async def start_batch(
@@ -163,7 +168,7 @@ async def retry_generation(
         width=job.width,
         height=job.height,
     )
-    return await jobs.enqueue(session, me, request)
+    return await jobs.enqueue(session, me, request, quota=services.settings)
 
 
 async def my_generation(
@@ -242,17 +247,6 @@ async def decide_registration(session: AsyncSession, user_id: int, *, approve: b
     await session.delete(user)
     await session.flush()
     await session.delete(actor)
-
-
-async def open_reports(session: AsyncSession) -> list[Report]:
-    return list(await session.scalars(select(Report).where(Report.resolved_at.is_(None)).order_by(Report.id)))
-
-
-async def resolve_report(session: AsyncSession, report_id: int) -> None:
-    report = await session.get(Report, report_id)
-    if report is None or report.resolved_at is not None:
-        raise NotFound("no such open report")
-    report.resolved_at = utcnow()
 
 
 async def domain_blocks(session: AsyncSession) -> list[DomainBlock]:

@@ -1,13 +1,14 @@
-"""Moderation for admin users: registrations, reports, domain blocks and the GPU worker's state."""
+"""The moderators' overview: registrations, reports, domain blocks and the GPU worker's state."""
 
 from __future__ import annotations
 
 from starlette.requests import Request
 from starlette.responses import Response
 
+from fediserver.domain import moderation
 from fediserver.errors import AppError
 from fediserver.web import actions
-from fediserver.web.context import Posted, checked_form, page, redirect, render, require_admin
+from fediserver.web.context import Posted, checked_form, page, redirect, render, require_moderator
 from fediserver.web.pages import services
 
 
@@ -15,7 +16,7 @@ async def _dashboard(request: Request, status: int = 200, error: str | None = No
     async with request.app.state.sessions() as session:
         gpu = await actions.gpu_state(session)
         pending = await actions.pending_users(session)
-        reports = await actions.open_reports(session)
+        reports = await moderation.open_reports(session)
         blocks = await actions.domain_blocks(session)
     return await render(
         request, "admin.html", status, error=error, gpu=gpu, pending=pending, reports=reports, blocks=blocks
@@ -28,12 +29,12 @@ def _back(request: Request) -> Response:
 
 @page
 async def dashboard(request: Request) -> Response:
-    await require_admin(request)
+    await require_moderator(request)
     return await _dashboard(request)
 
 
 async def _checked(request: Request) -> Posted:
-    return await checked_form(request, await require_admin(request))
+    return await checked_form(request, await require_moderator(request))
 
 
 @page
@@ -51,7 +52,7 @@ async def registration(request: Request) -> Response:
 async def report(request: Request) -> Response:
     await _checked(request)
     async with request.app.state.sessions() as session:
-        await actions.resolve_report(session, int(request.path_params["report_id"]))
+        await moderation.resolve_report(session, int(request.path_params["report_id"]))
         await session.commit()
     return _back(request)
 

@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from fediserver.config import Settings
+from fediserver.domain import site
 from fediserver.errors import AppError
 from fediserver.logins import LoginLimiter
 from fediserver.models import LocalActor, User, WebSession
@@ -100,7 +101,7 @@ async def viewer(request: Request) -> Viewer | None:
     found: Viewer | None = None
     async with request.app.state.sessions() as session:
         row = await current_session(session, request)
-        if row is not None and row.user.is_approved:
+        if row is not None and row.user.is_approved and row.user.actor.suspended_at is None:
             await session.commit()
             found = Viewer(user=row.user, web_session=row)
     request.state.viewer = found
@@ -114,10 +115,19 @@ async def require_viewer(request: Request) -> Viewer:
     return found
 
 
+async def require_moderator(request: Request) -> Viewer:
+    """A moderator or an admin (``users.role``); 403 with the reason for anyone else."""
+    found = await require_viewer(request)
+    if not found.user.is_moderator:
+        raise Forbidden(STRINGS["admin_required"])
+    return found
+
+
 async def require_admin(request: Request) -> Viewer:
+    """An admin: instance settings and roles."""
     found = await require_viewer(request)
     if not found.user.is_admin:
-        raise Forbidden(STRINGS["admin_required"])
+        raise Forbidden(STRINGS["admin_only"])
     return found
 
 
@@ -166,10 +176,13 @@ async def render(request: Request, template: str, status: int = 200, **context: 
     who = await viewer(request)
     cookies = Response()
     csrf = who.csrf if who is not None else anonymous_csrf(request, cookies, web(request).cookies)
+    async with request.app.state.sessions() as session:
+        # The instance settings an admin changed at runtime (domain.site) show on every page at once.
+        instance = (await site.effective(session, web(request).settings)).instance
     body = (
         web(request)
         .env.get_template(template)
-        .render(request=request, me=who, csrf=csrf, url=url_for(request), **context)
+        .render(request=request, me=who, csrf=csrf, url=url_for(request), instance=instance, **context)
     )
     response = HTMLResponse(body, status_code=status, headers=dict(HTML_HEADERS))
     for cookie in cookies.headers.getlist("set-cookie"):

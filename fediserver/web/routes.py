@@ -7,7 +7,7 @@ from starlette.responses import FileResponse, Response
 from starlette.routing import Route
 
 from fediserver.errors import NotFound
-from fediserver.web import admin, batch, compose, pages, people, posting, settings, signin
+from fediserver.web import admin, batch, compose, invites, moderation, pages, people, posting, reports, settings, signin
 from fediserver.web.context import web
 
 IMMUTABLE = "public, max-age=31536000, immutable"
@@ -73,4 +73,17 @@ routes = [
     Route("/admin/reports/{report_id:int}", admin.report, name="admin_report", methods=["POST"]),
     Route("/admin/domains/block", admin.block, name="admin_block", methods=["POST"]),
     Route("/admin/domains/unblock", admin.unblock, name="admin_unblock", methods=["POST"]),
+    # Moderation, invites, reports, settings (H8).
+    Route("/admin/users", moderation.users, name="admin_users"),
+    Route("/admin/users/{user_id:int}/role", moderation.role, name="admin_role", methods=["POST"]),
+    Route("/admin/users/{user_id:int}/{action}", moderation.act, name="admin_user_action", methods=["POST"]),
+    Route("/admin/settings", moderation.settings_form, name="admin_settings", methods=["GET"]),
+    Route("/admin/settings", moderation.settings_save, methods=["POST"]),
+    Route("/invites", invites.listing, name="invites", methods=["GET"]),
+    Route("/invites", invites.create, methods=["POST"]),
+    Route("/invites/{invite_id:int}/revoke", invites.revoke, name="invite_revoke", methods=["POST"]),
+    Route("/invite/{code}", signin.invite_form, name="invite", methods=["GET"]),
+    Route("/invite/{code}", signin.invite_signup, methods=["POST"]),
+    Route("/posts/{note_id:int}/report", reports.report_form, name="report", methods=["GET"]),
+    Route("/posts/{note_id:int}/report", reports.report, methods=["POST"]),
 ]

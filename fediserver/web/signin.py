@@ -5,6 +5,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
+from fediserver.domain import invites, site
 from fediserver.errors import AppError
 from fediserver.logins import check_credentials
 from fediserver.web import actions
@@ -48,6 +49,11 @@ async def login(request: Request) -> Response:
                 request, "login.html", 401, error=STRINGS["login_wrong"], username=username, next=target
             )
         ui.limiter.succeeded(*keys)
+        if user.actor.suspended_at is not None:
+            await session.commit()
+            return await render(
+                request, "login.html", 403, error=STRINGS["login_suspended"], username=username, next=target
+            )
         if not user.is_approved:
             await session.commit()
             return await render(
@@ -72,25 +78,65 @@ async def logout(request: Request) -> Response:
 
 @page
 async def signup_form(request: Request) -> Response:
-    return await render(request, "signup.html", error=None, username="", done=False)
+    return await render(request, "signup.html", error=None, username="", done=False, invite_code=None)
+
+
+@page
+async def invite_form(request: Request) -> Response:
+    """``/invite/CODE``: the sign-up form, whatever the registration mode; 410 for a spent invite."""
+    code = request.path_params["code"]
+    async with request.app.state.sessions() as session:
+        await invites.valid_invite(session, code)
+    return await render(request, "signup.html", error=None, username="", done=False, invite_code=code)
+
+
+@page
+async def invite_signup(request: Request) -> Response:
+    form = await checked_form(request, None)
+    code = request.path_params["code"]
+    username, password = form.get("username").lower(), form.raw("password")
+    ui = web(request)
+    async with request.app.state.sessions() as session:
+        try:
+            user = await invites.sign_up_with_invite(session, code, username, password)
+        except AppError as exc:
+            return await render(
+                request,
+                "signup.html",
+                exc.status_code,
+                error=exc.message,
+                username=username,
+                done=False,
+                invite_code=code,
+            )
+        response = redirect("/home")
+        await start_session(session, user, response, ui.cookies, user_agent=request.headers.get("user-agent", ""))
+        await session.commit()
+    return response
 
 
 @page
 async def signup(request: Request) -> Response:
     form = await checked_form(request, None)
     ui = web(request)
-    mode = ui.settings.instance.registration
     username, password = form.get("username").lower(), form.raw("password")
     async with request.app.state.sessions() as session:
+        mode = (await site.effective(session, ui.settings)).instance.registration
         try:
             user = await actions.sign_up(session, mode, username, password)
         except AppError as exc:
             return await render(
-                request, "signup.html", exc.status_code, error=exc.message, username=username, done=False
+                request,
+                "signup.html",
+                exc.status_code,
+                error=exc.message,
+                username=username,
+                done=False,
+                invite_code=None,
             )
         if not user.is_approved:
             await session.commit()
-            return await render(request, "signup.html", 201, error=None, username=username, done=True)
+            return await render(request, "signup.html", 201, error=None, username=username, done=True, invite_code=None)
         response = redirect("/home")
         await start_session(session, user, response, ui.cookies, user_agent=request.headers.get("user-agent", ""))
         await session.commit()

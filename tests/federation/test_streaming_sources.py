@@ -262,7 +262,7 @@ async def test_gpu_worker_process__generated_post_reaches_the_stream(instances: 
     async with server.sessions() as session:
         alice = await server.user(session, "alice")
         request = jobs.build_request(server.settings, "a fox", model="emulated:0", width=64, height=64, seed=3)
-        await jobs.enqueue(session, alice, request, post_text="a fox, generated", visibility="public")
+        await jobs.enqueue(session, alice, request, post_text="a fox, generated", visibility="public", quota=None)
         await session.commit()
     worker = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "fediserver", "--config", str(config), "gpu-worker",

@@ -82,7 +82,7 @@ async def _enqueue(q: Queues, kind: str) -> int:
         assert alice is not None
         if kind == "generation":
             request = _request("a lighthouse")
-            job_id = (await generation_jobs.enqueue(session, alice, request)).id
+            job_id = (await generation_jobs.enqueue(session, alice, request, quota=None)).id
         else:
             request_text = AssistRequest(kind="rewrite", text="make this shorter please")
             job_id = (await assist_jobs.enqueue(session, q.settings.assist, alice, request_text)).id
@@ -162,7 +162,7 @@ async def test_ring__a_rolled_back_job_rings_nothing(queues: Queues) -> None:
             alice = await session.scalar(select(LocalActor).where(LocalActor.username == "alice"))
             assert alice is not None
             request = _request("never")
-            await generation_jobs.enqueue(session, alice, request)
+            await generation_jobs.enqueue(session, alice, request, quota=None)
             await session.rollback()
         await asyncio.sleep(0.3)
         assert not bell.event(doorbell.GENERATION).is_set()

@@ -100,7 +100,7 @@ async def test_kill_9_during_render__job_reclaimed_after_its_lease_and_finished(
     async with db() as session:
         alice = await accounts.get_user_actor(session, "alice")
         request = jobs.build_request(settings, "a fox", model="tiny", steps=STEPS, width=SIZE, height=SIZE, seed=7)
-        job_id = (await jobs.enqueue(session, alice, request)).id
+        job_id = (await jobs.enqueue(session, alice, request, quota=None)).id
         await session.commit()
 
     # When the GPU worker is killed part-way through the render

@@ -75,7 +75,12 @@ async def _enqueue(
         actor = await accounts.get_user_actor(session, "alice")
         request = jobs.build_request(settings, params.pop("prompt", "a fox"), **params)
         job = await jobs.enqueue(
-            session, actor, request, post_text="my fox" if post else None, visibility="public" if post else None
+            session,
+            actor,
+            request,
+            post_text="my fox" if post else None,
+            visibility="public" if post else None,
+            quota=settings,
         )
         await session.commit()
         return job
@@ -467,7 +472,7 @@ async def test_worker__an_avatar_job_becomes_the_profile_image_not_a_post(
     async with db() as session:
         actor = await accounts.get_user_actor(session, "alice")
         request = jobs.build_request(gen_settings, "a fox portrait", seed=5)
-        job = await jobs.enqueue(session, actor, request, purpose="avatar")
+        job = await jobs.enqueue(session, actor, request, purpose="avatar", quota=None)
         await session.commit()
     await _drain(worker)
     assert (await _get(db, job.id)).state == "done"
@@ -491,6 +496,6 @@ async def test_enqueue__refuses_an_unknown_purpose_and_a_posted_avatar(
         actor = await accounts.get_user_actor(session, "alice")
         request = jobs.build_request(gen_settings, "a fox", seed=5)
         with pytest.raises(InvalidInput, match="purpose"):
-            await jobs.enqueue(session, actor, request, purpose="banner")
+            await jobs.enqueue(session, actor, request, purpose="banner", quota=None)
         with pytest.raises(InvalidInput, match="not posted"):
-            await jobs.enqueue(session, actor, request, purpose="header", visibility="public")
+            await jobs.enqueue(session, actor, request, purpose="header", visibility="public", quota=None)

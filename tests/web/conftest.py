@@ -62,7 +62,8 @@ async def browser(make_settings: Any, engine: Any, users: None) -> AsyncIterator
 
     async def factory(registration: str = "open", **sections: dict[str, Any]) -> httpx.AsyncClient:
         sections.setdefault("generation", GEN)
-        settings: Settings = make_settings(instance={"registration": registration}, **sections)
+        instance = {"registration": registration, **sections.pop("instance", {})}
+        settings: Settings = make_settings(instance=instance, **sections)
         app = create_app(settings, AppOptions(run_worker=False))
         lifespan = app.router.lifespan_context(app)
         await lifespan.__aenter__()

@@ -395,3 +395,63 @@ async def test_member_search_settings_and_a_batch_of_four(chromium: Browser, sit
     await page.wait_for_url("**/notes/*")
     assert await page.get_by_role("img", name="A red kite against a grey sea").is_visible()
     assert getattr(page, "errors") == []  # noqa: B009
+
+
+async def test_member_reports_a_post_and_admin_suspends_invites_and_changes_settings(
+    chromium: Browser, site: Site, make_settings: Any
+) -> None:
+    from fediserver.domain.posts import PostDraft, publish_post
+    from fediserver.domain.services import open_services
+
+    settings = make_settings(instance={"domain": site.base.removeprefix("http://")}, generation=GEN)
+    async with site.sessions() as session, open_services(settings) as svc:
+        mod = await accounts.get_user_actor(session, "mod")
+        note = await publish_post(svc, session, mod, PostDraft(text="a post worth reporting"))
+        await session.commit()
+    member = await _page(chromium, site)
+    await _log_in(member, "alice", "alice-password")
+    await member.goto(f"/notes/{note.uri.rsplit('/', 1)[1]}")
+    await member.get_by_role("link", name="Report").click()
+    await member.get_by_label("Comment for the moderators").fill("This is not art")
+    await _shoot(chromium, site, member, "report")
+    await member.get_by_role("button", name="Send report").click()
+    await member.get_by_text("the moderators will look at your report").wait_for()
+
+    admin = await _page(chromium, site)
+    await _log_in(admin, "mod", "mod-password")
+    await admin.get_by_role("link", name="Moderation").click()
+    await admin.get_by_text("This is not art").wait_for()
+    await admin.get_by_role("link", name="Users", exact=True).click()
+    await admin.get_by_role("button", name="Suspend @alice").click()
+    await admin.wait_for_url("**/admin/users")
+    await admin.get_by_role("button", name="Unsuspend @alice").wait_for()
+    await _shoot(chromium, site, admin, "admin-users")
+    await member.goto("/home")
+    await member.wait_for_url("**/login?next=/home")
+
+    await admin.get_by_role("link", name="Invites", exact=True).first.click()
+    await admin.get_by_label("Number of uses (empty: no limit)").fill("1")
+    await admin.get_by_label("Expires after days (empty: never)").fill("7")
+    await admin.get_by_role("button", name="Create an invite link").click()
+    await admin.wait_for_url("**/invites")
+    link = await admin.locator(".invite-link").first.input_value()
+    await _shoot(chromium, site, admin, "admin-invites")
+    guest = await _page(chromium, site)
+    await guest.goto(link)
+    await guest.get_by_label("Username").fill("zoe")
+    await guest.get_by_label("Password").fill("zoe-password")
+    await guest.get_by_role("button", name="Create account").click()
+    await guest.wait_for_url("**/home")
+
+    await admin.get_by_role("link", name="Settings", exact=True).click()
+    await admin.get_by_label("Name").fill("Fox Den")
+    await admin.get_by_label("Rules, one a line").fill("Be kind\nNo photos of real people")
+    await admin.get_by_label("Sign-ups").select_option("invite")
+    await admin.get_by_role("button", name="Save settings").click()
+    await admin.get_by_text("Settings saved.").wait_for()
+    await _shoot(chromium, site, admin, "admin-settings")
+    await guest.goto("/")
+    assert await guest.get_by_role("heading", name="Fox Den").is_visible()
+    assert await guest.locator("#rules li").all_inner_texts() == ["Be kind", "No photos of real people"]
+    for page in (member, admin, guest):
+        assert getattr(page, "errors") == [], getattr(page, "errors")  # noqa: B009

@@ -84,7 +84,7 @@ def instance_v2(settings: Settings, urls: Urls, active_users: int) -> JSON:
             },
         },
         "registrations": {
-            "enabled": inst.registration != "closed",
+            "enabled": inst.registration in ("open", "approval"),
             "approval_required": inst.registration == "approval",
             "message": None,
             "url": None,
@@ -93,7 +93,7 @@ def instance_v2(settings: Settings, urls: Urls, active_users: int) -> JSON:
         },
         "api_versions": {"mastodon": API_VERSION},
         "contact": {"email": "", "account": None},
-        "rules": [],
+        "rules": [{"id": str(n), "text": rule, "hint": ""} for n, rule in enumerate(inst.rules, 1)],
     }
 
 
@@ -110,7 +110,7 @@ def instance_v1(settings: Settings, urls: Urls, users: int, statuses: int, domai
         "stats": {"user_count": users, "status_count": statuses, "domain_count": domains},
         "thumbnail": urls.static_placeholder("thumbnail.png"),
         "languages": ["en"],
-        "registrations": inst.registration != "closed",
+        "registrations": inst.registration in ("open", "approval"),
         "approval_required": inst.registration == "approval",
         "invites_enabled": False,
         "configuration": {
@@ -120,5 +120,5 @@ def instance_v1(settings: Settings, urls: Urls, users: int, statuses: int, domai
             "polls": _polls(),
         },
         "contact_account": None,
-        "rules": [],
+        "rules": [{"id": str(n), "text": rule, "hint": ""} for n, rule in enumerate(inst.rules, 1)],
     }

@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
+from fediserver.domain import site
 from fediserver.mastodon.auth import caller
 from fediserver.mastodon.entities.instance import instance_v1, instance_v2
 from fediserver.mastodon.entities.status import VISIBILITY_OUT
@@ -30,7 +31,8 @@ PLACEHOLDER_PNG = base64.b64decode(
 async def v2(request: Request) -> Response:
     async with request.app.state.sessions() as session:
         users = await session.scalar(select(func.count()).select_from(User)) or 0
-    return ok(instance_v2(request.app.state.settings, urls(request), users))
+        settings = await site.effective(session, request.app.state.settings)
+    return ok(instance_v2(settings, urls(request), users))
 
 
 async def v1(request: Request) -> Response:
@@ -40,7 +42,8 @@ async def v1(request: Request) -> Response:
             select(func.count()).select_from(Note).where(Note.local_actor_id.is_not(None), Note.deleted_at.is_(None))
         )
         domains = await session.scalar(select(func.count(distinct(RemoteActor.domain))))
-    return ok(instance_v1(request.app.state.settings, urls(request), users, statuses or 0, domains or 0))
+        settings = await site.effective(session, request.app.state.settings)
+    return ok(instance_v1(settings, urls(request), users, statuses or 0, domains or 0))
 
 
 async def preferences(request: Request) -> Response:
