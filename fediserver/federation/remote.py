@@ -66,6 +66,14 @@ async def fetch_document(fed: Federation, session: AsyncSession, url: str) -> JS
     return await fed.client(await _instance_signer(fed, session)).fetch(url)
 
 
+async def fetch_detached(fed: Federation, sessions: async_sessionmaker[AsyncSession], url: str) -> JSON:
+    """``fetch_document`` holding no database connection during the request: the signer is read in a
+    short session of its own."""
+    async with sessions() as session:
+        signer = await _instance_signer(fed, session)
+    return await fed.client(signer).fetch(url)
+
+
 async def store_actor(session: AsyncSession, doc: JSON) -> RemoteActor:
     row = await session.scalar(_BY_URI, {"uri": doc.get("id")})
     row = actor_to_model(doc, row)

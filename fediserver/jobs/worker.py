@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -43,6 +43,25 @@ def system_clock() -> datetime:
 
 class PermanentJobError(Exception):
     """The job cannot succeed by retrying (e.g. the target answered 410 Gone)."""
+
+
+class FetchFirst(Exception):
+    """The handler needs something from the network before it can go on.
+
+    The worker rolls the job's transaction back, so that its database connection goes back to the pool,
+    awaits ``fetch(sessions)`` (which may only open short sessions of its own), and runs the handler
+    again; the handler finds what was fetched where ``fetch`` put it. No connection is held during the
+    round trip, however slow the remote server is (issue 8). An exception from ``fetch`` is the job's
+    failure, retried by the handler's policy like any other.
+    """
+
+    def __init__(self, fetch: Callable[[async_sessionmaker[AsyncSession]], Awaitable[None]], what: str) -> None:
+        super().__init__(f"needs {what} fetched first")
+        self.fetch = fetch
+
+
+# Fetches one job may ask for before it is failed (a handler that keeps asking is a bug).
+MAX_FETCHES = 8
 
 
 class RetryLater(Exception):
@@ -164,20 +183,35 @@ class Worker:
     async def _process(self, handler: JobHandler, claimed: queue.Claimed, row: Any | None) -> None:
         """Run one job inside its failure boundary: whatever goes wrong, this job's outcome is recorded."""
         try:
-            async with self.sessions() as session:
-                try:
-                    # A batch-loaded row is clean and leased to us: no need to load it again.
-                    job = await session.merge(row, load=False) if row is not None else None
-                    if job is None:
-                        job = await session.get(handler.model, claimed.id)
-                except Exception as exc:
-                    unreadable: Exception | None = exc
-                else:
-                    unreadable = None
-                    if job is not None:  # None: deleted since it was claimed (e.g. with its actor)
-                        await self._run_handler(handler, session, job)
-                        async with self._commits(session):
-                            await session.commit()
+            for _ in range(MAX_FETCHES + 1):
+                need: FetchFirst | None = None
+                async with self.sessions() as session:
+                    try:
+                        # A batch-loaded row is clean and leased to us: no need to load it again.
+                        job = await session.merge(row, load=False) if row is not None else None
+                        if job is None:
+                            job = await session.get(handler.model, claimed.id)
+                    except Exception as exc:
+                        unreadable: Exception | None = exc
+                    else:
+                        unreadable = None
+                        if job is not None:  # None: deleted since it was claimed (e.g. with its actor)
+                            try:
+                                await self._run_handler(handler, session, job)
+                            except FetchFirst as exc:
+                                await session.rollback()
+                                need = exc
+                            else:
+                                async with self._commits(session):
+                                    await session.commit()
+                if need is None:
+                    break
+                # The session is closed: its connection is back in the pool while the network is waited on.
+                if not await self._fetch(handler, claimed, need):
+                    return
+                row = None  # rolled back: load it afresh
+            else:
+                raise RuntimeError(f"the handler asked for more than {MAX_FETCHES} fetches")
             if unreadable is not None:
                 await self._fail_unreadable(handler, claimed, unreadable)
         except asyncio.CancelledError:
@@ -191,10 +225,28 @@ class Worker:
             )
             await self._settle(handler, claimed, self._retry_at(handler, claimed.attempts, None, exc), exc)
 
+    async def _fetch(self, handler: JobHandler, claimed: queue.Claimed, need: FetchFirst) -> bool:
+        """Run a fetch the handler asked for; False when it failed (the job's failure is then recorded)."""
+        try:
+            await need.fetch(self.sessions)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            level = logging.WARNING if isinstance(exc, PermanentJobError | RetryLater) else logging.ERROR
+            log.log(
+                level,
+                "job fetch failed",
+                exc_info=level == logging.ERROR,
+                extra={"queue": handler.name, "job": claimed.id, "error": _describe(exc)},
+            )
+            await self._settle(handler, claimed, self._retry_at(handler, claimed.attempts, None, exc), exc)
+            return False
+        return True
+
     async def _run_handler(self, handler: JobHandler, session: AsyncSession, job: Any) -> None:
         try:
             await handler.handle(session, job)
-        except asyncio.CancelledError:
+        except (asyncio.CancelledError, FetchFirst):
             raise
         except Exception as exc:
             await session.rollback()

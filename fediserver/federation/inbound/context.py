@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 import activitypub as ap
 from fediserver.federation.context import Federation
+from fediserver.federation.remote import fetch_detached, forget_actor, store_actor
+from fediserver.jobs.worker import FetchFirst, PermanentJobError
 from fediserver.models import LocalActor, Note, RemoteActor
 
 JSON = dict[str, Any]
@@ -21,6 +23,37 @@ class Inbound:
     session: AsyncSession
     activity: JSON
     actor: RemoteActor
+    # Remote documents fetched for this job, by URL: a handler that needs one it has not got raises
+    # ``FetchFirst`` and runs again once the worker fetched it with no connection held (issue 8).
+    documents: dict[str, JSON] = field(default_factory=dict)
+
+    async def fetch(self, url: str) -> JSON:
+        """The remote document at ``url`` (a signed GET as the instance actor), fetched outside the job's
+        transaction."""
+        doc = self.documents.get(url)
+        if doc is not None:
+            return doc
+        documents, fed = self.documents, self.fed
+
+        async def fetch(sessions: async_sessionmaker[AsyncSession]) -> None:
+            try:
+                documents[url] = await fetch_detached(fed, sessions, url)
+            except (ap.InvalidObject, ap.UnsafeURLError) as exc:
+                raise PermanentJobError(str(exc)) from exc
+
+        raise FetchFirst(fetch, url)
+
+    async def remote_actor(self, uri: str, *, refresh: bool = False) -> RemoteActor:
+        """The cached actor at ``uri``; fetched (outside the transaction) when unknown or ``refresh``."""
+        if not refresh or uri in self.documents:
+            row = await self.session.scalar(select(RemoteActor).where(RemoteActor.uri == uri))
+            if row is not None and not refresh:
+                return row
+        doc = await self.fetch(uri)
+        if doc.get("id") != uri:
+            raise ap.InvalidObject(f"{uri} is served with id {doc.get('id')!r}")
+        forget_actor(self.fed, uri)
+        return await store_actor(self.session, doc)
 
     @property
     def object(self) -> Any:

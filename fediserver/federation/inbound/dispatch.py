@@ -18,7 +18,7 @@ from fediserver.federation.inbound.notes import on_create, on_delete, on_update
 from fediserver.federation.inbound.reactions import on_announce, on_like
 from fediserver.federation.inbound.undo import on_undo
 from fediserver.jobs.retry import Backoff
-from fediserver.jobs.worker import PermanentJobError
+from fediserver.jobs.worker import FetchFirst, PermanentJobError
 from fediserver.models import InboundActivity, RemoteActor, utcnow
 
 Handler = Callable[[Inbound], Awaitable[None]]
@@ -51,6 +51,8 @@ class InboxHandler:
         # SQLite has one writer: concurrent jobs would only queue on its lock (in the busy handler's sleeps).
         sqlite = fed.settings.database_url.startswith("sqlite")
         self.concurrency = 1 if sqlite else fed.settings.worker.inbound_concurrency
+        # Documents fetched for a job between its runs (``Inbound.fetch``), by job id.
+        self.documents: dict[int, dict[str, Any]] = {}
 
     def partition(self, job: Any) -> str | None:
         """One sender's activities run in the order received (a Create before its Update or Delete)."""
@@ -68,8 +70,16 @@ class InboxHandler:
             actor = await session.scalar(select(RemoteActor).where(RemoteActor.uri == job.actor_uri))
             if actor is None:
                 raise PermanentJobError(f"sender {job.actor_uri} is not cached")
+            documents = self.documents.setdefault(job.id, {})
             try:
-                await handler(Inbound(self.fed, session, job.body, actor))
+                await handler(Inbound(self.fed, session, job.body, actor, documents))
+            except FetchFirst:
+                raise
             except (ap.InvalidObject, ap.UnsafeURLError) as exc:
+                self.documents.pop(job.id, None)
                 raise PermanentJobError(str(exc)) from exc
+            except BaseException:
+                self.documents.pop(job.id, None)
+                raise
+            self.documents.pop(job.id, None)
         job.processed_at = utcnow()

@@ -7,7 +7,6 @@ from sqlalchemy import delete, or_, select
 import activitypub as ap
 from fediserver.federation import following
 from fediserver.federation.inbound.context import Inbound
-from fediserver.federation.remote import get_actor
 from fediserver.models import ActorBlock, Follow, Report
 
 
@@ -59,7 +58,7 @@ async def on_move(ctx: Inbound) -> None:
     target_id = ap.get_id(ctx.activity.get("target"))
     if target_id is None:
         return
-    target = await get_actor(ctx.fed, ctx.session, target_id, refresh=True)
+    target = await ctx.remote_actor(target_id, refresh=True)
     if ctx.actor.uri not in ap.get_ids(target.raw.get("alsoKnownAs")):
         return
     ctx.actor.moved_to = target.uri

@@ -14,7 +14,6 @@ from fediserver.domain.notifications import notify, withdraw
 from fediserver.domain.tags import hashtag_names, index_tags
 from fediserver.federation.convert import attachments_to_models, note_to_model
 from fediserver.federation.inbound.context import Inbound
-from fediserver.federation.remote import fetch_document
 from fediserver.models import NOTIFICATION_TYPES, Announce, Follow, LocalActor, Note, NoteEdit, RemoteActor, utcnow
 
 NOTE_TYPES = ("Note", "Article", "Page", "Question")
@@ -28,7 +27,7 @@ async def _object_document(ctx: Inbound) -> dict[str, Any] | None:
     object_id = ap.get_id(obj)
     if object_id is None:
         return None
-    return await fetch_document(ctx.fed, ctx.session, object_id)
+    return await ctx.fetch(object_id)
 
 
 async def _is_relevant(ctx: Inbound, doc: dict[str, Any]) -> bool:
@@ -135,9 +134,7 @@ async def on_update(ctx: Inbound) -> None:
     obj = ctx.object
     if ctx.object_id == ctx.actor.uri:
         # Profile or key change: re-read the actor from its origin rather than trust the embedded copy.
-        from fediserver.federation.remote import get_actor
-
-        await get_actor(ctx.fed, ctx.session, ctx.actor.uri, refresh=True)
+        await ctx.remote_actor(ctx.actor.uri, refresh=True)
         return
     if isinstance(obj, dict) and ap.has_type(obj, *NOTE_TYPES):
         known = await ctx.session.scalar(select(Note.id).where(Note.uri == ctx.object_id))

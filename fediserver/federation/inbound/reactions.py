@@ -8,7 +8,6 @@ import activitypub as ap
 from fediserver.domain.notifications import notify
 from fediserver.federation.inbound.context import Inbound
 from fediserver.federation.inbound.notes import NOTE_TYPES, store_note
-from fediserver.federation.remote import fetch_document, get_actor
 from fediserver.models import Announce, Follow, Like
 
 
@@ -41,13 +40,13 @@ async def on_announce(ctx: Inbound) -> None:
         if followed is None:
             return
         # Never trust an embedded copy of someone else's post: fetch it from its origin (checklist 32).
-        doc = await fetch_document(ctx.fed, ctx.session, object_id)
+        doc = await ctx.fetch(object_id)
         if not ap.has_type(doc, *NOTE_TYPES):
             return
         author_id = ap.get_id(doc.get("attributedTo"))
         if author_id is None:
             return
-        author = await get_actor(ctx.fed, ctx.session, author_id)
+        author = await ctx.remote_actor(author_id)
         await store_note(ctx, doc, author)
     exists = await ctx.session.scalar(
         select(Announce.id).where(Announce.actor_uri == ctx.actor.uri, Announce.note_uri == object_id)
