@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 import activitypub as ap
 from fediserver.domain.notifications import notify
-from fediserver.models import InboundActivity, LocalActor, Note, utcnow
+from fediserver.models import Follow, InboundActivity, LocalActor, Note, utcnow
 from fediserver.urls import Urls
 
 AUDIENCE = ("to", "cc", "bto", "bcc", "audience")
@@ -53,7 +53,8 @@ async def notify_addressees(session: AsyncSession, urls: Urls, note: Note, uris:
 async def deliver_locally(
     session: AsyncSession, urls: Urls, author: LocalActor, activity: dict[str, Any], hidden: Iterable[str]
 ) -> None:
-    """Record ``activity`` in the inbound queue, already processed, when it addresses local users.
+    """Record ``activity`` in the inbound queue, already processed, when it addresses local users or the
+    author has local followers (their C2S inbox shows what the accounts they follow post, ActivityPub §5.2).
 
     ``hidden`` (the ``bto``/``bcc`` recipients) is kept on the stored copy so the rule finds those users;
     the inbox never shows those fields (§6).
@@ -61,7 +62,9 @@ async def deliver_locally(
     me = urls.actor(author.username)
     hidden = list(hidden)
     named = [uri for uri in named_in(activity, activity.get("object") or {}) if uri != me] + hidden
-    if not await local_addressees(session, urls, [uri for uri in named if uri != me]):
+    if not await local_addressees(session, urls, [uri for uri in named if uri != me]) and not await _local_followers(
+        session, urls, me
+    ):
         return
     now = utcnow()
     body = {**activity, "bcc": hidden} if hidden else activity
@@ -79,3 +82,14 @@ async def deliver_locally(
         )
     )
     await session.flush()
+
+
+async def _local_followers(session: AsyncSession, urls: Urls, actor_uri: str) -> bool:
+    found = await session.scalar(
+        select(Follow.id)
+        .where(
+            Follow.followed_uri == actor_uri, Follow.follower_uri.startswith(urls.actor("")), Follow.state == "accepted"
+        )
+        .limit(1)
+    )
+    return found is not None

@@ -48,3 +48,18 @@ async def test_5_2__owner_reads_what_was_delivered(instances: Any, client_for: C
     reader = await client_for(b, "bob", "read:statuses")
     assert (await reader.get(f"{bob.actor}/inbox")).status_code == 200
     assert (await reader.get(f"{bob.actor}/inbox?page=x")).status_code == 400
+
+
+async def test_5_2__a_local_followees_posts_reach_the_inbox(instances: Any, client_for: ClientFor, wait: Any) -> None:
+    b = await instances("b", ["bob", "carol", "dave"])
+    bob, carol, dave = [await client_for(b, name) for name in ("bob", "carol", "dave")]
+    assert (await bob.post({"type": "Follow", "object": carol.actor})).status_code == 201
+    post = await carol.post({"type": "Note", "content": "hello, neighbours", "to": [PUBLIC]})
+    assert post.status_code == 201
+
+    async def arrived() -> bool:
+        return post.headers["Location"] in await _inbox_ids(bob)
+
+    await wait(arrived)
+    # dave follows nobody: the same post is not in his inbox
+    assert post.headers["Location"] not in await _inbox_ids(dave)
