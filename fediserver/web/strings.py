@@ -213,7 +213,7 @@ STRINGS: Mapping[str, str] = MappingProxyType(
         "admin_nav": "Moderation pages",
         "admin_nav_overview": "Overview",
         "admin_nav_users": "Users",
-        "admin_nav_settings": "Settings",
+        "admin_nav_settings": "Instance settings",
         "admin_users": "Users",
         "admin_role": "Role",
         "role_user": "Member",

@@ -443,7 +443,7 @@ async def test_member_reports_a_post_and_admin_suspends_invites_and_changes_sett
     await guest.get_by_role("button", name="Create account").click()
     await guest.wait_for_url("**/home")
 
-    await admin.get_by_role("link", name="Settings", exact=True).click()
+    await admin.get_by_role("link", name="Instance settings", exact=True).click()
     await admin.get_by_label("Name").fill("Fox Den")
     await admin.get_by_label("Rules, one a line").fill("Be kind\nNo photos of real people")
     await admin.get_by_label("Sign-ups").select_option("invite")
