@@ -12,7 +12,7 @@ import json
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from fediserver.mastodon.entities import iso
+from fediserver.mastodon.entities.notification import notification_entity
 from fediserver.mastodon.entities.status import status_id
 from fediserver.mastodon.present import JSON, Presenter
 from fediserver.mastodon.streaming.broker import StreamEvent
@@ -21,8 +21,9 @@ from fediserver.notes import may_see
 from fediserver.urls import Urls
 
 
-async def notification_entity(presenter: Presenter, row: Notification) -> JSON | None:
-    """Mastodon's Notification: ``id``, ``type``, ``created_at``, ``group_key``, ``account``, ``status``."""
+async def notification_payload(presenter: Presenter, row: Notification) -> JSON | None:
+    """The REST API's Notification entity for ``row``, or None when its account or status is gone or the
+    viewer may no longer see the status."""
     account = await presenter.account(row.from_actor_uri)
     if account is None:
         return None
@@ -32,14 +33,7 @@ async def notification_entity(presenter: Presenter, row: Notification) -> JSON |
         if note is None or not await may_see(presenter.session, note, presenter.viewer_uri):
             return None
         status = await presenter.status(note)
-    return {
-        "id": str(row.id),
-        "type": row.type,
-        "created_at": iso(row.created_at),
-        "group_key": f"ungrouped-{row.id}",
-        "account": account,
-        "status": status,
-    }
+    return notification_entity(row, account, status)
 
 
 async def render(session: AsyncSession, urls: Urls, viewer: LocalActor, event: StreamEvent) -> str | None:
@@ -50,7 +44,7 @@ async def render(session: AsyncSession, urls: Urls, viewer: LocalActor, event: S
         row = await session.get(Notification, event.subject_id)
         if row is None or row.local_actor_id != viewer.id:
             return None
-        entity = await notification_entity(presenter, row)
+        entity = await notification_payload(presenter, row)
         return json.dumps(entity) if entity is not None else None
     note = await session.get(Note, event.subject_id)
     if note is None:
