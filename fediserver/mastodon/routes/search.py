@@ -4,18 +4,18 @@
 
 from __future__ import annotations
 
-from sqlalchemy import or_, select
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from fediserver.domain import directory
 from fediserver.errors import AppError
 from fediserver.mastodon import actions
 from fediserver.mastodon.auth import caller
 from fediserver.mastodon.http import ok, services, urls
 from fediserver.mastodon.params import read_params
 from fediserver.mastodon.present import Presenter
-from fediserver.models import LocalActor, Note, RemoteActor
+from fediserver.models import Note
 
 MAX_RESULTS = 40
 
@@ -48,24 +48,10 @@ async def search(request: Request) -> Response:
                 except AppError:
                     pass
             if not is_url:
-                name = handle.split("@", 1)[0]
-                pattern = f"%{name}%"
-                local = await session.scalars(
-                    select(LocalActor.username)
-                    .where(LocalActor.username.ilike(pattern), LocalActor.actor_type != "Application")
-                    .order_by(LocalActor.username)
-                    .offset(offset)
-                    .limit(limit)
+                # The same lookup as /api/v1/accounts/search (domain.directory): local accounts first.
+                account_uris += await directory.search_accounts(
+                    services(request), session, handle, limit=limit, offset=offset
                 )
-                account_uris += [urls(request).actor(u) for u in local]
-                remote_rows = await session.scalars(
-                    select(RemoteActor.uri)
-                    .where(or_(RemoteActor.preferred_username.ilike(pattern), RemoteActor.display_name.ilike(pattern)))
-                    .order_by(RemoteActor.id)
-                    .offset(offset)
-                    .limit(limit)
-                )
-                account_uris += list(remote_rows)
         if kind in (None, "statuses") and is_url and resolve and offset == 0:
             note = await actions.fetch_note(services(request), session, q, me)
             if note is not None:
