@@ -81,7 +81,7 @@ async def announce(box: Outbox, sub: Submission) -> str:
 
 
 async def block(box: Outbox, sub: Submission) -> str:
-    """§6.9: sent to the blocked actor's server as Mastodon expects (it hides the blocker from it)."""
+    """§6.9: stored and served to its owner, never delivered to its object; follows between them end."""
     row = await relations.block_actor(box.svc, box.session, box.me, object_id(sub.object))
     return row.activity_uri
 
