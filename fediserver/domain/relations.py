@@ -125,7 +125,9 @@ async def _block_target(svc: Services, session: AsyncSession, account: str) -> t
     return target.uri, target.inbox
 
 
-async def _end_follows(svc: Services, session: AsyncSession, me: LocalActor, target_uri: str, inbox: str | None) -> None:
+async def _end_follows(
+    svc: Services, session: AsyncSession, me: LocalActor, target_uri: str, inbox: str | None
+) -> None:
     """Remove the follows between ``me`` and ``target_uri`` both ways; a remote target is told as Mastodon's
     ``BlockService`` tells it: ``Reject(Follow)`` for its follow of us, ``Undo(Follow)`` for ours of it."""
     me_uri = svc.urls.actor(me.username)
