@@ -6,7 +6,8 @@ the domain gives every Undo) is served to the owner. An upload's ``Location`` is
 served to the owner, or to anyone once it is attached to a public or unlisted post; the file itself
 stays at ``/media/…``, which is never served as AS2 (checklist 49). A Create answers at the note's
 ``/activity``. An Update, Delete, Add or Remove of a post is served as it was sent (``domain.sent``):
-to anyone if the post is public or unlisted, else to the owner's token only; it has no Undo. Anything
+to anyone if the post is public or unlisted, else to the owner's token only; it has no Undo, and a
+deleted post's Updates are gone. Anything
 else is 404, never 403, so a private activity's existence does not leak.
 """
 

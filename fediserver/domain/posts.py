@@ -293,7 +293,7 @@ async def edit_post(svc: Services, session: AsyncSession, author: LocalActor, ur
 
 async def delete_post(svc: Services, session: AsyncSession, author: LocalActor, uri: str) -> Note:
     """Mark the post deleted (it answers 410 with a Tombstone) and send ``Delete``, kept at an id of its own
-    (``domain.sent``); the caller commits."""
+    (``domain.sent``), whose kept Updates are dropped; the caller commits."""
     note = await own_note(svc, session, author, uri)
     note.deleted_at = svc.fed.clock()
     await withdraw(session, NOTIFICATION_TYPES, note.attributed_to, [note.uri])
@@ -305,6 +305,7 @@ async def delete_post(svc: Services, session: AsyncSession, author: LocalActor, 
         to=note.to,
         cc=note.cc,
     )
+    await sent.forget_updates(session, note)
     sent.remember(session, author, note, activity)
     await deliver(svc, session, author, note, activity)
     return note

@@ -10,7 +10,7 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
-from sqlalchemy import desc, select
+from sqlalchemy import delete, desc, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fediserver.models import LocalActor, Note, SentActivity
@@ -58,3 +58,9 @@ async def find(session: AsyncSession, author: LocalActor, uri: str) -> SentActiv
         select(SentActivity).where(SentActivity.uri == uri, SentActivity.local_actor_id == author.id)
     )
     return found
+
+
+async def forget_updates(session: AsyncSession, note: Note) -> None:
+    """Drop the kept Updates of a deleted post: they carry its content, which a Delete withdraws (their
+    ids then answer 404, like any unknown activity)."""
+    await session.execute(delete(SentActivity).where(SentActivity.note_id == note.id, SentActivity.kind == "update"))

@@ -90,6 +90,9 @@ async def test_6__every_location_is_fetchable_by_its_owner(instances: Any, clien
     doc = (await anonymous.get(delete)).json()
     assert (doc["id"], doc["type"], doc["object"]["id"]) == (delete, "Delete", mine_note)
     assert (await alice.get(mine_note)).status_code == 410  # the post itself is a Tombstone
+    # its Updates carried the content the Delete withdrew: gone, to the owner too; the Add stays
+    assert [(await c.get(update)).status_code for c in (alice, anonymous)] == [404, 404]
+    assert (await anonymous.get(add)).status_code == 200
 
 
 async def test_6__a_private_posts_update_and_delete_are_its_owners_only(instances: Any, client_for: ClientFor) -> None:
