@@ -116,12 +116,12 @@ async def inbox_page(session: AsyncSession, me: Reader, urls: Urls, before: int 
     )
     query = select(InboundActivity.id, InboundActivity.recipient_actor_id, InboundActivity.actor_uri)
     found: list[dict[str, Any]] = []
-    scanned = 0
+    scanned, batch = 0, min(BATCH, 2 * size)
     while scanned < MAX_SCAN:
         below = candidates if before is None else and_(candidates, InboundActivity.id < before)
         rows: Sequence[Any] = (
             await session.execute(
-                query.add_columns(InboundActivity.body).where(below).order_by(desc(InboundActivity.id)).limit(BATCH)
+                query.add_columns(InboundActivity.body).where(below).order_by(desc(InboundActivity.id)).limit(batch)
             )
         ).all()
         docs = [body for *_, body in rows if isinstance(body, dict)]
@@ -135,7 +135,9 @@ async def inbox_page(session: AsyncSession, me: Reader, urls: Urls, before: int 
                         select(InboundActivity.id).where(candidates, InboundActivity.id < before).limit(1)
                     )
                     return Page(found, before if more is not None else None)
-        if len(rows) < BATCH:
+        if len(rows) < batch:
             return Page(found, None)
-        scanned += len(rows)
+        # Most candidates match, so a first batch of twice the page usually fills it; a sparse stretch
+        # reads larger batches, up to ``BATCH``.
+        scanned, batch = scanned + len(rows), min(BATCH, 2 * batch)
     return Page(found, before)
