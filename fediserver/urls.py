@@ -118,8 +118,9 @@ class Urls:
         return f"{self.actor(username)}/proxy"
 
     def activity(self, username: str, kind: str, ref: int) -> str:
-        """A Like, Announce or Block the user sent (``kind`` ``like``/``announce``/``block``), served to its
-        owner (and, for an Announce, to anyone) so the outbox's ``Location`` resolves (ActivityPub §6)."""
+        """A Like, Announce or Block the user sent (``kind`` ``like``/``announce``/``block``), or an Update,
+        Delete, Add or Remove of a post (``update``/``delete``/``add``/``remove``, ``domain.sent``), served
+        to its owner (and, when public, to anyone) so the outbox's ``Location`` resolves (ActivityPub §6)."""
         return f"{self.actor(username)}/activities/{kind}/{ref}"
 
     def undo(self, activity_id: str) -> str:

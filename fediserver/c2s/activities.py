@@ -5,9 +5,10 @@ to anyone, as it is public. Once undone, the activity is gone (404) and its Undo
 the domain gives every Undo) is served to the owner. An upload's ``Location`` is its AS2 ``Image``,
 served to the owner, or to anyone once it is attached to a public or unlisted post; the file itself
 stays at ``/media/…``, which is never served as AS2 (checklist 49). A Create answers at the note's
-``/activity``; Update and Delete are hash URIs of the note, whose document (or 410 Tombstone) they
-resolve to; Add and Remove answer with the ``featured`` collection. Anything else is 404, never 403,
-so a private activity's existence does not leak.
+``/activity``. An Update, Delete, Add or Remove of a post is served as it was sent (``domain.sent``):
+to anyone if the post is public or unlisted, else to the owner's token only; it has no Undo, and a
+deleted post's Updates are gone. Anything
+else is 404, never 403, so a private activity's existence does not leak.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from starlette.routing import Route
 
 import activitypub as ap
 from fediserver.c2s.media import image_to_as
+from fediserver.domain import relations, sent
 from fediserver.errors import NotFound
 from fediserver.mastodon.auth import optional_caller
 from fediserver.models import ActorBlock, Announce, Follow, Like, LocalActor, MediaAttachment, Note
@@ -29,6 +31,7 @@ from fediserver.routes.responses import as2, token_of
 from fediserver.urls import Urls
 
 JSON = dict[str, Any]
+UNDOABLE = ("like", "announce", "block")
 
 
 async def _owner(request: Request, session: AsyncSession) -> LocalActor:
@@ -68,16 +71,20 @@ async def _activity(session: AsyncSession, urls: Urls, me: LocalActor, kind: str
             return doc, True
     elif kind == "block":
         target = await session.scalar(
-            select(ActorBlock.target_uri).where(ActorBlock.activity_uri == uri, ActorBlock.actor_uri == me_uri)
+            select(ActorBlock).where(ActorBlock.activity_uri == uri, ActorBlock.actor_uri == me_uri)
         )
         if target is not None:
-            return {"@context": ap.AS_CONTEXT, "id": uri, "type": "Block", "actor": me_uri, "object": target}, False
+            return relations.block_document(target), False
     elif kind == "follow":
         followed = await session.scalar(
             select(Follow.followed_uri).where(Follow.activity_uri == uri, Follow.follower_uri == me_uri)
         )
         if followed is not None:
             return ap.follow(id=uri, actor=me_uri, object=followed), False
+    elif kind in sent.KINDS:
+        kept = await sent.find(session, me, uri)
+        if kept is not None:
+            return kept.body, kept.public
     raise NotFound("no such activity")
 
 
@@ -100,12 +107,14 @@ async def _serve(request: Request, session: AsyncSession, me: LocalActor, kind: 
 async def user_activity(request: Request) -> Response:
     urls: Urls = request.app.state.urls
     kind, ref = request.path_params["kind"], request.path_params["ref"]
-    if kind not in ("like", "announce", "block"):
+    undo = request.url.path.endswith("/undo")
+    # Update, Delete, Add and Remove cannot be undone (§6.10: Delete and Remove are used instead).
+    if kind not in (*UNDOABLE, *(() if undo else sent.KINDS)):
         raise NotFound("no such activity")
     async with request.app.state.sessions() as session:
         me = await _owner(request, session)
         uri = urls.activity(me.username, kind, ref)
-        return await _serve(request, session, me, kind, uri, request.url.path.endswith("/undo"))
+        return await _serve(request, session, me, kind, uri, undo)
 
 
 async def follow_activity(request: Request) -> Response:

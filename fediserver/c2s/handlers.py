@@ -17,9 +17,9 @@ import activitypub as ap
 from fediserver.c2s.context import Outbox, object_id
 from fediserver.c2s.create import create, text_of
 from fediserver.c2s.submission import BadActivity, Submission, WrongActor
-from fediserver.domain import posts, profiles, reactions, relations
+from fediserver.domain import posts, profiles, reactions, relations, sent
 from fediserver.federation.sanitize import plain_text
-from fediserver.models import ActorBlock, Announce, Follow, Like
+from fediserver.models import ActorBlock, Announce, Follow, Like, Note
 
 Handler = Callable[[Outbox, Submission], Awaitable[str]]
 
@@ -52,15 +52,14 @@ async def update(box: Outbox, sub: Submission) -> str:
         sensitive=changes["sensitive"] is True if "sensitive" in changes else note.sensitive,
     )
     edited = await posts.edit_post(box.svc, box.session, box.me, note.uri, edit)
-    assert edited.updated_at is not None
-    return f"{edited.uri}#updates/{int(edited.updated_at.timestamp())}"
+    return await _kept(box, edited, "update")
 
 
 async def delete(box: Outbox, sub: Submission) -> str:
-    """§6.4: the post becomes a Tombstone (served with 410)."""
+    """§6.4: the post becomes a Tombstone (served with 410); the Delete is served at its own id."""
     note = await box.my_note(object_id(sub.object))
     await posts.delete_post(box.svc, box.session, box.me, note.uri)
-    return f"{note.uri}#delete"
+    return await _kept(box, note, "delete")
 
 
 async def follow(box: Outbox, sub: Submission) -> str:
@@ -81,7 +80,7 @@ async def announce(box: Outbox, sub: Submission) -> str:
 
 
 async def block(box: Outbox, sub: Submission) -> str:
-    """§6.9: sent to the blocked actor's server as Mastodon expects (it hides the blocker from it)."""
+    """§6.9: stored and served to its owner, never delivered to its object; follows between them end."""
     row = await relations.block_actor(box.svc, box.session, box.me, object_id(sub.object))
     return row.activity_uri
 
@@ -94,31 +93,52 @@ def _featured(box: Outbox, sub: Submission) -> str:
 
 
 async def add(box: Outbox, sub: Submission) -> str:
-    """§6.6: pin a post to ``featured``; the Location is the collection (the Add is not stored)."""
+    """§6.6: pin a post to ``featured``. A post pinned before Adds were kept answers with the collection."""
     mine = _featured(box, sub)
-    await profiles.pin(box.svc, box.session, box.me, object_id(sub.object))
-    return mine
+    note = await box.my_note(object_id(sub.object))
+    await profiles.pin(box.svc, box.session, box.me, note.uri)
+    await box.session.flush()
+    return await sent.latest(box.session, box.me, note, "add") or mine
 
 
 async def remove(box: Outbox, sub: Submission) -> str:
     """§6.7: unpin a post from ``featured``."""
-    mine = _featured(box, sub)
-    await profiles.unpin(box.svc, box.session, box.me, object_id(sub.object))
-    return mine
+    _featured(box, sub)
+    note = await box.my_note(object_id(sub.object))
+    await profiles.unpin(box.svc, box.session, box.me, note.uri)
+    return await _kept(box, note, "remove")
+
+
+async def _kept(box: Outbox, note: Note, kind: str) -> str:
+    """The id the domain gave the activity it just sent about ``note`` (``domain.sent``)."""
+    await box.session.flush()
+    uri = await sent.latest(box.session, box.me, note, kind)
+    if uri is None:
+        raise RuntimeError(f"the domain kept no {kind} of {note.uri}")
+    return uri
 
 
 async def undone(box: Outbox, sub: Submission) -> tuple[str, str, str]:
-    """(type, object, id) of the activity an Undo names, embedded or by the id this server gave it."""
+    """(type, object, id) of the activity an Undo names, embedded or by the id this server gave it; the id
+    is always the one this server gave it (the client's may be missing or made up, §6)."""
     inner = sub.object
+    me = box.me_uri
     if isinstance(inner, dict):
         kind = inner.get("type")
         if kind not in ("Follow", "Like", "Announce", "Block"):
             raise BadActivity(f"object: only Follow, Like, Announce and Block can be undone, not {kind!r}")
-        if inner.get("actor") is not None and ap.get_id(inner["actor"]) != box.me_uri:
+        if inner.get("actor") is not None and ap.get_id(inner["actor"]) != me:
             raise WrongActor("the Undo and the undone activity must have the same actor (§6.10)")
-        return str(kind), object_id(inner.get("object")), str(ap.get_id(inner) or "")
+        target = object_id(inner.get("object"))
+        by_object = {
+            "Follow": select(Follow.activity_uri).where(Follow.followed_uri == target, Follow.follower_uri == me),
+            "Like": select(Like.activity_uri).where(Like.note_uri == target, Like.actor_uri == me),
+            "Announce": select(Announce.activity_uri).where(Announce.note_uri == target, Announce.actor_uri == me),
+            "Block": select(ActorBlock.activity_uri).where(ActorBlock.target_uri == target, ActorBlock.actor_uri == me),
+        }
+        found = await box.session.scalar(by_object[str(kind)])
+        return str(kind), target, found or str(ap.get_id(inner) or "")
     uri = object_id(inner)
-    me = box.me_uri
     lookups = (
         ("Follow", select(Follow.followed_uri).where(Follow.activity_uri == uri, Follow.follower_uri == me)),
         ("Like", select(Like.note_uri).where(Like.activity_uri == uri, Like.actor_uri == me)),
@@ -126,9 +146,9 @@ async def undone(box: Outbox, sub: Submission) -> tuple[str, str, str]:
         ("Block", select(ActorBlock.target_uri).where(ActorBlock.activity_uri == uri, ActorBlock.actor_uri == me)),
     )
     for kind, query in lookups:
-        target = await box.session.scalar(query)
-        if target is not None:
-            return kind, target, uri
+        named = await box.session.scalar(query)
+        if named is not None:
+            return kind, named, uri
     raise BadActivity(f"object-does-not-exist: {uri} is not an activity of {me} that can be undone")
 
 

@@ -11,7 +11,9 @@ the same rule. Matching is on parsed ids, never on the JSON text, so ``.../alice
 ``.../alice2`` or a quoted string in ``content``.
 
 SQLite and PostgreSQL store the body as JSON text, so the database narrows the candidates by a text
-search that every match also passes, and `concerns` decides; ``MAX_SCAN`` bounds the work per request.
+search that every match also passes, and `concerns` decides. Pages are keyset pages on the row id
+(``before``), so every item is reachable however old; ``MAX_SCAN`` bounds the candidate rows one page
+examines, and a page cut short by it still links the next.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import String, cast, desc, or_, select
+from sqlalchemy import String, and_, cast, desc, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 import activitypub as ap
@@ -28,7 +30,7 @@ from fediserver.models import Follow, InboundActivity, LocalActor, Note, RemoteA
 from fediserver.urls import Urls
 
 AUDIENCE = ("to", "cc", "bto", "bcc", "audience")
-MAX_SCAN = 5000
+MAX_SCAN = 1000
 BATCH = 200
 
 
@@ -94,8 +96,17 @@ async def _mine(session: AsyncSession, me: Reader, docs: Iterable[dict[str, Any]
     return set(await session.scalars(select(Note.uri).where(Note.uri.in_(referenced), Note.local_actor_id == me.me_id)))
 
 
-async def inbox_items(session: AsyncSession, me: Reader, urls: Urls) -> list[dict[str, Any]]:
-    """The bodies of the user's inbox, newest first, at most the newest ``MAX_SCAN`` candidates' worth."""
+@dataclass(frozen=True)
+class Page:
+    """Bodies of one inbox page, newest first; ``before`` is the row id the next page starts below (None:
+    the end)."""
+
+    items: list[dict[str, Any]]
+    before: int | None
+
+
+async def inbox_page(session: AsyncSession, me: Reader, urls: Urls, before: int | None, size: int) -> Page:
+    """Up to ``size`` items of the user's inbox older than row ``before`` (all, if None), newest first."""
     text = cast(InboundActivity.body, String)
     candidates = or_(
         InboundActivity.recipient_actor_id == me.me_id,
@@ -103,22 +114,30 @@ async def inbox_items(session: AsyncSession, me: Reader, urls: Urls) -> list[dic
         text.contains(f'"{urls.note("")}'),
         InboundActivity.actor_uri.in_(list(me.followed)),
     )
+    query = select(InboundActivity.id, InboundActivity.recipient_actor_id, InboundActivity.actor_uri)
     found: list[dict[str, Any]] = []
-    for offset in range(0, MAX_SCAN, BATCH):
+    scanned, batch = 0, min(BATCH, 2 * size)
+    while scanned < MAX_SCAN:
+        below = candidates if before is None else and_(candidates, InboundActivity.id < before)
         rows: Sequence[Any] = (
             await session.execute(
-                select(InboundActivity.recipient_actor_id, InboundActivity.actor_uri, InboundActivity.body)
-                .where(candidates)
-                .order_by(desc(InboundActivity.id))
-                .offset(offset)
-                .limit(BATCH)
+                query.add_columns(InboundActivity.body).where(below).order_by(desc(InboundActivity.id)).limit(batch)
             )
         ).all()
-        docs = [body for _, _, body in rows if isinstance(body, dict)]
+        docs = [body for *_, body in rows if isinstance(body, dict)]
         mine = await _mine(session, me, docs)
-        found += [
-            body for rcpt, actor, body in rows if isinstance(body, dict) and concerns(rcpt, actor, body, me, mine)
-        ]
-        if len(rows) < BATCH:
-            break
-    return found
+        for row_id, rcpt, actor, body in rows:
+            before = row_id
+            if isinstance(body, dict) and concerns(rcpt, actor, body, me, mine):
+                found.append(body)
+                if len(found) == size:
+                    more = await session.scalar(
+                        select(InboundActivity.id).where(candidates, InboundActivity.id < before).limit(1)
+                    )
+                    return Page(found, before if more is not None else None)
+        if len(rows) < batch:
+            return Page(found, None)
+        # Most candidates match, so a first batch of twice the page usually fills it; a sparse stretch
+        # reads larger batches, up to ``BATCH``.
+        scanned, batch = scanned + len(rows), min(BATCH, 2 * batch)
+    return Page(found, before)

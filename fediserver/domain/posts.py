@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 import activitypub as ap
-from fediserver.domain import edit_media, streams
+from fediserver.domain import edit_media, sent, streams
 from fediserver.domain.addressees import deliver_locally, notify_addressees
 
 # Drafts and their checks live in ``drafts``; interfaces keep importing them from here.
@@ -245,7 +245,8 @@ def keep_version(session: AsyncSession, note: Note) -> NoteEdit:
 
 
 async def edit_post(svc: Services, session: AsyncSession, author: LocalActor, uri: str, edit: PostEdit) -> Note:
-    """Replace the post's text, keep the old version, and send ``Update(Note)`` with ``updated``.
+    """Replace the post's text, keep the old version, and send ``Update(Note)`` with ``updated``; the Update
+    is kept at an id of its own (``domain.sent``).
 
     The post keeps its visibility; newly mentioned accounts are added to its addressing (Mastodon's
     ``UpdateStatusService``), and the Update goes to everyone the post reached and the new addressees.
@@ -284,25 +285,28 @@ async def edit_post(svc: Services, session: AsyncSession, author: LocalActor, ur
     await _notify_local_mentions(session, note.attributed_to, note, new)
     await streams.status_event(session, svc.urls, note, "status.update")
     doc = await note_document(svc, session, note)
-    version = int(note.updated_at.timestamp())
-    activity = ap.update(id=f"{note.uri}#updates/{version}", actor=note.attributed_to, object=doc)
+    activity = ap.update(id=sent.new_id(svc.urls, author, "update"), actor=note.attributed_to, object=doc)
+    sent.remember(session, author, note, activity)
     await deliver(svc, session, author, note, activity)
     return note
 
 
 async def delete_post(svc: Services, session: AsyncSession, author: LocalActor, uri: str) -> Note:
-    """Mark the post deleted (it answers 410 with a Tombstone) and send ``Delete``; the caller commits."""
+    """Mark the post deleted (it answers 410 with a Tombstone) and send ``Delete``, kept at an id of its own
+    (``domain.sent``), whose kept Updates are dropped; the caller commits."""
     note = await own_note(svc, session, author, uri)
     note.deleted_at = svc.fed.clock()
     await withdraw(session, NOTIFICATION_TYPES, note.attributed_to, [note.uri])
     await streams.status_event(session, svc.urls, note, "delete")
     activity = ap.delete(
-        id=f"{note.uri}#delete",
+        id=sent.new_id(svc.urls, author, "delete"),
         actor=note.attributed_to,
         object=ap.tombstone(id=note.uri, former_type="Note", deleted=note.deleted_at),
         to=note.to,
         cc=note.cc,
     )
+    await sent.forget_updates(session, note)
+    sent.remember(session, author, note, activity)
     await deliver(svc, session, author, note, activity)
     return note
 

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 import activitypub as ap
-from fediserver.domain import link_checks
+from fediserver.domain import link_checks, sent
 from fediserver.domain.mentions import resolve_mentions
 from fediserver.domain.services import Services
 from fediserver.errors import Conflict, InvalidInput, NotFound
@@ -165,7 +165,7 @@ def _featured_activity(svc: Services, actor: LocalActor, kind: str, note: Note) 
     me = svc.urls.actor(actor.username)
     return {
         "@context": ap.AS_CONTEXT,
-        "id": f"{me}#{kind.lower()}s/featured/{note.id}/{int(utcnow().timestamp())}",
+        "id": sent.new_id(svc.urls, actor, kind.lower()),
         "type": kind,
         "actor": me,
         "object": note.uri,
@@ -188,7 +188,9 @@ async def pin(svc: Services, session: AsyncSession, actor: LocalActor, note_uri:
     row = Pin(local_actor_id=actor.id, note_id=note.id)
     session.add(row)
     await session.flush()
-    await outbound.to_followers(svc.fed, session, _featured_activity(svc, actor, "Add", note), actor)
+    activity = _featured_activity(svc, actor, "Add", note)
+    sent.remember(session, actor, note, activity)
+    await outbound.to_followers(svc.fed, session, activity, actor)
     return row
 
 
@@ -198,7 +200,9 @@ async def unpin(svc: Services, session: AsyncSession, actor: LocalActor, note_ur
     if row is None:
         raise NotFound(f"{note_uri} is not pinned")
     await session.delete(row)
-    await outbound.to_followers(svc.fed, session, _featured_activity(svc, actor, "Remove", note), actor)
+    activity = _featured_activity(svc, actor, "Remove", note)
+    sent.remember(session, actor, note, activity)
+    await outbound.to_followers(svc.fed, session, activity, actor)
 
 
 async def pinned_notes(session: AsyncSession, actor: LocalActor) -> list[Note]:

@@ -2,8 +2,9 @@
 
 Every function queues what it sends and leaves the commit to the caller. Behaviour follows Mastodon:
 a locked account's (``manuallyApprovesFollowers``) inbound Follow stays ``pending`` until the owner
-accepts (``Accept{Follow}``) or rejects (``Reject{Follow}``) it; a block ends follows both ways and
-sends ``Block`` to the blocked actor (federation.md §2.3, checklist 36, 37).
+accepts (``Accept{Follow}``) or rejects (``Reject{Follow}``) it; a block ends follows both ways, telling
+the blocked actor with ``Reject``/``Undo`` of those follows, but the ``Block`` itself is not delivered
+(ActivityPub §6.9, unlike Mastodon; federation.md §2.3, checklist 36, 37).
 """
 
 from __future__ import annotations
@@ -124,8 +125,37 @@ async def _block_target(svc: Services, session: AsyncSession, account: str) -> t
     return target.uri, target.inbox
 
 
+async def _end_follows(
+    svc: Services, session: AsyncSession, me: LocalActor, target_uri: str, inbox: str | None
+) -> None:
+    """Remove the follows between ``me`` and ``target_uri`` both ways; a remote target is told as Mastodon's
+    ``BlockService`` tells it: ``Reject(Follow)`` for its follow of us, ``Undo(Follow)`` for ours of it."""
+    me_uri = svc.urls.actor(me.username)
+    rows = await session.scalars(
+        select(Follow).where(
+            or_(
+                (Follow.follower_uri == me_uri) & (Follow.followed_uri == target_uri),
+                (Follow.follower_uri == target_uri) & (Follow.followed_uri == me_uri),
+            )
+        )
+    )
+    for row in list(rows):
+        if inbox is not None:
+            if row.follower_uri == target_uri:
+                answer = answer_follow(svc.fed, me, row, accept=False)
+            else:
+                original = ap.follow(id=row.activity_uri, actor=me_uri, object=target_uri)
+                original.pop("@context", None)
+                answer = ap.undo(id=f"{row.activity_uri}/undo", actor=me_uri, object=original)
+            await outbound.enqueue(svc.fed, session, answer, me, [inbox])
+        await session.delete(row)
+    await session.flush()
+
+
 async def block_actor(svc: Services, session: AsyncSession, me: LocalActor, account: str) -> ActorBlock:
-    """Block an actor: follows end both ways and a remote one is sent ``Block`` (Mastodon: ``BlockService``)."""
+    """Block an actor: follows end both ways (the remote is sent ``Reject``/``Undo`` of them), and the
+    ``Block`` itself is delivered to nobody (ActivityPub §6.9: "SHOULD NOT deliver Block activities to their
+    object"); it is kept to be served to its owner at its id."""
     target_uri, inbox = await _block_target(svc, session, account)
     me_uri = svc.urls.actor(me.username)
     if target_uri == me_uri:
@@ -135,14 +165,7 @@ async def block_actor(svc: Services, session: AsyncSession, me: LocalActor, acco
     )
     if row is not None:
         return row
-    await session.execute(
-        delete(Follow).where(
-            or_(
-                (Follow.follower_uri == me_uri) & (Follow.followed_uri == target_uri),
-                (Follow.follower_uri == target_uri) & (Follow.followed_uri == me_uri),
-            )
-        )
-    )
+    await _end_follows(svc, session, me, target_uri, inbox)
     row = ActorBlock(
         activity_uri=svc.urls.activity(me.username, "block", secrets.randbits(48)),
         actor_uri=me_uri,
@@ -150,12 +173,11 @@ async def block_actor(svc: Services, session: AsyncSession, me: LocalActor, acco
     )
     session.add(row)
     await session.flush()
-    if inbox is not None:
-        await outbound.enqueue(svc.fed, session, _block(row), me, [inbox])
     return row
 
 
-def _block(row: ActorBlock) -> JSON:
+def block_document(row: ActorBlock) -> JSON:
+    """The ``Block`` as its owner reads it at its id (never delivered, §6.9)."""
     return {
         "@context": ap.AS_CONTEXT,
         "id": row.activity_uri,
@@ -167,19 +189,15 @@ def _block(row: ActorBlock) -> JSON:
 
 
 async def unblock_actor(svc: Services, session: AsyncSession, me: LocalActor, account: str) -> None:
-    """Lift a block: ``Undo{Block}`` to a remote actor."""
-    target_uri, inbox = await _block_target(svc, session, account)
+    """Lift a block. Nothing is sent: the blocked actor was never told of the Block (§6.9), so an
+    ``Undo(Block)`` would only tell it now."""
+    target_uri, _ = await _block_target(svc, session, account)
     me_uri = svc.urls.actor(me.username)
     row = await session.scalar(
         select(ActorBlock).where(ActorBlock.actor_uri == me_uri, ActorBlock.target_uri == target_uri)
     )
     if row is None:
         raise NotFound(f"{me.username} does not block {target_uri}")
-    if inbox is not None:
-        original = _block(row)
-        original.pop("@context")
-        undo = ap.undo(id=f"{row.activity_uri}/undo", actor=me_uri, object=original, to=[target_uri])
-        await outbound.enqueue(svc.fed, session, undo, me, [inbox])
     await session.delete(row)
 
 

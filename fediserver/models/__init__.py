@@ -3,7 +3,7 @@
 from fediserver.models.actors import ROLES, LocalActor, RemoteActor, User
 from fediserver.models.assist import AssistJob
 from fediserver.models.base import Base, QueueMixin, UTCDateTime, utcnow
-from fediserver.models.c2s import OutboxIdempotencyKey
+from fediserver.models.c2s import OutboxIdempotencyKey, SentActivity
 from fediserver.models.content import NOTIFICATION_TYPES, AccountHandle, NoteEdit, NoteTag, Notification, Tag
 from fediserver.models.moderation import ActorBlock, DomainBlock, InstanceSetting, Invite, Report
 from fediserver.models.oauth import OAuthApplication, OAuthAuthorizationCode, OAuthToken, StatusIdempotencyKey
@@ -50,6 +50,7 @@ __all__ = [
     "QueueMixin",
     "RemoteActor",
     "Report",
+    "SentActivity",
     "StatusIdempotencyKey",
     "StreamEventRow",
     "UTCDateTime",

@@ -5,7 +5,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+from sqlalchemy import insert
+
+from fediserver.models import InboundActivity, utcnow
 from tests.c2s.conftest import PUBLIC, Client, ClientFor
+from tests.federation.test_inbox_postgres import postgres_url
+
+__all__ = ["postgres_url"]
 
 
 async def _inbox_ids(client: Client) -> list[str]:
@@ -63,3 +70,64 @@ async def test_5_2__a_local_followees_posts_reach_the_inbox(instances: Any, clie
     await wait(arrived)
     # dave follows nobody: the same post is not in his inbox
     assert post.headers["Location"] not in await _inbox_ids(dave)
+
+
+async def _bulk_received(b: Any, rows: list[tuple[str, str | None]]) -> None:
+    """Processed inbound rows, oldest first: (activity id, recipient username or None)."""
+    async with b.sessions() as session:
+        users = {name: (await b.user(session, name)).id for name in ("bob", "carol")}
+        now = utcnow()
+        x = "https://elsewhere.example/users/x"
+        await session.execute(
+            insert(InboundActivity),
+            [
+                {
+                    "activity_id": uri,
+                    "activity_type": "Like",
+                    "actor_uri": x,
+                    "key_id": f"{x}#main-key",
+                    "recipient_actor_id": users[rcpt] if rcpt else None,
+                    # the one without a recipient names bob only in its content: a text candidate, not his
+                    "body": {"id": uri, "type": "Like", "actor": x, "object": "https://elsewhere.example/n/1",
+                             "content": f'"{b.actor_url("bob")}"'},
+                    "state": "done",
+                    "next_attempt_at": now,
+                    "received_at": now,
+                }
+                for uri, rcpt in rows
+            ],
+        )  # fmt: skip
+        await session.commit()
+
+
+async def test_5_2__paging_reaches_the_5001st_item_and_nothing_else(instances: Any, client_for: ClientFor) -> None:
+    """Keyset pages reach every item (the old page read only the newest 5,000 candidates); the twin checks
+    that the same walk shows none of carol's items nor a row that only mentions bob in its text."""
+    await _walk_5001(await instances("b", ["bob", "carol"]), client_for)
+
+
+@pytest.mark.postgres
+async def test_5_2__paging_reaches_the_5001st_item_on_postgres(
+    instances: Any, client_for: ClientFor, postgres_url: str
+) -> None:
+    await _walk_5001(await instances("b", ["bob", "carol"], database={"url": postgres_url}), client_for)
+
+
+async def _walk_5001(b: Any, client_for: ClientFor) -> None:
+    bob = await client_for(b, "bob")
+    ours = [f"https://elsewhere.example/a/{n}" for n in range(5001)]
+    others = [(f"https://elsewhere.example/c/{n}", "carol" if n % 2 else None) for n in range(300)]
+    rows: list[tuple[str, str | None]] = [(uri, "bob") for uri in ours]
+    for n, other in enumerate(others):
+        rows.insert(n * 17, other)  # mixed in among bob's, so pages have to skip them
+    await _bulk_received(b, rows)
+    seen: list[str] = []
+    url: str | None = f"{bob.actor}/inbox?page=1"
+    while url is not None:
+        page = (await bob.get(url)).json()
+        assert len(page["orderedItems"]) <= 20
+        seen += [item["id"] for item in page["orderedItems"]]
+        url = page.get("next")
+    assert seen == ours[::-1]  # all 5,001, newest first, each once
+    assert (await bob.get(f"{bob.actor}/inbox?page=2")).status_code == 400
+    assert (await bob.get(f"{bob.actor}/inbox?max_id=0")).status_code == 400

@@ -69,12 +69,63 @@ async def test_6__every_location_is_fetchable_by_its_owner(instances: Any, clien
     mine = await _location(alice, {"type": "Note", "content": "pin me", "to": [PUBLIC]})
     mine_note = (await alice.get(mine)).json()["object"]["id"]
     update = await _location(alice, {"type": "Update", "object": {"id": mine_note, "content": "v2"}})
-    assert "v2" in (await alice.get(update)).json()["content"]
+    assert "#" not in update
+    assert update.startswith(f"{alice.actor}/activities/update/")
+    doc = (await anonymous.get(update)).json()  # the post is public: so is its Update
+    assert (doc["id"], doc["type"], doc["actor"]) == (update, "Update", alice.actor)
+    assert "v2" in doc["object"]["content"]
+    # a second edit is a second activity; the first still reads as it was sent
+    update2 = await _location(alice, {"type": "Update", "object": {"id": mine_note, "content": "v3"}})
+    assert update2 != update
+    assert "v2" in (await alice.get(update)).json()["object"]["content"]
+    assert (await alice.get(f"{update}/undo")).status_code == 404  # an Update has no Undo
     featured = f"{alice.actor}/collections/featured"
-    assert await _location(alice, {"type": "Add", "object": mine_note, "target": featured}) == featured
-    assert (await alice.get(featured)).status_code == 200
+    add = await _location(alice, {"type": "Add", "object": mine_note, "target": featured})
+    doc = (await anonymous.get(add)).json()
+    assert (doc["id"], doc["type"], doc["object"], doc["target"]) == (add, "Add", mine_note, featured)
+    remove = await _location(alice, {"type": "Remove", "object": mine_note, "target": featured})
+    assert (await anonymous.get(remove)).json()["type"] == "Remove"
+    assert (await alice.get(featured)).json()["orderedItems"] == []
     delete = await _location(alice, {"type": "Delete", "object": mine_note})
-    assert (await alice.get(delete)).status_code == 410
+    doc = (await anonymous.get(delete)).json()
+    assert (doc["id"], doc["type"], doc["object"]["id"]) == (delete, "Delete", mine_note)
+    assert (await alice.get(mine_note)).status_code == 410  # the post itself is a Tombstone
+    # its Updates carried the content the Delete withdrew: gone, to the owner too; the Add stays
+    assert [(await c.get(update)).status_code for c in (alice, anonymous)] == [404, 404]
+    assert (await anonymous.get(add)).status_code == 200
+
+
+async def test_6__a_private_posts_update_and_delete_are_its_owners_only(instances: Any, client_for: ClientFor) -> None:
+    """The twin: the same activities of a followers-only post are 404 to anyone but the owner's token."""
+    a = await instances("a", ["alice", "carol"])
+    alice, carol = await client_for(a, "alice"), await client_for(a, "carol")
+    anonymous = await client_for(a, "alice", token=None)
+    followers = f"{alice.actor}/followers"
+    create = await _location(alice, {"type": "Note", "content": "friends only", "to": [followers]})
+    note = (await alice.get(create)).json()["object"]["id"]
+    update = await _location(alice, {"type": "Update", "object": {"id": note, "content": "still friends"}})
+    assert (await alice.get(update)).json()["id"] == update
+    assert (await carol.get(update)).status_code == 404
+    assert (await anonymous.get(update)).status_code == 404
+    delete = await _location(alice, {"type": "Delete", "object": note})
+    assert (await alice.get(delete)).json()["type"] == "Delete"
+    assert (await carol.get(delete)).status_code == 404
+    assert (await anonymous.get(delete)).status_code == 404
+    # someone else's made-up activity id of the same shape is as unknown as a private one
+    assert (await alice.get(f"{carol.actor}/activities/update/1")).status_code == 404
+
+
+async def test_6_10__undo_of_an_embedded_activity_without_id_answers_the_real_undo(
+    instances: Any, client_for: ClientFor
+) -> None:
+    a = await instances("a", ["alice"])
+    alice = await client_for(a, "alice")
+    create = await _location(alice, {"type": "Note", "content": "like me", "to": [PUBLIC]})
+    note = (await alice.get(create)).json()["object"]["id"]
+    like = await _location(alice, {"type": "Like", "object": note})
+    undo = await _location(alice, {"type": "Undo", "object": {"type": "Like", "id": "urn:x:made-up", "object": note}})
+    assert undo == f"{like}/undo"
+    assert (await alice.get(undo)).json()["object"] == like
 
 
 async def test_upload_media__location_serves_the_image_as_as2(instances: Any, client_for: ClientFor) -> None:

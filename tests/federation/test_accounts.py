@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -242,33 +243,52 @@ async def test_move__a_local_follower_follows_the_new_account(instances: Factory
     assert await follow_state(b, alice, bob) is None
 
 
-async def test_block__ends_follows_both_ways_and_unblock_is_sent(instances: Factory, wait: Wait) -> None:
+async def _sent_types(instance: Any) -> list[str]:
+    async with instance.sessions() as session:
+        bodies = await session.scalars(select(DeliveryJob.body).order_by(DeliveryJob.id))
+        return [json.loads(body)["type"] for body in bodies]
+
+
+async def test_6_9__block_is_not_delivered_to_its_object(instances: Factory, wait: Wait) -> None:
+    """ActivityPub §6.9: "The server SHOULD NOT deliver Block activities to their object." The follows end
+    both ways, and the remote learns that from ``Reject(Follow)`` and ``Undo(Follow)`` (Mastodon's BlockService)."""
     a = await instances("a", ["alice"])
     b = await instances("b", ["bob"])
     alice, bob = a.actor_url("alice"), b.actor_url("bob")
     await follow(a, "alice", bob, wait)
     await follow(b, "bob", alice, wait)
+    before = await _sent_types(a)
     async with a.sessions() as session:
         await relations.block_actor(svc(a), session, await a.user(session, "alice"), bob)
         await session.commit()
     assert await follow_state(a, alice, bob) is None
     assert await follow_state(a, bob, alice) is None
+    sent = (await _sent_types(a))[len(before) :]
+    assert sorted(sent) == ["Reject", "Undo"]
     a.wake()
 
-    async def blocked_on_b() -> bool:
-        async with b.sessions() as session:
-            row = await session.scalar(
-                select(ActorBlock.id).where(ActorBlock.actor_uri == alice, ActorBlock.target_uri == bob)
-            )
-        return row is not None and await follow_state(b, bob, alice) is None
+    async def follows_ended_on_b() -> bool:
+        # b keeps a rejected follow as "rejected" (``inbound.follows.on_reject``)
+        return await follow_state(b, bob, alice) == "rejected" and await follow_state(b, alice, bob) is None
 
-    await wait(blocked_on_b)
+    await wait(follows_ended_on_b)
+    async with b.sessions() as session:
+        assert await session.scalar(select(ActorBlock.id).where(ActorBlock.actor_uri == alice)) is None
     async with a.sessions() as session:
         await relations.unblock_actor(svc(a), session, await a.user(session, "alice"), bob)
         await session.commit()
-    a.wake()
+    # the blocked actor never heard of the Block, so its lifting is not sent either
+    assert (await _sent_types(a))[len(before) :] == sent
 
-    async def unblocked_on_b() -> bool:
-        return not await blocked_on_b()
 
-    await wait(unblocked_on_b)
+async def test_6_9__twin_without_follows_a_block_sends_nothing(instances: Factory, wait: Wait) -> None:
+    """The twin: with no follow between them nothing at all goes out, while the block holds on our side."""
+    a = await instances("a", ["alice"])
+    b = await instances("b", ["bob"])
+    alice, bob = a.actor_url("alice"), b.actor_url("bob")
+    before = await _sent_types(a)
+    async with a.sessions() as session:
+        row = await relations.block_actor(svc(a), session, await a.user(session, "alice"), bob)
+        await session.commit()
+    assert (row.actor_uri, row.target_uri) == (alice, bob)
+    assert await _sent_types(a) == before

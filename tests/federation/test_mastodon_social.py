@@ -78,9 +78,7 @@ async def follow_state(instance: Instance, follower: str, followed: str) -> str 
 async def test_mastodon_py__profile_follow_requests_notifications_mutes_blocks_search(
     instances: Factory, wait: Wait
 ) -> None:
-    # One delivery at a time to b: the Block and its Undo go to the same inbox, and two in flight may arrive
-    # in either order (a known gap: delivery does not keep per-inbox order yet; see the closing note).
-    a = await instances("a", ["alice"], federation={"delivery_per_host": 1})
+    a = await instances("a", ["alice"])
     b = await instances("b", ["bob", "carol", "dave"])
     alice, bob, carol = a.actor_url("alice"), b.actor_url("bob"), b.actor_url("carol")
     me = Mastodon(access_token=await token(a, "alice"), api_base_url=a.base)
@@ -255,12 +253,13 @@ async def test_mastodon_py__profile_follow_requests_notifications_mutes_blocks_s
     assert got["cleared"] == []
     a.wake()
 
-    async def block_then_undo_reached_b() -> bool:
-        async with b.sessions() as session:
-            row = await session.scalar(select(ActorBlock.id).where(ActorBlock.actor_uri == alice))
-        return row is None
+    async def reject_reached_b() -> bool:
+        return await follow_state(b, bob, alice) == "rejected"
 
-    await wait(block_then_undo_reached_b)
+    # The block ended bob's follow: b learns it from Reject(Follow); the Block itself never goes there (§6.9).
+    await wait(reject_reached_b)
+    async with b.sessions() as session:
+        assert await session.scalar(select(ActorBlock.id).where(ActorBlock.actor_uri == alice)) is None
 
     def search() -> dict[str, Any]:
         domain_b = b.settings.instance.domain

@@ -23,7 +23,8 @@ from sqlalchemy import select
 
 import activitypub as ap
 from fediserver import accounts
-from fediserver.domain.posts import PostDraft, publish_post
+from fediserver.domain import sent
+from fediserver.domain.posts import PostDraft, PostEdit, edit_post, publish_post
 from fediserver.mastodon.ids import snowflake
 from fediserver.models import Follow, GenerationJob, User, utcnow
 from fediserver.oauth import grants
@@ -68,6 +69,7 @@ class Post:
     job_id: int
     may_see: frozenset[str]  # roles
     status_id: str
+    update_uri: str  # the id of the post's Update (``domain.sent``), which carries its text
 
     @property
     def marker(self) -> str:
@@ -117,6 +119,8 @@ SURFACES: list[Surface] = [
     Surface("note (AS2)", lambda w, p: [_urls(w).note(p.key)], shows_to_allowed=True),
     Surface("note (HTML)", lambda w, p: [_urls(w).note(p.key)], accept=HTML, shows_to_allowed=True),
     Surface("note activity", lambda w, p: [_urls(w).note_activity(p.key)], shows_to_allowed=True),
+    # The post's Update at its own id (C2S Location): its owner's token only, and no viewer is the owner.
+    Surface("sent Update", lambda w, p: [p.update_uri, f"{p.update_uri}/undo"]),
     Surface("replies", lambda w, p: [_urls(w).note_replies(p.key), _urls(w).note_replies(p.key) + "?page=1"]),
     Surface("featured", lambda w, p: [_urls(w).featured("alice")]),
     Surface("tag page", lambda w, p: [_urls(w).tag("secrettag")]),
@@ -175,7 +179,7 @@ SURFACES: list[Surface] = [
     ),
     # ActivityPub C2S: the owner's inbox, read with another user's token (the outbox and the note URL
     # above are asked with every viewer's token too).
-    Surface("C2S inbox", lambda w, p: [_urls(w).inbox("alice")], AS2),
+    Surface("C2S inbox", lambda w, p: [_urls(w).inbox("alice"), _urls(w).inbox("alice") + "?page=1"], AS2),
 ]
 
 
@@ -203,6 +207,9 @@ async def _post(world: World, visibility: str, may_see: frozenset[str]) -> Post:
         # A reply to a public post: the parent's thread (context) is a surface too.
         draft = PostDraft(text=text, visibility="followers", in_reply_to=world.parent_uri)
         note = await publish_post(a.app.state.services, session, alice, draft)
+        await edit_post(a.app.state.services, session, alice, note.uri, PostEdit(text=text))
+        update_uri = await sent.latest(session, alice, note, "update")
+        assert update_uri is not None
         if visibility == "direct":
             note.visibility, note.to, note.cc = "direct", [b.actor_url("friend"), a.actor_url("lfriend")], []
         now = utcnow()
@@ -216,7 +223,8 @@ async def _post(world: World, visibility: str, may_see: frozenset[str]) -> Post:
         note.generation_job_id = job.id
         await session.commit()
         key = note.uri.rsplit("/", 1)[1]
-        return Post(visibility, key, text, prompt, job.token, job.id, may_see, snowflake(note.published_at, note.id))
+        status_id = snowflake(note.published_at, note.id)
+        return Post(visibility, key, text, prompt, job.token, job.id, may_see, status_id, update_uri)
 
 
 @pytest.fixture
