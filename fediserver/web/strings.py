@@ -242,6 +242,7 @@ STRINGS: Mapping[str, str] = MappingProxyType(
         "registration_invite": "Invite: only with an invite link",
         "registration_closed": "Closed",
         "settings_generation_limit": "Images a member may generate a day (0: no limit)",
+        "settings_assist_limit": "Writing-help requests a member may make a day (0: no limit)",
         "admin_settings_save": "Save settings",
         "admin_settings_saved": "Settings saved.",
         "invites_title": "Invites",
