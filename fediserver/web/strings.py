@@ -260,6 +260,7 @@ STRINGS: Mapping[str, str] = MappingProxyType(
         "invites_revoke": "Revoke",
         "report_title": "Report a post",
         "report_link": "Report",
+        "report_link_name": "Report the post by {name}",
         "report_intro": "Tell the moderators what is wrong with this post by {author}.",
         "report_comment": "Comment for the moderators",
         "report_forward": "Also send the report, without your name, to the moderators of {domain}",
