@@ -84,7 +84,11 @@ async def site(
         generation=GEN,
     )
     app = create_app(settings, AppOptions(run_worker=False))
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on"))
+    # Open pages hold the notification stream open: shutdown cancels it after a grace period, as `serve` does.
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_config=None, lifespan="on", timeout_graceful_shutdown=1
+    )
+    server = uvicorn.Server(config)
     serving = asyncio.create_task(server.serve())
     while not server.started:
         assert not serving.done(), "server did not start"
@@ -316,6 +320,9 @@ async def test_member_reply_boost_bookmark_edit_and_live_notifications(chromium:
     permalink = alice.url
     await alice.goto("/notifications")
     assert await alice.get_by_text("No notifications yet.").is_visible()
+    await alice.locator("body[data-live=on]").wait_for()
+    # Gone if the page reloads: the notifications must come in without one.
+    await alice.evaluate("window.stillThisPage = true")
 
     mod = await _page(chromium, site)
     await _log_in(mod, "mod", "mod-password")
@@ -341,10 +348,23 @@ async def test_member_reply_boost_bookmark_edit_and_live_notifications(chromium:
     await mod.get_by_text("Harbour lights tonight").wait_for()
     await _shoot(chromium, site, mod, "bookmarks")
 
-    # Alice's open notifications page picks the mention and the boost up by itself (app.js polls).
-    await alice.get_by_text("mentioned you").wait_for(timeout=45_000)
-    await alice.get_by_text("boosted your post").wait_for(timeout=45_000)
+    # Alice's open notifications page gets the mention and the boost from the server's stream, and the nav
+    # badge counts them, without a reload.
+    await alice.get_by_text("mentioned you").wait_for()
+    await alice.get_by_text("boosted your post").wait_for()
+    await alice.locator("#unread-count .n", has_text="2").wait_for()
+    assert await alice.locator("#unread-count").is_visible()
+    assert await alice.evaluate("window.stillThisPage") is True
+    assert await alice.locator("#notifications-read").is_visible(), "mark-read appears with the first one"
     await _shoot(chromium, site, alice, "notifications")
+    # Without JavaScript the page still lists them, served whole.
+    plain = await chromium.new_context(base_url=site.base, java_script_enabled=False)
+    await plain.add_cookies(cast("list[SetCookieParam]", await alice.context.cookies()))
+    static_page = await plain.new_page()
+    await static_page.goto("/notifications")
+    assert await static_page.get_by_text("boosted your post").is_visible()
+    assert await static_page.locator("#unread-count .n").inner_text() == "2"
+    await plain.close()
 
     await alice.goto(permalink)
     await alice.locator("article", has_text="Harbour lights tonight").first.get_by_role("link", name="Edit").click()
