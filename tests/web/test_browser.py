@@ -25,7 +25,7 @@ from fediserver import accounts
 from fediserver.app import AppOptions, create_app
 from fediserver.config import Settings
 from fediserver.imagegen.worker import GenerationWorker
-from fediserver.models import Note, Report
+from fediserver.models import Note, RemoteActor, Report
 
 from .conftest import GEN
 
@@ -428,8 +428,34 @@ async def test_member_reports_a_post_and_admin_suspends_invites_and_changes_sett
         mod = await accounts.get_user_actor(session, "mod")
         note = await publish_post(svc, session, mod, PostDraft(text="a post worth reporting"))
         await session.commit()
+    async with site.sessions() as session:
+        session.add(
+            RemoteActor(
+                uri="https://remote.example/users/troll",
+                domain="remote.example",
+                preferred_username="troll",
+                display_name="Troll",
+                inbox="https://remote.example/users/troll/inbox",
+                raw={},
+            )
+        )
+        session.add(
+            Note(
+                uri="https://remote.example/notes/1",
+                attributed_to="https://remote.example/users/troll",
+                content="<p>a remote post in the feed</p>",
+                visibility="public",
+            )
+        )
+        await session.commit()
     member = await _page(chromium, site)
     await _log_in(member, "alice", "alice-password")
+    # Every post in a feed offers Report, a remote author's too; the form offers to forward it there.
+    await member.goto("/federated")
+    await _shoot(chromium, site, member, "federated-feed")
+    remote_post = member.locator("article", has_text="a remote post in the feed")
+    await remote_post.get_by_role("link", name="Report the post by Troll").click()
+    await member.get_by_label("Also send the report, without your name, to the moderators of remote.example").wait_for()
     await member.goto(f"/notes/{note.uri.rsplit('/', 1)[1]}")
     await member.get_by_role("link", name="Report").click()
     await member.get_by_label("Comment for the moderators").fill("This is not art")
@@ -467,8 +493,10 @@ async def test_member_reports_a_post_and_admin_suspends_invites_and_changes_sett
     await admin.get_by_label("Name").fill("Fox Den")
     await admin.get_by_label("Rules, one a line").fill("Be kind\nNo photos of real people")
     await admin.get_by_label("Sign-ups").select_option("invite")
+    await admin.get_by_label("Writing-help requests a member may make a day (0: no limit)").fill("50")
     await admin.get_by_role("button", name="Save settings").click()
     await admin.get_by_text("Settings saved.").wait_for()
+    assert await admin.get_by_label("Writing-help requests a member may make a day (0: no limit)").input_value() == "50"
     await _shoot(chromium, site, admin, "admin-settings")
     await guest.goto("/")
     assert await guest.get_by_role("heading", name="Fox Den").is_visible()
