@@ -152,7 +152,8 @@
   }
 
   function reloadList(list) {
-    // Events sent while the stream was down are not replayed: read the list again once.
+    // Events sent while the stream was down are not replayed: read the page again once, for the badge
+    // and, on the notifications page, the list.
     if (!window.fetch || !window.DOMParser) {
       return;
     }
@@ -166,7 +167,7 @@
         }
         var fresh = new DOMParser().parseFromString(html, "text/html");
         var freshList = fresh.getElementById("notifications");
-        if (freshList) {
+        if (list && freshList) {
           list.innerHTML = freshList.innerHTML;
         }
         var freshCount = fresh.querySelector("#unread-count .n");
@@ -187,7 +188,7 @@
     var source = new EventSource(url);
     source.addEventListener("open", function () {
       document.body.setAttribute("data-live", "on");
-      if (dropped && list) {
+      if (dropped) {
         reloadList(list);
       }
       dropped = false;
