@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -20,13 +21,15 @@ import pytest
 import uvicorn
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from fediserver import accounts
+from fediserver import accounts, migrate
 from fediserver.app import AppOptions, create_app
 from fediserver.config import Settings
+from fediserver.db import make_engine, session_factory
 from fediserver.domain import mutes
 from fediserver.domain.posts import PostDraft, publish_post
 from fediserver.domain.services import open_services
 from fediserver.models import Note
+from tests.conftest import POSTGRES_ENV, reset_postgres
 
 from .conftest import Browser, log_in, post_form
 
@@ -37,28 +40,47 @@ pytestmark = pytest.mark.timeout(120)
 class Live:
     base: str
     settings: Settings
+    sessions: async_sessionmaker[AsyncSession]
 
 
-@pytest.fixture
-async def live(make_settings: Any, engine: Any, users: None) -> AsyncIterator[Live]:
-    """The app served by uvicorn on a free loopback port (users alice and mod, from ``users``)."""
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def live(make_settings: Any, request: pytest.FixtureRequest) -> AsyncIterator[Live]:
+    """The app served by uvicorn on a free loopback port, users alice and mod: on SQLite with the
+    in-process broker, or on PostgreSQL with its LISTEN/NOTIFY broker (``FEDISERVER_TEST_DATABASE_URL``)."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    settings: Settings = make_settings(instance={"domain": f"127.0.0.1:{port}", "registration": "open"})
+    sections: dict[str, Any] = {"instance": {"domain": f"127.0.0.1:{port}", "registration": "open"}}
+    if request.param == "postgresql":
+        url = os.environ.get(POSTGRES_ENV)
+        if not url:
+            pytest.skip(f"{POSTGRES_ENV} is not set")
+        await reset_postgres(url)
+        sections |= {"database": {"url": url}, "api": {"streaming_backend": "postgresql"}}
+    settings: Settings = make_settings(**sections)
+    engine = make_engine(settings.database_url)
+    await migrate.upgrade(engine)
+    sessions = session_factory(engine)
+    async with sessions() as session:
+        await accounts.create_user(session, "alice", "alice-password")
+        await accounts.create_user(session, "mod", "mod-password")
+        await session.commit()
     app = create_app(settings, AppOptions(run_worker=False))
     # Open streams never end by themselves: shutdown cancels them after a grace period, as `serve` does.
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, timeout_graceful_shutdown=1)
     server = uvicorn.Server(config)
     serving = asyncio.create_task(server.serve())
-    while not server.started:
-        assert not serving.done(), "server did not start"
-        await asyncio.sleep(0.02)
     try:
-        yield Live(base=f"http://127.0.0.1:{port}", settings=settings)
+        while not server.started:
+            assert not serving.done(), "server did not start"
+            await asyncio.sleep(0.02)
+        yield Live(base=f"http://127.0.0.1:{port}", settings=settings, sessions=sessions)
     finally:
         server.should_exit = True
         await serving
+        await engine.dispose()
+        if request.param == "postgresql":
+            await reset_postgres(settings.database_url)
 
 
 async def _member(live: Live, username: str) -> httpx.AsyncClient:
@@ -85,9 +107,8 @@ async def _events(response: httpx.Response) -> AsyncIterator[tuple[str, dict[str
             yield name, json.loads(line.removeprefix("data: "))
 
 
-async def test_stream__a_like_arrives_as_the_pages_row_with_the_unread_count(
-    live: Live, sessions: async_sessionmaker[AsyncSession]
-) -> None:
+async def test_stream__a_like_arrives_as_the_pages_row_with_the_unread_count(live: Live) -> None:
+    sessions = live.sessions
     alice_post = await _post(sessions, live.settings, "alice")
     mod_post = await _post(sessions, live.settings, "mod")
     async with sessions() as session:
