@@ -250,6 +250,8 @@ async def test_keyboard_only_compose(chromium: Browser, site: Site) -> None:
     await _tab_to(page, "el.textContent.trim() === 'Create'")
     await page.keyboard.press("Enter")
     await page.wait_for_url("**/compose")
+    # Autofocus lands a moment after load under load; keys typed before it were lost ("paper boat…").
+    await page.wait_for_function("document.activeElement && document.activeElement.id === 'f-prompt'")
     await page.keyboard.type("a paper boat on a pond")
     await _tab_to(page, "el.textContent.trim() === 'Generate'")
     await page.keyboard.press("Enter")
