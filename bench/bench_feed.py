@@ -3,7 +3,7 @@
 
 Run from the repository root (so this checkout's code is imported):
 
-    python -m bench.bench_feed [--posts 100000] [--requests 400] [--rounds 3]
+    python -m bench.bench_feed [--posts 100000] [--requests 400] [--rounds 3] [--signed-in]
 
 One migrated SQLite database gets ``--posts`` public notes by one local user (every fourth with an image
 and a blurhash, every tenth with a content warning). The app runs in this process behind httpx's ASGI
@@ -12,7 +12,9 @@ asks for a random page (``?before=<random id>``), so the same rows are not serve
 baseline is a route added for the benchmark that runs the same feed query and the same attachment and
 generation look-ups and answers the notes as their ActivityStreams JSON (``note_to_as``), the shape the
 API serves. Requests alternate between the two; figures are medians over rounds of each round's p50
-and p99. Results are in docs/benchmarks.md.
+and p99. With ``--signed-in`` a third client, logged in as the author, asks for the same pages as well
+(``member``): the page a member sees, with the action buttons, like and boost state and the nav's unread
+badge. Results are in docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -132,7 +134,17 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
-async def run(posts: int, requests: int, rounds: int) -> dict[str, Any]:
+async def _signed_in(client: httpx.AsyncClient) -> None:
+    import re
+
+    form = (await client.get("/login")).text
+    match = re.search(r'name="csrf" value="([^"]+)"', form)
+    assert match, "the log-in form has a CSRF token"
+    data = {"username": "alice", "password": "password-alice-123", "csrf": match.group(1), "next": "/"}
+    assert (await client.post("/login", data=data)).status_code == 303
+
+
+async def run(posts: int, requests: int, rounds: int, signed_in: bool = False) -> dict[str, Any]:
     from fediserver.app import AppOptions, create_app
     from fediserver.web import actions
 
@@ -144,22 +156,32 @@ async def run(posts: int, requests: int, rounds: int) -> dict[str, Any]:
         print(f"prepared {posts} posts in {time.perf_counter() - began:.1f} s", file=sys.stderr)
         app = create_app(settings, AppOptions(run_worker=False))
         app.router.routes.append(Route("/bench/local.json", feed_json))
-        results: dict[str, list[dict[str, float]]] = {"html": [], "json": []}
+        kinds = ["html", "json", "member"] if signed_in else ["html", "json"]
+        results: dict[str, list[dict[str, float]]] = {kind: [] for kind in kinds}
         async with app.router.lifespan_context(app):
             transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8000") as client:
+            base = "http://127.0.0.1:8000"
+            async with (
+                httpx.AsyncClient(transport=transport, base_url=base) as client,
+                httpx.AsyncClient(transport=transport, base_url=base) as member,
+            ):
                 check = await client.get("/local")
                 assert check.status_code == 200
                 assert check.text.count('class="post"') == PAGE, "the HTML page holds 40 posts"
                 assert len((await client.get("/bench/local.json")).json()) == PAGE
+                if signed_in:
+                    await _signed_in(member)
+                    assert 'id="unread-count"' in (await member.get("/local")).text, "the member's page"
+                clients = {"html": client, "json": client, "member": member}
+                paths = {"html": "/local", "json": "/bench/local.json", "member": "/local"}
                 rng = random.Random(1)
                 for _ in range(rounds):
-                    times: dict[str, list[float]] = {"html": [], "json": []}
+                    times: dict[str, list[float]] = {kind: [] for kind in kinds}
                     for _ in range(requests):
                         before = rng.randrange(PAGE + 1, posts)
-                        for kind, path in (("html", "/local"), ("json", "/bench/local.json")):
+                        for kind in kinds:
                             t0 = time.perf_counter()
-                            response = await client.get(path, params={"before": before})
+                            response = await clients[kind].get(paths[kind], params={"before": before})
                             times[kind].append((time.perf_counter() - t0) * 1000)
                             assert response.status_code == 200
                     for kind, values in times.items():
@@ -168,7 +190,7 @@ async def run(posts: int, requests: int, rounds: int) -> dict[str, Any]:
         kind: {stat: statistics.median(r[stat] for r in rounds_) for stat in ("p50", "p99")}
         for kind, rounds_ in results.items()
     }
-    return {
+    out: dict[str, Any] = {
         "posts": posts,
         "requests_per_round": requests,
         "rounds": rounds,
@@ -179,6 +201,11 @@ async def run(posts: int, requests: int, rounds: int) -> dict[str, Any]:
         "python": platform.python_version(),
         "machine": platform.machine(),
     }
+    if signed_in:
+        out["member_ms"] = summary["member"]
+        out["member_ratio_p50"] = summary["member"]["p50"] / summary["json"]["p50"]
+        out["member_ratio_p99"] = summary["member"]["p99"] / summary["json"]["p99"]
+    return out
 
 
 def main() -> None:
@@ -186,8 +213,9 @@ def main() -> None:
     parser.add_argument("--posts", type=int, default=100_000)
     parser.add_argument("--requests", type=int, default=400)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--signed-in", action="store_true", help="also time the page a logged-in member sees")
     args = parser.parse_args()
-    print(json.dumps(asyncio.run(run(args.posts, args.requests, args.rounds)), indent=2))
+    print(json.dumps(asyncio.run(run(args.posts, args.requests, args.rounds, args.signed_in)), indent=2))
 
 
 if __name__ == "__main__":

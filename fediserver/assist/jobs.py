@@ -12,7 +12,8 @@ from datetime import datetime, time
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from fediserver.config import AssistSettings
+from fediserver.config import AssistSettings, Settings
+from fediserver.domain.site import effective
 from fediserver.errors import AppError, InvalidInput
 from fediserver.jobs import doorbell
 from fediserver.models import AssistJob, LocalActor, utcnow
@@ -80,11 +81,11 @@ def _day_start(now: datetime) -> datetime:
     return datetime.combine(now.date(), time(0), tzinfo=now.tzinfo)
 
 
-async def enqueue(
-    session: AsyncSession, settings: AssistSettings, actor: LocalActor, request: AssistRequest
-) -> AssistJob:
-    """Store the job (the caller commits); 429 once the user has used the day's allowance (UTC days)."""
+async def enqueue(session: AsyncSession, config: Settings, actor: LocalActor, request: AssistRequest) -> AssistJob:
+    """Store the job (the caller commits); 429 once the user has used the day's allowance (UTC days):
+    ``assist.daily_limit`` as an admin set it at runtime (``domain.site``), else the config file's."""
     now = utcnow()
+    settings = (await effective(session, config)).assist
     if settings.daily_limit > 0:
         used = await session.scalar(
             select(func.count())

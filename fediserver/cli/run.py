@@ -15,6 +15,7 @@ from fediserver.jobs.handlers import build_handlers
 from fediserver.logs import configure_logging
 
 log = logging.getLogger("fediserver.cli")
+SHUTDOWN_GRACE_SECONDS = 5
 
 
 def register(commands: Any) -> None:
@@ -54,6 +55,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         proxy_headers=True,
         server_header=False,
         lifespan="on",
+        # Streams (the client API's, the web UI's notifications) stay open until the client leaves; without
+        # a limit a restart would wait for every open tab. Their clients reconnect by themselves.
+        timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
     )
     server = uvicorn.Server(config)
     # Everything imported so far lives as long as the process: keep it out of the garbage collector's

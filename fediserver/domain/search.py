@@ -1,14 +1,17 @@
-"""Finding accounts and hashtags: local users and known remote actors by name, a remote account by
+"""Finding accounts and hashtags: local users and known remote actors by name (``domain.directory``, the
+lookup the Mastodon API uses), a remote account by
 ``@user@host`` (WebFinger, RFC 7033) or by its actor URL, and hashtags by prefix (Mastodon's
 ``SearchService`` with ``resolve=true``)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from urllib.parse import unquote
 
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from fediserver.domain import directory
 from fediserver.domain.services import Services
 from fediserver.errors import AppError
 from fediserver.federation import following
@@ -32,8 +35,14 @@ def _escaped(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def _like(text: str) -> str:
-    return f"%{_escaped(text)}%"
+async def _actors(svc: Services, session: AsyncSession, uris: list[str]) -> tuple[list[LocalActor], list[RemoteActor]]:
+    """The rows behind ``uris`` (local actor URLs, then cached remote actors), in the order given."""
+    prefix = svc.urls.actor("")
+    usernames = [unquote(u.removeprefix(prefix)) for u in uris if u.startswith(prefix)]
+    others = [u for u in uris if not u.startswith(prefix)]
+    local = {a.username: a for a in await session.scalars(select(LocalActor).where(LocalActor.username.in_(usernames)))}
+    remote = {r.uri: r for r in await session.scalars(select(RemoteActor).where(RemoteActor.uri.in_(others)))}
+    return [local[n] for n in usernames if n in local], [remote[u] for u in others if u in remote]
 
 
 async def _tags(session: AsyncSession, prefix: str, limit: int) -> list[Tag]:
@@ -61,33 +70,11 @@ async def search(svc: Services, session: AsyncSession, query: str, *, limit: int
             error = exc.message
     if is_url:
         return Found(remote=remote, lookup_error=error)
+    # The accounts /api/v1/accounts/search and /api/v2/search list (domain.directory), in its order.
+    uris = await directory.search_accounts(svc, session, handle, limit=limit)
+    local, known = await _actors(svc, session, uris)
     name = handle.split("@", 1)[0]
-    pattern = _like(name)
-    local = await session.scalars(
-        select(LocalActor)
-        .where(
-            or_(
-                LocalActor.username.ilike(pattern, escape="\\"),
-                LocalActor.display_name.ilike(pattern, escape="\\"),
-            ),
-            LocalActor.actor_type != "Application",
-            LocalActor.deleted_at.is_(None),
-        )
-        .order_by(LocalActor.username)
-        .limit(limit)
-    )
-    known = await session.scalars(
-        select(RemoteActor)
-        .where(
-            or_(
-                RemoteActor.preferred_username.ilike(pattern, escape="\\"),
-                RemoteActor.display_name.ilike(pattern, escape="\\"),
-            )
-        )
-        .order_by(RemoteActor.id)
-        .limit(limit)
-    )
     seen = {r.uri for r in remote}
     remote += [r for r in known if r.uri not in seen]
-    tags = await _tags(session, name, limit)
-    return Found(local=list(local), remote=remote[:limit], tags=tags, lookup_error=error)
+    tags = await _tags(session, name, limit) if name else []
+    return Found(local=local, remote=remote[:limit], tags=tags, lookup_error=error)

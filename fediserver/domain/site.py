@@ -1,7 +1,8 @@
 """Instance settings an admin changes at runtime (``instance_settings`` rows), over the config file's.
 
-Every reader (web pages, NodeInfo, the Mastodon instance API, sign-up, the generation limit) asks
-``effective`` instead of reading ``settings.instance``, so a change shows at once without a restart.
+Every reader (web pages, NodeInfo, the Mastodon instance API, sign-up, the generation and writing-help
+daily limits) asks ``effective`` instead of reading ``settings.instance`` (or ``settings.assist.daily_limit``),
+so a change shows at once without a restart.
 """
 
 from __future__ import annotations
@@ -16,7 +17,10 @@ from fediserver.config import InstanceSettings, RegistrationMode, Settings
 from fediserver.errors import InvalidInput
 from fediserver.models import InstanceSetting, utcnow
 
-EDITABLE = ("name", "description", "rules", "registration", "generation_daily_limit")
+EDITABLE = ("name", "description", "rules", "registration", "generation_daily_limit", "assist_daily_limit")
+# Stored under these keys, applied to ``settings.assist`` rather than ``settings.instance``.
+ASSIST_KEYS = {"assist_daily_limit": "daily_limit"}
+DAILY_LIMITS = {"generation_daily_limit": "generation daily limit", "assist_daily_limit": "writing help daily limit"}
 MAX_NAME = 100
 MAX_DESCRIPTION = 2000
 MAX_RULES = 30
@@ -32,7 +36,12 @@ async def effective(session: AsyncSession, settings: Settings) -> Settings:
         stored["rules"] = tuple(stored["rules"])
     if not stored:
         return settings
-    return dataclasses.replace(settings, instance=dataclasses.replace(settings.instance, **stored))
+    assist = {field: stored.pop(key) for key, field in ASSIST_KEYS.items() if key in stored}
+    return dataclasses.replace(
+        settings,
+        instance=dataclasses.replace(settings.instance, **stored),
+        assist=dataclasses.replace(settings.assist, **assist),
+    )
 
 
 def _validated(changes: dict[str, Any]) -> dict[str, Any]:
@@ -57,10 +66,10 @@ def _validated(changes: dict[str, Any]) -> dict[str, Any]:
                 raise InvalidInput(f"rules: at most {MAX_RULES}, each at most {MAX_RULE} characters")
         elif key == "registration" and value not in get_args(RegistrationMode):
             raise InvalidInput(f"registration: one of {', '.join(get_args(RegistrationMode))}")
-        elif key == "generation_daily_limit" and (
+        elif key in DAILY_LIMITS and (
             isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_DAILY
         ):
-            raise InvalidInput(f"generation daily limit: a whole number from 0 (no limit) to {MAX_DAILY}")
+            raise InvalidInput(f"{DAILY_LIMITS[key]}: a whole number from 0 (no limit) to {MAX_DAILY}")
         clean[key] = value
     return clean
 

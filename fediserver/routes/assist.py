@@ -72,7 +72,7 @@ async def _json_object(request: Request, allowed: frozenset[str]) -> dict[str, A
 
 
 async def _queue(request: Request, actor: LocalActor, assist_request: Any, session: Any) -> Response:
-    job = await jobs.enqueue(session, request.app.state.settings.assist, actor, assist_request)
+    job = await jobs.enqueue(session, request.app.state.settings, actor, assist_request)
     await session.commit()
     return JSONResponse(_status(request.app.state.urls, job), status_code=202)
 

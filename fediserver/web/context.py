@@ -12,12 +12,13 @@ from typing import Any
 from urllib.parse import quote
 
 import jinja2
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from fediserver.config import Settings
-from fediserver.domain import site
+from fediserver.domain import notifications, site
 from fediserver.errors import AppError
 from fediserver.logins import LoginLimiter
 from fediserver.models import LocalActor, User, WebSession
@@ -171,6 +172,13 @@ def url_for(request: Request) -> Callable[..., str]:
     return build
 
 
+async def unread_notifications(request: Request, session: AsyncSession, me: LocalActor) -> int:
+    """The nav badge's count: what ``/api/v1/notifications/unread_count`` answers (muted and blocked
+    senders left out, capped at 100)."""
+    hidden = await notifications.hidden_senders(request.app.state.services, session, me)
+    return await notifications.unread_count(session, me, hidden)
+
+
 async def render(request: Request, template: str, status: int = 200, **context: Any) -> Response:
     """Render a page with the security headers; logged-in pages are never cached by shared caches."""
     who = await viewer(request)
@@ -179,10 +187,11 @@ async def render(request: Request, template: str, status: int = 200, **context: 
     async with request.app.state.sessions() as session:
         # The instance settings an admin changed at runtime (domain.site) show on every page at once.
         instance = (await site.effective(session, web(request).settings)).instance
+        unread = await unread_notifications(request, session, who.actor) if who is not None else 0
     body = (
         web(request)
         .env.get_template(template)
-        .render(request=request, me=who, csrf=csrf, url=url_for(request), instance=instance, **context)
+        .render(request=request, me=who, csrf=csrf, url=url_for(request), instance=instance, unread=unread, **context)
     )
     response = HTMLResponse(body, status_code=status, headers=dict(HTML_HEADERS))
     for cookie in cookies.headers.getlist("set-cookie"):

@@ -105,7 +105,11 @@ async def role(request: Request) -> Response:
 async def _settings_page(
     request: Request, status: int = 200, error: str | None = None, saved: bool = False
 ) -> Response:
-    return await render(request, "admin_settings.html", status, error=error, saved=saved)
+    async with request.app.state.sessions() as session:
+        assist = (await site.effective(session, web(request).settings)).assist
+    return await render(
+        request, "admin_settings.html", status, error=error, saved=saved, assist_daily_limit=assist.daily_limit
+    )
 
 
 @page
@@ -118,15 +122,20 @@ async def settings_form(request: Request) -> Response:
 async def settings_save(request: Request) -> Response:
     me = await require_admin(request)
     form = await checked_form(request, me)
-    limit = form.get("generation_daily_limit") or "0"
-    if not limit.isdigit():
-        return await _settings_page(request, 422, "generation daily limit: a whole number, 0 for no limit")
+    limits: dict[str, int] = {}
+    for key, label in site.DAILY_LIMITS.items():
+        if key not in form.fields:
+            continue  # a form without the field leaves the limit as it is
+        value = form.get(key) or "0"
+        if not value.isdigit():
+            return await _settings_page(request, 422, f"{label}: a whole number, 0 for no limit")
+        limits[key] = int(value)
     changes = {
         "name": form.get("name"),
         "description": form.get("description"),
         "rules": form.raw("rules").splitlines(),
         "registration": form.get("registration"),
-        "generation_daily_limit": int(limit),
+        **limits,
     }
     async with request.app.state.sessions() as session:
         try:

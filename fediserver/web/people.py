@@ -1,26 +1,27 @@
 """Notifications and search, for members.
 
-Live updates of the notifications page: the domain does not publish ``notification`` stream events on
-this branch, so ``app.js`` re-reads the page every ``POLL_SECONDS`` and swaps the list in (the fallback
-the task names); with JavaScript off the page still works, reloaded by hand.
+The notifications page lists what ``domain.notifications`` lists for the API (muted and blocked senders
+left out); ``web.live`` streams each new one as the same ``_notification.html`` row, so ``app.js`` adds
+it without a reload. With JavaScript off the page still works, reloaded by hand.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import Response
 
 from fediserver.domain import notifications, search
 from fediserver.domain.notifications import NotificationQuery
+from fediserver.models import LocalActor
 from fediserver.web.cards import Author, authors
 from fediserver.web.context import checked_form, page, redirect, render, require_viewer
 from fediserver.web.pages import services
 from fediserver.web.strings import STRINGS
 
-POLL_SECONDS = 20
 PAGE_SIZE = 40
 
 
@@ -41,15 +42,15 @@ def _describe(type_: str, name: str) -> str:
     return STRINGS["notification_other"].format(name=name, type=type_)
 
 
-@page
-async def notifications_page(request: Request) -> Response:
-    """The viewer's notifications, newest first, unread ones marked (``domain.notifications``)."""
-    who = await require_viewer(request)
-    urls = services(request).urls
-    async with request.app.state.sessions() as session:
-        rows = await notifications.list_notifications(session, who.actor, NotificationQuery(limit=PAGE_SIZE))
-        names = await authors(session, urls, {r.from_actor_uri for r in rows})
-    items = [
+async def notification_rows(
+    request: Request, session: AsyncSession, me: LocalActor, query: NotificationQuery
+) -> list[NotificationRow]:
+    """The rows ``query`` lists for ``me`` (senders they muted or blocked left out), ready to render."""
+    svc = services(request)
+    hidden = await notifications.hidden_senders(svc, session, me)
+    rows = await notifications.list_notifications(session, me, replace(query, hidden_senders=hidden))
+    names = await authors(session, svc.urls, {r.from_actor_uri for r in rows})
+    return [
         NotificationRow(
             id=row.id,
             text=_describe(row.type, names[row.from_actor_uri].name),
@@ -60,7 +61,15 @@ async def notifications_page(request: Request) -> Response:
         )
         for row in rows
     ]
-    return await render(request, "notifications.html", items=items, poll_seconds=POLL_SECONDS)
+
+
+@page
+async def notifications_page(request: Request) -> Response:
+    """The viewer's notifications, newest first, unread ones marked (``domain.notifications``)."""
+    who = await require_viewer(request)
+    async with request.app.state.sessions() as session:
+        items = await notification_rows(request, session, who.actor, NotificationQuery(limit=PAGE_SIZE))
+    return await render(request, "notifications.html", items=items)
 
 
 @page

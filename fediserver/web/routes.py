@@ -7,7 +7,20 @@ from starlette.responses import FileResponse, Response
 from starlette.routing import Route
 
 from fediserver.errors import NotFound
-from fediserver.web import admin, batch, compose, invites, moderation, pages, people, posting, reports, settings, signin
+from fediserver.web import (
+    admin,
+    batch,
+    compose,
+    invites,
+    live,
+    moderation,
+    pages,
+    people,
+    posting,
+    reports,
+    settings,
+    signin,
+)
 from fediserver.web.context import web
 
 IMMUTABLE = "public, max-age=31536000, immutable"
@@ -60,6 +73,7 @@ routes = [
     Route("/bookmarks", posting.bookmarks_page, name="bookmarks"),
     Route("/notifications", people.notifications_page, name="notifications"),
     Route("/notifications/read", people.notifications_read, name="notifications_read", methods=["POST"]),
+    Route("/notifications/stream", live.notifications_stream, name="notifications_stream"),
     Route("/search", people.search_page, name="web_search"),
     Route("/settings", settings.settings_form, name="settings", methods=["GET"]),
     Route("/settings", settings.settings_save, methods=["POST"]),

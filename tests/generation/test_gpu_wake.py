@@ -85,7 +85,7 @@ async def _enqueue(q: Queues, kind: str) -> int:
             job_id = (await generation_jobs.enqueue(session, alice, request, quota=None)).id
         else:
             request_text = AssistRequest(kind="rewrite", text="make this shorter please")
-            job_id = (await assist_jobs.enqueue(session, q.settings.assist, alice, request_text)).id
+            job_id = (await assist_jobs.enqueue(session, q.settings, alice, request_text)).id
         await session.commit()
     return job_id
 

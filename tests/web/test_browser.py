@@ -25,7 +25,7 @@ from fediserver import accounts
 from fediserver.app import AppOptions, create_app
 from fediserver.config import Settings
 from fediserver.imagegen.worker import GenerationWorker
-from fediserver.models import Note, Report
+from fediserver.models import Note, RemoteActor, Report
 
 from .conftest import GEN
 
@@ -84,7 +84,11 @@ async def site(
         generation=GEN,
     )
     app = create_app(settings, AppOptions(run_worker=False))
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on"))
+    # Open pages hold the notification stream open: shutdown cancels it after a grace period, as `serve` does.
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_config=None, lifespan="on", timeout_graceful_shutdown=1
+    )
+    server = uvicorn.Server(config)
     serving = asyncio.create_task(server.serve())
     while not server.started:
         assert not serving.done(), "server did not start"
@@ -246,6 +250,8 @@ async def test_keyboard_only_compose(chromium: Browser, site: Site) -> None:
     await _tab_to(page, "el.textContent.trim() === 'Create'")
     await page.keyboard.press("Enter")
     await page.wait_for_url("**/compose")
+    # Autofocus lands a moment after load under load; keys typed before it were lost ("paper boat…").
+    await page.wait_for_function("document.activeElement && document.activeElement.id === 'f-prompt'")
     await page.keyboard.type("a paper boat on a pond")
     await _tab_to(page, "el.textContent.trim() === 'Generate'")
     await page.keyboard.press("Enter")
@@ -316,6 +322,9 @@ async def test_member_reply_boost_bookmark_edit_and_live_notifications(chromium:
     permalink = alice.url
     await alice.goto("/notifications")
     assert await alice.get_by_text("No notifications yet.").is_visible()
+    await alice.locator("body[data-live=on]").wait_for()
+    # Gone if the page reloads: the notifications must come in without one.
+    await alice.evaluate("window.stillThisPage = true")
 
     mod = await _page(chromium, site)
     await _log_in(mod, "mod", "mod-password")
@@ -341,10 +350,23 @@ async def test_member_reply_boost_bookmark_edit_and_live_notifications(chromium:
     await mod.get_by_text("Harbour lights tonight").wait_for()
     await _shoot(chromium, site, mod, "bookmarks")
 
-    # Alice's open notifications page picks the mention and the boost up by itself (app.js polls).
-    await alice.get_by_text("mentioned you").wait_for(timeout=45_000)
-    await alice.get_by_text("boosted your post").wait_for(timeout=45_000)
+    # Alice's open notifications page gets the mention and the boost from the server's stream, and the nav
+    # badge counts them, without a reload.
+    await alice.get_by_text("mentioned you").wait_for()
+    await alice.get_by_text("boosted your post").wait_for()
+    await alice.locator("#unread-count .n", has_text="2").wait_for()
+    assert await alice.locator("#unread-count").is_visible()
+    assert await alice.evaluate("window.stillThisPage") is True
+    assert await alice.locator("#notifications-read").is_visible(), "mark-read appears with the first one"
     await _shoot(chromium, site, alice, "notifications")
+    # Without JavaScript the page still lists them, served whole.
+    plain = await chromium.new_context(base_url=site.base, java_script_enabled=False)
+    await plain.add_cookies(cast("list[SetCookieParam]", await alice.context.cookies()))
+    static_page = await plain.new_page()
+    await static_page.goto("/notifications")
+    assert await static_page.get_by_text("boosted your post").is_visible()
+    assert await static_page.locator("#unread-count .n").inner_text() == "2"
+    await plain.close()
 
     await alice.goto(permalink)
     await alice.locator("article", has_text="Harbour lights tonight").first.get_by_role("link", name="Edit").click()
@@ -408,8 +430,34 @@ async def test_member_reports_a_post_and_admin_suspends_invites_and_changes_sett
         mod = await accounts.get_user_actor(session, "mod")
         note = await publish_post(svc, session, mod, PostDraft(text="a post worth reporting"))
         await session.commit()
+    async with site.sessions() as session:
+        session.add(
+            RemoteActor(
+                uri="https://remote.example/users/troll",
+                domain="remote.example",
+                preferred_username="troll",
+                display_name="Troll",
+                inbox="https://remote.example/users/troll/inbox",
+                raw={},
+            )
+        )
+        session.add(
+            Note(
+                uri="https://remote.example/notes/1",
+                attributed_to="https://remote.example/users/troll",
+                content="<p>a remote post in the feed</p>",
+                visibility="public",
+            )
+        )
+        await session.commit()
     member = await _page(chromium, site)
     await _log_in(member, "alice", "alice-password")
+    # Every post in a feed offers Report, a remote author's too; the form offers to forward it there.
+    await member.goto("/federated")
+    await _shoot(chromium, site, member, "federated-feed")
+    remote_post = member.locator("article", has_text="a remote post in the feed")
+    await remote_post.get_by_role("link", name="Report the post by Troll").click()
+    await member.get_by_label("Also send the report, without your name, to the moderators of remote.example").wait_for()
     await member.goto(f"/notes/{note.uri.rsplit('/', 1)[1]}")
     await member.get_by_role("link", name="Report").click()
     await member.get_by_label("Comment for the moderators").fill("This is not art")
@@ -447,8 +495,10 @@ async def test_member_reports_a_post_and_admin_suspends_invites_and_changes_sett
     await admin.get_by_label("Name").fill("Fox Den")
     await admin.get_by_label("Rules, one a line").fill("Be kind\nNo photos of real people")
     await admin.get_by_label("Sign-ups").select_option("invite")
+    await admin.get_by_label("Writing-help requests a member may make a day (0: no limit)").fill("50")
     await admin.get_by_role("button", name="Save settings").click()
     await admin.get_by_text("Settings saved.").wait_for()
+    assert await admin.get_by_label("Writing-help requests a member may make a day (0: no limit)").input_value() == "50"
     await _shoot(chromium, site, admin, "admin-settings")
     await guest.goto("/")
     assert await guest.get_by_role("heading", name="Fox Den").is_visible()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import httpx
@@ -280,3 +281,31 @@ async def test_report__needs_a_login(browser: Browser, sessions: async_sessionma
     response = await client.get(f"/posts/{note.id}/report")
     assert response.status_code == 303
     assert response.headers["location"].startswith("/login")
+
+
+def _report_links(html: str) -> set[str]:
+    return set(re.findall(r'class="button secondary report" href="/posts/(\d+)/report"', html))
+
+
+async def test_report__offered_on_every_post_in_a_feed_local_and_remote_but_not_ones_own(
+    browser: Browser, sessions: async_sessionmaker[AsyncSession], settings: Settings
+) -> None:
+    remote = await _remote_note(sessions)
+    by_mod = await _post(sessions, settings, "mod", "a post by mod")
+    by_alice = await _post(sessions, settings, "alice", "a post by alice")
+    member = await browser()
+    await log_in(member, "alice", "alice-password")
+    federated = (await member.get("/federated")).text
+    assert "something nasty" in federated
+    assert "a post by alice" in federated
+    assert _report_links(federated) == {str(remote.id), str(by_mod.id)}, "remote and local, never her own"
+    assert 'aria-label="Report the post by troll"' in federated
+    form = await member.get(f"/posts/{remote.id}/report")
+    assert form.status_code == 200
+    assert "https://remote.example/users/troll" in form.text
+    # The twin: the author sees no report link on her own post, a guest sees none at all.
+    assert str(by_alice.id) not in _report_links((await member.get("/local")).text)
+    assert _report_links((await (await browser()).get("/local")).text) == set()
+    assert _report_links((await member.get(by_mod.uri.removeprefix("http://127.0.0.1:8000"))).text) == {
+        str(by_mod.id)
+    }, "and on its permalink"

@@ -3,11 +3,17 @@ name) and follow from the results, profile settings and follow requests."""
 
 from __future__ import annotations
 
+import re
+
 import httpx
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from fediserver.models import DeliveryJob, Follow, LocalActor, Note, Notification, RemoteActor
+from fediserver import accounts
+from fediserver.models import DeliveryJob, Follow, LocalActor, Note, Notification, RemoteActor, User, utcnow
+from fediserver.oauth import grants
+from fediserver.oauth.grants import OOB
+from fediserver.oauth.scopes import Scopes
 
 from .conftest import Browser, log_in, post_form
 from .test_compose import png
@@ -53,7 +59,7 @@ async def test_notifications__a_like_is_listed_then_marked_read(
     assert "mod liked your post" in page
     assert 'class="notification unread"' in page
     assert f'href="{uri}"' in page
-    assert 'data-poll="20"' in page, "the script's polling interval is on the page"
+    assert 'data-stream="/notifications/stream"' in page, "the script's live stream is named on the page"
     assert "liked your post" not in (await mod.get("/notifications")).text, "each sees only their own"
     assert (await post_form(alice, "/notifications", "/notifications/read", {"up_to": "999999"})).status_code == 303
     async with sessions() as session:
@@ -181,5 +187,52 @@ async def test_navigation__links_lead_to_the_web_pages_not_the_api(browser: Brow
     alice = await _member(browser, "alice")
     page = (await alice.get("/compose")).text
     for path in ("/home", "/notifications", "/search", "/bookmarks", "/settings"):
-        assert f'<a href="{path}">' in page
+        assert re.search(f'<a href="{path}"[ >]', page), path
     assert 'href="/api/' not in page
+
+
+async def _api_token(sessions: async_sessionmaker[AsyncSession], username: str) -> str:
+    async with sessions() as session:
+        user = await session.scalar(select(User).join(LocalActor).where(LocalActor.username == username))
+        assert user is not None
+        scopes = Scopes.parse("read")
+        app, _ = await grants.register_app(session, "t", [OOB], scopes, None)
+        issued = await grants.issue_token(session, app, user, scopes)
+        await session.commit()
+        return issued.access_token
+
+
+async def test_search__the_web_page_and_api_v2_search_list_the_same_accounts(
+    browser: Browser, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    """Both ask ``domain.directory``: a deleted local account and a deleted remote one are in neither."""
+    await _bob(sessions)
+    async with sessions() as session:
+        await accounts.create_user(session, "bobby", "bobby-password", display_name="Bobby Tables")
+        gone = await accounts.create_user(session, "bobgone", "bobgone-password")
+        gone.actor.deleted_at = utcnow()
+        session.add(
+            RemoteActor(
+                uri="https://remote.example/users/bobdead",
+                domain="remote.example",
+                preferred_username="bobdead",
+                inbox="https://remote.example/users/bobdead/inbox",
+                raw={},
+                deleted_at=utcnow(),
+            )
+        )
+        await session.commit()
+    alice = await _member(browser, "alice")
+    token = await _api_token(sessions, "alice")
+    for query in ("bob", "Bob", "@bob@remote.example", "bobby"):
+        page = (await alice.get("/search", params={"q": query})).text
+        web_handles = re.findall(r'<span class="handle">@?([^<]+)</span>', page)
+        api = await alice.get("/api/v2/search", params={"q": query}, headers={"Authorization": f"Bearer {token}"})
+        assert api.status_code == 200
+        api_handles = [a["acct"] if "@" in a["acct"] else f"{a['acct']}@127.0.0.1:8000" for a in api.json()["accounts"]]
+        assert [h.removeprefix("@") for h in web_handles] == api_handles, query
+    listed = (await alice.get("/search", params={"q": "bob"})).text
+    assert "@bobby@127.0.0.1:8000" in listed, "the twin: a live account is found"
+    assert "@bob@remote.example" in listed
+    assert "bobgone" not in listed
+    assert "bobdead" not in listed

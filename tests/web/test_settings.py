@@ -1,5 +1,5 @@
 """Instance settings stored by an admin override the config at runtime: pages, NodeInfo, the instance API,
-sign-up, and the per-user daily generation limit (429 with the reason, on every interface)."""
+sign-up, and the per-user daily generation and writing-help limits (429 with the reason, on every interface)."""
 
 from __future__ import annotations
 
@@ -59,6 +59,8 @@ async def test_settings__change_the_front_page_nodeinfo_instance_api_and_signup(
         ({"name": ""}, "name: 1 to 100"),
         ({"registration": "anyone"}, "registration: one of"),
         ({"generation_daily_limit": "-1"}, "whole number"),
+        ({"assist_daily_limit": "x"}, "writing help daily limit: a whole number"),
+        ({"assist_daily_limit": "100001"}, "writing help daily limit: a whole number from 0"),
         ({"rules": "x" * 501}, "rules: at most"),
     ],
 )
@@ -139,3 +141,27 @@ async def test_update_instance__refuses_an_unknown_key(
     async with sessions() as session:
         with pytest.raises(InvalidInput, match="secret_key: not an instance setting"):
             await site.update_instance(session, settings, {"secret_key": "x" * 40})
+
+
+async def test_assist_daily_limit__set_on_the_settings_page_and_enforced_by_the_assist_queue(browser: Browser) -> None:
+    admin = await browser("closed")
+    await log_in(admin, "mod", "mod-password")
+    assert (
+        'id="f-assist_daily_limit" name="assist_daily_limit" type="number" value="200"'
+        in (await admin.get("/admin/settings")).text
+    ), "the config file's limit is shown until an admin changes it"
+    saved = await post_form(admin, "/admin/settings", "/admin/settings", {**SETTINGS, "assist_daily_limit": "2"})
+    assert saved.status_code == 200
+    assert 'name="assist_daily_limit" type="number" value="2"' in saved.text
+    auth = _basic("alice", "alice-password")
+    for _ in range(2):
+        assert (await admin.post("/api/v1/assist/prompt", json={"idea": "fox"}, headers=auth)).status_code == 202
+    refused = await admin.post("/api/v1/assist/prompt", json={"idea": "fox"}, headers=auth)
+    assert refused.status_code == 429
+    assert "writing help: the limit of 2 requests a day is reached" in refused.json()["error"]
+    # The twin: raised again on the page, the same member may ask once more at once (no restart).
+    await post_form(admin, "/admin/settings", "/admin/settings", {**SETTINGS, "assist_daily_limit": "3"})
+    assert (await admin.post("/api/v1/assist/prompt", json={"idea": "fox"}, headers=auth)).status_code == 202
+    # A form without the field leaves the limit as it is.
+    await post_form(admin, "/admin/settings", "/admin/settings", SETTINGS)
+    assert (await admin.post("/api/v1/assist/prompt", json={"idea": "fox"}, headers=auth)).status_code == 429

@@ -11,11 +11,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 from starlette.requests import HTTPConnection, Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
@@ -23,8 +22,8 @@ from fediserver.errors import AppError, InvalidInput
 from fediserver.mastodon.auth import Caller, Unauthorized, caller
 from fediserver.mastodon.streaming.broker import Broker, StreamEvent, Subscription
 from fediserver.mastodon.streaming.render import render
+from fediserver.mastodon.streaming.sse import response as sse_response
 
-HEARTBEAT_SECONDS = 15.0
 STREAMS = frozenset(
     {
         "user",
@@ -88,33 +87,13 @@ async def sse(request: Request) -> Response:
     if name.startswith("public") and request.query_params.get("only_media", "").lower() in ("true", "1"):
         name += ":media"
     found = await _authenticate(request)
-    key, _label = stream_key(name, request.query_params.get("tag") or request.query_params.get("list"), found.actor.id)
+    key, label = stream_key(name, request.query_params.get("tag") or request.query_params.get("list"), found.actor.id)
     broker: Broker = request.app.state.broker
-    sub = broker.subscribe()
-    sub.keys[key] = _label
 
-    async def events() -> AsyncIterator[str]:
-        try:
-            yield ":)\n\n"
-            while True:
-                try:
-                    item = await asyncio.wait_for(sub.next(), HEARTBEAT_SECONDS)
-                except TimeoutError:
-                    yield ":thump\n\n"
-                    continue
-                if item is None:
-                    return
-                payload = await _render(request, found, item[0])
-                if payload is not None:
-                    yield f"event: {item[0].event}\ndata: {payload}\n\n"
-        finally:
-            broker.unsubscribe(sub)
+    async def payload(event: StreamEvent) -> str | None:
+        return await _render(request, found, event)
 
-    return StreamingResponse(
-        events(),
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
-    )
+    return sse_response(broker, {key: label}, payload)
 
 
 async def websocket(ws: WebSocket) -> None:

@@ -2,9 +2,9 @@
 // Live generation progress: the job page subscribes to the generation API's Server-Sent Events.
 // Writing help on compose: a button asks the assist API for a draft and streams it into its field,
 // where the person reads and edits it before publishing (nothing is posted from here).
-// Notifications: the page re-reads itself every data-poll seconds and swaps its list in (the domain does
-// not publish notification stream events yet; this is the fallback). Batch of four: each tile follows
-// its own job's events.
+// Notifications: every signed-in page follows the server's notification stream (Server-Sent Events from
+// the streaming broker, /notifications/stream) and updates the nav badge; the notifications page also
+// puts each new row at the top of its list. Batch of four: each tile follows its own job's events.
 "use strict";
 
 (function () {
@@ -120,30 +120,90 @@
     });
   }
 
-  function pollNotifications(list) {
-    var seconds = parseInt(list.getAttribute("data-poll"), 10);
-    if (!(seconds > 0) || !window.fetch || !window.DOMParser) {
+  function showUnread(count) {
+    var badge = document.getElementById("unread-count");
+    if (!badge) {
       return;
     }
-    window.setInterval(function () {
-      if (document.hidden) {
-        return;
+    badge.querySelector(".n").textContent = String(count);
+    badge.hidden = !(count > 0);
+  }
+
+  function addNotification(list, data) {
+    if (document.getElementById("notification-" + data.id)) {
+      return;
+    }
+    var ul = list.querySelector("ul.notifications");
+    if (!ul) {
+      // The first one: the "no notifications yet" line gives way to a list.
+      list.innerHTML = '<ul class="notifications"></ul>';
+      ul = list.querySelector("ul.notifications");
+    }
+    // The row is rendered by the server from the same template as the page (escaped there).
+    ul.insertAdjacentHTML("afterbegin", data.html);
+    var form = document.getElementById("notifications-read");
+    if (form) {
+      var upTo = form.querySelector("input[name=up_to]");
+      if (!(parseInt(upTo.value, 10) >= data.id)) {
+        upTo.value = String(data.id);
       }
-      fetch(window.location.pathname, { credentials: "same-origin", headers: { Accept: "text/html" } })
-        .then(function (response) {
-          return response.ok ? response.text() : null;
-        })
-        .then(function (html) {
-          if (!html) {
-            return;
-          }
-          var fresh = new DOMParser().parseFromString(html, "text/html").getElementById("notifications");
-          if (fresh && fresh.innerHTML !== list.innerHTML) {
-            list.innerHTML = fresh.innerHTML;
-          }
-        })
-        .catch(function () {});
-    }, seconds * 1000);
+      form.hidden = false;
+    }
+  }
+
+  function reloadList(list) {
+    // Events sent while the stream was down are not replayed: read the page again once, for the badge
+    // and, on the notifications page, the list.
+    if (!window.fetch || !window.DOMParser) {
+      return;
+    }
+    fetch(window.location.pathname, { credentials: "same-origin", headers: { Accept: "text/html" } })
+      .then(function (response) {
+        return response.ok ? response.text() : null;
+      })
+      .then(function (html) {
+        if (!html) {
+          return;
+        }
+        var fresh = new DOMParser().parseFromString(html, "text/html");
+        var freshList = fresh.getElementById("notifications");
+        if (list && freshList) {
+          list.innerHTML = freshList.innerHTML;
+        }
+        var freshCount = fresh.querySelector("#unread-count .n");
+        if (freshCount) {
+          showUnread(parseInt(freshCount.textContent, 10));
+        }
+      })
+      .catch(function () {});
+  }
+
+  function liveNotifications(link) {
+    var url = link.getAttribute("data-stream");
+    if (!url || !window.EventSource) {
+      return;
+    }
+    var list = document.getElementById("notifications");
+    var dropped = false;
+    var source = new EventSource(url);
+    source.addEventListener("open", function () {
+      document.body.setAttribute("data-live", "on");
+      if (dropped) {
+        reloadList(list);
+      }
+      dropped = false;
+    });
+    source.addEventListener("error", function () {
+      document.body.setAttribute("data-live", "off");
+      dropped = true;
+    });
+    source.addEventListener("notification", function (event) {
+      var data = JSON.parse(event.data);
+      showUnread(data.unread);
+      if (list) {
+        addNotification(list, data);
+      }
+    });
   }
 
   function liveTile(tile) {
@@ -182,9 +242,9 @@
     if (section) {
       liveJob(section);
     }
-    var list = document.getElementById("notifications");
-    if (list) {
-      pollNotifications(list);
+    var link = document.getElementById("nav-notifications");
+    if (link) {
+      liveNotifications(link);
     }
     var tiles = document.querySelectorAll(".tile[data-events]");
     for (var t = 0; t < tiles.length; t++) {
