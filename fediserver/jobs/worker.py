@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import operator
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -147,6 +148,7 @@ class Worker:
                 self.lease,
                 handler.batch_size,
                 max_attempts=handler.max_attempts,
+                in_order_of=getattr(handler, "in_order_of", None),
             )
         if not claimed:
             return 0
@@ -322,6 +324,9 @@ class Worker:
         log.info("worker started", extra={"queues": [h.name for h in self.handlers]})
         failures = 0
         while not stop.is_set():
+            # Cleared before the pass, not after: a wake-up that comes while a pass runs (a job enqueued
+            # after its claim) starts the next pass at once instead of being lost until the next poll.
+            self._wake.clear()
             try:
                 processed = await self.run_once()
             except Exception:
@@ -337,7 +342,6 @@ class Worker:
 
     async def _idle(self, stop: asyncio.Event, seconds: float, *, wakeable: bool = True) -> None:
         """Wait until ``stop``, a wake-up (if ``wakeable``) or ``seconds``, whichever comes first."""
-        self._wake.clear()
         waits = {asyncio.ensure_future(stop.wait())}
         if wakeable:
             waits.add(asyncio.ensure_future(self._wake.wait()))
@@ -355,9 +359,14 @@ def _partitions(
 
     A handler with a ``partition(job) -> str | None`` method keeps jobs with the same key in one group (the
     inbox: one sender's activities in the order received, so a Create is not overtaken by its Delete);
-    every other job, and a job whose row could not be loaded, is a group of its own.
+    so does one with an ``in_order_of`` column (deliveries: one inbox's activities in the order enqueued,
+    which the claim also keeps across passes and processes). Every other job, and a job whose row could
+    not be loaded, is a group of its own.
     """
     partition: Callable[[Any], str | None] | None = getattr(handler, "partition", None)
+    column: str | None = getattr(handler, "in_order_of", None)
+    if partition is None and column is not None:
+        partition = operator.attrgetter(column)
     groups: dict[object, list[queue.Claimed]] = {}
     for job in sorted(claimed, key=lambda c: c.id):
         row = rows.get(job.id)

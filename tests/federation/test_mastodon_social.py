@@ -78,9 +78,8 @@ async def follow_state(instance: Instance, follower: str, followed: str) -> str 
 async def test_mastodon_py__profile_follow_requests_notifications_mutes_blocks_search(
     instances: Factory, wait: Wait
 ) -> None:
-    # One delivery at a time to b: the Block and its Undo go to the same inbox, and two in flight may arrive
-    # in either order (a known gap: delivery does not keep per-inbox order yet; see the closing note).
-    a = await instances("a", ["alice"], federation={"delivery_per_host": 1})
+    # The Block and its Undo go to the same inbox: delivery keeps their order (DeliveryHandler.in_order_of).
+    a = await instances("a", ["alice"])
     b = await instances("b", ["bob", "carol", "dave"])
     alice, bob, carol = a.actor_url("alice"), b.actor_url("bob"), b.actor_url("carol")
     me = Mastodon(access_token=await token(a, "alice"), api_base_url=a.base)
