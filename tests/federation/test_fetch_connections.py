@@ -26,7 +26,7 @@ from starlette.routing import Route
 
 import activitypub as ap
 from fediserver.app import build_http_client
-from fediserver.domain import reactions, relations
+from fediserver.domain import accounts, reactions, relations
 from fediserver.domain.posts import PostDraft, publish_post
 from fediserver.domain.services import Services
 from fediserver.federation import connections
@@ -240,3 +240,37 @@ async def test_searches_waiting_on_a_slow_webfinger_host_leave_the_pool_free(
     assert profile.status_code == 200
     assert [r.status_code for r in answers] == [200] * waiting
     assert all(r.json()["accounts"] == [] for r in answers)
+
+
+async def test_c2s_create_to_a_remote_actor__holds_no_connection_while_b_answers(
+    pair: tuple[Instance, Instance, Watching],
+) -> None:
+    a, b, watching = pair
+    bob = b.actor_url("bob")
+    headers = {
+        "Authorization": f"Bearer {await token(a, 'alice')}",
+        "Content-Type": 'application/ld+json; profile="https://www.w3.org/ns/activitystreams"',
+    }
+    note = {"type": "Note", "content": "hello bob", "to": [bob]}
+    async with httpx.AsyncClient(timeout=30) as http:
+        actor = (await http.get(a.actor_url("alice"), headers={"Accept": ap.ACTIVITY_JSON})).json()
+        made = await http.post(actor["outbox"], json={"@context": ap.AS_CONTEXT, **note}, headers=headers)
+    assert made.status_code == 201, made.text
+    assert_none_held(watching, bob)
+
+
+async def test_aliases_and_move__hold_no_connection_while_b_answers(pair: tuple[Instance, Instance, Watching]) -> None:
+    # Both fetch the other account afresh (its alsoKnownAs), before anything is written.
+    a, b, watching = pair
+    async with b.sessions() as session:
+        await accounts.set_aliases(svc(b), session, await b.user(session, "bob"), [a.actor_url("alice")])
+        await session.commit()
+    async with a.sessions() as session:
+        alice = await a.user(session, "alice")
+        await accounts.set_aliases(svc(a), session, alice, [b.actor_url("bob")])
+        await session.commit()
+        await accounts.move(svc(a), session, alice, b.actor_url("bob"))
+        await session.commit()
+        assert alice.moved_to == b.actor_url("bob")
+    assert len(watching.held) >= 2
+    assert_none_held(watching, b.actor_url("bob"))
