@@ -26,7 +26,7 @@ from starlette.routing import Route
 
 import activitypub as ap
 from fediserver.app import build_http_client
-from fediserver.domain import accounts, reactions, relations
+from fediserver.domain import accounts, link_checks, reactions, relations
 from fediserver.domain.posts import PostDraft, publish_post
 from fediserver.domain.services import Services
 from fediserver.federation import connections
@@ -274,3 +274,18 @@ async def test_aliases_and_move__hold_no_connection_while_b_answers(pair: tuple[
         assert alice.moved_to == b.actor_url("bob")
     assert len(watching.held) >= 2
     assert_none_held(watching, b.actor_url("bob"))
+
+
+async def test_rel_me_checks__hold_no_connection_while_the_pages_answer(
+    pair: tuple[Instance, Instance, Watching],
+) -> None:
+    a, b, watching = pair
+    page = b.fed.urls.profile("bob")
+    async with a.sessions() as session:
+        alice = await a.user(session, "alice")
+        alice.fields = [{"name": "Friend", "value": page}]
+        await session.commit()
+        alice = await a.user(session, "alice")  # as the worker's job and the CLI have: a read open
+        assert await link_checks.verify_links(svc(a), session, alice) == []  # bob's page does not link back
+        await session.commit()
+    assert_none_held(watching, page)
