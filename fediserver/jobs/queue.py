@@ -185,6 +185,20 @@ async def settle(
     )
 
 
+async def unclaim(session: AsyncSession, model: type[QueueMixin], jobs: Sequence[Claimed]) -> None:
+    """Hand jobs just claimed back untried: queued again, due as before, the attempt not counted. The caller
+    commits."""
+    if not jobs:
+        return
+    table: Any = model.__table__  # type: ignore[attr-defined]
+    await session.execute(
+        update(model)
+        .where(table.c.id.in_([job.id for job in jobs]), table.c.state == "running")
+        .values(state="queued", attempts=table.c.attempts - 1, locked_until=None)
+        .execution_options(synchronize_session=False)
+    )
+
+
 def finish(job: QueueMixin, state: str = "done") -> None:
     job.state = state
     job.locked_until = None

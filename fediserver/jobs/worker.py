@@ -64,6 +64,10 @@ class FetchFirst(Exception):
 # Fetches one job may ask for before it is failed (a handler that keeps asking is a bug).
 MAX_FETCHES = 8
 
+# Jobs of one ``in_order_of`` key run in one pass at most; the rest wait for the next (they run one after
+# another, so a pass with a slow key lasts up to this many of its timeouts).
+MAX_IN_ORDER_PER_PASS = 8
+
 
 class RetryLater(Exception):
     """A retryable failure that may carry a server's ``Retry-After`` and status."""
@@ -161,11 +165,21 @@ class Worker:
                     await self._process(handler, job, rows.get(job.id))
 
         groups = _partitions(handler, claimed, rows)
+        if getattr(handler, "in_order_of", None) is not None:
+            # Jobs past a group's first few are handed back for the next pass: one slow inbox with a long
+            # queue would otherwise keep the whole pass waiting, and its last jobs past their lease.
+            returned = [job for jobs in groups for job in jobs[MAX_IN_ORDER_PER_PASS:]]
+            groups = [jobs[:MAX_IN_ORDER_PER_PASS] for jobs in groups]
+            if returned:
+                async with self.sessions() as session:
+                    await queue.unclaim(session, handler.model, returned)
+                    async with self._commits(session):
+                        await session.commit()
         outcomes = await asyncio.gather(*(bounded(jobs) for jobs in groups), return_exceptions=True)
         for outcome in outcomes:
             if isinstance(outcome, BaseException):
                 raise outcome
-        return len(claimed)
+        return sum(len(jobs) for jobs in groups)
 
     async def _load(self, handler: JobHandler, claimed: Sequence[queue.Claimed]) -> dict[int, Any]:
         """The claimed rows in one query; empty when any of them cannot be read (each then loads alone)."""

@@ -19,7 +19,7 @@ from fediserver import accounts, migrate
 from fediserver.db import make_engine, session_factory
 from fediserver.jobs import queue
 from fediserver.jobs.retry import Backoff
-from fediserver.jobs.worker import PermanentJobError, RetryLater, Worker
+from fediserver.jobs.worker import MAX_IN_ORDER_PER_PASS, PermanentJobError, RetryLater, Worker
 from fediserver.models import DeliveryJob
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
@@ -445,3 +445,27 @@ async def test_worker__one_partition_runs_in_order_and_partitions_run_together(q
     a, b = sorted(first)
     assert first[b] < last[a], "the two partitions ran at the same time"
     assert first[a] < last[b], "the two partitions ran at the same time"
+
+
+class _InOrderHandler(_Handler):
+    in_order_of = "inbox_url"
+    concurrency = 4
+
+
+async def test_worker__one_key_runs_at_most_a_few_jobs_a_pass_and_hands_the_rest_back(
+    queue_engine: AsyncEngine,
+) -> None:
+    # Given twelve jobs to one inbox, all claimed in one batch
+    sessions = session_factory(queue_engine)
+    ids = await _add_jobs(sessions, 12)
+    await _same_inbox(sessions, ids, "https://h.example/inbox")
+    handler = _InOrderHandler(None)
+    worker = Worker(sessions, [handler], lease=LEASE, clock=lambda: T0)
+    # When a pass runs, the first eight run in order and the rest are back in the queue, untried
+    assert await worker.run_once() == MAX_IN_ORDER_PER_PASS
+    assert handler.seen == ids[:MAX_IN_ORDER_PER_PASS]
+    rest = [await _job(sessions, job_id) for job_id in ids[MAX_IN_ORDER_PER_PASS:]]
+    assert {(job.state, job.attempts, job.locked_until) for job in rest} == {("queued", 0, None)}
+    # Then the next pass runs them, still in order
+    assert await worker.run_once() == len(ids) - MAX_IN_ORDER_PER_PASS
+    assert handler.seen == ids
