@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import operator
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -24,7 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from fediserver.jobs import queue
+from fediserver.jobs import ordering, queue
 from fediserver.jobs.retry import Backoff, next_attempt
 from fediserver.models.base import QueueMixin
 
@@ -63,10 +62,6 @@ class FetchFirst(Exception):
 
 # Fetches one job may ask for before it is failed (a handler that keeps asking is a bug).
 MAX_FETCHES = 8
-
-# Jobs of one ``in_order_of`` key run in one pass at most; the rest wait for the next (they run one after
-# another, so a pass with a slow key lasts up to this many of its timeouts).
-MAX_IN_ORDER_PER_PASS = 8
 
 
 class RetryLater(Exception):
@@ -164,17 +159,12 @@ class Worker:
                 for job in jobs:
                     await self._process(handler, job, rows.get(job.id))
 
-        groups = _partitions(handler, claimed, rows)
-        if getattr(handler, "in_order_of", None) is not None:
-            # Jobs past a group's first few are handed back for the next pass: one slow inbox with a long
-            # queue would otherwise keep the whole pass waiting, and its last jobs past their lease.
-            returned = [job for jobs in groups for job in jobs[MAX_IN_ORDER_PER_PASS:]]
-            groups = [jobs[:MAX_IN_ORDER_PER_PASS] for jobs in groups]
-            if returned:
-                async with self.sessions() as session:
-                    await queue.unclaim(session, handler.model, returned)
-                    async with self._commits(session):
-                        await session.commit()
+        groups, returned = ordering.plan_pass(handler, claimed, rows)
+        if returned:
+            async with self.sessions() as session:
+                await queue.unclaim(session, handler.model, returned)
+                async with self._commits(session):
+                    await session.commit()
         outcomes = await asyncio.gather(*(bounded(jobs) for jobs in groups), return_exceptions=True)
         for outcome in outcomes:
             if isinstance(outcome, BaseException):
@@ -364,29 +354,6 @@ class Worker:
         finally:
             for wait in waits:
                 wait.cancel()
-
-
-def _partitions(
-    handler: JobHandler, claimed: Sequence[queue.Claimed], rows: dict[int, Any]
-) -> list[list[queue.Claimed]]:
-    """The claimed jobs in groups that run one after another, oldest first; the groups run concurrently.
-
-    A handler with a ``partition(job) -> str | None`` method keeps jobs with the same key in one group (the
-    inbox: one sender's activities in the order received, so a Create is not overtaken by its Delete);
-    so does one with an ``in_order_of`` column (deliveries: one inbox's activities in the order enqueued,
-    which the claim also keeps across passes and processes). Every other job, and a job whose row could
-    not be loaded, is a group of its own.
-    """
-    partition: Callable[[Any], str | None] | None = getattr(handler, "partition", None)
-    column: str | None = getattr(handler, "in_order_of", None)
-    if partition is None and column is not None:
-        partition = operator.attrgetter(column)
-    groups: dict[object, list[queue.Claimed]] = {}
-    for job in sorted(claimed, key=lambda c: c.id):
-        row = rows.get(job.id)
-        key = partition(row) if partition is not None and row is not None else None
-        groups.setdefault(("job", job.id) if key is None else key, []).append(job)
-    return list(groups.values())
 
 
 def _describe(exc: BaseException) -> str:

@@ -18,8 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from fediserver import accounts, migrate
 from fediserver.db import make_engine, session_factory
 from fediserver.jobs import queue
+from fediserver.jobs.ordering import MAX_IN_ORDER_PER_PASS
 from fediserver.jobs.retry import Backoff
-from fediserver.jobs.worker import MAX_IN_ORDER_PER_PASS, PermanentJobError, RetryLater, Worker
+from fediserver.jobs.worker import PermanentJobError, RetryLater, Worker
 from fediserver.models import DeliveryJob
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
