@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 import activitypub as ap
 from fediserver.domain.services import Services
+from fediserver.federation.connections import release
 from fediserver.federation.context import Federation
 from fediserver.jobs.retry import Backoff
 from fediserver.jobs.worker import PermanentJobError
@@ -87,6 +88,8 @@ async def verify_fields(fed: Federation, session: AsyncSession, actor: LocalActo
     page no longer does loses the mark.
     """
     fields, verified = [], []
+    # Nothing is written before the pages answer: no pooled connection waits on them (issue 8).
+    await release(session)
     for field in actor.fields:
         value = str(field.get("value", ""))
         updated = dict(field)

@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fediserver.errors import AppError
+from fediserver.federation.connections import caching
 from fediserver.federation.context import Federation
 from fediserver.federation.following import resolve_account
 from fediserver.models import AccountHandle, LocalActor, RemoteActor
@@ -79,10 +80,12 @@ async def _webfinger(fed: Federation, session: AsyncSession, acct: str) -> Remot
         actor = await resolve_account(fed, session, acct)
     except AppError:
         return None
-    row = await session.scalar(select(AccountHandle).where(AccountHandle.acct == acct))
-    if row is None:
-        session.add(AccountHandle(acct=acct, actor_uri=actor.uri, resolved_at=fed.clock()))
-    else:
-        row.actor_uri, row.resolved_at = actor.uri, fed.clock()
-    await session.flush()
+    # A cache: committed at once if the post has not been written yet, so the next mention's WebFinger
+    # holds no connection either.
+    async with caching(session):
+        row = await session.scalar(select(AccountHandle).where(AccountHandle.acct == acct))
+        if row is None:
+            session.add(AccountHandle(acct=acct, actor_uri=actor.uri, resolved_at=fed.clock()))
+        else:
+            row.actor_uri, row.resolved_at = actor.uri, fed.clock()
     return actor

@@ -37,6 +37,7 @@ from fediserver.domain.services import Services
 from fediserver.domain.tags import index_tags
 from fediserver.errors import InvalidInput, NotFound
 from fediserver.federation import outbound
+from fediserver.federation.connections import caching
 from fediserver.federation.convert import attachments_to_models, note_to_model
 from fediserver.federation.remote import fetch_document, get_actor
 from fediserver.federation.render import create_for_note, note_to_as
@@ -73,7 +74,7 @@ async def _fetch_remote(svc: Services, session: AsyncSession, uri: str) -> Note 
         return None
     note.attachments = attachments_to_models(doc)
     try:
-        async with session.begin_nested():
+        async with caching(session), session.begin_nested():
             session.add(note)
     except IntegrityError:
         # The inbox stored the same post while we fetched it (its Create arrived meanwhile): use that row.

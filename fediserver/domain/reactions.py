@@ -30,6 +30,8 @@ async def _author_inboxes(svc: Services, session: AsyncSession, note: Note) -> l
 async def like(svc: Services, session: AsyncSession, me: LocalActor, note_uri: str) -> Like:
     """Favourite a post the user may see; its author is told (a local author by notification)."""
     note = await find_note(svc, session, note_uri, me)
+    # Fetched (if not cached) before anything is written, so that no connection waits on the network.
+    inboxes = await _author_inboxes(svc, session, note)
     my_uri = svc.urls.actor(me.username)
     if await session.scalar(select(Like.id).where(Like.actor_uri == my_uri, Like.note_uri == note.uri)) is not None:
         raise Conflict(f"{me.username} already favourited {note.uri}")
@@ -39,7 +41,7 @@ async def like(svc: Services, session: AsyncSession, me: LocalActor, note_uri: s
     if note.local_actor_id not in (None, me.id):
         await notify(session, note.local_actor_id, "favourite", my_uri, note.uri)
     activity = ap.like(id=row.activity_uri, actor=my_uri, object=note.uri, to=[note.attributed_to])
-    await outbound.enqueue(svc.fed, session, activity, me, await _author_inboxes(svc, session, note))
+    await outbound.enqueue(svc.fed, session, activity, me, inboxes)
     return row
 
 
@@ -51,8 +53,9 @@ async def unlike(svc: Services, session: AsyncSession, me: LocalActor, note_uri:
         raise NotFound(f"{me.username} has not favourited {note_uri}")
     original = ap.like(id=row.activity_uri, actor=my_uri, object=note.uri, to=[note.attributed_to])
     undo = ap.undo(id=f"{row.activity_uri}/undo", actor=my_uri, object=original, to=[note.attributed_to])
+    inboxes = await _author_inboxes(svc, session, note)
     await session.delete(row)
-    return await outbound.enqueue(svc.fed, session, undo, me, await _author_inboxes(svc, session, note))
+    return await outbound.enqueue(svc.fed, session, undo, me, inboxes)
 
 
 async def boost(svc: Services, session: AsyncSession, me: LocalActor, note_uri: str) -> Announce:

@@ -17,10 +17,19 @@ from fediserver.models import DeliveryJob, LocalActor, utcnow
 
 
 class DeliveryHandler:
-    """Delivers ``DeliveryJob`` rows, at most ``delivery_per_host`` at once to one host."""
+    """Delivers ``DeliveryJob`` rows, at most ``delivery_per_host`` at once to one host.
+
+    One inbox receives its activities one at a time, in the order they were enqueued (``in_order_of``),
+    so that an Undo does not overtake its Block or Follow; different inboxes are delivered in parallel.
+    The order holds among jobs that are ready: a job waiting to retry after a failure does not hold back
+    the younger jobs to its inbox (otherwise one unreachable moment would stall the inbox until the job
+    gives up, days later), and arrives after them. Mastodon gives no stronger guarantee
+    (its ``ActivityPub::DeliveryWorker`` jobs run concurrently in Sidekiq and retry independently).
+    """
 
     name = "delivery"
     model = DeliveryJob
+    in_order_of = "inbox_url"
     backoff = Backoff(initial=timedelta(seconds=30), factor=2.0, cap=timedelta(hours=6))
 
     def __init__(self, fed: Federation) -> None:

@@ -10,16 +10,19 @@ from sqlalchemy.ext.asyncio import AsyncSession
 import activitypub as ap
 from fediserver.errors import Conflict, InvalidInput, NotFound
 from fediserver.federation import outbound
+from fediserver.federation.connections import release
 from fediserver.federation.context import Federation
 from fediserver.federation.remote import get_actor
 from fediserver.models import Follow, LocalActor, RemoteActor
 
 
 async def resolve_account(fed: Federation, session: AsyncSession, account: str) -> RemoteActor:
-    """An ``@user@host`` handle (WebFinger over https) or an actor URL, fetched and cached."""
+    """An ``@user@host`` handle (WebFinger over https) or an actor URL, fetched and cached; no database
+    connection is held during WebFinger or the fetch unless the transaction has written (issue 8)."""
     if account.startswith(("https://", "http://")):
         actor_id = account
     else:
+        await release(session)
         try:
             result = await ap.lookup(fed.http, account.lstrip("@"), guard=fed.guard, scheme=fed.webfinger_scheme)
         except ap.ActivityPubError as exc:

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import make_transient_to_detached
 
 import activitypub as ap
+from fediserver.federation.connections import caching, release
 from fediserver.federation.context import Federation
 from fediserver.federation.convert import actor_to_model, find_key
 from fediserver.models import LocalActor, RemoteActor
@@ -62,8 +63,13 @@ async def _instance_signer(fed: Federation, session: AsyncSession) -> ap.Signer:
 
 
 async def fetch_document(fed: Federation, session: AsyncSession, url: str) -> JSON:
-    """A signed GET (as the instance actor, so authorized-fetch servers answer) of an AS2 document."""
-    return await fed.client(await _instance_signer(fed, session)).fetch(url)
+    """A signed GET (as the instance actor, so authorized-fetch servers answer) of an AS2 document.
+
+    The session's connection goes back to the pool for the round trip unless its transaction has written
+    (``connections.release``): a use case fetches before it writes (issue 8)."""
+    signer = await _instance_signer(fed, session)
+    await release(session)
+    return await fed.client(signer).fetch(url)
 
 
 async def fetch_detached(fed: Federation, sessions: async_sessionmaker[AsyncSession], url: str) -> JSON:
@@ -83,7 +89,8 @@ async def store_actor(session: AsyncSession, doc: JSON) -> RemoteActor:
 
 
 async def get_actor(fed: Federation, session: AsyncSession, uri: str, *, refresh: bool = False) -> RemoteActor:
-    """The cached actor, fetched when unknown or when ``refresh`` is asked."""
+    """The cached actor, fetched when unknown or when ``refresh`` is asked (with no connection held, and
+    stored as a cache: ``fetch_document``, ``connections.caching``)."""
     row = await session.scalar(_BY_URI, {"uri": uri})
     if row is not None and not refresh:
         return row
@@ -91,7 +98,9 @@ async def get_actor(fed: Federation, session: AsyncSession, uri: str, *, refresh
     doc = await fetch_document(fed, session, uri)
     if doc.get("id") != uri:
         raise ap.InvalidObject(f"{uri} is served with id {doc.get('id')!r}")
-    return await store_actor(session, doc)
+    async with caching(session):
+        row = await store_actor(session, doc)
+    return row
 
 
 async def _store_detached(fed: Federation, sessions: async_sessionmaker[AsyncSession], doc: JSON) -> RemoteActor:

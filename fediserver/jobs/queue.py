@@ -6,16 +6,20 @@ each other's rows (``FOR UPDATE SKIP LOCKED``); SQLite has a single writer, so t
 
 With ``max_attempts``, a due job that has used up its attempts is not claimed again but failed, in the
 same transaction: a job whose worker dies on it every time (killed, out of memory) is not retried forever.
+
+With ``in_order_of`` (a column, e.g. a delivery's ``inbox_url``), a job is not claimed while an older job
+with the same value is ``running``: jobs with one key run in id order across workers and processes.
 """
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Update, and_, func, literal, or_, select, update
+from sqlalchemy import ColumnElement, Update, and_, exists, func, literal, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fediserver.models.base import QueueMixin
@@ -56,14 +60,38 @@ def _claim_statement(
         .order_by(table.c.next_attempt_at, table.c.id)
         .limit(limit)
         .with_for_update(skip_locked=True)
+        # Chosen once: as a subquery, PostgreSQL may rescan it for each row it updates, and a rescan skips
+        # the rows this statement has just locked and returns the next ones, claiming more than ``limit``.
+        .cte("candidates")
+        .prefix_with("MATERIALIZED", dialect="postgresql")
     )
     return (
         update(model)
-        .where(table.c.id.in_(candidates.scalar_subquery()))
+        .where(table.c.id.in_(select(candidates.c.id)))
         .where(due)
         .values(state="running", attempts=table.c.attempts + 1, locked_until=now + lease)
         .execution_options(synchronize_session=False)
     )
+
+
+def _not_overtaking(model: type[QueueMixin], column: str) -> ColumnElement[bool]:
+    """No older job with the same ``column`` value is running (its lease live or lapsed: a lapsed one is
+    claimed again first, or failed by the attempts cap, so it blocks only until the next claim)."""
+    table: Any = model.__table__  # type: ignore[attr-defined]
+    older = table.alias("older")
+    return ~exists().where(older.c[column] == table.c[column], older.c.id < table.c.id, older.c.state == "running")
+
+
+async def _serialize_claims(session: AsyncSession, model: type[QueueMixin]) -> None:
+    """On PostgreSQL, claims of ``model`` take turns (a transaction-level advisory lock): a concurrent claim
+    would not yet see the other's rows as ``running`` and could take a younger job of the same key. SQLite
+    has a single writer, so its claims take turns already."""
+    bind = session.bind
+    if bind is None or bind.dialect.name != "postgresql":
+        return
+    table: Any = model.__table__  # type: ignore[attr-defined]
+    key = zlib.crc32(f"fediserver.claim.{table.name}".encode())
+    await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
 
 
 async def _fail_exhausted(
@@ -118,12 +146,20 @@ async def claim_ids(
     limit: int = 1,
     where: Sequence[ColumnElement[bool]] = (),
     max_attempts: int | None = None,
+    in_order_of: str | None = None,
 ) -> list[Claimed]:
     """Like ``claim``, but returns ids and attempt numbers only: no stored body is decoded while claiming,
-    so one row that cannot be read fails alone instead of failing every claim."""
+    so one row that cannot be read fails alone instead of failing every claim.
+
+    ``in_order_of`` names a column whose jobs run one at a time in id order (see the module's docstring);
+    the caller runs the jobs of one claimed batch that share it one after another, oldest first."""
+    claimable = list(where)
+    if in_order_of is not None:
+        await _serialize_claims(session, model)
+        claimable.append(_not_overtaking(model, in_order_of))
     await _fail_exhausted(session, model, now, where, max_attempts)
     table: Any = model.__table__  # type: ignore[attr-defined]
-    stmt = _claim_statement(model, now, lease, limit, where, max_attempts).returning(table.c.id, table.c.attempts)
+    stmt = _claim_statement(model, now, lease, limit, claimable, max_attempts).returning(table.c.id, table.c.attempts)
     claimed = [Claimed(id=row.id, attempts=row.attempts) for row in (await session.execute(stmt)).all()]
     await session.commit()
     return claimed
@@ -145,6 +181,20 @@ async def settle(
         update(model)
         .where(table.c.id == job.id, table.c.state == "running", table.c.attempts == job.attempts)
         .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def unclaim(session: AsyncSession, model: type[QueueMixin], jobs: Sequence[Claimed]) -> None:
+    """Hand jobs just claimed back untried: queued again, due as before, the attempt not counted. The caller
+    commits."""
+    if not jobs:
+        return
+    table: Any = model.__table__  # type: ignore[attr-defined]
+    await session.execute(
+        update(model)
+        .where(table.c.id.in_([job.id for job in jobs]), table.c.state == "running")
+        .values(state="queued", attempts=table.c.attempts - 1, locked_until=None)
         .execution_options(synchronize_session=False)
     )
 

@@ -23,7 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from fediserver.jobs import queue
+from fediserver.jobs import ordering, queue
 from fediserver.jobs.retry import Backoff, next_attempt
 from fediserver.models.base import QueueMixin
 
@@ -147,6 +147,7 @@ class Worker:
                 self.lease,
                 handler.batch_size,
                 max_attempts=handler.max_attempts,
+                in_order_of=getattr(handler, "in_order_of", None),
             )
         if not claimed:
             return 0
@@ -158,12 +159,17 @@ class Worker:
                 for job in jobs:
                     await self._process(handler, job, rows.get(job.id))
 
-        groups = _partitions(handler, claimed, rows)
+        groups, returned = ordering.plan_pass(handler, claimed, rows)
+        if returned:
+            async with self.sessions() as session:
+                await queue.unclaim(session, handler.model, returned)
+                async with self._commits(session):
+                    await session.commit()
         outcomes = await asyncio.gather(*(bounded(jobs) for jobs in groups), return_exceptions=True)
         for outcome in outcomes:
             if isinstance(outcome, BaseException):
                 raise outcome
-        return len(claimed)
+        return sum(len(jobs) for jobs in groups)
 
     async def _load(self, handler: JobHandler, claimed: Sequence[queue.Claimed]) -> dict[int, Any]:
         """The claimed rows in one query; empty when any of them cannot be read (each then loads alone)."""
@@ -322,6 +328,9 @@ class Worker:
         log.info("worker started", extra={"queues": [h.name for h in self.handlers]})
         failures = 0
         while not stop.is_set():
+            # Cleared before the pass, not after: a wake-up that comes while a pass runs (a job enqueued
+            # after its claim) starts the next pass at once instead of being lost until the next poll.
+            self._wake.clear()
             try:
                 processed = await self.run_once()
             except Exception:
@@ -337,7 +346,6 @@ class Worker:
 
     async def _idle(self, stop: asyncio.Event, seconds: float, *, wakeable: bool = True) -> None:
         """Wait until ``stop``, a wake-up (if ``wakeable``) or ``seconds``, whichever comes first."""
-        self._wake.clear()
         waits = {asyncio.ensure_future(stop.wait())}
         if wakeable:
             waits.add(asyncio.ensure_future(self._wake.wait()))
@@ -346,24 +354,6 @@ class Worker:
         finally:
             for wait in waits:
                 wait.cancel()
-
-
-def _partitions(
-    handler: JobHandler, claimed: Sequence[queue.Claimed], rows: dict[int, Any]
-) -> list[list[queue.Claimed]]:
-    """The claimed jobs in groups that run one after another, oldest first; the groups run concurrently.
-
-    A handler with a ``partition(job) -> str | None`` method keeps jobs with the same key in one group (the
-    inbox: one sender's activities in the order received, so a Create is not overtaken by its Delete);
-    every other job, and a job whose row could not be loaded, is a group of its own.
-    """
-    partition: Callable[[Any], str | None] | None = getattr(handler, "partition", None)
-    groups: dict[object, list[queue.Claimed]] = {}
-    for job in sorted(claimed, key=lambda c: c.id):
-        row = rows.get(job.id)
-        key = partition(row) if partition is not None and row is not None else None
-        groups.setdefault(("job", job.id) if key is None else key, []).append(job)
-    return list(groups.values())
 
 
 def _describe(exc: BaseException) -> str:

@@ -111,3 +111,83 @@ async def test_delivery__holds_no_database_connection_while_the_inbox_answers(
         return found if all(state != "running" for state, _ in found) else None
 
     assert await wait(outcomes) == [("done", None)] * concurrent
+
+
+async def test_delivery__one_inbox_receives_its_activities_one_at_a_time_in_enqueue_order(
+    instances: Factory, serve_app: Callable[[Starlette], Awaitable[str]], wait: Any
+) -> None:
+    # Given five activities to one slow inbox and one to another, with room for all six in flight at once
+    received: list[str] = []
+    in_flight = {"slow": 0, "most": 0}
+    slow_received_before_other: list[int] = []
+
+    async def slow(request: Request) -> Response:
+        in_flight["slow"] += 1
+        in_flight["most"] = max(in_flight["most"], in_flight["slow"])
+        received.append((await request.json())["id"])
+        await asyncio.sleep(0.1)  # long enough for a second POST to arrive, were one sent alongside
+        in_flight["slow"] -= 1
+        return Response(status_code=202)
+
+    async def other(request: Request) -> Response:
+        slow_received_before_other.append(len(received))
+        return Response(status_code=202)
+
+    sink = await serve_app(
+        Starlette(routes=[Route("/slow/inbox", slow, methods=["POST"]), Route("/other/inbox", other, methods=["POST"])])
+    )
+    a = await instances("a", ["alice"], worker={"poll_interval": 3600}, federation={"delivery_per_host": 8})
+    ids = [f"{a.base}/activities/{n}" for n in range(5)]
+    async with a.sessions() as session:
+        me = await a.user(session, "alice")
+        for activity_id in ids:
+            activity = {"@context": ap.AS_CONTEXT, "id": activity_id, "type": "Note"}
+            await outbound.enqueue(a.fed, session, activity, me, [f"{sink}/slow/inbox"])
+        await outbound.enqueue(a.fed, session, {**activity, "id": f"{a.base}/other"}, me, [f"{sink}/other/inbox"])
+        await session.commit()
+    # When the app's worker delivers them
+    a.wake()
+    assert await wait(_settled(a)) == ["done"] * 6
+    # Then the slow inbox got them one at a time, oldest first, while the other inbox was served alongside
+    assert received == ids
+    assert in_flight["most"] == 1, "two POSTs to one inbox were in flight at once"
+    # (the other's job is the newest: had it waited for the slow inbox, all five would have come first)
+    assert slow_received_before_other[0] < len(ids), "the other inbox waited for the slow one"
+
+
+async def test_delivery__a_job_waiting_to_retry_does_not_hold_back_its_inbox(
+    instances: Factory, serve_app: Callable[[Starlette], Awaitable[str]], wait: Any
+) -> None:
+    # Given three activities to one inbox that answers the first with 503
+    received: list[str] = []
+
+    async def inbox(request: Request) -> Response:
+        received.append((await request.json())["id"])
+        return Response(status_code=503 if len(received) == 1 else 202)
+
+    sink = await serve_app(Starlette(routes=[Route("/inbox", inbox, methods=["POST"])]))
+    a = await instances("a", ["alice"], worker={"poll_interval": 3600})
+    ids = [f"{a.base}/activities/{n}" for n in range(3)]
+    async with a.sessions() as session:
+        me = await a.user(session, "alice")
+        for activity_id in ids:
+            activity = {"@context": ap.AS_CONTEXT, "id": activity_id, "type": "Note"}
+            await outbound.enqueue(a.fed, session, activity, me, [f"{sink}/inbox"])
+        await session.commit()
+    a.wake()
+    # Then the younger two arrive, and the first waits for its retry
+    assert await wait(_settled(a)) == ["queued", "done", "done"]
+    assert received == ids
+
+
+def _settled(a: Any) -> Callable[[], Awaitable[list[str] | None]]:
+    """The delivery jobs' states in enqueue order, once none is running or still due."""
+
+    async def states() -> list[str] | None:
+        async with a.sessions() as session:
+            jobs = list(await session.scalars(select(DeliveryJob).order_by(DeliveryJob.id)))
+        now = a.fed.clock()
+        pending = [j for j in jobs if j.state == "running" or (j.state == "queued" and j.next_attempt_at <= now)]
+        return None if pending else [j.state for j in jobs]
+
+    return states

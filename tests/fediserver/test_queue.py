@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from fediserver import accounts, migrate
 from fediserver.db import make_engine, session_factory
 from fediserver.jobs import queue
+from fediserver.jobs.ordering import MAX_IN_ORDER_PER_PASS
 from fediserver.jobs.retry import Backoff
 from fediserver.jobs.worker import PermanentJobError, RetryLater, Worker
 from fediserver.models import DeliveryJob
@@ -77,6 +78,14 @@ async def test_claim__leases_due_jobs_once(queue_engine: AsyncEngine) -> None:
     assert (job.state, job.attempts, job.locked_until) == ("running", 1, T0 + LEASE)
 
 
+async def test_claim__never_claims_more_than_its_limit(queue_engine: AsyncEngine) -> None:
+    # PostgreSQL once claimed every row a rescanned candidate subquery offered: 5 of 5 for a limit of 2.
+    sessions = session_factory(queue_engine)
+    ids = await _add_jobs(sessions, 5)
+    assert await _claim_ids(sessions, 2) == ids[:2]
+    assert await _claim_ids(sessions, 1) == ids[2:3]
+
+
 async def test_claim__skips_jobs_not_yet_due(queue_engine: AsyncEngine) -> None:
     sessions = session_factory(queue_engine)
     await _add_jobs(sessions, 1, due=T0 + timedelta(minutes=1))
@@ -101,6 +110,65 @@ async def test_claim__takes_back_a_job_whose_lease_expired(queue_engine: AsyncEn
     assert before == []
     assert [j.id for j in after] == [job_id]
     assert (await _job(sessions, job_id)).attempts == 2
+
+
+async def _same_inbox(sessions: async_sessionmaker[AsyncSession], ids: list[int], inbox: str) -> None:
+    async with sessions() as session:
+        for job_id in ids:
+            job = await session.get(DeliveryJob, job_id)
+            assert job is not None
+            job.inbox_url = inbox
+        await session.commit()
+
+
+async def _claim_ids(sessions: async_sessionmaker[AsyncSession], limit: int, **kwargs: Any) -> list[int]:
+    async with sessions() as session:
+        claimed = await queue.claim_ids(session, DeliveryJob, T0, LEASE, limit, **kwargs)
+    return [job.id for job in claimed]
+
+
+async def test_claim__in_order_of_holds_a_younger_job_while_an_older_one_of_its_key_runs(
+    queue_engine: AsyncEngine,
+) -> None:
+    # Given two jobs to one inbox and one to another, the first claimed by a worker (another process)
+    sessions = session_factory(queue_engine)
+    first, second, other = await _add_jobs(sessions, 3)
+    await _same_inbox(sessions, [first, second], "https://h.example/inbox")
+    assert await _claim_ids(sessions, 1, in_order_of="inbox_url") == [first]
+    # When a second worker claims: the other inbox's job only; the first inbox's next job waits its turn
+    assert await _claim_ids(sessions, 5, in_order_of="inbox_url") == [other]
+    async with sessions() as session:
+        job = await session.get(DeliveryJob, first)
+        assert job is not None
+        queue.finish(job)
+        await session.commit()
+    # Then once the first job is done, the second is claimed
+    assert await _claim_ids(sessions, 5, in_order_of="inbox_url") == [second]
+
+
+async def test_claim__without_in_order_of_a_younger_job_overtakes(queue_engine: AsyncEngine) -> None:
+    # The twin: the same jobs, claimed without the key, go to two workers at once.
+    sessions = session_factory(queue_engine)
+    first, second, other = await _add_jobs(sessions, 3)
+    await _same_inbox(sessions, [first, second], "https://h.example/inbox")
+    assert await _claim_ids(sessions, 1) == [first]
+    assert sorted(await _claim_ids(sessions, 5)) == [second, other]
+
+
+async def test_claim__in_order_of_claims_a_ready_key_together_and_skips_a_job_waiting_to_retry(
+    queue_engine: AsyncEngine,
+) -> None:
+    # Given three jobs to one inbox, the oldest failed and waiting to retry in an hour
+    sessions = session_factory(queue_engine)
+    retrying, *ready = await _add_jobs(sessions, 3)
+    await _same_inbox(sessions, [retrying, *ready], "https://h.example/inbox")
+    async with sessions() as session:
+        job = await session.get(DeliveryJob, retrying)
+        assert job is not None
+        queue.reschedule(job, T0 + timedelta(hours=1), "503")
+        await session.commit()
+    # Then the ready ones are claimed in one batch (the worker runs them in order): the retry blocks nothing
+    assert sorted(await _claim_ids(sessions, 5, in_order_of="inbox_url")) == ready
 
 
 def _overlapping_pairs(intervals: list[list[tuple[float, float]]]) -> int:
@@ -300,6 +368,37 @@ async def test_worker__run_stops_when_asked(queue_engine: AsyncEngine) -> None:
     assert states == {"done"}
 
 
+async def test_worker__a_wake_up_during_an_empty_pass_starts_the_next_pass(
+    queue_engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a worker that polls once an hour, and a job committed (and the worker woken) just after the
+    # worker's claim found nothing
+    sessions = session_factory(queue_engine)
+    handler = _Handler(None)
+    worker = Worker(sessions, [handler], lease=LEASE, poll_interval=3600)
+    claim_ids = queue.claim_ids
+    added: list[int] = []
+
+    async def claim_then_enqueue(*args: Any, **kwargs: Any) -> list[queue.Claimed]:
+        claimed = await claim_ids(*args, **kwargs)
+        if not added:
+            added.extend(await _add_jobs(sessions, 1, due=datetime.now(UTC)))
+            worker.wake()
+        return claimed
+
+    monkeypatch.setattr(queue, "claim_ids", claim_then_enqueue)
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run(stop))
+    # Then the wake-up is not lost: the next pass takes the job, without waiting for the next poll
+    for _ in range(500):
+        if handler.seen:
+            break
+        await asyncio.sleep(0.01)
+    stop.set()
+    await asyncio.wait_for(task, timeout=2)
+    assert handler.seen == added, "the wake-up was lost: the job waits for the hourly poll"
+
+
 class _PartitionedHandler(_Handler):
     """Jobs on the same host are one partition; records when each job runs."""
 
@@ -347,3 +446,27 @@ async def test_worker__one_partition_runs_in_order_and_partitions_run_together(q
     a, b = sorted(first)
     assert first[b] < last[a], "the two partitions ran at the same time"
     assert first[a] < last[b], "the two partitions ran at the same time"
+
+
+class _InOrderHandler(_Handler):
+    in_order_of = "inbox_url"
+    concurrency = 4
+
+
+async def test_worker__one_key_runs_at_most_a_few_jobs_a_pass_and_hands_the_rest_back(
+    queue_engine: AsyncEngine,
+) -> None:
+    # Given twelve jobs to one inbox, all claimed in one batch
+    sessions = session_factory(queue_engine)
+    ids = await _add_jobs(sessions, 12)
+    await _same_inbox(sessions, ids, "https://h.example/inbox")
+    handler = _InOrderHandler(None)
+    worker = Worker(sessions, [handler], lease=LEASE, clock=lambda: T0)
+    # When a pass runs, the first eight run in order and the rest are back in the queue, untried
+    assert await worker.run_once() == MAX_IN_ORDER_PER_PASS
+    assert handler.seen == ids[:MAX_IN_ORDER_PER_PASS]
+    rest = [await _job(sessions, job_id) for job_id in ids[MAX_IN_ORDER_PER_PASS:]]
+    assert {(job.state, job.attempts, job.locked_until) for job in rest} == {("queued", 0, None)}
+    # Then the next pass runs them, still in order
+    assert await worker.run_once() == len(ids) - MAX_IN_ORDER_PER_PASS
+    assert handler.seen == ids
