@@ -22,7 +22,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from fediserver.errors import AppError, InvalidInput
 from fediserver.mastodon.auth import Caller, Unauthorized, caller
 from fediserver.mastodon.streaming.broker import Broker, StreamEvent, Subscription
-from fediserver.mastodon.streaming.render import render
+from fediserver.mastodon.streaming.render import render, wire_event
 
 HEARTBEAT_SECONDS = 15.0
 STREAMS = frozenset(
@@ -80,7 +80,7 @@ async def _render(conn: HTTPConnection, found: Caller, event: StreamEvent) -> st
     if event.event != "notification" and not found.scopes.allows("read:statuses"):
         return None
     async with conn.app.state.sessions() as session:
-        return await render(session, conn.app.state.urls, found.actor, event)
+        return await render(session, conn.app.state.services, found.actor, event)
 
 
 async def sse(request: Request) -> Response:
@@ -106,7 +106,7 @@ async def sse(request: Request) -> Response:
                     return
                 payload = await _render(request, found, item[0])
                 if payload is not None:
-                    yield f"event: {item[0].event}\ndata: {payload}\n\n"
+                    yield f"event: {wire_event(item[0])}\ndata: {payload}\n\n"
         finally:
             broker.unsubscribe(sub)
 
@@ -141,7 +141,7 @@ async def websocket(ws: WebSocket) -> None:
                 event, label = item
                 payload = await _render(ws, found, event)
                 if payload is not None:
-                    await ws.send_text(json.dumps({"stream": label, "event": event.event, "payload": payload}))
+                    await ws.send_text(json.dumps({"stream": label, "event": wire_event(event), "payload": payload}))
         finally:
             reader.cancel()
             with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect):
