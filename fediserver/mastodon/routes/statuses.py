@@ -58,7 +58,7 @@ async def create(request: Request) -> Response:
             idempotency_key=key,
         )
         await session.commit()
-        return ok(await presenter.status(note))
+        return ok(await presenter.status(note, fresh=True))
 
 
 async def show(request: Request) -> Response:
