@@ -77,12 +77,17 @@ class Presenter:
         remote_uris = [u for u in wanted if not u.startswith(prefix)]
         stats = await self._stats(wanted)
         out: dict[str, JSON] = {}
+        # The reader's own row is at hand (their posts, as the answer to posting one, name them).
+        held = [self.reader] if self.reader is not None and self.reader.username in local_names else []
+        local_names = [n for n in local_names if not held or n != held[0].username]
+        found: list[LocalActor] = []
         if local_names:
-            for actor in await self.session.scalars(
-                select(LocalActor).where(LocalActor.username.in_(local_names), LocalActor.actor_type != "Application")
-            ):
-                uri = self.urls.actor(actor.username)
-                out[uri] = local_account(actor, self.urls, stats.get(uri, AccountStats()))
+            people = LocalActor.actor_type != "Application"
+            query = select(LocalActor).where(LocalActor.username.in_(local_names), people)
+            found = list(await self.session.scalars(query))
+        for actor in [*held, *found]:
+            uri = self.urls.actor(actor.username)
+            out[uri] = local_account(actor, self.urls, stats.get(uri, AccountStats()))
         if remote_uris:
             for remote in await self.session.scalars(select(RemoteActor).where(RemoteActor.uri.in_(remote_uris))):
                 out[remote.uri] = remote_account(remote, self.urls, stats.get(remote.uri, AccountStats()))

@@ -36,7 +36,7 @@ async def create(request: Request) -> Response:
         user = found.user
         assert user is not None
         me = urls(request).actor(user.actor.username)
-        presenter = Presenter(session, urls(request), me)
+        presenter = Presenter(session, urls(request), me, user.actor)
         if key and (done := await actions.idempotent_status(session, user, key)) is not None:
             return ok(await presenter.status(done))
         media = [await lookup.media(session, mid, user.actor) for mid in params.many("media_ids")]
