@@ -85,7 +85,7 @@ async def test_local_boost__mastodon_py_user_stream_gets_reblog_then_delete_publ
         async with client(server, alice) as as_alice, client(server, bob) as as_bob:
             original = await post(as_alice, "boost me")
             assert payload(await frame(stranger))["id"] == original["id"]
-            await act(as_bob, f"/api/v1/statuses/{original['id']}/reblog")
+            boost = await act(as_bob, f"/api/v1/statuses/{original['id']}/reblog")
             assert await asyncio.to_thread(listener.got.wait, 10)
             listener.got.clear()
             async with client(server, carol) as as_carol:
@@ -100,7 +100,10 @@ async def test_local_boost__mastodon_py_user_stream_gets_reblog_then_delete_publ
         await stranger.close()
     (streamed,) = listener.updates
     # The boost's own id, as the REST home timeline shows the same entry (Mastodon.py makes ids numbers).
-    assert [s["id"] for s in home] == [str(streamed["id"])]
+    assert [s["id"] for s in home] == [str(streamed["id"])] == [boost["id"]]
+    # The answer to the reblog is the boost itself (MD:/methods/statuses/#boost), under the same id.
+    assert (boost["account"]["acct"], boost["reblog"]["id"]) == ("bob", original["id"])
+    assert boost["reblog"]["reblogged"] is True
     assert str(streamed["id"]) != original["id"]
     assert streamed["account"]["acct"] == "bob"
     assert str(streamed["reblog"]["id"]) == original["id"]
