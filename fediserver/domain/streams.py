@@ -103,12 +103,17 @@ async def _followers(session: AsyncSession, urls: Urls, uri: str) -> list[str]:
 
 
 async def status_event(session: AsyncSession, urls: Urls, note: Note, event: str) -> None:
-    """Record ``update``, ``status.update`` or ``delete`` for a flushed note; sent if the caller commits."""
+    """Record ``update``, ``status.update`` or ``delete`` (and ``unreblog`` of each of its boosts) for a
+    flushed note; sent if the caller commits."""
     if event not in STATUS_EVENTS:
         raise ValueError(f"unknown status event {event!r}")
     keys = await status_keys(session, urls, note)
     if keys:
         session.add(StreamEventRow(event=event, subject_id=note.id, keys=list(keys)))
+    if event == "delete":
+        # Its boosts go with it, each by its own id (Mastodon's ``RemoveStatusService`` removes reblogs).
+        for boost in await session.scalars(select(Announce).where(Announce.note_uri == note.uri)):
+            await boost_event(session, urls, boost, note, "unreblog")
 
 
 async def boost_event(session: AsyncSession, urls: Urls, boost: Announce, note: Note, event: str) -> None:

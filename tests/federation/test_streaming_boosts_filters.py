@@ -242,3 +242,21 @@ async def test_silenced_account__off_public_and_hashtag_streams_still_on_followe
         await home.close()
         for each_client in http.values():
             await each_client.aclose()
+
+
+async def test_deleted_post__its_boost_is_deleted_from_the_boosters_followers_streams(instances: Factory) -> None:
+    server = await instances("a", ["alice", "bob", "carol"])
+    alice, bob, carol = [await user_token(server, n) for n in ("alice", "bob", "carol")]
+    await follows(server, "carol", "bob")
+    home = await listen(server, carol, "user")
+    try:
+        async with client(server, alice) as as_alice, client(server, bob) as as_bob:
+            original = await post(as_alice, "boosted, then deleted")
+            boost = await act(as_bob, f"/api/v1/statuses/{original['id']}/reblog")
+            assert payload(await frame(home))["id"] == boost["id"]
+            assert (await as_alice.delete(f"/api/v1/statuses/{original['id']}")).status_code == 200
+        # carol does not follow alice: only the boost she was shown is withdrawn, by its own id.
+        assert await frame(home) == {"stream": ["user"], "event": "delete", "payload": boost["id"]}
+        assert await silent(home, 1.0)
+    finally:
+        await home.close()
