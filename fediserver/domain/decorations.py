@@ -45,10 +45,18 @@ async def _mine(session: AsyncSession, model: type[Like] | type[Announce], me: s
 
 
 async def decorate(
-    session: AsyncSession, notes: Sequence[Note], reader_uri: str | None, reader_id: int | None = None
+    session: AsyncSession,
+    notes: Sequence[Note],
+    reader_uri: str | None,
+    reader_id: int | None = None,
+    *,
+    fresh: bool = False,
 ) -> Decorations:
     """Decorations of ``notes`` as the actor ``reader_uri`` sees them (bookmarks when the local actor's
-    row id ``reader_id`` is given): at most eight statements, however many notes."""
+    row id ``reader_id`` is given): at most eight statements, however many notes.
+
+    ``fresh`` notes were just created by the caller: nothing can have replied to, favourited, boosted or
+    bookmarked them yet, so only their media and parents are read (two statements)."""
     if not notes:
         return Decorations()
     uris = [n.uri for n in notes]
@@ -56,8 +64,11 @@ async def decorate(
     parents = (
         {p.uri: p for p in await session.scalars(select(Note).where(Note.uri.in_(parent_uris)))} if parent_uris else {}
     )
+    media = await attachments_by_note(session, [n.id for n in notes])
+    if fresh:
+        return Decorations(media=media, parents=parents)
     found = Decorations(
-        media=await attachments_by_note(session, [n.id for n in notes]),
+        media=media,
         parents=parents,
         replies=await _grouped(session, Note.in_reply_to_uri, uris),
         favourites=await _grouped(session, Like.note_uri, uris),

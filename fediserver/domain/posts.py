@@ -130,8 +130,13 @@ async def _notify_local_mentions(
         await notify(session, actor.id, "mention", author_uri, note.uri)
 
 
-async def note_document(svc: Services, session: AsyncSession, note: Note) -> JSON:
-    media = (await attachments_by_note(session, [note.id])).get(note.id, [])
+async def note_document(
+    svc: Services, session: AsyncSession, note: Note, media: list[MediaAttachment] | None = None
+) -> JSON:
+    """The note's ActivityStreams object; ``media`` are its attachments in order when the caller holds
+    them (a post it just made), else they are read."""
+    if media is None:
+        media = (await attachments_by_note(session, [note.id])).get(note.id, [])
     generation = (await generations_by_note(session, [note])).get(note.id)
     return note_to_as(note, svc.urls, media, generation)
 
@@ -199,17 +204,19 @@ async def publish_post(
         session.add(item)
     if draft.focus is not None and draft.image is None:
         raise InvalidInput("focus: a focal point belongs to an image")
+    attached = list(media)
     if draft.image is not None:
         image = draft.image
         row = attachment_for(author, image, draft.alt, draft.focus)
         row.note_id, row.position = note.id, len(media)
         session.add(row)
+        attached.append(row)
     await session.flush()
-    await index_tags(session, note, rendered.hashtags)
+    await index_tags(session, note, rendered.hashtags, replacing=False)
     await _notify_local_mentions(session, note.attributed_to, note, mentioned)
     await notify_addressees(session, svc.urls, note, [*draft.addressees, *draft.hidden])
     await streams.status_event(session, svc.urls, note, "update")
-    activity = create_for_note(await note_document(svc, session, note), svc.urls)
+    activity = create_for_note(await note_document(svc, session, note, attached), svc.urls)
     await deliver_locally(session, svc.urls, author, activity, draft.hidden)
     await deliver(svc, session, author, note, activity)
     if draft.hidden:

@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 import activitypub as ap
+from fediserver.domain import streams
 from fediserver.domain.notifications import notify
 from fediserver.domain.paging import Window
 from fediserver.domain.posts import find_note
@@ -71,6 +72,7 @@ async def boost(svc: Services, session: AsyncSession, me: LocalActor, note_uri: 
     )
     session.add(row)
     await session.flush()
+    await streams.boost_event(session, svc.urls, row, note, "reblog")
     if note.local_actor_id not in (None, me.id):
         await notify(session, note.local_actor_id, "reblog", my_uri, note.uri)
     activity = _announce(svc, me, row, note)
@@ -98,6 +100,7 @@ async def unboost(svc: Services, session: AsyncSession, me: LocalActor, note_uri
     original = _announce(svc, me, row, note)
     undo = ap.undo(id=f"{row.activity_uri}/undo", actor=my_uri, object=original, to=[ap.PUBLIC])
     undo["cc"] = original["cc"]
+    await streams.boost_event(session, svc.urls, row, note, "unreblog")
     await session.delete(row)
     return await outbound.to_followers(svc.fed, session, undo, me)
 

@@ -6,13 +6,20 @@ all (MD:/methods/streaming/#events). Events go to the ``stream_events`` outbox (
 web processes relay them to their clients. Stream keys name who may receive an event:
 
 - a public status: ``public``, ``public:local`` or ``public:remote`` (and their ``:media`` forms when it
-  has media), ``hashtag:<tag>`` (and ``hashtag:local:<tag>`` when local);
+  has media), ``hashtag:<tag>`` (and ``hashtag:local:<tag>`` when local), unless its author is kept off
+  the public feeds (silenced or suspended: ``moderation.in_public_feeds``, as the REST timelines);
 - a public, unlisted or followers-only status: ``user:<id>`` of its local author and of each local
   account that follows the author (followers-only posts reach nobody else);
 - a direct status: ``direct:<id>`` of its local author and of each local account it addresses;
+- a boost of a public or unlisted status: ``user:<id>`` of each local account that follows the booster,
+  as ``reblog`` (sent as ``update`` with the boost's Status) and, when undone, ``unreblog`` (sent as
+  ``delete`` with the boost's id). Home timelines show exactly those boosts (``timelines.home``); public
+  streams get none, as public timelines show none (Mastodon's ``FanOutOnWriteService`` returns before
+  its public and hashtag streams for a reblog);
 - a notification: ``user:<id>`` and ``user:notification:<id>`` of its recipient.
 
-The web process renders each event for each viewer and checks again that the viewer may see it.
+The web process renders each event for each viewer and checks again that the viewer may see it, and that
+the viewer does not mute or block, nor is blocked by, its author or booster (``mastodon.streaming.render``).
 """
 
 from __future__ import annotations
@@ -22,10 +29,13 @@ import re
 from sqlalchemy import exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from fediserver.models import Follow, LocalActor, MediaAttachment, Note, Notification, StreamEventRow
+from fediserver.domain.moderation import in_public_feeds
+from fediserver.models import Announce, Follow, LocalActor, MediaAttachment, Note, Notification, StreamEventRow
 from fediserver.urls import Urls
 
 STATUS_EVENTS = ("update", "status.update", "delete")
+BOOST_EVENTS = ("reblog", "unreblog")
+BOOSTED = ("public", "unlisted")
 _TAG = re.compile(r"(?:^|[^\w&/])#(\w{1,100})")
 
 
@@ -59,33 +69,63 @@ async def status_keys(session: AsyncSession, urls: Urls, note: Note) -> tuple[st
         ids = ([note.local_actor_id] if note.local_actor_id is not None else []) + addressed
         return tuple(dict.fromkeys(f"direct:{i}" for i in ids))
     if note.visibility == "public":
-        has_media = bool(await session.scalar(select(exists().where(MediaAttachment.note_id == note.id))))
-        scopes = ["public", "public:local" if local else "public:remote"]
-        keys += scopes + ([f"{s}:media" for s in scopes] if has_media else [])
-        for tag in sorted(tags_of(note)):
-            keys.append(f"hashtag:{tag}")
-            if local:
-                keys.append(f"hashtag:local:{tag}")
+        has_media, listed = (
+            await session.execute(
+                select(
+                    exists().where(MediaAttachment.note_id == note.id),
+                    exists().where(Note.id == note.id, in_public_feeds()),
+                )
+            )
+        ).one()
+        if listed:
+            scopes = ["public", "public:local" if local else "public:remote"]
+            keys += scopes + ([f"{s}:media" for s in scopes] if has_media else [])
+            for tag in sorted(tags_of(note)):
+                keys.append(f"hashtag:{tag}")
+                if local:
+                    keys.append(f"hashtag:local:{tag}")
     if note.local_actor_id is not None:
         keys.append(f"user:{note.local_actor_id}")
+    keys += await _followers(session, urls, note.attributed_to)
+    return tuple(dict.fromkeys(keys))
+
+
+async def _followers(session: AsyncSession, urls: Urls, uri: str) -> list[str]:
+    """``user:<id>`` of the local accounts following ``uri``."""
     followers = await session.scalars(
         select(Follow.follower_uri).where(
-            Follow.followed_uri == note.attributed_to,
+            Follow.followed_uri == uri,
             Follow.state == "accepted",
             Follow.follower_uri.startswith(urls.actor("")),
         )
     )
-    keys += [f"user:{i}" for i in await _local_ids(session, urls, list(followers))]
-    return tuple(dict.fromkeys(keys))
+    return [f"user:{i}" for i in await _local_ids(session, urls, list(followers))]
 
 
 async def status_event(session: AsyncSession, urls: Urls, note: Note, event: str) -> None:
-    """Record ``update``, ``status.update`` or ``delete`` for a flushed note; sent if the caller commits."""
+    """Record ``update``, ``status.update`` or ``delete`` (and ``unreblog`` of each of its boosts) for a
+    flushed note; sent if the caller commits."""
     if event not in STATUS_EVENTS:
         raise ValueError(f"unknown status event {event!r}")
     keys = await status_keys(session, urls, note)
     if keys:
         session.add(StreamEventRow(event=event, subject_id=note.id, keys=list(keys)))
+    if event == "delete":
+        # Its boosts go with it, each by its own id (Mastodon's ``RemoveStatusService`` removes reblogs).
+        for boost in await session.scalars(select(Announce).where(Announce.note_uri == note.uri)):
+            await boost_event(session, urls, boost, note, "unreblog")
+
+
+async def boost_event(session: AsyncSession, urls: Urls, boost: Announce, note: Note, event: str) -> None:
+    """Record ``reblog`` for a flushed boost of ``note``, or ``unreblog`` before the boost is deleted
+    (module docstring); sent if the caller commits."""
+    if event not in BOOST_EVENTS:
+        raise ValueError(f"unknown boost event {event!r}")
+    if note.visibility not in BOOSTED:
+        return
+    keys = await _followers(session, urls, boost.actor_uri)
+    if keys:
+        session.add(StreamEventRow(event=event, subject_id=boost.id, keys=keys, subject_at=boost.created_at))
 
 
 def notification_event(session: AsyncSession, notification: Notification) -> None:

@@ -32,10 +32,14 @@ async def follower_inboxes(session: AsyncSession, actor_uri: str) -> list[str]:
     return sorted({shared or inbox for inbox, shared in rows})
 
 
-async def addressed_inboxes(session: AsyncSession, activity: JSON) -> list[str]:
-    """Inboxes of remote actors named in to/cc/bto/bcc (mentions, the replied-to author)."""
+async def addressed_inboxes(session: AsyncSession, activity: JSON, ours: str | None = None) -> list[str]:
+    """Inboxes of remote actors named in to/cc/bto/bcc (mentions, the replied-to author); URIs starting
+    with ``ours`` (this instance's base URL and a slash) are local and not looked up."""
     named = {
-        uri for key in ("to", "cc", "bto", "bcc") for uri in ap.get_ids(activity.get(key)) if not ap.is_public(uri)
+        uri
+        for key in ("to", "cc", "bto", "bcc")
+        for uri in ap.get_ids(activity.get(key))
+        if not ap.is_public(uri) and not (ours and uri.startswith(ours))
     }
     if not named:
         return []
@@ -82,5 +86,6 @@ async def enqueue(
 async def to_followers(fed: Federation, session: AsyncSession, activity: JSON, signer: LocalActor) -> list[DeliveryJob]:
     """Deliver to the signer's followers and to every remote actor the activity addresses."""
     actor_uri = fed.urls.actor(signer.username)
-    inboxes = [*await follower_inboxes(session, actor_uri), *await addressed_inboxes(session, activity)]
+    addressed = await addressed_inboxes(session, activity, fed.urls.base + "/")
+    inboxes = [*await follower_inboxes(session, actor_uri), *addressed]
     return await enqueue(fed, session, activity, signer, inboxes)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Result, func, literal, null, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fediserver.domain import profiles
@@ -34,24 +35,36 @@ class Presenter:
         self.reader = reader
 
     async def _stats(self, uris: list[str]) -> dict[str, AccountStats]:
+        """Statuses, followers and following of each account, in one statement for the whole page."""
         if not uris:
             return {}
-        live = Note.deleted_at.is_(None)
-        rows = await self.session.execute(
-            select(Note.attributed_to, func.count(), func.max(Note.published_at))
-            .where(Note.attributed_to.in_(uris), live)
-            .group_by(Note.attributed_to)
-        )
-        statuses = {uri: (count, last) for uri, count, last in rows}
         accepted = Follow.state == "accepted"
-        followers = await self._grouped(Follow.followed_uri, uris, accepted)
-        following = await self._grouped(Follow.follower_uri, uris, accepted)
+        kind = literal("statuses").label("kind")
+        rows: Result[str, str, int, datetime | None] = await self.session.execute(
+            union_all(
+                select(kind, Note.attributed_to, func.count(), func.max(Note.published_at))
+                .where(Note.attributed_to.in_(uris), Note.deleted_at.is_(None))
+                .group_by(Note.attributed_to),
+                select(literal("followers"), Follow.followed_uri, func.count(), null())
+                .where(Follow.followed_uri.in_(uris), accepted)
+                .group_by(Follow.followed_uri),
+                select(literal("following"), Follow.follower_uri, func.count(), null())
+                .where(Follow.follower_uri.in_(uris), accepted)
+                .group_by(Follow.follower_uri),
+            )
+        )
+        counts: dict[tuple[str, str], int] = {}
+        last: dict[str, datetime] = {}
+        for what, uri, count, at in rows:
+            counts[(what, uri)] = count
+            if at is not None:
+                last[uri] = at
         return {
             uri: AccountStats(
-                statuses=statuses.get(uri, (0, None))[0],
-                followers=followers.get(uri, 0),
-                following=following.get(uri, 0),
-                last_status_at=statuses.get(uri, (0, None))[1],
+                statuses=counts.get(("statuses", uri), 0),
+                followers=counts.get(("followers", uri), 0),
+                following=counts.get(("following", uri), 0),
+                last_status_at=last.get(uri),
             )
             for uri in uris
         }
@@ -64,12 +77,17 @@ class Presenter:
         remote_uris = [u for u in wanted if not u.startswith(prefix)]
         stats = await self._stats(wanted)
         out: dict[str, JSON] = {}
+        # The reader's own row is at hand (their posts, as the answer to posting one, name them).
+        held = [self.reader] if self.reader is not None and self.reader.username in local_names else []
+        local_names = [n for n in local_names if not held or n != held[0].username]
+        found: list[LocalActor] = []
         if local_names:
-            for actor in await self.session.scalars(
-                select(LocalActor).where(LocalActor.username.in_(local_names), LocalActor.actor_type != "Application")
-            ):
-                uri = self.urls.actor(actor.username)
-                out[uri] = local_account(actor, self.urls, stats.get(uri, AccountStats()))
+            people = LocalActor.actor_type != "Application"
+            query = select(LocalActor).where(LocalActor.username.in_(local_names), people)
+            found = list(await self.session.scalars(query))
+        for actor in [*held, *found]:
+            uri = self.urls.actor(actor.username)
+            out[uri] = local_account(actor, self.urls, stats.get(uri, AccountStats()))
         if remote_uris:
             for remote in await self.session.scalars(select(RemoteActor).where(RemoteActor.uri.in_(remote_uris))):
                 out[remote.uri] = remote_account(remote, self.urls, stats.get(remote.uri, AccountStats()))
@@ -77,10 +95,6 @@ class Presenter:
 
     async def account(self, uri: str) -> JSON | None:
         return (await self.accounts([uri])).get(uri)
-
-    async def _grouped(self, column: Any, uris: list[str], *where: Any) -> dict[str, int]:
-        rows = await self.session.execute(select(column, func.count()).where(column.in_(uris), *where).group_by(column))
-        return {uri: count for uri, count in rows}
 
     async def _reader_id(self) -> int | None:
         if self.reader is not None:
@@ -104,16 +118,19 @@ class Presenter:
         """Status entities in the order given; notes whose author is unknown are left out."""
         return [e for e in await self.timeline([Entry(note=n) for n in notes]) if e is not None]
 
-    async def timeline(self, entries: Sequence[Entry]) -> list[JSON]:
+    async def timeline(self, entries: Sequence[Entry], *, fresh: bool = False) -> list[JSON]:
         """Status entities of timeline entries (boosts wrap the boosted status); a constant number of
-        statements for the whole page (``fediserver.domain.decorations``)."""
+        statements for the whole page (``fediserver.domain.decorations``). ``fresh``: this request
+        created the notes, so they have no counts, reader state or pin to read (the answer to a creation
+        shows zeros, as Mastodon's does)."""
         if not entries:
             return []
         notes = [e.note for e in entries]
-        extra = await decorate(self.session, notes, self.viewer_uri, await self._reader_id())
+        reader_id = None if fresh else await self._reader_id()
+        extra = await decorate(self.session, notes, self.viewer_uri, reader_id, fresh=fresh)
         boosters = [e.boosted_by for e in entries if e.boosted_by]
         accounts = await self.accounts(extra.author_uris(notes) + boosters)
-        pinned = await self._pinned([n.id for n in notes])
+        pinned = set() if fresh else await self._pinned([n.id for n in notes])
         out: list[JSON] = []
         for entry in entries:
             note = entry.note
@@ -144,8 +161,10 @@ class Presenter:
             out.append(status)
         return out
 
-    async def status(self, note: Note) -> JSON:
-        found = await self.statuses([note])
+    async def status(self, note: Note, *, fresh: bool = False) -> JSON:
+        """``note``'s entity; ``fresh`` when this request created it (``timeline``), as for the answer
+        to ``POST /api/v1/statuses``."""
+        found = [e for e in await self.timeline([Entry(note=note)], fresh=fresh) if e is not None]
         if not found:
             raise LookupError(f"the author of {note.uri} is unknown")
         return found[0]

@@ -17,8 +17,10 @@ from fediserver.models.base import Base, utcnow
 
 
 class StreamEventRow(Base):
-    """``event`` (update, status.update, delete: ``subject_id`` is a note; notification: a notification)
-    for the stream keys in ``keys``; ``relayed`` once a web process has claimed it for a shared broker."""
+    """``event`` (update, status.update, delete: ``subject_id`` is a note; reblog, unreblog: a boost;
+    notification: a notification) for the stream keys in ``keys``. ``subject_at`` is when the boost of an
+    ``unreblog`` was made: its row is gone, and the id clients know it by is made of both. ``relayed``
+    once a web process has claimed it for a shared broker."""
 
     __tablename__ = "stream_events"
 
@@ -26,5 +28,6 @@ class StreamEventRow(Base):
     event: Mapped[str] = mapped_column(String(32))
     subject_id: Mapped[int] = mapped_column(Integer)
     keys: Mapped[list[str]] = mapped_column(JSON, default=list)
+    subject_at: Mapped[datetime | None] = mapped_column(default=None)
     relayed: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)

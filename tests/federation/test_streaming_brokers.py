@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -206,3 +207,12 @@ async def test_postgresql__two_web_processes_share_events_and_oversized_ones_go_
         server.should_exit = True
         await task
         await first.stop()
+
+
+def test_stream_event__unreblog_time_survives_the_shared_brokers_json() -> None:
+    """An undone boost's id is made of its time and row id; the time must cross NOTIFY and Redis intact."""
+    undone = StreamEvent("unreblog", 5, ("user:1",), 7, datetime(2026, 11, 30, 19, 0, 0, 123000, tzinfo=UTC))
+    assert StreamEvent.from_json(undone.to_json()) == undone
+    plain = StreamEvent("update", 5, ("public",), 8)
+    assert "at" not in json.loads(plain.to_json())
+    assert StreamEvent.from_json(plain.to_json()).subject_at is None

@@ -5,10 +5,11 @@ from __future__ import annotations
 from sqlalchemy import select
 
 import activitypub as ap
+from fediserver.domain import streams
 from fediserver.domain.notifications import notify
 from fediserver.federation.inbound.context import Inbound
 from fediserver.federation.inbound.notes import NOTE_TYPES, store_note
-from fediserver.models import Announce, Follow, Like
+from fediserver.models import Announce, Follow, Like, Note
 
 
 async def on_like(ctx: Inbound) -> None:
@@ -52,6 +53,11 @@ async def on_announce(ctx: Inbound) -> None:
         select(Announce.id).where(Announce.actor_uri == ctx.actor.uri, Announce.note_uri == object_id)
     )
     if exists is None:
-        ctx.session.add(Announce(activity_uri=ctx.activity["id"], actor_uri=ctx.actor.uri, note_uri=object_id))
+        row = Announce(activity_uri=ctx.activity["id"], actor_uri=ctx.actor.uri, note_uri=object_id)
+        ctx.session.add(row)
+        await ctx.session.flush()
+        boosted = note or await ctx.session.scalar(select(Note).where(Note.uri == object_id))
+        if boosted is not None:
+            await streams.boost_event(ctx.session, ctx.fed.urls, row, boosted, "reblog")
     if note is not None and note.local_actor_id is not None:
         await notify(ctx.session, note.local_actor_id, "reblog", ctx.actor.uri, note.uri)

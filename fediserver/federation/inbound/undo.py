@@ -5,9 +5,10 @@ from __future__ import annotations
 from sqlalchemy import delete, select
 
 import activitypub as ap
+from fediserver.domain import streams
 from fediserver.domain.notifications import withdraw
 from fediserver.federation.inbound.context import Inbound
-from fediserver.models import ActorBlock, Announce, Follow, Like
+from fediserver.models import ActorBlock, Announce, Follow, Like, Note
 
 
 async def on_undo(ctx: Inbound) -> None:
@@ -31,8 +32,17 @@ async def on_undo(ctx: Inbound) -> None:
         await withdraw(ctx.session, ["favourite"], actor, list(await ctx.session.scalars(liked)))
         await ctx.session.execute(delete(Like).where(Like.activity_uri == undone_id, Like.actor_uri == actor))
     if kind in (None, "Announce"):
-        boosted = select(Announce.note_uri).where(Announce.activity_uri == undone_id, Announce.actor_uri == actor)
-        await withdraw(ctx.session, ["reblog"], actor, list(await ctx.session.scalars(boosted)))
+        undone = (
+            await ctx.session.execute(
+                select(Announce, Note)
+                .join(Note, Note.uri == Announce.note_uri, isouter=True)
+                .where(Announce.activity_uri == undone_id, Announce.actor_uri == actor)
+            )
+        ).all()
+        await withdraw(ctx.session, ["reblog"], actor, [boost.note_uri for boost, _ in undone])
+        for boost, note in undone:
+            if note is not None:
+                await streams.boost_event(ctx.session, ctx.fed.urls, boost, note, "unreblog")
         await ctx.session.execute(
             delete(Announce).where(Announce.activity_uri == undone_id, Announce.actor_uri == actor)
         )

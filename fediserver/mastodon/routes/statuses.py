@@ -7,6 +7,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from fediserver.domain.timelines import Entry
 from fediserver.errors import InvalidInput, NotFound
 from fediserver.mastodon import actions, lookup
 from fediserver.mastodon.auth import caller, optional_caller
@@ -14,7 +15,7 @@ from fediserver.mastodon.entities.status import VISIBILITY_IN
 from fediserver.mastodon.http import ok, services, urls
 from fediserver.mastodon.params import read_params
 from fediserver.mastodon.present import Presenter
-from fediserver.models import Note
+from fediserver.models import Announce, Note
 from fediserver.notes import may_see
 
 MAX_CONTEXT = 100
@@ -36,7 +37,7 @@ async def create(request: Request) -> Response:
         user = found.user
         assert user is not None
         me = urls(request).actor(user.actor.username)
-        presenter = Presenter(session, urls(request), me)
+        presenter = Presenter(session, urls(request), me, user.actor)
         if key and (done := await actions.idempotent_status(session, user, key)) is not None:
             return ok(await presenter.status(done))
         media = [await lookup.media(session, mid, user.actor) for mid in params.many("media_ids")]
@@ -58,7 +59,7 @@ async def create(request: Request) -> Response:
             idempotency_key=key,
         )
         await session.commit()
-        return ok(await presenter.status(note))
+        return ok(await presenter.status(note, fresh=True))
 
 
 async def show(request: Request) -> Response:
@@ -130,7 +131,17 @@ def _reaction(action: str) -> Route:
             note = await lookup.status(session, request.path_params["id"], me)
             await getattr(actions, action)(services(request), session, found.actor, note)
             await session.commit()
-            return ok(await Presenter(session, urls(request), me).status(note))
+            presenter = Presenter(session, urls(request), me, found.actor)
+            if action == "reblog":
+                # The boost itself, wrapping the status in ``reblog`` (MD:/methods/statuses/#boost), under
+                # the id the home timeline and the streaming API give it.
+                boost = await session.scalar(
+                    select(Announce).where(Announce.actor_uri == me, Announce.note_uri == note.uri)
+                )
+                if boost is not None:
+                    entry = Entry(note, me, boost.id, boost.activity_uri, boost.created_at)
+                    return ok((await presenter.timeline([entry]))[0])
+            return ok(await presenter.status(note))
 
     return Route(f"/api/v1/statuses/{{id}}/{action}", handler, methods=["POST"])
 

@@ -15,6 +15,7 @@ import contextlib
 import json
 import logging
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from fediserver.config import Settings
@@ -27,16 +28,19 @@ NOTIFY_LIMIT = 7900
 
 @dataclass(frozen=True)
 class StreamEvent:
-    """``event`` about ``subject_id`` (a note; a notification for ``notification``) for the stream keys
-    in ``keys``; ``row_id`` is its ``stream_events`` row (0 when it has none)."""
+    """``event`` about ``subject_id`` (a note; a boost for ``reblog`` and ``unreblog``; a notification for
+    ``notification``) for the stream keys in ``keys``; ``row_id`` is its ``stream_events`` row (0 when it
+    has none); ``subject_at`` when an ``unreblog``'s boost was made (``models.streams``)."""
 
     event: str
     subject_id: int
     keys: tuple[str, ...]
     row_id: int = 0
+    subject_at: datetime | None = None
 
     def to_json(self) -> str:
-        return json.dumps({"event": self.event, "subject": self.subject_id, "keys": self.keys, "row": self.row_id})
+        data = {"event": self.event, "subject": self.subject_id, "keys": self.keys, "row": self.row_id}
+        return json.dumps({**data, "at": self.subject_at.isoformat()} if self.subject_at is not None else data)
 
     @classmethod
     def from_json(cls, text: str | bytes) -> StreamEvent:
@@ -44,7 +48,14 @@ class StreamEvent:
         keys = data["keys"]
         if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
             raise TypeError("keys: expected a list of strings")
-        return cls(str(data["event"]), int(data["subject"]), tuple(keys), int(data.get("row", 0)))
+        at = data.get("at")
+        return cls(
+            str(data["event"]),
+            int(data["subject"]),
+            tuple(keys),
+            int(data.get("row", 0)),
+            datetime.fromisoformat(str(at)) if at is not None else None,
+        )
 
 
 @dataclass(eq=False)
@@ -145,10 +156,12 @@ class PostgresBroker(MemoryBroker):
             log.warning("malformed stream notification ignored")
 
     async def _load(self, row_id: int) -> None:
-        row = await self.connection.fetchrow("SELECT event, subject_id, keys FROM stream_events WHERE id = $1", row_id)
+        row = await self.connection.fetchrow(
+            "SELECT event, subject_id, keys, subject_at FROM stream_events WHERE id = $1", row_id
+        )
         if row is not None:
             keys = json.loads(row["keys"]) if isinstance(row["keys"], str) else row["keys"]
-            self.deliver(StreamEvent(row["event"], row["subject_id"], tuple(keys), row_id))
+            self.deliver(StreamEvent(row["event"], row["subject_id"], tuple(keys), row_id, row["subject_at"]))
 
     async def publish(self, event: StreamEvent) -> None:
         text = event.to_json()

@@ -31,6 +31,13 @@ RETENTION = timedelta(minutes=10)
 BATCH = 500
 PRUNE_EVERY = 60
 LOOKBACK = 100
+COLUMNS = (
+    StreamEventRow.id,
+    StreamEventRow.event,
+    StreamEventRow.subject_id,
+    StreamEventRow.keys,
+    StreamEventRow.subject_at,
+)
 
 
 class Relay:
@@ -108,23 +115,23 @@ class Relay:
                     update(StreamEventRow)
                     .where(StreamEventRow.id.in_(ids), StreamEventRow.relayed.is_(False))
                     .values(relayed=True)
-                    .returning(StreamEventRow.id, StreamEventRow.event, StreamEventRow.subject_id, StreamEventRow.keys)
+                    .returning(*COLUMNS)
                 )
                 rows = sorted(claimed.all())
-                for row_id, name, subject, keys in rows:
-                    await self.broker.publish(StreamEvent(name, subject, tuple(keys), row_id))
+                for row_id, name, subject, keys, subject_at in rows:
+                    await self.broker.publish(StreamEvent(name, subject, tuple(keys), row_id, subject_at))
                 await session.commit()
                 return len(rows)
             # PostgreSQL may commit id 5 after id 6: look back a little and skip what was delivered.
             found = await session.execute(
-                select(StreamEventRow.id, StreamEventRow.event, StreamEventRow.subject_id, StreamEventRow.keys)
+                select(*COLUMNS)
                 .where(StreamEventRow.id > self.last_id - LOOKBACK)
                 .order_by(StreamEventRow.id)
                 .limit(BATCH + LOOKBACK)
             )
             rows = [row for row in found.all() if row[0] not in self.seen and row[0] > self.floor]
-        for row_id, name, subject, keys in rows:
-            self.broker.deliver(StreamEvent(name, subject, tuple(keys), row_id))
+        for row_id, name, subject, keys, subject_at in rows:
+            self.broker.deliver(StreamEvent(name, subject, tuple(keys), row_id, subject_at))
             self.seen.append(row_id)
             self.last_id = max(self.last_id, row_id)
         return len(rows)

@@ -21,7 +21,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from fediserver.errors import AppError, InvalidInput
 from fediserver.mastodon.auth import Caller, Unauthorized, caller
 from fediserver.mastodon.streaming.broker import Broker, StreamEvent, Subscription
-from fediserver.mastodon.streaming.render import render
+from fediserver.mastodon.streaming.render import render, wire_event
 from fediserver.mastodon.streaming.sse import response as sse_response
 
 STREAMS = frozenset(
@@ -79,7 +79,7 @@ async def _render(conn: HTTPConnection, found: Caller, event: StreamEvent) -> st
     if event.event != "notification" and not found.scopes.allows("read:statuses"):
         return None
     async with conn.app.state.sessions() as session:
-        return await render(session, conn.app.state.urls, found.actor, event)
+        return await render(session, conn.app.state.services, found.actor, event)
 
 
 async def sse(request: Request) -> Response:
@@ -93,7 +93,7 @@ async def sse(request: Request) -> Response:
     async def payload(event: StreamEvent) -> str | None:
         return await _render(request, found, event)
 
-    return sse_response(broker, {key: label}, payload)
+    return sse_response(broker, {key: label}, payload, name=wire_event)
 
 
 async def websocket(ws: WebSocket) -> None:
@@ -120,7 +120,7 @@ async def websocket(ws: WebSocket) -> None:
                 event, label = item
                 payload = await _render(ws, found, event)
                 if payload is not None:
-                    await ws.send_text(json.dumps({"stream": label, "event": event.event, "payload": payload}))
+                    await ws.send_text(json.dumps({"stream": label, "event": wire_event(event), "payload": payload}))
         finally:
             reader.cancel()
             with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect):

@@ -16,9 +16,17 @@ from fediserver.mastodon.streaming.broker import Broker, StreamEvent, Subscripti
 
 HEARTBEAT_SECONDS = 15.0
 Render = Callable[[StreamEvent], Awaitable[str | None]]
+Name = Callable[[StreamEvent], str]
 
 
-async def frames(broker: Broker, sub: Subscription, render: Render, heartbeat: float) -> AsyncIterator[str]:
+def stored_name(event: StreamEvent) -> str:
+    """The event's own name, as stored."""
+    return event.event
+
+
+async def frames(
+    broker: Broker, sub: Subscription, render: Render, heartbeat: float, name: Name = stored_name
+) -> AsyncIterator[str]:
     """``event: <name>`` / ``data: <payload>`` frames (payloads are one line), ``:thump`` after ``heartbeat``
     quiet seconds; ends when the broker cuts the client off, and always unsubscribes."""
     try:
@@ -33,20 +41,25 @@ async def frames(broker: Broker, sub: Subscription, render: Render, heartbeat: f
                 return
             payload = await render(item[0])
             if payload is not None:
-                yield f"event: {item[0].event}\ndata: {payload}\n\n"
+                yield f"event: {name(item[0])}\ndata: {payload}\n\n"
     finally:
         broker.unsubscribe(sub)
 
 
 def response(
-    broker: Broker, keys: dict[str, list[str]], render: Render, heartbeat: float = HEARTBEAT_SECONDS
+    broker: Broker,
+    keys: dict[str, list[str]],
+    render: Render,
+    heartbeat: float = HEARTBEAT_SECONDS,
+    name: Name = stored_name,
 ) -> StreamingResponse:
-    """The stream of the events for ``keys`` (broker key → its ``stream`` label). The subscription starts
-    before the response does, so a client that saw the response open misses nothing sent after."""
+    """The stream of the events for ``keys`` (broker key → its ``stream`` label), each event sent under
+    ``name(event)``. The subscription starts before the response does, so a client that saw the response
+    open misses nothing sent after."""
     sub = broker.subscribe()
     sub.keys.update(keys)
     return StreamingResponse(
-        frames(broker, sub, render, heartbeat),
+        frames(broker, sub, render, heartbeat, name),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )
