@@ -1,7 +1,7 @@
 """stream_events.subject_at: when the subject of an event was made, for an undone boost whose row is gone
 
 Revision ID: 0027
-Revises: 0022
+Revises: 0024
 Create Date: 2026-11-30 19:00:00
 """
 
