@@ -178,28 +178,32 @@ async def home(session: AsyncSession, reader: Reader, window: Window) -> list[En
             _not_hidden(Note.attributed_to, reader),
         )
     )
-    boosts = (
-        select(
-            Note.id.label("note_id"),
-            Announce.actor_uri.label("booster"),
-            Announce.id.label("boost_id"),
-            Announce.activity_uri.label("boost_uri"),
-            Announce.created_at.label("at"),
-            Announce.id.label("row_id"),
-        )
-        .join(Note, Note.uri == Announce.note_uri)
-        .where(
-            Announce.actor_uri.in_(followed),
-            _not_hidden(Announce.actor_uri, reader),
-            _not_hidden(Note.attributed_to, reader),
-            Note.visibility.in_(PUBLIC),
-            live,
-        )
+    # The boosts are picked from the announces alone (the boosted post checked by EXISTS), so both
+    # SQLite and PostgreSQL stop after the newest ``limit`` per followed account; joining the post before
+    # the limit made them join every boost of every followed account first.
+    boosted_post = exists().where(
+        Note.uri == Announce.note_uri, Note.visibility.in_(PUBLIC), live, _not_hidden(Note.attributed_to, reader)
     )
+    boosts = select(
+        Announce.note_uri,
+        Announce.actor_uri.label("booster"),
+        Announce.id.label("boost_id"),
+        Announce.activity_uri.label("boost_uri"),
+        Announce.created_at.label("at"),
+        Announce.id.label("row_id"),
+    ).where(Announce.actor_uri.in_(followed), _not_hidden(Announce.actor_uri, reader), boosted_post)
     post_part = window.apply(cast("Select[Any]", posts), Note.published_at, Note.id).subquery()
-    boost_part = window.apply(cast("Select[Any]", boosts), Announce.created_at, Announce.id).subquery()
+    picked_boosts = window.apply(cast("Select[Any]", boosts), Announce.created_at, Announce.id).subquery()
+    boost_part = select(
+        Note.id.label("note_id"),
+        picked_boosts.c.booster,
+        picked_boosts.c.boost_id,
+        picked_boosts.c.boost_uri,
+        picked_boosts.c.at,
+        picked_boosts.c.row_id,
+    ).join(picked_boosts, Note.uri == picked_boosts.c.note_uri)
     mention_part = window.apply(cast("Select[Any]", mentions), Note.published_at, Note.id).subquery()
-    merged = union_all(select(post_part), select(boost_part), select(mention_part)).subquery()
+    merged = union_all(select(post_part), boost_part, select(mention_part)).subquery()
     picked = select(merged).order_by(*_order(merged.c.at, merged.c.row_id, window)).limit(window.limit).subquery()
     query = (
         select(Note, picked.c.booster, picked.c.boost_id, picked.c.boost_uri, picked.c.at)
