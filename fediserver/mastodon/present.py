@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fediserver.domain import profiles
@@ -15,7 +15,7 @@ from fediserver.mastodon.entities.account import AccountStats, local_account, re
 from fediserver.mastodon.entities.media_attachment import media_entity
 from fediserver.mastodon.entities.status import StatusContext, reblog_entity, status_entity, status_id
 from fediserver.mastodon.ids import snowflake
-from fediserver.models import Follow, LocalActor, Note, RemoteActor
+from fediserver.models import AccountStat, LocalActor, Note, RemoteActor
 from fediserver.urls import Urls
 
 JSON = dict[str, Any]
@@ -34,26 +34,18 @@ class Presenter:
         self.reader = reader
 
     async def _stats(self, uris: list[str]) -> dict[str, AccountStats]:
+        """The stored counters of ``uris`` (``fediserver.models.stats``): one primary-key read per page."""
         if not uris:
             return {}
-        live = Note.deleted_at.is_(None)
-        rows = await self.session.execute(
-            select(Note.attributed_to, func.count(), func.max(Note.published_at))
-            .where(Note.attributed_to.in_(uris), live)
-            .group_by(Note.attributed_to)
-        )
-        statuses = {uri: (count, last) for uri, count, last in rows}
-        accepted = Follow.state == "accepted"
-        followers = await self._grouped(Follow.followed_uri, uris, accepted)
-        following = await self._grouped(Follow.follower_uri, uris, accepted)
+        rows = await self.session.scalars(select(AccountStat).where(AccountStat.actor_uri.in_(uris)))
         return {
-            uri: AccountStats(
-                statuses=statuses.get(uri, (0, None))[0],
-                followers=followers.get(uri, 0),
-                following=following.get(uri, 0),
-                last_status_at=statuses.get(uri, (0, None))[1],
+            row.actor_uri: AccountStats(
+                statuses=row.statuses_count,
+                followers=row.followers_count,
+                following=row.following_count,
+                last_status_at=row.last_status_at,
             )
-            for uri in uris
+            for row in rows
         }
 
     async def accounts(self, uris: Iterable[str]) -> dict[str, JSON]:
@@ -77,10 +69,6 @@ class Presenter:
 
     async def account(self, uri: str) -> JSON | None:
         return (await self.accounts([uri])).get(uri)
-
-    async def _grouped(self, column: Any, uris: list[str], *where: Any) -> dict[str, int]:
-        rows = await self.session.execute(select(column, func.count()).where(column.in_(uris), *where).group_by(column))
-        return {uri: count for uri, count in rows}
 
     async def _reader_id(self) -> int | None:
         if self.reader is not None:
