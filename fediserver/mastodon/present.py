@@ -34,11 +34,11 @@ class Presenter:
         self.reader = reader
 
     async def _stats(self, uris: list[str]) -> dict[str, AccountStats]:
-        """The stored counters of ``uris`` (``fediserver.models.stats``): one primary-key read per page."""
+        """The stored counters of every one of ``uris`` (``fediserver.models.stats``): one primary-key read."""
         if not uris:
             return {}
         rows = await self.session.scalars(select(AccountStat).where(AccountStat.actor_uri.in_(uris)))
-        return {
+        stored = {
             row.actor_uri: AccountStats(
                 statuses=row.statuses_count,
                 followers=row.followers_count,
@@ -47,6 +47,8 @@ class Presenter:
             )
             for row in rows
         }
+        # No row: nothing counted yet, all zero.
+        return {uri: stored.get(uri, AccountStats()) for uri in uris}
 
     async def accounts(self, uris: Iterable[str]) -> dict[str, JSON]:
         """Account entities by actor URI; unknown URIs are left out."""
