@@ -111,8 +111,10 @@ def hidden_accounts(reader: Reader | None) -> Select[str] | None:
     return select(muted.union(blocked, blocking).subquery().c[0])
 
 
-def _not_hidden(column: Any, reader: Reader | None) -> ColumnElement[bool]:
-    hidden = hidden_accounts(reader)
+def _not_hidden(column: Any, reader: Reader | None, hidden: Select[str] | None = None) -> ColumnElement[bool]:
+    """``column`` is no account ``reader`` does not see; ``hidden``: that set, built once for a statement
+    that tests it several times (SQLAlchemy keys its statement cache on each distinct object once)."""
+    hidden = hidden if hidden is not None else hidden_accounts(reader)
     return column.not_in(hidden) if hidden is not None else literal(True)
 
 
@@ -144,6 +146,7 @@ async def home(session: AsyncSession, reader: Reader, window: Window) -> list[En
     unlisted posts (Mastodon's ``FanOutOnWriteService``). Posts and boosts are merged by time.
     """
     followed = _following(reader)
+    hidden = hidden_accounts(reader)
     live = Note.deleted_at.is_(None)
     authors = followed.union(select(literal(reader.uri)))
     posts = select(
@@ -157,33 +160,33 @@ async def home(session: AsyncSession, reader: Reader, window: Window) -> list[En
         live,
         Note.attributed_to.in_(authors),
         or_(Note.visibility != "direct", Note.attributed_to == reader.uri),
-        _not_hidden(Note.attributed_to, reader),
+        _not_hidden(Note.attributed_to, reader, hidden),
     )
     # Direct posts of followed accounts and posts of anyone else reach home only by mentioning the reader.
-    mentions = (
-        select(
-            Note.id.label("note_id"),
-            literal(None).label("booster"),
-            literal(0).label("boost_id"),
-            literal(None).label("boost_uri"),
-            Note.published_at.label("at"),
-            Note.id.label("row_id"),
-        )
-        .join(Notification, Notification.note_uri == Note.uri)
+    # The reader's mentions drive it, each post checked by a lookup on its URI: PostgreSQL otherwise
+    # hash-joins them against a scan of every post, or walks the time index past every post not mentioning.
+    mentioned = (
+        select(Notification.note_uri)
         .where(
             Notification.local_actor_id == reader.actor.id,
             Notification.type == "mention",
-            live,
-            Note.attributed_to.not_in(authors) | (Note.visibility == "direct"),
-            _not_hidden(Note.attributed_to, reader),
+            _one_post(
+                live, Note.attributed_to.not_in(authors) | (Note.visibility == "direct"), reader=reader, hidden=hidden
+            ),
         )
+        .subquery()
     )
-    # The boosts are picked from the announces alone (the boosted post checked by EXISTS), so both
-    # SQLite and PostgreSQL stop after the newest ``limit`` per followed account; joining the post before
-    # the limit made them join every boost of every followed account first.
-    boosted_post = exists().where(
-        Note.uri == Announce.note_uri, Note.visibility.in_(PUBLIC), live, _not_hidden(Note.attributed_to, reader)
-    )
+    mentions = select(
+        Note.id.label("note_id"),
+        literal(None).label("booster"),
+        literal(0).label("boost_id"),
+        literal(None).label("boost_uri"),
+        Note.published_at.label("at"),
+        Note.id.label("row_id"),
+    ).join(mentioned, Note.uri == mentioned.c.note_uri)
+    # Boosts are picked from the announces alone, the boosted post checked per announce, so that SQLite
+    # stops after the newest ``limit`` per followed account and PostgreSQL walks ix_announces_created;
+    # joining the posts before the limit made both join every boost of every followed account first.
     boosts = select(
         Announce.note_uri,
         Announce.actor_uri.label("booster"),
@@ -191,7 +194,11 @@ async def home(session: AsyncSession, reader: Reader, window: Window) -> list[En
         Announce.activity_uri.label("boost_uri"),
         Announce.created_at.label("at"),
         Announce.id.label("row_id"),
-    ).where(Announce.actor_uri.in_(followed), _not_hidden(Announce.actor_uri, reader), boosted_post)
+    ).where(
+        Announce.actor_uri.in_(followed),
+        _not_hidden(Announce.actor_uri, reader, hidden),
+        _one_post(live, Note.visibility.in_(PUBLIC), reader=reader, hidden=hidden, uri=Announce.note_uri),
+    )
     post_part = window.apply(cast("Select[Any]", posts), Note.published_at, Note.id).subquery()
     picked_boosts = window.apply(cast("Select[Any]", boosts), Announce.created_at, Announce.id).subquery()
     boost_part = select(
@@ -220,6 +227,16 @@ async def home(session: AsyncSession, reader: Reader, window: Window) -> list[En
     if window.ascending:
         entries.reverse()
     return entries
+
+
+def _one_post(
+    *where: ColumnElement[bool], reader: Reader, hidden: Select[str] | None, uri: Any = Notification.note_uri
+) -> ColumnElement[bool]:
+    """True when the post at ``uri`` (the enclosing row's column) matches ``where`` and its author is not
+    hidden. A scalar subquery, not EXISTS: PostgreSQL turns EXISTS into a join planned on estimates, while
+    it runs a scalar subquery as a per-row index lookup (uq_notes_uri) that stops with the outer LIMIT."""
+    found = select(Note.id).where(Note.uri == uri, *where, _not_hidden(Note.attributed_to, reader, hidden))
+    return found.scalar_subquery().is_not(None)
 
 
 def _order(at: Any, row_id: Any, window: Window) -> tuple[Any, Any]:

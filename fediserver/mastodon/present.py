@@ -87,7 +87,7 @@ class Presenter:
         reader_id = await self._reader_id()
         if reader_id is None or not note_ids:
             return set()
-        reader = await self.session.get(LocalActor, reader_id)
+        reader = self.reader or await self.session.get(LocalActor, reader_id)
         return await profiles.pinned_among(self.session, reader, note_ids) if reader is not None else set()
 
     async def statuses(self, notes: Sequence[Note]) -> list[JSON]:

@@ -1,4 +1,5 @@
-"""account stats: per-account status, follower and following counts kept by triggers, backfilled
+"""account stats: per-account status, follower and following counts kept by triggers, backfilled;
+an index of all boosts by time (the home timeline on PostgreSQL)
 
 Revision ID: 0023
 Revises: 0022
@@ -126,6 +127,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("actor_uri", name=op.f("pk_account_stats")),
     )
     op.execute(BACKFILL)
+    op.create_index("ix_announces_created", "announces", ["created_at", "id"])
     for table in TABLES:
         create_triggers(table)
 
@@ -133,4 +135,5 @@ def upgrade() -> None:
 def downgrade() -> None:
     for table in TABLES:
         drop_triggers(table)
+    op.drop_index("ix_announces_created", table_name="announces")
     op.drop_table("account_stats")
