@@ -8,7 +8,6 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from fediserver.domain import profiles
 from fediserver.domain.decorations import decorate
 from fediserver.domain.timelines import Entry
 from fediserver.mastodon.entities.account import AccountStats, local_account, remote_account
@@ -82,14 +81,6 @@ class Presenter:
         found: int | None = await self.session.scalar(select(LocalActor.id).where(LocalActor.username == name))
         return found
 
-    async def _pinned(self, note_ids: list[int]) -> set[int]:
-        """The reader's pins among ``note_ids`` (a local reader's only)."""
-        reader_id = await self._reader_id()
-        if reader_id is None or not note_ids:
-            return set()
-        reader = self.reader or await self.session.get(LocalActor, reader_id)
-        return await profiles.pinned_among(self.session, reader, note_ids) if reader is not None else set()
-
     async def statuses(self, notes: Sequence[Note]) -> list[JSON]:
         """Status entities in the order given; notes whose author is unknown are left out."""
         return [e for e in await self.timeline([Entry(note=n) for n in notes]) if e is not None]
@@ -103,7 +94,6 @@ class Presenter:
         extra = await decorate(self.session, notes, self.viewer_uri, await self._reader_id())
         boosters = [e.boosted_by for e in entries if e.boosted_by]
         accounts = await self.accounts(extra.author_uris(notes) + boosters)
-        pinned = await self._pinned([n.id for n in notes])
         out: list[JSON] = []
         for entry in entries:
             note = entry.note
@@ -123,7 +113,7 @@ class Presenter:
                 favourited=note.uri in extra.favourited,
                 reblogged=note.uri in extra.boosted,
                 bookmarked=note.id in extra.bookmarked,
-                pinned=note.id in pinned,
+                pinned=note.id in extra.pinned,
                 viewer=self.viewer_uri is not None,
             )
             status = status_entity(note, ctx)
