@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import String, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fediserver.domain.decorations import decorate
@@ -37,35 +37,32 @@ class Presenter:
         if not uris:
             return {}
         rows = await self.session.scalars(select(AccountStat).where(AccountStat.actor_uri.in_(uris)))
-        stored = {
-            row.actor_uri: AccountStats(
-                statuses=row.statuses_count,
-                followers=row.followers_count,
-                following=row.following_count,
-                last_status_at=row.last_status_at,
-            )
-            for row in rows
-        }
-        # No row: nothing counted yet, all zero.
+        stored = {row.actor_uri: _counters(row) for row in rows}
         return {uri: stored.get(uri, AccountStats()) for uri in uris}
 
     async def accounts(self, uris: Iterable[str]) -> dict[str, JSON]:
-        """Account entities by actor URI; unknown URIs are left out."""
+        """Account entities by actor URI; unknown URIs are left out. Two statements (local and remote
+        accounts), each with its stored counters joined in."""
         wanted = sorted(set(uris))
         prefix = self.urls.actor("")
         local_names = [u[len(prefix) :] for u in wanted if u.startswith(prefix)]
         remote_uris = [u for u in wanted if not u.startswith(prefix)]
-        stats = await self._stats(wanted)
         out: dict[str, JSON] = {}
         if local_names:
-            for actor in await self.session.scalars(
-                select(LocalActor).where(LocalActor.username.in_(local_names), LocalActor.actor_type != "Application")
+            local_uri = literal(prefix, String).concat(LocalActor.username)
+            for actor, stat in await self.session.execute(
+                select(LocalActor, AccountStat)
+                .outerjoin(AccountStat, AccountStat.actor_uri == local_uri)
+                .where(LocalActor.username.in_(local_names), LocalActor.actor_type != "Application")
             ):
-                uri = self.urls.actor(actor.username)
-                out[uri] = local_account(actor, self.urls, stats.get(uri, AccountStats()))
+                out[self.urls.actor(actor.username)] = local_account(actor, self.urls, _counters(stat))
         if remote_uris:
-            for remote in await self.session.scalars(select(RemoteActor).where(RemoteActor.uri.in_(remote_uris))):
-                out[remote.uri] = remote_account(remote, self.urls, stats.get(remote.uri, AccountStats()))
+            for remote, stat in await self.session.execute(
+                select(RemoteActor, AccountStat)
+                .outerjoin(AccountStat, AccountStat.actor_uri == RemoteActor.uri)
+                .where(RemoteActor.uri.in_(remote_uris))
+            ):
+                out[remote.uri] = remote_account(remote, self.urls, _counters(stat))
         return out
 
     async def account(self, uri: str) -> JSON | None:
@@ -129,3 +126,15 @@ class Presenter:
         if not found:
             raise LookupError(f"the author of {note.uri} is unknown")
         return found[0]
+
+
+def _counters(row: AccountStat | None) -> AccountStats:
+    """An account's stored counters; no row: nothing counted yet, all zero."""
+    if row is None:
+        return AccountStats()
+    return AccountStats(
+        statuses=row.statuses_count,
+        followers=row.followers_count,
+        following=row.following_count,
+        last_status_at=row.last_status_at,
+    )

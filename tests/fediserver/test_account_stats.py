@@ -11,7 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from fediserver import migrate
 from fediserver.db import make_engine, session_factory
-from fediserver.models import AccountStat, Follow, Note
+from fediserver.mastodon.present import Presenter
+from fediserver.models import AccountStat, Follow, LocalActor, Note, RemoteActor
+from fediserver.urls import Urls
 
 ALICE = "https://a.example/users/alice"
 BOB = "https://b.example/users/bob"
@@ -142,3 +144,24 @@ async def test_migration__backfills_the_counts_of_rows_written_before_it(databas
         assert stored[BOB] == (1, 1, 0, T0 + timedelta(minutes=1))
     finally:
         await engine.dispose()
+
+
+async def test_account_entities__carry_the_counters_of_local_and_remote_accounts(db: AsyncEngine) -> None:
+    urls = Urls(scheme="http", domain="127.0.0.1:8000")
+    local = urls.actor("alice")
+    async with session_factory(db)() as session:
+        session.add(LocalActor(username="alice", private_key_pem="-", public_key_pem="-"))
+        session.add(LocalActor(username="quiet", private_key_pem="-", public_key_pem="-"))
+        session.add(RemoteActor(uri=BOB, domain="b.example", preferred_username="bob", inbox=f"{BOB}/inbox", raw={}))
+        session.add_all([_note(1, local, 1), _note(2, local, 4), _note(3, BOB, 2)])
+        session.add_all(
+            [_follow(BOB, local, "accepted"), _follow(local, BOB, "accepted"), _follow(CAROL, BOB, "pending")]
+        )
+        await session.commit()
+        found = await Presenter(session, urls, None).accounts([local, BOB, urls.actor("quiet")])
+    fields = ("statuses_count", "followers_count", "following_count", "last_status_at")
+    assert {a["username"]: tuple(a[f] for f in fields) for a in found.values()} == {
+        "alice": (2, 1, 1, "2026-01-01"),
+        "bob": (1, 1, 1, "2026-01-01"),
+        "quiet": (0, 0, 0, None),
+    }
