@@ -11,16 +11,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol, TypeVar, cast
+from typing import Any, Protocol, TypeVar
 
-from sqlalchemy import ColumnElement, Select, and_, desc, exists, literal, or_, select, union_all
+from sqlalchemy import ColumnElement, Select, and_, desc, exists, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
+from fediserver.domain import home_timeline
 from fediserver.domain.moderation import in_public_feeds
 from fediserver.models import (
     ActorBlock,
-    Announce,
     Follow,
     LocalActor,
     MediaAttachment,
@@ -111,10 +111,8 @@ def hidden_accounts(reader: Reader | None) -> Select[str] | None:
     return select(muted.union(blocked, blocking).subquery().c[0])
 
 
-def _not_hidden(column: Any, reader: Reader | None, hidden: Select[str] | None = None) -> ColumnElement[bool]:
-    """``column`` is no account ``reader`` does not see; ``hidden``: that set, built once for a statement
-    that tests it several times (SQLAlchemy keys its statement cache on each distinct object once)."""
-    hidden = hidden if hidden is not None else hidden_accounts(reader)
+def _not_hidden(column: Any, reader: Reader | None) -> ColumnElement[bool]:
+    hidden = hidden_accounts(reader)
     return column.not_in(hidden) if hidden is not None else literal(True)
 
 
@@ -129,10 +127,6 @@ async def _notes(session: AsyncSession, query: Select[Note], window: Window) -> 
     return rows
 
 
-def _following(reader: Reader) -> Select[str]:
-    return select(Follow.followed_uri).where(Follow.follower_uri == reader.uri, Follow.state == "accepted")
-
-
 def _mentioning(reader: Reader) -> Select[str | None]:
     return select(Notification.note_uri).where(
         Notification.local_actor_id == reader.actor.id, Notification.type == "mention"
@@ -143,81 +137,11 @@ async def home(session: AsyncSession, reader: Reader, window: Window) -> list[En
     """The home timeline: posts (own, followed, mentioning the reader) and boosts by followed accounts.
 
     A followed account's direct posts show only when they mention the reader; boosts only of public and
-    unlisted posts (Mastodon's ``FanOutOnWriteService``). Posts and boosts are merged by time.
+    unlisted posts (Mastodon's ``FanOutOnWriteService``). Posts and boosts are merged by time; the
+    statement is ``fediserver.domain.home_timeline``'s.
     """
-    followed = _following(reader)
-    hidden = hidden_accounts(reader)
-    live = Note.deleted_at.is_(None)
-    authors = followed.union(select(literal(reader.uri)))
-    posts = select(
-        Note.id.label("note_id"),
-        literal(None).label("booster"),
-        literal(0).label("boost_id"),
-        literal(None).label("boost_uri"),
-        Note.published_at.label("at"),
-        Note.id.label("row_id"),
-    ).where(
-        live,
-        Note.attributed_to.in_(authors),
-        or_(Note.visibility != "direct", Note.attributed_to == reader.uri),
-        _not_hidden(Note.attributed_to, reader, hidden),
-    )
-    # Direct posts of followed accounts and posts of anyone else reach home only by mentioning the reader.
-    # The reader's mentions drive it, each post checked by a lookup on its URI: PostgreSQL otherwise
-    # hash-joins them against a scan of every post, or walks the time index past every post not mentioning.
-    mentioned = (
-        select(Notification.note_uri)
-        .where(
-            Notification.local_actor_id == reader.actor.id,
-            Notification.type == "mention",
-            _one_post(
-                live, Note.attributed_to.not_in(authors) | (Note.visibility == "direct"), reader=reader, hidden=hidden
-            ),
-        )
-        .subquery()
-    )
-    mentions = select(
-        Note.id.label("note_id"),
-        literal(None).label("booster"),
-        literal(0).label("boost_id"),
-        literal(None).label("boost_uri"),
-        Note.published_at.label("at"),
-        Note.id.label("row_id"),
-    ).join(mentioned, Note.uri == mentioned.c.note_uri)
-    # Boosts are picked from the announces alone, the boosted post checked per announce, so that SQLite
-    # stops after the newest ``limit`` per followed account and PostgreSQL walks ix_announces_created;
-    # joining the posts before the limit made both join every boost of every followed account first.
-    boosts = select(
-        Announce.note_uri,
-        Announce.actor_uri.label("booster"),
-        Announce.id.label("boost_id"),
-        Announce.activity_uri.label("boost_uri"),
-        Announce.created_at.label("at"),
-        Announce.id.label("row_id"),
-    ).where(
-        Announce.actor_uri.in_(followed),
-        _not_hidden(Announce.actor_uri, reader, hidden),
-        _one_post(live, Note.visibility.in_(PUBLIC), reader=reader, hidden=hidden, uri=Announce.note_uri),
-    )
-    post_part = window.apply(cast("Select[Any]", posts), Note.published_at, Note.id).subquery()
-    picked_boosts = window.apply(cast("Select[Any]", boosts), Announce.created_at, Announce.id).subquery()
-    boost_part = select(
-        Note.id.label("note_id"),
-        picked_boosts.c.booster,
-        picked_boosts.c.boost_id,
-        picked_boosts.c.boost_uri,
-        picked_boosts.c.at,
-        picked_boosts.c.row_id,
-    ).join(picked_boosts, Note.uri == picked_boosts.c.note_uri)
-    mention_part = window.apply(cast("Select[Any]", mentions), Note.published_at, Note.id).subquery()
-    merged = union_all(select(post_part), boost_part, select(mention_part)).subquery()
-    picked = select(merged).order_by(*_order(merged.c.at, merged.c.row_id, window)).limit(window.limit).subquery()
-    query = (
-        select(Note, picked.c.booster, picked.c.boost_id, picked.c.boost_uri, picked.c.at)
-        .join(picked, picked.c.note_id == Note.id)
-        .order_by(*_order(picked.c.at, picked.c.row_id, window))
-    )
-    rows = (await session.execute(query)).all()
+    bound = home_timeline.params(reader.uri, reader.actor.id, utcnow())
+    rows = (await session.execute(home_timeline.statement(window), bound)).all()
     entries = [
         Entry(
             note=note, boosted_by=booster, boost_id=boost_id or None, boost_uri=uri, boosted_at=at if booster else None
@@ -227,20 +151,6 @@ async def home(session: AsyncSession, reader: Reader, window: Window) -> list[En
     if window.ascending:
         entries.reverse()
     return entries
-
-
-def _one_post(
-    *where: ColumnElement[bool], reader: Reader, hidden: Select[str] | None, uri: Any = Notification.note_uri
-) -> ColumnElement[bool]:
-    """True when the post at ``uri`` (the enclosing row's column) matches ``where`` and its author is not
-    hidden. A scalar subquery, not EXISTS: PostgreSQL turns EXISTS into a join planned on estimates, while
-    it runs a scalar subquery as a per-row index lookup (uq_notes_uri) that stops with the outer LIMIT."""
-    found = select(Note.id).where(Note.uri == uri, *where, _not_hidden(Note.attributed_to, reader, hidden))
-    return found.scalar_subquery().is_not(None)
-
-
-def _order(at: Any, row_id: Any, window: Window) -> tuple[Any, Any]:
-    return (at, row_id) if window.ascending else (desc(at), desc(row_id))
 
 
 def _public_filter(
