@@ -43,16 +43,22 @@ def _count(column: InstrumentedAttribute[str | None] | InstrumentedAttribute[str
 
 
 async def decorate(
-    session: AsyncSession, notes: Sequence[Note], reader_uri: str | None, reader_id: int | None = None
+    session: AsyncSession,
+    notes: Sequence[Note],
+    reader_uri: str | None,
+    reader_id: int | None = None,
+    *,
+    parents: bool = True,
 ) -> Decorations:
     """Decorations of ``notes`` as the actor ``reader_uri`` sees them (bookmarks and pins when the local
-    actor's row id ``reader_id`` is given): three statements, however many notes. Counts and the reader's
-    state come from one statement over the page's notes, each a correlated lookup on its own index."""
+    actor's row id ``reader_id`` is given; the posts replied to unless not ``parents``): three statements,
+    however many notes. Counts and the reader's state come from one statement over the page's notes,
+    each a correlated lookup on its own index."""
     if not notes:
         return Decorations()
     note_ids = [n.id for n in notes]
-    parent_uris = sorted({n.in_reply_to_uri for n in notes if n.in_reply_to_uri})
-    parents = (
+    parent_uris = sorted({n.in_reply_to_uri for n in notes if n.in_reply_to_uri}) if parents else []
+    replied_to = (
         {p.uri: p for p in await session.scalars(select(Note).where(Note.uri.in_(parent_uris)))} if parent_uris else {}
     )
     reply = aliased(Note)
@@ -73,7 +79,7 @@ async def decorate(
             exists().where(Bookmark.local_actor_id == reader_id, Bookmark.note_id == Note.id),
             exists().where(Pin.local_actor_id == reader_id, Pin.note_id == Note.id),
         ]
-    found = Decorations(media=await attachments_by_note(session, note_ids), parents=parents)
+    found = Decorations(media=await attachments_by_note(session, note_ids), parents=replied_to)
     for row in await session.execute(select(*columns).where(Note.id.in_(note_ids))):
         note_id, uri, replies, favourites, boosts, *mine = row
         # Zero counts stay out, as a GROUP BY leaves them out (callers read them with ``.get(uri, 0)``).
