@@ -53,8 +53,9 @@ def _note_columns() -> tuple[Any, ...]:
 
 
 @cache
-def parts() -> tuple[Select[Any], Select[Any], Select[Any]]:
-    """The posts, boosts and mentions selects, unwindowed, with the reader as bound parameters."""
+def parts(dialect: str) -> tuple[Select[Any], Select[Any], Select[Any]]:
+    """The posts, boosts and mentions selects for the database ``dialect``, unwindowed, with the reader as
+    bound parameters."""
     followed = select(Follow.followed_uri).where(Follow.follower_uri == READER_URI, Follow.state == "accepted")
     muted = select(Mute.target_uri).where(
         Mute.local_actor_id == READER_ID, or_(Mute.expires_at.is_(None), Mute.expires_at > NOW)
@@ -65,9 +66,16 @@ def parts() -> tuple[Select[Any], Select[Any], Select[Any]]:
     live = Note.deleted_at.is_(None)
     authors = followed.union(select(READER_URI))
     shown_author = Note.attributed_to.not_in(hidden)
+    authored: ColumnElement[bool] = Note.attributed_to.in_(authors)
+    if dialect == "postgresql":
+        # PostgreSQL turns a top-level IN into a join and compares each post with every followed account
+        # (7 ms a page on the benchmark); inside an OR it stays a hashed subplan, one probe a post (0.2 ms).
+        # Its planner folds the constant away only after deciding that. SQLite keeps the plain IN: it walks
+        # ix_notes_author_published per author and stops each walk once the page is full.
+        authored = or_(authored, literal(False))
     posts = select(*_note_columns()).where(
         live,
-        Note.attributed_to.in_(authors),
+        authored,
         or_(Note.visibility != "direct", Note.attributed_to == READER_URI),
         shown_author,
     )
@@ -102,10 +110,10 @@ def parts() -> tuple[Select[Any], Select[Any], Select[Any]]:
     return cast("Select[Any]", posts), cast("Select[Any]", boosts), cast("Select[Any]", mentions)
 
 
-def statement(window: Any) -> Select[Any]:
-    """The page ``window`` (a ``timelines.Window``) of the home timeline: rows of (Note, booster, boost id,
-    boost URI, time), in the window's order."""
-    posts, boosts, mentions = parts()
+def statement(window: Any, dialect: str) -> Select[Any]:
+    """The page ``window`` (a ``timelines.Window``) of the home timeline on the database ``dialect``: rows of
+    (Note, booster, boost id, boost URI, time), in the window's order."""
+    posts, boosts, mentions = parts(dialect)
     post_part = window.apply(posts, Note.published_at, Note.id).subquery()
     picked_boosts = window.apply(boosts, Announce.created_at, Announce.id).subquery()
     boost_part = select(

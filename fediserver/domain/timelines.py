@@ -141,7 +141,8 @@ async def home(session: AsyncSession, reader: Reader, window: Window) -> list[En
     statement is ``fediserver.domain.home_timeline``'s.
     """
     bound = home_timeline.params(reader.uri, reader.actor.id, utcnow())
-    rows = (await session.execute(home_timeline.statement(window), bound)).all()
+    query = home_timeline.statement(window, session.get_bind().dialect.name)
+    rows = (await session.execute(query, bound)).all()
     entries = [
         Entry(
             note=note, boosted_by=booster, boost_id=boost_id or None, boost_uri=uri, boosted_at=at if booster else None
