@@ -6,7 +6,10 @@ accounts they follow (SQLite walks ``ix_notes_author_published`` per author and 
 full; PostgreSQL walks ``ix_notes_published_at``), the boosts by followed accounts (``ix_announces_actor_created``
 on SQLite, ``ix_announces_created`` on PostgreSQL) and the posts mentioning the reader (driven by the
 reader's mention notifications). Each boosted or mentioning post is checked by a scalar lookup on its URI
-(``_one_post``), never joined before the limit.
+(``_one_post``), never joined before the limit. Known limits: PostgreSQL's walk by time goes far back
+for a reader whose followed accounts post rarely, and the mention part looks up every mention the reader
+ever received (notifications do not carry the post's time); a per-user feed filled on write would bound
+both.
 
 The three parts do not depend on the reader: they are built once per process with the reader as bound
 parameters (``params``), so a page costs SQLAlchemy only the window and the merge, and its statement
