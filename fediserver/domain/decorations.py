@@ -1,25 +1,26 @@
 """What a page of posts shows beyond the rows: media, counts, parents and the reader's own state.
 
-Loaded for a whole page at once, one statement per kind of data (never one per post), so a timeline
-page costs the same number of statements whether it holds 5 posts or 40.
+Loaded for a whole page at once (never one statement per post), so a timeline page costs the same
+number of statements whether it holds 5 posts or 40.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import ScalarSelect, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy.orm import InstrumentedAttribute, aliased
 
-from fediserver.models import Announce, Bookmark, Like, MediaAttachment, Note
+from fediserver.models import Announce, Bookmark, Like, MediaAttachment, Note, Pin
 from fediserver.notes import attachments_by_note
 
 
 @dataclass(frozen=True)
 class Decorations:
-    """Per-note extras, keyed by note id (media) or note URI (counts and the reader's state)."""
+    """Per-note extras, keyed by note id (media, bookmarks, pins) or note URI (counts and the reader's state)."""
 
     media: dict[int, list[MediaAttachment]] = field(default_factory=dict)
     parents: dict[str, Note] = field(default_factory=dict)
@@ -29,19 +30,16 @@ class Decorations:
     favourited: set[str] = field(default_factory=set)
     boosted: set[str] = field(default_factory=set)
     bookmarked: set[int] = field(default_factory=set)
+    pinned: set[int] = field(default_factory=set)
 
     def author_uris(self, notes: Sequence[Note]) -> list[str]:
         """Every account the page names: the authors and the authors of the posts replied to."""
         return [n.attributed_to for n in notes] + [p.attributed_to for p in self.parents.values()]
 
 
-async def _grouped(session: AsyncSession, column: InstrumentedAttribute[str | None], uris: list[str]) -> dict[str, int]:
-    rows = await session.execute(select(column, func.count()).where(column.in_(uris)).group_by(column))
-    return {uri: count for uri, count in rows if uri is not None}
-
-
-async def _mine(session: AsyncSession, model: type[Like] | type[Announce], me: str, uris: list[str]) -> set[str]:
-    return set(await session.scalars(select(model.note_uri).where(model.actor_uri == me, model.note_uri.in_(uris))))
+def _count(column: InstrumentedAttribute[str | None] | InstrumentedAttribute[str]) -> ScalarSelect[int]:
+    """How many rows have ``column`` equal to the enclosing row's note URI (an index lookup per note)."""
+    return select(func.count()).where(column == Note.uri).scalar_subquery()
 
 
 async def decorate(
@@ -50,41 +48,57 @@ async def decorate(
     reader_uri: str | None,
     reader_id: int | None = None,
     *,
+    parents: bool = True,
     fresh: bool = False,
 ) -> Decorations:
-    """Decorations of ``notes`` as the actor ``reader_uri`` sees them (bookmarks when the local actor's
-    row id ``reader_id`` is given): at most eight statements, however many notes.
+    """Decorations of ``notes`` as the actor ``reader_uri`` sees them (bookmarks and pins when the local
+    actor's row id ``reader_id`` is given; the posts replied to unless not ``parents``): three statements,
+    however many notes. Counts and the reader's state come from one statement over the page's notes,
+    each a correlated lookup on its own index.
 
-    ``fresh`` notes were just created by the caller: nothing can have replied to, favourited, boosted or
-    bookmarked them yet, so only their media and parents are read (two statements)."""
+    ``fresh`` notes were just created by the caller: nothing can have replied to, favourited, boosted,
+    bookmarked or pinned them yet, so only their media and parents are read (two statements)."""
     if not notes:
         return Decorations()
-    uris = [n.uri for n in notes]
-    parent_uris = sorted({n.in_reply_to_uri for n in notes if n.in_reply_to_uri})
-    parents = (
+    note_ids = [n.id for n in notes]
+    parent_uris = sorted({n.in_reply_to_uri for n in notes if n.in_reply_to_uri}) if parents else []
+    replied_to = (
         {p.uri: p for p in await session.scalars(select(Note).where(Note.uri.in_(parent_uris)))} if parent_uris else {}
     )
-    media = await attachments_by_note(session, [n.id for n in notes])
+    reply = aliased(Note)
+    columns: list[Any] = [
+        Note.id,
+        Note.uri,
+        _count(reply.in_reply_to_uri),
+        _count(Like.note_uri),
+        _count(Announce.note_uri),
+    ]
+    if reader_uri is not None:
+        columns += [
+            exists().where(Like.actor_uri == reader_uri, Like.note_uri == Note.uri),
+            exists().where(Announce.actor_uri == reader_uri, Announce.note_uri == Note.uri),
+        ]
+    if reader_id is not None:
+        columns += [
+            exists().where(Bookmark.local_actor_id == reader_id, Bookmark.note_id == Note.id),
+            exists().where(Pin.local_actor_id == reader_id, Pin.note_id == Note.id),
+        ]
+    found = Decorations(media=await attachments_by_note(session, note_ids), parents=replied_to)
     if fresh:
-        return Decorations(media=media, parents=parents)
-    found = Decorations(
-        media=media,
-        parents=parents,
-        replies=await _grouped(session, Note.in_reply_to_uri, uris),
-        favourites=await _grouped(session, Like.note_uri, uris),
-        boosts=await _grouped(session, Announce.note_uri, uris),
-    )
-    if reader_uri is None:
         return found
-    found.favourited.update(await _mine(session, Like, reader_uri, uris))
-    found.boosted.update(await _mine(session, Announce, reader_uri, uris))
-    if reader_id is None:
-        return found
-    found.bookmarked.update(
-        await session.scalars(
-            select(Bookmark.note_id).where(
-                Bookmark.local_actor_id == reader_id, Bookmark.note_id.in_([n.id for n in notes])
-            )
-        )
-    )
+    for row in await session.execute(select(*columns).where(Note.id.in_(note_ids))):
+        note_id, uri, replies, favourites, boosts, *mine = row
+        # Zero counts stay out, as a GROUP BY leaves them out (callers read them with ``.get(uri, 0)``).
+        for counts, count in ((found.replies, replies), (found.favourites, favourites), (found.boosts, boosts)):
+            if count:
+                counts[uri] = count
+        flags = dict(zip(("favourited", "boosted", "bookmarked", "pinned"), mine, strict=False))
+        if flags.get("favourited"):
+            found.favourited.add(uri)
+        if flags.get("boosted"):
+            found.boosted.add(uri)
+        if flags.get("bookmarked"):
+            found.bookmarked.add(note_id)
+        if flags.get("pinned"):
+            found.pinned.add(note_id)
     return found

@@ -11,16 +11,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol, TypeVar, cast
+from typing import Any, Protocol, TypeVar
 
-from sqlalchemy import ColumnElement, Select, and_, desc, exists, literal, or_, select, union_all
+from sqlalchemy import ColumnElement, Select, and_, desc, exists, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
+from fediserver.domain import home_timeline
 from fediserver.domain.moderation import in_public_feeds
 from fediserver.models import (
     ActorBlock,
-    Announce,
     Follow,
     LocalActor,
     MediaAttachment,
@@ -127,10 +127,6 @@ async def _notes(session: AsyncSession, query: Select[Note], window: Window) -> 
     return rows
 
 
-def _following(reader: Reader) -> Select[str]:
-    return select(Follow.followed_uri).where(Follow.follower_uri == reader.uri, Follow.state == "accepted")
-
-
 def _mentioning(reader: Reader) -> Select[str | None]:
     return select(Notification.note_uri).where(
         Notification.local_actor_id == reader.actor.id, Notification.type == "mention"
@@ -141,72 +137,12 @@ async def home(session: AsyncSession, reader: Reader, window: Window) -> list[En
     """The home timeline: posts (own, followed, mentioning the reader) and boosts by followed accounts.
 
     A followed account's direct posts show only when they mention the reader; boosts only of public and
-    unlisted posts (Mastodon's ``FanOutOnWriteService``). Posts and boosts are merged by time.
+    unlisted posts (Mastodon's ``FanOutOnWriteService``). Posts and boosts are merged by time; the
+    statement is ``fediserver.domain.home_timeline``'s.
     """
-    followed = _following(reader)
-    live = Note.deleted_at.is_(None)
-    authors = followed.union(select(literal(reader.uri)))
-    posts = select(
-        Note.id.label("note_id"),
-        literal(None).label("booster"),
-        literal(0).label("boost_id"),
-        literal(None).label("boost_uri"),
-        Note.published_at.label("at"),
-        Note.id.label("row_id"),
-    ).where(
-        live,
-        Note.attributed_to.in_(authors),
-        or_(Note.visibility != "direct", Note.attributed_to == reader.uri),
-        _not_hidden(Note.attributed_to, reader),
-    )
-    # Direct posts of followed accounts and posts of anyone else reach home only by mentioning the reader.
-    mentions = (
-        select(
-            Note.id.label("note_id"),
-            literal(None).label("booster"),
-            literal(0).label("boost_id"),
-            literal(None).label("boost_uri"),
-            Note.published_at.label("at"),
-            Note.id.label("row_id"),
-        )
-        .join(Notification, Notification.note_uri == Note.uri)
-        .where(
-            Notification.local_actor_id == reader.actor.id,
-            Notification.type == "mention",
-            live,
-            Note.attributed_to.not_in(authors) | (Note.visibility == "direct"),
-            _not_hidden(Note.attributed_to, reader),
-        )
-    )
-    boosts = (
-        select(
-            Note.id.label("note_id"),
-            Announce.actor_uri.label("booster"),
-            Announce.id.label("boost_id"),
-            Announce.activity_uri.label("boost_uri"),
-            Announce.created_at.label("at"),
-            Announce.id.label("row_id"),
-        )
-        .join(Note, Note.uri == Announce.note_uri)
-        .where(
-            Announce.actor_uri.in_(followed),
-            _not_hidden(Announce.actor_uri, reader),
-            _not_hidden(Note.attributed_to, reader),
-            Note.visibility.in_(PUBLIC),
-            live,
-        )
-    )
-    post_part = window.apply(cast("Select[Any]", posts), Note.published_at, Note.id).subquery()
-    boost_part = window.apply(cast("Select[Any]", boosts), Announce.created_at, Announce.id).subquery()
-    mention_part = window.apply(cast("Select[Any]", mentions), Note.published_at, Note.id).subquery()
-    merged = union_all(select(post_part), select(boost_part), select(mention_part)).subquery()
-    picked = select(merged).order_by(*_order(merged.c.at, merged.c.row_id, window)).limit(window.limit).subquery()
-    query = (
-        select(Note, picked.c.booster, picked.c.boost_id, picked.c.boost_uri, picked.c.at)
-        .join(picked, picked.c.note_id == Note.id)
-        .order_by(*_order(picked.c.at, picked.c.row_id, window))
-    )
-    rows = (await session.execute(query)).all()
+    bound = home_timeline.params(reader.uri, reader.actor.id, utcnow())
+    query = home_timeline.statement(window, session.get_bind().dialect.name)
+    rows = (await session.execute(query, bound)).all()
     entries = [
         Entry(
             note=note, boosted_by=booster, boost_id=boost_id or None, boost_uri=uri, boosted_at=at if booster else None
@@ -216,10 +152,6 @@ async def home(session: AsyncSession, reader: Reader, window: Window) -> list[En
     if window.ascending:
         entries.reverse()
     return entries
-
-
-def _order(at: Any, row_id: Any, window: Window) -> tuple[Any, Any]:
-    return (at, row_id) if window.ascending else (desc(at), desc(row_id))
 
 
 def _public_filter(

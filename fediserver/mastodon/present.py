@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Result, func, literal, null, select, union_all
+from sqlalchemy import String, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from fediserver.domain import profiles
 from fediserver.domain.decorations import decorate
 from fediserver.domain.timelines import Entry
 from fediserver.mastodon.entities.account import AccountStats, local_account, remote_account
 from fediserver.mastodon.entities.media_attachment import media_entity
 from fediserver.mastodon.entities.status import StatusContext, reblog_entity, status_entity, status_id
 from fediserver.mastodon.ids import snowflake
-from fediserver.models import Follow, LocalActor, Note, RemoteActor
+from fediserver.models import AccountStat, LocalActor, Note, RemoteActor
 from fediserver.urls import Urls
 
 JSON = dict[str, Any]
@@ -35,62 +33,36 @@ class Presenter:
         self.reader = reader
 
     async def _stats(self, uris: list[str]) -> dict[str, AccountStats]:
-        """Statuses, followers and following of each account, in one statement for the whole page."""
+        """The stored counters of every one of ``uris`` (``fediserver.models.stats``): one primary-key read."""
         if not uris:
             return {}
-        accepted = Follow.state == "accepted"
-        kind = literal("statuses").label("kind")
-        rows: Result[str, str, int, datetime | None] = await self.session.execute(
-            union_all(
-                select(kind, Note.attributed_to, func.count(), func.max(Note.published_at))
-                .where(Note.attributed_to.in_(uris), Note.deleted_at.is_(None))
-                .group_by(Note.attributed_to),
-                select(literal("followers"), Follow.followed_uri, func.count(), null())
-                .where(Follow.followed_uri.in_(uris), accepted)
-                .group_by(Follow.followed_uri),
-                select(literal("following"), Follow.follower_uri, func.count(), null())
-                .where(Follow.follower_uri.in_(uris), accepted)
-                .group_by(Follow.follower_uri),
-            )
-        )
-        counts: dict[tuple[str, str], int] = {}
-        last: dict[str, datetime] = {}
-        for what, uri, count, at in rows:
-            counts[(what, uri)] = count
-            if at is not None:
-                last[uri] = at
-        return {
-            uri: AccountStats(
-                statuses=counts.get(("statuses", uri), 0),
-                followers=counts.get(("followers", uri), 0),
-                following=counts.get(("following", uri), 0),
-                last_status_at=last.get(uri),
-            )
-            for uri in uris
-        }
+        rows = await self.session.scalars(select(AccountStat).where(AccountStat.actor_uri.in_(uris)))
+        stored = {row.actor_uri: _counters(row) for row in rows}
+        return {uri: stored.get(uri, AccountStats()) for uri in uris}
 
     async def accounts(self, uris: Iterable[str]) -> dict[str, JSON]:
-        """Account entities by actor URI; unknown URIs are left out."""
+        """Account entities by actor URI; unknown URIs are left out. Two statements (local and remote
+        accounts), each with its stored counters joined in."""
         wanted = sorted(set(uris))
         prefix = self.urls.actor("")
         local_names = [u[len(prefix) :] for u in wanted if u.startswith(prefix)]
         remote_uris = [u for u in wanted if not u.startswith(prefix)]
-        stats = await self._stats(wanted)
         out: dict[str, JSON] = {}
-        # The reader's own row is at hand (their posts, as the answer to posting one, name them).
-        held = [self.reader] if self.reader is not None and self.reader.username in local_names else []
-        local_names = [n for n in local_names if not held or n != held[0].username]
-        found: list[LocalActor] = []
         if local_names:
-            people = LocalActor.actor_type != "Application"
-            query = select(LocalActor).where(LocalActor.username.in_(local_names), people)
-            found = list(await self.session.scalars(query))
-        for actor in [*held, *found]:
-            uri = self.urls.actor(actor.username)
-            out[uri] = local_account(actor, self.urls, stats.get(uri, AccountStats()))
+            local_uri = literal(prefix, String).concat(LocalActor.username)
+            for actor, stat in await self.session.execute(
+                select(LocalActor, AccountStat)
+                .outerjoin(AccountStat, AccountStat.actor_uri == local_uri)
+                .where(LocalActor.username.in_(local_names), LocalActor.actor_type != "Application")
+            ):
+                out[self.urls.actor(actor.username)] = local_account(actor, self.urls, _counters(stat))
         if remote_uris:
-            for remote in await self.session.scalars(select(RemoteActor).where(RemoteActor.uri.in_(remote_uris))):
-                out[remote.uri] = remote_account(remote, self.urls, stats.get(remote.uri, AccountStats()))
+            for remote, stat in await self.session.execute(
+                select(RemoteActor, AccountStat)
+                .outerjoin(AccountStat, AccountStat.actor_uri == RemoteActor.uri)
+                .where(RemoteActor.uri.in_(remote_uris))
+            ):
+                out[remote.uri] = remote_account(remote, self.urls, _counters(stat))
         return out
 
     async def account(self, uri: str) -> JSON | None:
@@ -105,14 +77,6 @@ class Presenter:
         name = self.viewer_uri[len(prefix) :]
         found: int | None = await self.session.scalar(select(LocalActor.id).where(LocalActor.username == name))
         return found
-
-    async def _pinned(self, note_ids: list[int]) -> set[int]:
-        """The reader's pins among ``note_ids`` (a local reader's only)."""
-        reader_id = await self._reader_id()
-        if reader_id is None or not note_ids:
-            return set()
-        reader = await self.session.get(LocalActor, reader_id)
-        return await profiles.pinned_among(self.session, reader, note_ids) if reader is not None else set()
 
     async def statuses(self, notes: Sequence[Note]) -> list[JSON]:
         """Status entities in the order given; notes whose author is unknown are left out."""
@@ -130,7 +94,6 @@ class Presenter:
         extra = await decorate(self.session, notes, self.viewer_uri, reader_id, fresh=fresh)
         boosters = [e.boosted_by for e in entries if e.boosted_by]
         accounts = await self.accounts(extra.author_uris(notes) + boosters)
-        pinned = set() if fresh else await self._pinned([n.id for n in notes])
         out: list[JSON] = []
         for entry in entries:
             note = entry.note
@@ -150,7 +113,7 @@ class Presenter:
                 favourited=note.uri in extra.favourited,
                 reblogged=note.uri in extra.boosted,
                 bookmarked=note.id in extra.bookmarked,
-                pinned=note.id in pinned,
+                pinned=note.id in extra.pinned,
                 viewer=self.viewer_uri is not None,
             )
             status = status_entity(note, ctx)
@@ -168,3 +131,15 @@ class Presenter:
         if not found:
             raise LookupError(f"the author of {note.uri} is unknown")
         return found[0]
+
+
+def _counters(row: AccountStat | None) -> AccountStats:
+    """An account's stored counters; no row: nothing counted yet, all zero."""
+    if row is None:
+        return AccountStats()
+    return AccountStats(
+        statuses=row.statuses_count,
+        followers=row.followers_count,
+        following=row.following_count,
+        last_status_at=row.last_status_at,
+    )

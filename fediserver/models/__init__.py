@@ -19,6 +19,7 @@ from fediserver.models.queues import (
 )
 from fediserver.models.sessions import WebSession
 from fediserver.models.social import VISIBILITIES, Announce, Follow, Like, MediaAttachment, Note
+from fediserver.models.stats import AccountStat
 from fediserver.models.streams import StreamEventRow
 
 __all__ = [
@@ -58,5 +59,6 @@ __all__ = [
     "WebSession",
     "utcnow",
 ]
+__all__ += ["AccountStat"]
 __all__ += ["NOTIFICATION_TYPES", "AccountHandle", "NoteEdit", "NoteTag", "Notification", "Tag"]
 __all__ += ["ROLES", "InstanceSetting", "Invite"]

@@ -135,6 +135,8 @@ class Announce(Base):
         UniqueConstraint("actor_uri", "note_uri", name="uq_announces_pair"),
         # Boosts by followed accounts, newest first (the home timeline).
         Index("ix_announces_actor_created", "actor_uri", "created_at"),
+        # All boosts newest first: PostgreSQL walks it and stops at a page (migration 0023).
+        Index("ix_announces_created", "created_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
