@@ -103,6 +103,26 @@ def visibility_of(doc: JSON, followers_url: str | None) -> str:
     return "direct"
 
 
+MAX_TAGS = 64
+
+
+def mention_and_hashtag_tags(tags: Any) -> list[JSON]:
+    """The ``Mention`` and ``Hashtag`` tags (AS2 vocabulary §5.7) as ``{"type", "href", "name"}`` with
+    string values, at most ``MAX_TAGS``; anything else in ``tag`` is dropped."""
+    out: list[JSON] = []
+    for item in ap.as_list(tags):
+        if not isinstance(item, dict):
+            continue
+        kind = "Mention" if ap.has_type(item, "Mention") else "Hashtag" if ap.has_type(item, "Hashtag") else None
+        href, name = ap.get_id(item.get("href")), item.get("name")
+        if kind is None or not isinstance(name, str) or len(name) > 256 or (kind == "Mention" and not href):
+            continue
+        out.append({"type": kind, "href": href if href and len(href) <= 2048 else None, "name": name})
+        if len(out) >= MAX_TAGS:
+            break
+    return out
+
+
 def note_to_model(doc: JSON, author: RemoteActor, row: Note | None = None) -> Note:
     """A remote Note, its HTML sanitised; attachments stay remote references."""
     note_id = ap.require_id(doc)
@@ -123,6 +143,7 @@ def note_to_model(doc: JSON, author: RemoteActor, row: Note | None = None) -> No
     row.cc = [x for x in (ap.get_id(t) for t in ap.as_list(doc.get("cc"))) if x]
     row.in_reply_to_uri = ap.get_id(doc.get("inReplyTo"))
     row.emojis = emojis_from_tags(doc.get("tag"))
+    row.tags = mention_and_hashtag_tags(doc.get("tag"))
     row.raw = doc
     row.published_at = parse_time(doc.get("published")) or utcnow()
     row.updated_at = parse_time(doc.get("updated"))

@@ -12,7 +12,16 @@ from fediserver.domain.decorations import decorate
 from fediserver.domain.timelines import Entry
 from fediserver.mastodon.entities.account import AccountStats, local_account, remote_account
 from fediserver.mastodon.entities.media_attachment import media_entity
-from fediserver.mastodon.entities.status import StatusContext, reblog_entity, status_entity, status_id
+from fediserver.mastodon.entities.status import (
+    StatusContext,
+    emoji_entities,
+    mention_entities,
+    mentioned_uris,
+    reblog_entity,
+    status_entity,
+    status_id,
+    tag_entities,
+)
 from fediserver.mastodon.ids import snowflake
 from fediserver.models import AccountStat, LocalActor, Note, RemoteActor
 from fediserver.urls import Urls
@@ -93,7 +102,8 @@ class Presenter:
         reader_id = None if fresh else await self._reader_id()
         extra = await decorate(self.session, notes, self.viewer_uri, reader_id, fresh=fresh)
         boosters = [e.boosted_by for e in entries if e.boosted_by]
-        accounts = await self.accounts(extra.author_uris(notes) + boosters)
+        mentioned = [uri for n in notes for uri in mentioned_uris(n)]
+        accounts = await self.accounts(extra.author_uris(notes) + boosters + mentioned)
         out: list[JSON] = []
         for entry in entries:
             note = entry.note
@@ -115,6 +125,9 @@ class Presenter:
                 bookmarked=note.id in extra.bookmarked,
                 pinned=note.id in extra.pinned,
                 viewer=self.viewer_uri is not None,
+                mentions=mention_entities(note, accounts),
+                tags=tag_entities(note, self.urls),
+                emojis=emoji_entities(note),
             )
             status = status_entity(note, ctx)
             booster = accounts.get(entry.boosted_by or "")

@@ -14,6 +14,7 @@ from typing import Any
 from fediserver.mastodon.entities import iso
 from fediserver.mastodon.ids import snowflake
 from fediserver.models import Note
+from fediserver.urls import Urls
 
 JSON = dict[str, Any]
 VISIBILITY_OUT = {"public": "public", "unlisted": "unlisted", "followers": "private", "direct": "direct"}
@@ -38,6 +39,42 @@ class StatusContext:
     viewer: bool = False
     mentions: list[JSON] = field(default_factory=list)
     tags: list[JSON] = field(default_factory=list)
+    emojis: list[JSON] = field(default_factory=list)
+
+
+def mentioned_uris(note: Note) -> list[str]:
+    """The actor URIs of the note's ``Mention`` tags (AS2 vocabulary §5.7, as Mastodon emits them)."""
+    return [t["href"] for t in note.tags or [] if t.get("type") == "Mention" and isinstance(t.get("href"), str)]
+
+
+def mention_entities(note: Note, accounts: dict[str, JSON]) -> list[JSON]:
+    """Status ``mentions``: id, username, url and acct of each mentioned account we know (Mastodon leaves
+    out what it has not resolved too)."""
+    out: list[JSON] = []
+    for uri in dict.fromkeys(mentioned_uris(note)):
+        account = accounts.get(uri)
+        if account is not None:
+            out.append({key: account[key] for key in ("id", "username", "url", "acct")})
+    return out
+
+
+def tag_entities(note: Note, urls: Urls) -> list[JSON]:
+    """Status ``tags``: each ``Hashtag`` tag's name without ``#`` and this instance's page for it."""
+    names: dict[str, str] = {}
+    for tag in note.tags or []:
+        name = tag.get("name")
+        if tag.get("type") == "Hashtag" and isinstance(name, str) and name.lstrip("#"):
+            names.setdefault(name.lstrip("#").lower(), name.lstrip("#"))
+    return [{"name": name, "url": urls.tag(name)} for name in names.values()]
+
+
+def emoji_entities(note: Note) -> list[JSON]:
+    """Status ``emojis`` (CustomEmoji): the note's ``Emoji`` tags, images by reference."""
+    return [
+        {"shortcode": e["shortcode"], "url": e["url"], "static_url": e["url"], "visible_in_picker": False}
+        for e in note.emojis or []
+        if e.get("shortcode") and e.get("url")
+    ]
 
 
 def status_id(note: Note) -> str:
@@ -59,7 +96,7 @@ def status_entity(note: Note, ctx: StatusContext) -> JSON:
         "application": None,
         "mentions": ctx.mentions,
         "tags": ctx.tags,
-        "emojis": [],
+        "emojis": ctx.emojis,
         "reblogs_count": ctx.reblogs,
         "favourites_count": ctx.favourites,
         "replies_count": ctx.replies,
