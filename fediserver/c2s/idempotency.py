@@ -2,9 +2,11 @@
 after a lost answer would post twice; with the same key and the same token within an hour (the window the
 Mastodon API keeps for statuses) the server answers the first activity's ``Location`` and does nothing.
 
-The key row is claimed before the activity is made, in the same transaction: a concurrent retry waits on
-the unique index and, once the first commits, finds its ``Location``; if the first fails, its rollback
-frees the key for the retry.
+The key row is written after the activity is made, in the same transaction, so nothing has been written
+while the activity's handler fetches remote actors or objects (it may release its connection then:
+``federation.connections``). A concurrent retry with the same key meets the unique index: the second to
+write rolls its whole activity back and answers the first's ``Location``; if the first fails, its
+rollback frees the key for the retry.
 """
 
 from __future__ import annotations
@@ -44,8 +46,9 @@ async def earlier(session: AsyncSession, token_id: int, key: str) -> str | None:
     )
 
 
-async def claim(session: AsyncSession, token_id: int, key: str) -> OutboxIdempotencyKey | None:
-    """Reserve the key for a new activity; None when a concurrent request holds it (the caller re-reads)."""
+async def record(session: AsyncSession, token_id: int, key: str, location: str) -> bool:
+    """Keep ``location`` as the answer for this key; False when a concurrent request holds the key (the
+    caller rolls its activity back and re-reads with :func:`earlier`)."""
     await session.execute(
         delete(OutboxIdempotencyKey).where(
             OutboxIdempotencyKey.token_id == token_id,
@@ -53,10 +56,9 @@ async def claim(session: AsyncSession, token_id: int, key: str) -> OutboxIdempot
             OutboxIdempotencyKey.created_at <= utcnow() - WINDOW,
         )
     )
-    row = OutboxIdempotencyKey(token_id=token_id, key=key, location="")
     try:
         async with session.begin_nested():
-            session.add(row)
+            session.add(OutboxIdempotencyKey(token_id=token_id, key=key, location=location))
     except IntegrityError:
-        return None
-    return row
+        return False
+    return True

@@ -60,20 +60,20 @@ async def post_outbox(request: Request) -> Response:
         kind = (await undone(box, sub))[0] if sub.type == "Undo" else sub.type
         if not found.scopes.allows(SCOPES[kind]):
             raise Forbidden(f"This action is outside the authorized scopes ({SCOPES[kind]})")
-        claimed = await idempotency.claim(session, found.token.id, key) if key is not None else None
-        if key is not None and claimed is None:
-            # A concurrent request with this key committed first (or is still running).
-            repeated = await idempotency.earlier(session, found.token.id, key)
-            if repeated is None:
-                raise Conflict("Idempotency-Key: a request with this key is still being processed")
-            return Response(status_code=201, headers={"Location": repeated})
         try:
             location = await HANDLERS[sub.type](box, sub)
         except InvalidInput as exc:
             # The domain answers the Mastodon API's 422; ActivityPub clients are told 400 (c2s.md §1.1).
             raise BadActivity(exc.message) from None
-        if claimed is not None:
-            claimed.location = location
+        token_id = found.token.id
+        if key is not None and not await idempotency.record(session, token_id, key, location):
+            # A concurrent request with this key wrote first: its activity stands, this one is undone
+            # (the rollback expires every loaded row, hence ``token_id`` read before it).
+            await session.rollback()
+            repeated = await idempotency.earlier(session, token_id, key)
+            if repeated is None:
+                raise Conflict("Idempotency-Key: a request with this key is still being processed")
+            return Response(status_code=201, headers={"Location": repeated})
         await session.commit()
     return Response(status_code=201, headers={"Location": location})
 

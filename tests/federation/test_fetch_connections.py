@@ -242,15 +242,20 @@ async def test_searches_waiting_on_a_slow_webfinger_host_leave_the_pool_free(
     assert all(r.json()["accounts"] == [] for r in answers)
 
 
+@pytest.mark.parametrize("idempotency_key", [None, "k-1"])
 async def test_c2s_create_to_a_remote_actor__holds_no_connection_while_b_answers(
-    pair: tuple[Instance, Instance, Watching],
+    pair: tuple[Instance, Instance, Watching], idempotency_key: str | None
 ) -> None:
+    """With an ``Idempotency-Key`` too: the key is written after the activity is made, so nothing has been
+    written while the recipient is fetched (``c2s.idempotency``)."""
     a, b, watching = pair
     bob = b.actor_url("bob")
     headers = {
         "Authorization": f"Bearer {await token(a, 'alice')}",
         "Content-Type": 'application/ld+json; profile="https://www.w3.org/ns/activitystreams"',
     }
+    if idempotency_key is not None:
+        headers["Idempotency-Key"] = idempotency_key
     note = {"type": "Note", "content": "hello bob", "to": [bob]}
     async with httpx.AsyncClient(timeout=30) as http:
         actor = (await http.get(a.actor_url("alice"), headers={"Accept": ap.ACTIVITY_JSON})).json()
