@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.routing import BaseRoute, NoMatchFound, Route, WebSocketRoute
 
 from fediserver.config import Settings
 from fediserver.domain import notifications, site
@@ -165,9 +166,34 @@ async def checked_form(
     return Posted(fields=fields, files=files)
 
 
+def _routes_named(app: Any) -> dict[str, list[BaseRoute]]:
+    """The app's routes by name. ``Router.url_path_for`` tries every route in turn (a hundred and more
+    here, each answering with an exception), and a feed page builds a hundred URLs: that scan was most of
+    a signed-in page's time. Built once, at the first page after start-up, when every route is mounted."""
+    index: dict[str, list[BaseRoute]] | None = getattr(app.state, "web_routes_named", None)
+    if index is None:
+        index = {}
+        for route in app.routes:
+            name = getattr(route, "name", None)
+            if isinstance(route, (Route, WebSocketRoute)) and name:
+                index.setdefault(name, []).append(route)
+        app.state.web_routes_named = index
+    return index
+
+
 def url_for(request: Request) -> Callable[..., str]:
+    """``url(name, **params)`` for templates: the path of the named route (``Router.url_path_for``'s
+    answer, found by name first; names that only a mount knows fall back to the full scan)."""
+    named = _routes_named(request.app)
+
     def build(name: str, **params: Any) -> str:
-        return str(request.app.url_path_for(name, **{k: str(v) for k, v in params.items()}))
+        values = {k: str(v) for k, v in params.items()}
+        for route in named.get(name, ()):
+            try:
+                return str(route.url_path_for(name, **values))
+            except NoMatchFound:
+                continue
+        return str(request.app.url_path_for(name, **values))
 
     return build
 
