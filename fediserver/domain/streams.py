@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 
-from sqlalchemy import exists, select
+from sqlalchemy import exists, inspect, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fediserver.models import Follow, LocalActor, MediaAttachment, Note, Notification, StreamEventRow
@@ -50,6 +50,12 @@ async def _local_ids(session: AsyncSession, urls: Urls, uris: list[str]) -> list
     return list(await session.scalars(select(LocalActor.id).where(LocalActor.username.in_(names))))
 
 
+async def _has_media(session: AsyncSession, note: Note) -> bool:
+    if "attachments" in inspect(note).dict:  # loaded with the note (the inbound worker's): no query
+        return bool(note.attachments)
+    return bool(await session.scalar(select(exists().where(MediaAttachment.note_id == note.id))))
+
+
 async def status_keys(session: AsyncSession, urls: Urls, note: Note) -> tuple[str, ...]:
     """The stream keys a status event goes to (module docstring)."""
     keys: list[str] = []
@@ -59,7 +65,7 @@ async def status_keys(session: AsyncSession, urls: Urls, note: Note) -> tuple[st
         ids = ([note.local_actor_id] if note.local_actor_id is not None else []) + addressed
         return tuple(dict.fromkeys(f"direct:{i}" for i in ids))
     if note.visibility == "public":
-        has_media = bool(await session.scalar(select(exists().where(MediaAttachment.note_id == note.id))))
+        has_media = await _has_media(session, note)
         scopes = ["public", "public:local" if local else "public:remote"]
         keys += scopes + ([f"{s}:media" for s in scopes] if has_media else [])
         for tag in sorted(tags_of(note)):

@@ -26,12 +26,14 @@ def hashtag_names(tags: Any) -> list[str]:
     return names
 
 
-async def index_tags(session: AsyncSession, note: Note, names: Iterable[str]) -> list[Tag]:
-    """Make ``names`` the note's hashtags (replacing any earlier set, for edits); the caller commits."""
+async def index_tags(session: AsyncSession, note: Note, names: Iterable[str], *, replace: bool = True) -> list[Tag]:
+    """Make ``names`` the note's hashtags (replacing any earlier set, for edits; ``replace=False`` for a note
+    just inserted, which has none); the caller commits."""
     wanted: dict[str, str] = {}
     for name in names:
         wanted.setdefault(normalize_tag(name), name)
-    await session.execute(delete(NoteTag).where(NoteTag.note_id == note.id))
+    if replace:
+        await session.execute(delete(NoteTag).where(NoteTag.note_id == note.id))
     if not wanted:
         return []
     existing = {t.name: t for t in await session.scalars(select(Tag).where(Tag.name.in_(wanted)))}

@@ -6,12 +6,11 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 import activitypub as ap
 from fediserver.federation.context import Federation
-from fediserver.federation.inbound.context import Inbound
+from fediserver.federation.inbound.context import Inbound, sender
 from fediserver.federation.inbound.follows import on_accept, on_follow, on_reject
 from fediserver.federation.inbound.moderation import on_block, on_flag, on_move
 from fediserver.federation.inbound.notes import on_create, on_delete, on_update
@@ -19,7 +18,7 @@ from fediserver.federation.inbound.reactions import on_announce, on_like
 from fediserver.federation.inbound.undo import on_undo
 from fediserver.jobs.retry import Backoff
 from fediserver.jobs.worker import FetchFirst, PermanentJobError
-from fediserver.models import InboundActivity, RemoteActor, utcnow
+from fediserver.models import InboundActivity, utcnow
 
 Handler = Callable[[Inbound], Awaitable[None]]
 
@@ -67,7 +66,7 @@ class InboxHandler:
         assert isinstance(job, InboundActivity)
         handler = HANDLERS.get(job.activity_type)
         if handler is not None:
-            actor = await session.scalar(select(RemoteActor).where(RemoteActor.uri == job.actor_uri))
+            actor = await sender(session, job.actor_uri)
             if actor is None:
                 raise PermanentJobError(f"sender {job.actor_uri} is not cached")
             documents = self.documents.setdefault(job.id, {})
