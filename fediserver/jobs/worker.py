@@ -24,6 +24,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from fediserver.jobs import queue
+from fediserver.jobs.batch import run_batched
 from fediserver.jobs.retry import Backoff, next_attempt
 from fediserver.models.base import QueueMixin
 
@@ -93,6 +94,9 @@ class JobHandler(Protocol):
         """How many of a claimed batch run at once."""
         ...
 
+    # Optional: ``batched`` (a bool attribute) runs a claimed batch in few transactions (``jobs.batch``),
+    # one partition after another, for a handler that never commits the session itself.
+
     @property
     def max_attempts(self) -> int:
         """Attempts after which a job fails for good, whatever its horizon."""
@@ -151,6 +155,10 @@ class Worker:
         if not claimed:
             return 0
         rows = await self._load(handler, claimed)
+        if getattr(handler, "batched", False):
+            ordered = [job for group in _partitions(handler, claimed, rows) for job in group]
+            await run_batched(self, handler, ordered, rows)
+            return len(claimed)
         limit = asyncio.Semaphore(max(handler.concurrency, 1))
 
         async def bounded(jobs: list[queue.Claimed]) -> None:
