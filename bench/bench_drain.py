@@ -40,7 +40,7 @@ from fediserver.federation.context import Federation
 from fediserver.federation.remote import store_actor
 from fediserver.jobs.handlers import build_handlers
 from fediserver.jobs.worker import Worker
-from fediserver.models import InboundActivity, Note, Notification
+from fediserver.models import InboundActivity, Note, Notification, utcnow
 from fediserver.urls import Urls
 
 
@@ -93,9 +93,7 @@ async def run_drain(instance: Instance, handlers_for: Any, workers: int) -> floa
     sessions = session_factory(engines[0])
     while True:
         async with sessions() as session:
-            left = await session.scalar(
-                select(func.count()).where(InboundActivity.state.in_(("queued", "running")))
-            )
+            left = await session.scalar(select(func.count()).where(InboundActivity.state.in_(("queued", "running"))))
         if not left:
             break
         await asyncio.sleep(0.02)
@@ -118,25 +116,19 @@ async def seed(instance: Instance, round_: int, creates: int, actors: int, alice
                 doc = {"id": uri, "type": "Person", "preferredUsername": uri.rsplit("/", 1)[1], "inbox": uri + "/inbox",
                        "publicKey": {"id": uri + "#main-key", "owner": uri, "publicKeyPem": "unused"}}  # fmt: skip
                 await store_actor(session, doc)
+        due = utcnow() - timedelta(seconds=1)
         rows = []
         for i in range(creates):
             sender = senders[i % actors]
             body = create(f"{HOST}:{port}", sender, f"r{round_}-{i}", alice)
             rows.append({
-                "activity_id": body["id"], "activity_type": "Create", "actor_uri": sender, "key_id": sender + "#main-key",
-                "recipient_actor_id": None, "body": body, "state": "queued", "next_attempt_at": func.now(),
+                "activity_id": body["id"], "activity_type": "Create", "actor_uri": sender,
+                "key_id": sender + "#main-key", "recipient_actor_id": None, "body": body, "state": "queued",
+                "next_attempt_at": due,
             })  # fmt: skip
-        for row in rows:
-            row["next_attempt_at"] = settings_clock()
         await session.execute(insert(InboundActivity), rows)
         await session.commit()
     await engine.dispose()
-
-
-def settings_clock() -> Any:
-    from fediserver.models import utcnow
-
-    return utcnow() - timedelta(seconds=1)
 
 
 async def reset_queue(instance: Instance) -> None:
@@ -159,9 +151,7 @@ async def counts(instance: Instance) -> dict[str, int]:
             )
         }
         out["notes"] = int(await session.scalar(select(func.count()).select_from(Note)) or 0)
-        out["mentions"] = int(
-            await session.scalar(select(func.count()).where(Notification.type == "mention")) or 0
-        )
+        out["mentions"] = int(await session.scalar(select(func.count()).where(Notification.type == "mention")) or 0)
     await engine.dispose()
     return out
 

@@ -57,7 +57,7 @@ async def notify(
     # One statement, not a look-up and an insert (the inbound worker notifies per received post); the
     # unique ``dedupe_key`` decides, also between two transactions recording the same event at once.
     stmt = _insert(session)(Notification).values(values).on_conflict_do_nothing(index_elements=["dedupe_key"])
-    row = await session.scalar(stmt.returning(Notification))
+    row: Notification | None = await session.scalar(stmt.returning(Notification))
     if row is not None:
         notification_event(session, row)
     return row
