@@ -3,8 +3,9 @@
 On SQLite every job's own transaction costs a pooled connection, a BEGIN and a COMMIT, and the worker runs
 one job at a time anyway (one writer): most of a small job's time (the inbox's Create) went there, in round
 trips to the database thread. Here the jobs run in order in one session, and the transaction is committed
-once it has been open ``MAX_TRANSACTION_SECONDS`` or the batch ends, so that the inbox's own writes wait
-little for the lock.
+once it has been open ``MAX_TRANSACTION_SECONDS``, when another writer of this process waits at the
+database's ``WriteGate`` (the inbox, with a request waiting for its row to be committed), or when the batch
+ends.
 
 Optimistic: when anything in a transaction goes wrong (a handler raises, including ``FetchFirst`` for a
 fetch, a row cannot be loaded, the commit fails), the transaction is rolled back whole, so nothing of it is
@@ -19,6 +20,7 @@ The handler must not commit or roll back the session itself.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Sequence
@@ -27,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from fediserver.db import write_gate
 from fediserver.jobs import queue
 
 if TYPE_CHECKING:
@@ -46,12 +49,17 @@ async def run_batched(worker: Worker, handler: JobHandler, jobs: Sequence[queue.
         start = done
         try:
             async with worker.sessions() as session:
-                await _begin(session)
-                opened = time.monotonic()
-                while done < len(jobs) and (done == start or time.monotonic() - opened < MAX_TRANSACTION_SECONDS):
-                    await _run_one(handler, session, jobs[done], rows.get(jobs[done].id))
-                    done += 1
-                await session.commit()
+                gate = write_gate(session)
+                async with gate.turn() if gate is not None else contextlib.nullcontext():
+                    await _begin(session)
+                    opened = time.monotonic()
+                    while done < len(jobs) and (
+                        done == start
+                        or (time.monotonic() - opened < MAX_TRANSACTION_SECONDS and not (gate and gate.wanted))
+                    ):
+                        await _run_one(handler, session, jobs[done], rows.get(jobs[done].id))
+                        done += 1
+                    await session.commit()
         except asyncio.CancelledError:
             raise
         except Exception as exc:
