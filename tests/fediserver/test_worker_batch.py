@@ -3,6 +3,7 @@ exactly once and fails alone, whether it raises, asks for a fetch or breaks the 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -12,7 +13,7 @@ from sqlalchemy import event, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from fediserver import migrate
-from fediserver.db import make_engine, session_factory
+from fediserver.db import make_engine, session_factory, write_gate
 from fediserver.jobs.retry import Backoff
 from fediserver.jobs.worker import FetchFirst, Worker
 from fediserver.models import InboundActivity, Tag
@@ -173,3 +174,52 @@ async def test_batched__a_job_that_breaks_the_commit_fails_alone(queue_engine: A
     assert "IntegrityError" in error
     assert all(states[i][:2] == ("done", 1) for i in ids[:3])
     assert await _effects(sessions) == {f"job-{i}": 1 for i in ids[:3]}
+
+
+class _WaitingWriter(_Handler):
+    """On its first job, starts another writer of the process that waits at the write gate."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], *, wait: bool) -> None:
+        super().__init__()
+        self.sessions = sessions
+        self.wait = wait
+        self.writer: asyncio.Task[None] | None = None
+        self.wrote_before: list[int] = []
+
+    async def handle(self, session: AsyncSession, job: Any) -> None:
+        await super().handle(session, job)
+        gate = write_gate(session)
+        assert gate is not None
+        if self.writer is None and self.wait:
+
+            async def write() -> None:
+                async with gate.turn():
+                    self.wrote_before = list(self.seen)
+
+            self.writer = asyncio.create_task(write())
+            await asyncio.sleep(0)  # the writer is now waiting for its turn
+
+
+@pytest.mark.parametrize("wait", [True, False])
+async def test_batched__sqlite_a_waiting_writer_gets_its_turn_after_the_current_job(
+    queue_engine: AsyncEngine, wait: bool
+) -> None:
+    if queue_engine.dialect.name != "sqlite":
+        pytest.skip("the write gate is SQLite's")
+    sessions = session_factory(queue_engine)
+    ids = await _add(sessions, 4)
+    commits = _count_commits(queue_engine)
+    handler = _WaitingWriter(sessions, wait=wait)
+    worker = Worker(sessions, [handler], lease=LEASE, clock=lambda: T0)
+    assert await worker.run_once() == 4
+    if wait:
+        assert handler.writer is not None
+        await handler.writer
+        # The batch committed after the first job and let the writer in before going on.
+        assert handler.wrote_before == [ids[0]]
+    else:
+        assert handler.writer is None
+    assert {state for state, _, _ in (await _states(sessions)).values()} == {"done"}
+    assert await _effects(sessions) == {f"job-{i}": 1 for i in ids}
+    # The claim, then the jobs in one transaction, or in two when the writer cut in (it commits nothing).
+    assert len(commits) == (3 if wait else 2)
