@@ -37,9 +37,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("fediserver.worker")
 
-# Long enough to share one COMMIT among tens of small jobs; short enough that a request writing to the
-# database meanwhile (the inbox) waits at most about this long for the lock.
-MAX_TRANSACTION_SECONDS = 0.02
+# Long enough to share one COMMIT among tens of small jobs; short enough that a writer which does not take
+# turns at the ``WriteGate`` (another process, the API) waits at most about this long for the lock.
+MAX_TRANSACTION_SECONDS = 0.05
 
 
 async def run_batched(worker: Worker, handler: JobHandler, jobs: Sequence[queue.Claimed], rows: dict[int, Any]) -> None:
