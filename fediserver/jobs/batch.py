@@ -26,7 +26,7 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import text
+from sqlalchemy import inspect, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fediserver.db import write_gate
@@ -53,12 +53,17 @@ async def run_batched(worker: Worker, handler: JobHandler, jobs: Sequence[queue.
                 async with gate.turn() if gate is not None else contextlib.nullcontext():
                     await _begin(session)
                     opened = time.monotonic()
+                    outcomes: list[dict[str, Any]] = []
                     while done < len(jobs) and (
                         done == start
                         or (time.monotonic() - opened < MAX_TRANSACTION_SECONDS and not (gate and gate.wanted))
                     ):
-                        await _run_one(handler, session, jobs[done], rows.get(jobs[done].id))
+                        outcome = await _run_one(handler, session, jobs[done], rows.get(jobs[done].id))
+                        if outcome:
+                            outcomes.append(outcome)
                         done += 1
+                    if outcomes:
+                        await session.execute(update(handler.model), outcomes)
                     await session.commit()
         except asyncio.CancelledError:
             raise
@@ -81,10 +86,23 @@ async def _begin(session: AsyncSession) -> None:
         await session.execute(text("BEGIN IMMEDIATE"))
 
 
-async def _run_one(handler: JobHandler, session: AsyncSession, claimed: queue.Claimed, row: Any | None) -> None:
+async def _run_one(
+    handler: JobHandler, session: AsyncSession, claimed: queue.Claimed, row: Any | None
+) -> dict[str, Any] | None:
+    """Run one job; returns its row's changes (its outcome) by primary key, for one UPDATE of all of them.
+
+    The row leaves the session: flushed on its own, each job's outcome would cost a statement of its own
+    at the next job's first query.
+    """
     job = await session.merge(row, load=False) if row is not None else await session.get(handler.model, claimed.id)
     if job is None:  # deleted since it was claimed (e.g. with its actor)
-        return
+        return None
     await handler.handle(session, job)
     if job.state == "running":
         queue.finish(job)
+    state = inspect(job)
+    changes = {
+        attr.key: getattr(job, attr.key) for attr in state.mapper.column_attrs if state.attrs[attr.key].history.added
+    }
+    session.expunge(job)
+    return {"id": claimed.id, **changes}
