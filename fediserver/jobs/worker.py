@@ -156,8 +156,16 @@ class Worker:
             return 0
         rows = await self._load(handler, claimed)
         if getattr(handler, "batched", False):
-            ordered = [job for group in _partitions(handler, claimed, rows) for job in group]
-            await run_batched(self, handler, ordered, rows)
+            # Whole partitions dealt to ``concurrency`` lanes, each lane one transaction at a time.
+            lanes: list[list[queue.Claimed]] = [[] for _ in range(max(handler.concurrency, 1))]
+            for i, group in enumerate(_partitions(handler, claimed, rows)):
+                lanes[i % len(lanes)].extend(group)
+            outcomes = await asyncio.gather(
+                *(run_batched(self, handler, lane, rows) for lane in lanes if lane), return_exceptions=True
+            )
+            for outcome in outcomes:
+                if isinstance(outcome, BaseException):
+                    raise outcome
             return len(claimed)
         limit = asyncio.Semaphore(max(handler.concurrency, 1))
 

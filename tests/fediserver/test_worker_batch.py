@@ -223,3 +223,20 @@ async def test_batched__sqlite_a_waiting_writer_gets_its_turn_after_the_current_
     assert await _effects(sessions) == {f"job-{i}": 1 for i in ids}
     # The claim, then the jobs in one transaction, or in two when the writer cut in (it commits nothing).
     assert len(commits) == (3 if wait else 2)
+
+
+@pytest.mark.parametrize("concurrency", [1, 2])
+async def test_batched__lanes_keep_each_senders_order_and_take_effect_once(
+    queue_engine: AsyncEngine, concurrency: int
+) -> None:
+    sessions = session_factory(queue_engine)
+    ids = await _add(sessions, 8)  # two senders, interleaved
+    handler = _Handler()
+    handler.concurrency = concurrency
+    worker = Worker(sessions, [handler], lease=LEASE, clock=lambda: T0)
+    assert await worker.run_once() == 8
+    for sender in (0, 1):
+        mine = [job_id for job_id in handler.seen if ids.index(job_id) % 2 == sender]
+        assert mine == sorted(mine), "one sender's activities run in the order received"
+    assert sorted(handler.seen) == ids, "each ran once"
+    assert await _effects(sessions) == {f"job-{i}": 1 for i in ids}

@@ -50,8 +50,9 @@ class InboxHandler:
         # SQLite has one writer: concurrent jobs would only queue on its lock (in the busy handler's sleeps).
         sqlite = fed.settings.database_url.startswith("sqlite")
         self.concurrency = 1 if sqlite else fed.settings.worker.inbound_concurrency
-        # There, too, a transaction per job cost more than most jobs (``jobs.batch``).
-        self.batched = sqlite
+        # A transaction per job cost more than most jobs (``jobs.batch``); on PostgreSQL each of the
+        # ``concurrency`` lanes has its own.
+        self.batched = True
         # Documents fetched for a job between its runs (``Inbound.fetch``), by job id.
         self.documents: dict[int, dict[str, Any]] = {}
 
