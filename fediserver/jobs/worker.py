@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -32,6 +33,8 @@ log = logging.getLogger("fediserver.worker")
 
 # A failed pass waits poll_interval * 2**n, at most this long, before the next.
 MAX_PASS_BACKOFF_SECONDS = 60.0
+# The longest pause of a worker that gives way (``Worker.gives_way``).
+MAX_GIVE_WAY_SECONDS = 1.0
 # last_error keeps the reason, not a remote server's whole answer.
 MAX_ERROR_CHARS = 1000
 
@@ -114,11 +117,17 @@ class Worker:
     lease: timedelta = timedelta(minutes=5)
     poll_interval: float = 1.0
     clock: Clock = system_clock
+    # The in-process worker shares the event loop with the requests that enqueue its jobs: after a pass
+    # during which jobs were enqueued (``wake``), it pauses as long as the pass took, so that under load
+    # accepting requests keeps at least half the loop; the queue is worked off once the burst ends.
+    gives_way: bool = False
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
+    _woken_at: float = float("-inf")
     _commit_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def wake(self) -> None:
         """Look for jobs now instead of at the next poll (called after enqueueing)."""
+        self._woken_at = time.monotonic()
         self._wake.set()
 
     async def run_once(self) -> int:
@@ -338,6 +347,7 @@ class Worker:
         log.info("worker started", extra={"queues": [h.name for h in self.handlers]})
         failures = 0
         while not stop.is_set():
+            started = time.monotonic()
             try:
                 processed = await self.run_once()
             except Exception:
@@ -349,6 +359,8 @@ class Worker:
             failures = 0
             if not processed:
                 await self._idle(stop, self.poll_interval)
+            elif self.gives_way and self._woken_at > started:
+                await self._idle(stop, min(time.monotonic() - started, MAX_GIVE_WAY_SECONDS), wakeable=False)
         log.info("worker stopped")
 
     async def _idle(self, stop: asyncio.Event, seconds: float, *, wakeable: bool = True) -> None:
