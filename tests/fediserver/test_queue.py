@@ -377,7 +377,7 @@ async def test_worker__gives_way_after_a_pass_during_which_jobs_arrived(queue_en
         pauses.append((seconds, wakeable))
         stop.set()  # one pass, then what follows it
 
-    worker._idle = idle  # type: ignore[method-assign]
+    worker._idle = idle  # type: ignore[method-assign, assignment]
     await asyncio.wait_for(worker.run(stop), timeout=5)
     assert len(handler.seen) == 2
     if wake:
