@@ -29,7 +29,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, insert, select, text
+from sqlalchemy import event, func, insert, select, text
 
 import activitypub as ap
 from bench.bench_inbox_deployed import Instance, make_instance, reset_postgres
@@ -77,13 +77,16 @@ class Baseline:
         return None
 
 
-async def run_drain(instance: Instance, handlers_for: Any, workers: int) -> float:
+async def run_drain(instance: Instance, handlers_for: Any, workers: int, statements: list[str] | None = None) -> float:
+    """Seconds until the queue is drained; the workers' SQL statements go to ``statements`` if given."""
     settings = load_config(instance.config, instance.env)
     runs = []
     engines = []
     for _ in range(workers):
         engine = engine_from_settings(settings)
         engines.append(engine)
+        if statements is not None:
+            event.listen(engine.sync_engine, "before_cursor_execute", _recorder(statements))
         fed = Federation(settings=settings, urls=Urls.from_settings(settings), http=None)  # type: ignore[arg-type]
         worker = Worker(session_factory(engine), handlers_for(fed), lease=timedelta(minutes=5), poll_interval=0.05)
         runs.append(worker)
@@ -103,6 +106,13 @@ async def run_drain(instance: Instance, handlers_for: Any, workers: int) -> floa
     for engine in engines:
         await engine.dispose()
     return seconds
+
+
+def _recorder(statements: list[str]) -> Any:
+    def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        statements.append(statement.split(None, 1)[0].upper())
+
+    return record
 
 
 async def seed(instance: Instance, round_: int, creates: int, actors: int, alice: str, port: int) -> None:
@@ -165,7 +175,7 @@ async def bench(args: argparse.Namespace) -> int:
         os.environ.update(instance.env)
         alice = f"http://{HOST}:{port}/users/alice"
         profile = cProfile.Profile() if args.profile else None
-        base_rates, rates = [], []
+        base_rates, rates, per_create = [], [], []
         for rnd in range(args.rounds):
             await seed(instance, rnd, args.creates, args.actors, alice, port)
             # The baseline first on the new rows, then the same rows again (queued anew) for real.
@@ -174,7 +184,9 @@ async def bench(args: argparse.Namespace) -> int:
             await reset_queue(instance)
             if profile:
                 profile.enable()
-            seconds = await run_drain(instance, build_handlers, args.workers)
+            statements: list[str] = []
+            seconds = await run_drain(instance, build_handlers, args.workers, statements)
+            per_create.append(len(statements) / args.creates)
             if profile:
                 profile.disable()
             rates.append(args.creates / seconds)
@@ -186,6 +198,9 @@ async def bench(args: argparse.Namespace) -> int:
     rate, base = statistics.median(rates), statistics.median(base_rates)
     print(f"{layout}: {args.creates} Creates per round from {args.actors} actors, medians of {args.rounds} rounds")
     print(f"drain: {rate:,.0f} Creates/s; queue alone {base:,.0f}/s; ratio {rate / base:.2f}")
+    print(
+        f"SQL statements per Create (all the workers' statements, polls included): {statistics.median(per_create):.1f}"
+    )
     print(f"exactly once: {args.rounds * args.creates} Creates; {summary}")
     return 0
 
