@@ -52,6 +52,9 @@ async def run_batched(worker: Worker, handler: JobHandler, jobs: Sequence[queue.
                 gate = write_gate(session)
                 async with gate.turn() if gate is not None else contextlib.nullcontext():
                     await _begin(session)
+                    prepare = getattr(handler, "prepare", None)
+                    if prepare is not None:
+                        await prepare(session, [rows[job.id] for job in jobs[done:] if job.id in rows])
                     opened = time.monotonic()
                     outcomes: list[dict[str, Any]] = []
                     while done < len(jobs) and (

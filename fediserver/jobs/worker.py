@@ -98,7 +98,8 @@ class JobHandler(Protocol):
         ...
 
     # Optional: ``batched`` (a bool attribute) runs a claimed batch in few transactions (``jobs.batch``),
-    # one partition after another, for a handler that never commits the session itself.
+    # one partition after another, for a handler that never commits the session itself; then
+    # ``async prepare(session, rows)`` is called at the start of each transaction with the rows left to run.
 
     @property
     def max_attempts(self) -> int:

@@ -240,3 +240,29 @@ async def test_batched__lanes_keep_each_senders_order_and_take_effect_once(
         assert mine == sorted(mine), "one sender's activities run in the order received"
     assert sorted(handler.seen) == ids, "each ran once"
     assert await _effects(sessions) == {f"job-{i}": 1 for i in ids}
+
+
+class _Preparing(_Handler):
+    def __init__(self, *, batched: bool) -> None:
+        super().__init__(batched=batched)
+        self.prepared: list[list[int]] = []
+
+    async def prepare(self, session: AsyncSession, rows: list[Any]) -> None:
+        self.prepared.append([row.id for row in rows])
+
+
+@pytest.mark.parametrize("batched", [True, False])
+async def test_batched__prepare_sees_the_rows_left_when_a_transaction_starts(
+    queue_engine: AsyncEngine, batched: bool
+) -> None:
+    sessions = session_factory(queue_engine)
+    ids = await _add(sessions, 4)
+    handler = _Preparing(batched=batched)
+    worker = Worker(sessions, [handler], lease=LEASE, clock=lambda: T0)
+    assert await worker.run_once() == 4
+    if batched:
+        # One transaction for all four: prepared once, with every row (in run order: by sender, then age).
+        assert [sorted(rows) for rows in handler.prepared] == [ids]
+    else:
+        assert handler.prepared == [], "only a batched handler is prepared"
+    assert await _effects(sessions) == {f"job-{i}": 1 for i in ids}

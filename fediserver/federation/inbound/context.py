@@ -37,6 +37,15 @@ def _forget(session: Session, _previous: object) -> None:
     session.info.pop(CACHE, None)
 
 
+async def preload_senders(session: AsyncSession, uris: Iterable[str]) -> None:
+    """Remember the cached actors among ``uris`` (the senders of the jobs about to run) in one query."""
+    known = cached(session, "senders")
+    missing = set(uris) - known.keys()
+    if missing:
+        for row in await session.scalars(select(RemoteActor).where(RemoteActor.uri.in_(missing))):
+            known[row.uri] = row
+
+
 async def sender(session: AsyncSession, uri: str) -> RemoteActor | None:
     """The cached remote actor ``uri`` (the sender of a queued activity), remembered like ``cached``."""
     known = cached(session, "senders")

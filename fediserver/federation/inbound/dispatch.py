@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 import activitypub as ap
 from fediserver.federation.context import Federation
-from fediserver.federation.inbound.context import Inbound, sender
+from fediserver.federation.inbound.context import Inbound, preload_senders, sender
 from fediserver.federation.inbound.follows import on_accept, on_follow, on_reject
 from fediserver.federation.inbound.moderation import on_block, on_flag, on_move
 from fediserver.federation.inbound.notes import on_create, on_delete, on_update
@@ -60,6 +60,10 @@ class InboxHandler:
         """One sender's activities run in the order received (a Create before its Update or Delete)."""
         assert isinstance(job, InboundActivity)
         return job.actor_uri
+
+    async def prepare(self, session: AsyncSession, jobs: Sequence[Any]) -> None:
+        """Before a batch's transaction runs ``jobs``: their senders in one query, not one per job."""
+        await preload_senders(session, {job.actor_uri for job in jobs})
 
     def give_up_at(self, job: Any) -> datetime | None:
         assert isinstance(job, InboundActivity)
