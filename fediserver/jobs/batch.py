@@ -14,6 +14,7 @@ recorded, and its jobs, the one that went wrong included, run again one by one t
 then holds no connection). No job is processed twice: a rolled-back job left no trace. Per job this saves
 the savepoint (two more round trips) that a failure boundary inside the transaction would cost.
 
+On PostgreSQL the worker deals whole partitions to ``concurrency`` lanes, each running its jobs this way.
 The handler must not commit or roll back the session itself.
 """
 
@@ -72,8 +73,12 @@ async def run_batched(worker: Worker, handler: JobHandler, jobs: Sequence[queue.
             raise
         except Exception as exc:
             failed = jobs[start : done + 1]
-            # Expected (a fetch, an invalid activity) or not: the jobs alone say which, and log it.
-            log.debug(
+            from fediserver.jobs.worker import FetchFirst
+
+            # A fetch is routine; anything else is logged here, and again by the job that fails alone (if it
+            # does: a deadlock or a lost connection may not happen twice).
+            log.log(
+                logging.DEBUG if isinstance(exc, FetchFirst) else logging.WARNING,
                 "a batch's transaction was rolled back; running its jobs one by one",
                 extra={"queue": handler.name, "jobs": [job.id for job in failed], "error": repr(exc)},
             )
