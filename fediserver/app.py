@@ -162,6 +162,7 @@ def create_app(settings: Settings, options: AppOptions | None = None) -> Starlet
                     handlers,
                     lease=timedelta(seconds=settings.worker.lease_seconds),
                     poll_interval=settings.worker.poll_interval,
+                    gives_way=True,
                 )
                 app.state.worker = worker
                 # Supervised, not a bare task: a worker that died silently would leave the inbox answering

@@ -7,10 +7,13 @@ did it, the post and, for edits, the version. Callers flush and commit with the 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import Select, delete, func, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fediserver.domain import mutes
@@ -43,15 +46,26 @@ async def notify(
     if type_ not in NOTIFICATION_TYPES:
         raise ValueError(f"unknown notification type {type_!r}")
     key = dedupe_key(recipient_id, type_, from_actor_uri, note_uri, version)
-    if await session.scalar(select(Notification.id).where(Notification.dedupe_key == key)) is not None:
-        return None
-    row = Notification(
-        local_actor_id=recipient_id, type=type_, from_actor_uri=from_actor_uri, note_uri=note_uri, dedupe_key=key
-    )
-    session.add(row)
-    await session.flush()
-    notification_event(session, row)
+    values = {
+        "local_actor_id": recipient_id,
+        "type": type_,
+        "from_actor_uri": from_actor_uri,
+        "note_uri": note_uri,
+        "dedupe_key": key,
+        "created_at": utcnow(),
+    }
+    # One statement, not a look-up and an insert (the inbound worker notifies per received post); the
+    # unique ``dedupe_key`` decides, also between two transactions recording the same event at once.
+    stmt = _insert(session)(Notification).values(values).on_conflict_do_nothing(index_elements=["dedupe_key"])
+    row: Notification | None = await session.scalar(stmt.returning(Notification))
+    if row is not None:
+        notification_event(session, row)
     return row
+
+
+def _insert(session: AsyncSession) -> Callable[..., Any]:
+    bind = session.get_bind()
+    return postgresql_insert if bind.dialect.name == "postgresql" else sqlite_insert
 
 
 async def withdraw(

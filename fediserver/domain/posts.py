@@ -212,7 +212,7 @@ async def publish_post(
         session.add(row)
         attached.append(row)
     await session.flush()
-    await index_tags(session, note, rendered.hashtags, replacing=False)
+    await index_tags(session, note, rendered.hashtags, replace=False)
     await _notify_local_mentions(session, note.attributed_to, note, mentioned)
     await notify_addressees(session, svc.urls, note, [*draft.addressees, *draft.hidden])
     await streams.status_event(session, svc.urls, note, "update")

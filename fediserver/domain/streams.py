@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import re
 
-from sqlalchemy import exists, select
+from sqlalchemy import exists, inspect, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fediserver.domain.moderation import in_public_feeds
@@ -60,6 +60,15 @@ async def _local_ids(session: AsyncSession, urls: Urls, uris: list[str]) -> list
     return list(await session.scalars(select(LocalActor.id).where(LocalActor.username.in_(names))))
 
 
+async def _media_and_listed(session: AsyncSession, note: Note) -> tuple[bool, bool]:
+    """Whether the note has media, and whether its author may appear in public feeds (not silenced)."""
+    listed = exists().where(Note.id == note.id, in_public_feeds())
+    if "attachments" in inspect(note).dict:  # loaded with the note (the inbound worker's): not asked again
+        return bool(note.attachments), bool(await session.scalar(select(listed)))
+    found = (await session.execute(select(exists().where(MediaAttachment.note_id == note.id), listed))).one()
+    return bool(found[0]), bool(found[1])
+
+
 async def status_keys(session: AsyncSession, urls: Urls, note: Note) -> tuple[str, ...]:
     """The stream keys a status event goes to (module docstring)."""
     keys: list[str] = []
@@ -69,14 +78,7 @@ async def status_keys(session: AsyncSession, urls: Urls, note: Note) -> tuple[st
         ids = ([note.local_actor_id] if note.local_actor_id is not None else []) + addressed
         return tuple(dict.fromkeys(f"direct:{i}" for i in ids))
     if note.visibility == "public":
-        has_media, listed = (
-            await session.execute(
-                select(
-                    exists().where(MediaAttachment.note_id == note.id),
-                    exists().where(Note.id == note.id, in_public_feeds()),
-                )
-            )
-        ).one()
+        has_media, listed = await _media_and_listed(session, note)
         if listed:
             scopes = ["public", "public:local" if local else "public:remote"]
             keys += scopes + ([f"{s}:media" for s in scopes] if has_media else [])

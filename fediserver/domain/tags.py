@@ -26,13 +26,13 @@ def hashtag_names(tags: Any) -> list[str]:
     return names
 
 
-async def index_tags(session: AsyncSession, note: Note, names: Iterable[str], *, replacing: bool = True) -> list[Tag]:
-    """Make ``names`` the note's hashtags (replacing any earlier set, for edits; ``replacing`` False for a
-    note stored in this transaction, which has none); the caller commits."""
+async def index_tags(session: AsyncSession, note: Note, names: Iterable[str], *, replace: bool = True) -> list[Tag]:
+    """Make ``names`` the note's hashtags (replacing any earlier set, for edits; ``replace=False`` for a note
+    just inserted, which has none); the caller commits."""
     wanted: dict[str, str] = {}
     for name in names:
         wanted.setdefault(normalize_tag(name), name)
-    if replacing:
+    if replace:
         await session.execute(delete(NoteTag).where(NoteTag.note_id == note.id))
     if not wanted:
         return []

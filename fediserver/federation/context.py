@@ -32,8 +32,12 @@ class DomainBlocklist:
     stored: frozenset[str] = frozenset()
     loaded_at: float = float("-inf")
 
+    @property
+    def stale(self) -> bool:
+        return time.monotonic() - self.loaded_at > BLOCKLIST_TTL
+
     async def refresh(self, session: AsyncSession, *, force: bool = False) -> None:
-        if force or time.monotonic() - self.loaded_at > BLOCKLIST_TTL:
+        if force or self.stale:
             self.stored = frozenset((await session.scalars(select(DomainBlock.domain))).all())
             self.loaded_at = time.monotonic()
 

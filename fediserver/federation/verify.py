@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -80,9 +81,9 @@ async def verify_signed_request(
     key_id, scheme, verify = _verifier(request, fed.clock)
     ap.check_url(key_id, "keyId")
     host = urlsplit(key_id).hostname
-    async with sessions() as session:
-        # No connection is checked out unless the cached blocklist is stale.
-        await fed.blocklist.refresh(session)
+    if fed.blocklist.stale:  # a session, even one that checks out no connection, costs every request
+        async with sessions() as session:
+            await fed.blocklist.refresh(session)
     if fed.blocklist.blocks_host(host):
         raise BlockedSender(f"{host} is blocked")
     actor = await actor_for_key(fed, sessions, key_id)
@@ -102,4 +103,10 @@ async def verify_signed_request(
 def _key_of(actor: RemoteActor) -> ap.PublicKey:
     if actor.public_key_pem is None:
         raise ap.SignatureError(f"{actor.uri} publishes no usable key")
-    return ap.load_public_key(actor.public_key_pem)
+    return _load_key(actor.public_key_pem)
+
+
+@functools.lru_cache(maxsize=4096)
+def _load_key(pem: str) -> ap.PublicKey:
+    """Parsed once per PEM: the inbox verifies every request with one of a few keys (keys are immutable)."""
+    return ap.load_public_key(pem)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -24,6 +25,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from fediserver.jobs import ordering, queue
+from fediserver.jobs.batch import run_batched
 from fediserver.jobs.retry import Backoff, next_attempt
 from fediserver.models.base import QueueMixin
 
@@ -31,6 +33,8 @@ log = logging.getLogger("fediserver.worker")
 
 # A failed pass waits poll_interval * 2**n, at most this long, before the next.
 MAX_PASS_BACKOFF_SECONDS = 60.0
+# The longest pause of a worker that gives way (``Worker.gives_way``).
+MAX_GIVE_WAY_SECONDS = 1.0
 # last_error keeps the reason, not a remote server's whole answer.
 MAX_ERROR_CHARS = 1000
 
@@ -93,6 +97,10 @@ class JobHandler(Protocol):
         """How many of a claimed batch run at once."""
         ...
 
+    # Optional: ``batched`` (a bool attribute) runs a claimed batch in few transactions (``jobs.batch``),
+    # one partition after another, for a handler that never commits the session itself; then
+    # ``async prepare(session, rows)`` is called at the start of each transaction with the rows left to run.
+
     @property
     def max_attempts(self) -> int:
         """Attempts after which a job fails for good, whatever its horizon."""
@@ -110,11 +118,17 @@ class Worker:
     lease: timedelta = timedelta(minutes=5)
     poll_interval: float = 1.0
     clock: Clock = system_clock
+    # The in-process worker shares the event loop with the requests that enqueue its jobs: after a pass
+    # during which jobs were enqueued (``wake``), it pauses as long as the pass took, so that under load
+    # accepting requests keeps at least half the loop; the queue is worked off once the burst ends.
+    gives_way: bool = False
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
+    _woken_at: float = float("-inf")
     _commit_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def wake(self) -> None:
         """Look for jobs now instead of at the next poll (called after enqueueing)."""
+        self._woken_at = time.monotonic()
         self._wake.set()
 
     async def run_once(self) -> int:
@@ -152,6 +166,18 @@ class Worker:
         if not claimed:
             return 0
         rows = await self._load(handler, claimed)
+        if getattr(handler, "batched", False):
+            # Whole partitions dealt to ``concurrency`` lanes, each lane one transaction at a time.
+            lanes: list[list[queue.Claimed]] = [[] for _ in range(max(handler.concurrency, 1))]
+            for i, group in enumerate(ordering.partitions(handler, claimed, rows)):
+                lanes[i % len(lanes)].extend(group)
+            outcomes = await asyncio.gather(
+                *(run_batched(self, handler, lane, rows) for lane in lanes if lane), return_exceptions=True
+            )
+            for outcome in outcomes:
+                if isinstance(outcome, BaseException):
+                    raise outcome
+            return len(claimed)
         limit = asyncio.Semaphore(max(handler.concurrency, 1))
 
         async def bounded(jobs: list[queue.Claimed]) -> None:
@@ -331,6 +357,7 @@ class Worker:
             # Cleared before the pass, not after: a wake-up that comes while a pass runs (a job enqueued
             # after its claim) starts the next pass at once instead of being lost until the next poll.
             self._wake.clear()
+            started = time.monotonic()
             try:
                 processed = await self.run_once()
             except Exception:
@@ -342,6 +369,8 @@ class Worker:
             failures = 0
             if not processed:
                 await self._idle(stop, self.poll_interval)
+            elif self.gives_way and self._woken_at > started:
+                await self._idle(stop, min(time.monotonic() - started, MAX_GIVE_WAY_SECONDS), wakeable=False)
         log.info("worker stopped")
 
     async def _idle(self, stop: asyncio.Event, seconds: float, *, wakeable: bool = True) -> None:

@@ -11,6 +11,7 @@ gets 202.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from typing import Any
@@ -24,6 +25,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 import activitypub as ap
+from fediserver.db import write_gate
 from fediserver.federation.context import Federation
 from fediserver.federation.origins import OriginError, check_activity
 from fediserver.federation.verify import BlockedSender, verify_signed_request
@@ -158,12 +160,15 @@ class SQLiteInboxWriter:
 
     async def _write(self, session: AsyncSession, rows: list[dict[str, Any]]) -> None:
         stmt = sqlite_insert(InboundActivity).on_conflict_do_nothing(index_elements=["activity_id"])
-        try:
-            await session.execute(stmt, rows)
-            await session.commit()
-        except BaseException:
-            await session.rollback()
-            raise
+        gate = write_gate(session)
+        # Taking turns with the in-process worker's batches, which end early when a turn is wanted.
+        async with gate.turn() if gate is not None else contextlib.nullcontext():
+            try:
+                await session.execute(stmt, rows)
+                await session.commit()
+            except BaseException:
+                await session.rollback()
+                raise
 
     async def _drain(self) -> None:
         # One session (one pooled connection) for as long as rows keep coming: under load, checking out a

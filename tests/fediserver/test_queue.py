@@ -470,3 +470,41 @@ async def test_worker__one_key_runs_at_most_a_few_jobs_a_pass_and_hands_the_rest
     # Then the next pass runs them, still in order
     assert await worker.run_once() == len(ids) - MAX_IN_ORDER_PER_PASS
     assert handler.seen == ids
+
+
+class _WakingHandler(_Handler):
+    """Enqueues meanwhile (calls ``wake``, as the inbox does) while it handles a job, if ``wake`` is set."""
+
+    def __init__(self, wake: bool) -> None:
+        super().__init__(None)
+        self.wake = wake
+        self.worker: Worker | None = None
+
+    async def handle(self, session: AsyncSession, job: Any) -> None:
+        await super().handle(session, job)
+        if self.wake and self.worker is not None:
+            self.worker.wake()
+
+
+@pytest.mark.parametrize("wake", [True, False])
+async def test_worker__gives_way_after_a_pass_during_which_jobs_arrived(queue_engine: AsyncEngine, wake: bool) -> None:
+    sessions = session_factory(queue_engine)
+    await _add_jobs(sessions, 2)
+    handler = _WakingHandler(wake)
+    worker = Worker(sessions, [handler], lease=LEASE, clock=lambda: T0, poll_interval=0.01, gives_way=True)
+    handler.worker = worker
+    stop = asyncio.Event()
+    pauses: list[tuple[float, bool]] = []
+
+    async def idle(_stop: asyncio.Event, seconds: float, *, wakeable: bool = True) -> None:
+        pauses.append((seconds, wakeable))
+        stop.set()  # one pass, then what follows it
+
+    worker._idle = idle  # type: ignore[method-assign, assignment]
+    await asyncio.wait_for(worker.run(stop), timeout=5)
+    assert len(handler.seen) == 2
+    if wake:
+        [(seconds, wakeable)] = pauses
+        assert (seconds > 0, wakeable) == (True, False), "a pause as long as the pass, not cut short by wakes"
+    else:
+        assert pauses == [(0.01, True)], "no jobs arrived: straight on to the next pass, found empty, then a poll"

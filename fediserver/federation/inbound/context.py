@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Session
 
 import activitypub as ap
 from fediserver.federation.context import Federation
@@ -15,6 +17,44 @@ from fediserver.jobs.worker import FetchFirst, PermanentJobError
 from fediserver.models import LocalActor, Note, RemoteActor
 
 JSON = dict[str, Any]
+
+
+CACHE = "fediserver.inbound"
+
+
+def cached(session: AsyncSession, name: str) -> dict[str, Any]:
+    """A look-up table kept in ``session.info`` until the session's transaction (or a savepoint of it) rolls
+    back, when the rows it holds may have been expunged or expired; the next look-up queries again."""
+    caches: dict[str, dict[str, Any]] | None = session.info.get(CACHE)
+    if caches is None:
+        caches = session.info[CACHE] = {}
+        if not event.contains(session.sync_session, "after_soft_rollback", _forget):
+            event.listen(session.sync_session, "after_soft_rollback", _forget)
+    return caches.setdefault(name, {})
+
+
+def _forget(session: Session, _previous: object) -> None:
+    session.info.pop(CACHE, None)
+
+
+async def preload_senders(session: AsyncSession, uris: Iterable[str]) -> None:
+    """Remember the cached actors among ``uris`` (the senders of the jobs about to run) in one query."""
+    known = cached(session, "senders")
+    missing = set(uris) - known.keys()
+    if missing:
+        for row in await session.scalars(select(RemoteActor).where(RemoteActor.uri.in_(missing))):
+            known[row.uri] = row
+
+
+async def sender(session: AsyncSession, uri: str) -> RemoteActor | None:
+    """The cached remote actor ``uri`` (the sender of a queued activity), remembered like ``cached``."""
+    known = cached(session, "senders")
+    row: RemoteActor | None = known.get(uri)
+    if row is None:
+        row = await session.scalar(select(RemoteActor).where(RemoteActor.uri == uri))
+        if row is not None:
+            known[uri] = row
+    return row
 
 
 @dataclass
@@ -65,17 +105,31 @@ class Inbound:
 
     async def local_actor(self, uri: str | None) -> LocalActor | None:
         """The local user whose actor id is ``uri``; a deleted account is none."""
+        found = await self.local_actors([uri] if uri is not None else [])
+        return found[0] if found else None
+
+    async def local_actors(self, uris: Iterable[str | None]) -> list[LocalActor]:
+        """The live local users (not the instance actor) among ``uris``, by id, each once.
+
+        Remembered for the rest of the transaction (``cached``): the worker names the same users in job
+        after job (every post mentioning them), and it never changes local accounts itself.
+        """
         prefix = self.fed.urls.actor("")
-        if uri is None or not uri.startswith(prefix):
-            return None
-        username = uri[len(prefix) :]
-        return await self.session.scalar(
-            select(LocalActor).where(
-                LocalActor.username == username,
-                LocalActor.actor_type != "Application",
-                LocalActor.deleted_at.is_(None),
+        names = {uri[len(prefix) :] for uri in uris if uri is not None and uri.startswith(prefix)}
+        names = {name for name in names if name and "/" not in name}
+        known = cached(self.session, "local_actors")
+        missing = names - known.keys()
+        if missing:
+            rows = await self.session.scalars(
+                select(LocalActor).where(
+                    LocalActor.username.in_(missing),
+                    LocalActor.actor_type != "Application",
+                    LocalActor.deleted_at.is_(None),
+                )
             )
-        )
+            found = {row.username: row for row in rows}
+            known.update({name: found.get(name) for name in missing})
+        return sorted((row for name in names if (row := known[name]) is not None), key=lambda row: row.id)
 
     async def local_note(self, uri: str | None) -> Note | None:
         if uri is None or not uri.startswith(self.fed.urls.base + "/"):

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 import activitypub as ap
 from fediserver.federation.context import Federation
-from fediserver.federation.inbound.context import Inbound
+from fediserver.federation.inbound.context import Inbound, preload_senders, sender
 from fediserver.federation.inbound.follows import on_accept, on_follow, on_reject
 from fediserver.federation.inbound.moderation import on_block, on_flag, on_move
 from fediserver.federation.inbound.notes import on_create, on_delete, on_update
@@ -19,7 +18,7 @@ from fediserver.federation.inbound.reactions import on_announce, on_like
 from fediserver.federation.inbound.undo import on_undo
 from fediserver.jobs.retry import Backoff
 from fediserver.jobs.worker import FetchFirst, PermanentJobError
-from fediserver.models import InboundActivity, RemoteActor, utcnow
+from fediserver.models import InboundActivity, utcnow
 
 Handler = Callable[[Inbound], Awaitable[None]]
 
@@ -51,6 +50,9 @@ class InboxHandler:
         # SQLite has one writer: concurrent jobs would only queue on its lock (in the busy handler's sleeps).
         sqlite = fed.settings.database_url.startswith("sqlite")
         self.concurrency = 1 if sqlite else fed.settings.worker.inbound_concurrency
+        # A transaction per job cost more than most jobs (``jobs.batch``); on PostgreSQL each of the
+        # ``concurrency`` lanes has its own.
+        self.batched = True
         # Documents fetched for a job between its runs (``Inbound.fetch``), by job id.
         self.documents: dict[int, dict[str, Any]] = {}
 
@@ -58,6 +60,10 @@ class InboxHandler:
         """One sender's activities run in the order received (a Create before its Update or Delete)."""
         assert isinstance(job, InboundActivity)
         return job.actor_uri
+
+    async def prepare(self, session: AsyncSession, jobs: Sequence[Any]) -> None:
+        """Before a batch's transaction runs ``jobs``: their senders in one query, not one per job."""
+        await preload_senders(session, {job.actor_uri for job in jobs})
 
     def give_up_at(self, job: Any) -> datetime | None:
         assert isinstance(job, InboundActivity)
@@ -67,7 +73,7 @@ class InboxHandler:
         assert isinstance(job, InboundActivity)
         handler = HANDLERS.get(job.activity_type)
         if handler is not None:
-            actor = await session.scalar(select(RemoteActor).where(RemoteActor.uri == job.actor_uri))
+            actor = await sender(session, job.actor_uri)
             if actor is None:
                 raise PermanentJobError(f"sender {job.actor_uri} is not cached")
             documents = self.documents.setdefault(job.id, {})

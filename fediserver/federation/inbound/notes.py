@@ -9,7 +9,7 @@ from sqlalchemy.orm import selectinload
 
 import activitypub as ap
 from fediserver.domain import streams
-from fediserver.domain.addressees import local_addressees, named_in
+from fediserver.domain.addressees import named_in
 from fediserver.domain.notifications import notify, withdraw
 from fediserver.domain.tags import hashtag_names, index_tags
 from fediserver.federation.convert import attachments_to_models, note_to_model
@@ -50,6 +50,12 @@ async def _is_relevant(ctx: Inbound, doc: dict[str, Any]) -> bool:
 
 
 async def store_note(ctx: Inbound, doc: dict[str, Any], author: RemoteActor) -> Note:
+    note, _ = await _store(ctx, doc, author)
+    return note
+
+
+async def _store(ctx: Inbound, doc: dict[str, Any], author: RemoteActor) -> tuple[Note, bool]:
+    """The stored note, and whether it is new."""
     existing = await ctx.session.scalar(
         select(Note).options(selectinload(Note.attachments)).where(Note.uri == doc.get("id"))
     )
@@ -60,22 +66,23 @@ async def store_note(ctx: Inbound, doc: dict[str, Any], author: RemoteActor) -> 
         note.attachments = attachments_to_models(doc)
         ctx.session.add(note)
     await ctx.session.flush()
-    return note
+    return note, existing is None
 
 
-async def after_store(ctx: Inbound, note: Note, doc: dict[str, Any]) -> None:
+async def after_store(ctx: Inbound, note: Note, doc: dict[str, Any], *, new: bool = False) -> None:
     """Index a public post's hashtags; notify local users it mentions, addresses or replies to (Mastodon's
-    ``ProcessMentionsService``: a reply to a local post also mentions its author)."""
-    await index_tags(ctx.session, note, hashtag_names(doc.get("tag")) if note.visibility == "public" else ())
-    recipients: set[int] = set()
-    for tag in ap.as_list(doc.get("tag")):
-        if isinstance(tag, dict) and ap.has_type(tag, "Mention"):
-            local = await ctx.local_actor(ap.get_id(tag.get("href")))
-            if local is not None:
-                recipients.add(local.id)
+    ``ProcessMentionsService``: a reply to a local post also mentions its author). ``new``: the note was
+    just inserted, so it has no earlier hashtags to replace."""
+    names = hashtag_names(doc.get("tag")) if note.visibility == "public" else []
+    if names or not new:
+        await index_tags(ctx.session, note, names, replace=not new)
+    mentioned = [
+        ap.get_id(tag.get("href"))
+        for tag in ap.as_list(doc.get("tag"))
+        if isinstance(tag, dict) and ap.has_type(tag, "Mention")
+    ]
     # Local users named in the audience without a Mention tag (an ActivityPub client's to/cc, §6.1).
-    for local in await local_addressees(ctx.session, ctx.fed.urls, named_in(ctx.activity, doc)):
-        recipients.add(local.id)
+    recipients = {local.id for local in await ctx.local_actors([*mentioned, *named_in(ctx.activity, doc)])}
     parent = await ctx.local_note(note.in_reply_to_uri)
     if parent is not None and parent.local_actor_id is not None:
         recipients.add(parent.local_actor_id)
@@ -89,10 +96,9 @@ async def on_create(ctx: Inbound) -> None:
         return
     if not await _is_relevant(ctx, doc):
         return
-    known = await ctx.session.scalar(select(Note.id).where(Note.uri == doc.get("id")))
-    note = await store_note(ctx, doc, ctx.actor)
-    await after_store(ctx, note, doc)
-    if known is None:
+    note, new = await _store(ctx, doc, ctx.actor)
+    await after_store(ctx, note, doc, new=new)
+    if new:
         await streams.status_event(ctx.session, ctx.fed.urls, note, "update")
 
 

@@ -1,0 +1,268 @@
+"""A batched handler (``jobs.batch``): a claimed batch shares transactions, and every job still takes effect
+exactly once and fails alone, whether it raises, asks for a fetch or breaks the commit."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import event, func, insert, select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from fediserver import migrate
+from fediserver.db import make_engine, session_factory, write_gate
+from fediserver.jobs.retry import Backoff
+from fediserver.jobs.worker import FetchFirst, Worker
+from fediserver.models import InboundActivity, Tag
+
+T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+LEASE = timedelta(minutes=5)
+
+
+@pytest.fixture
+async def queue_engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = make_engine(database_url)
+    await migrate.upgrade(engine)
+    yield engine
+    await engine.dispose()
+
+
+async def _add(sessions: async_sessionmaker[AsyncSession], count: int) -> list[int]:
+    async with sessions() as session:
+        ids = [
+            int(
+                await session.scalar(
+                    insert(InboundActivity)
+                    .values(
+                        activity_id=f"https://remote.example/{i}",
+                        activity_type="Create",
+                        actor_uri=f"https://remote.example/users/{i % 2}",
+                        key_id="https://remote.example/users/x#main-key",
+                        body={},
+                        state="queued",
+                        next_attempt_at=T0,
+                    )
+                    .returning(InboundActivity.id)
+                )
+                or 0
+            )
+            for i in range(count)
+        ]
+        await session.commit()
+    return ids
+
+
+class _Handler:
+    """Each job writes one ``tags`` row named after it (unique: a second write of it would fail)."""
+
+    name = "inbox-test"
+    model = InboundActivity
+    backoff = Backoff(initial=timedelta(seconds=10), factor=2, cap=timedelta(hours=1))
+    batch_size = 10
+    concurrency = 1
+    max_attempts = 3
+
+    def __init__(self, *, batched: bool = True, fail: int | None = None, fetch: int | None = None) -> None:
+        self.batched = batched
+        self.fail = fail
+        self.fetch = fetch
+        self.fetched: list[int] = []
+        self.seen: list[int] = []
+        self.break_commit: int | None = None
+
+    def give_up_at(self, job: Any) -> datetime | None:
+        return None
+
+    def partition(self, job: Any) -> str | None:
+        return str(job.actor_uri)
+
+    async def handle(self, session: AsyncSession, job: Any) -> None:
+        self.seen.append(job.id)
+        session.add(Tag(name=f"job-{job.id}", display_name="x"))
+        await session.flush()
+        job_id = job.id
+        if job_id == self.fetch and job_id not in self.fetched:
+
+            async def fetch(_sessions: async_sessionmaker[AsyncSession]) -> None:
+                self.fetched.append(job_id)
+
+            raise FetchFirst(fetch, "a document")
+        if job.id == self.fail:
+            raise RuntimeError("bad activity")
+        if job.id == self.break_commit:
+            job.state = "exploded"  # violates the state CHECK constraint when flushed
+
+
+async def _effects(sessions: async_sessionmaker[AsyncSession]) -> dict[str, int]:
+    async with sessions() as session:
+        rows = await session.execute(select(Tag.name, func.count()).group_by(Tag.name))
+        return {name: int(n) for name, n in rows}
+
+
+async def _states(sessions: async_sessionmaker[AsyncSession]) -> dict[int, tuple[str, int, str | None]]:
+    async with sessions() as session:
+        rows = await session.execute(
+            select(InboundActivity.id, InboundActivity.state, InboundActivity.attempts, InboundActivity.last_error)
+        )
+        return {row.id: (row.state, row.attempts, row.last_error) for row in rows}
+
+
+def _count_commits(engine: AsyncEngine) -> list[int]:
+    commits: list[int] = []
+    event.listen(engine.sync_engine, "commit", lambda _conn: commits.append(1))
+    return commits
+
+
+@pytest.mark.parametrize("batched", [True, False])
+async def test_batched__jobs_share_transactions_and_each_takes_effect_once(
+    queue_engine: AsyncEngine, batched: bool
+) -> None:
+    sessions = session_factory(queue_engine)
+    ids = await _add(sessions, 6)
+    commits = _count_commits(queue_engine)
+    worker = Worker(sessions, [_Handler(batched=batched)], lease=LEASE, clock=lambda: T0)
+    assert await worker.run_once() == 6
+    assert await _effects(sessions) == {f"job-{i}": 1 for i in ids}
+    assert {state for state, _, _ in (await _states(sessions)).values()} == {"done"}
+    # Claim, load and the jobs: one transaction for all six when batched, one each otherwise.
+    if batched:
+        assert len(commits) <= 3
+    else:
+        assert len(commits) >= 6 + 1
+
+
+async def test_batched__a_failing_job_fails_alone_and_the_others_take_effect_once(queue_engine: AsyncEngine) -> None:
+    sessions = session_factory(queue_engine)
+    ids = await _add(sessions, 5)
+    bad = ids[2]
+    handler = _Handler(fail=bad)
+    worker = Worker(sessions, [handler], lease=LEASE, clock=lambda: T0)
+    assert await worker.run_once() == 5
+    states = await _states(sessions)
+    assert states[bad] == ("queued", 1, "RuntimeError: bad activity")
+    assert all(states[i][:2] == ("done", 1) for i in ids if i != bad)
+    assert await _effects(sessions) == {f"job-{i}": 1 for i in ids if i != bad}, "the failed job's write is undone"
+    # The jobs run before the failure ran twice: the first time was rolled back with the failure.
+    assert len(handler.seen) > len(ids)
+
+
+async def test_batched__a_fetch_holds_no_transaction_and_the_job_then_runs_once(queue_engine: AsyncEngine) -> None:
+    sessions = session_factory(queue_engine)
+    ids = await _add(sessions, 4)
+    handler = _Handler(fetch=ids[1])
+    worker = Worker(sessions, [handler], lease=LEASE, clock=lambda: T0)
+    assert await worker.run_once() == 4
+    assert handler.fetched == [ids[1]]
+    assert {state for state, _, _ in (await _states(sessions)).values()} == {"done"}
+    assert await _effects(sessions) == {f"job-{i}": 1 for i in ids}
+
+
+async def test_batched__a_job_that_breaks_the_commit_fails_alone(queue_engine: AsyncEngine) -> None:
+    sessions = session_factory(queue_engine)
+    ids = await _add(sessions, 4)
+    handler = _Handler()
+    handler.break_commit = ids[3]
+    worker = Worker(sessions, [handler], lease=LEASE, clock=lambda: T0)
+    assert await worker.run_once() == 4
+    states = await _states(sessions)
+    state, attempts, error = states[ids[3]]
+    assert (state, attempts) == ("queued", 1)
+    assert error is not None
+    assert "IntegrityError" in error
+    assert all(states[i][:2] == ("done", 1) for i in ids[:3])
+    assert await _effects(sessions) == {f"job-{i}": 1 for i in ids[:3]}
+
+
+class _WaitingWriter(_Handler):
+    """On its first job, starts another writer of the process that waits at the write gate."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], *, wait: bool) -> None:
+        super().__init__()
+        self.sessions = sessions
+        self.wait = wait
+        self.writer: asyncio.Task[None] | None = None
+        self.wrote_before: list[int] = []
+
+    async def handle(self, session: AsyncSession, job: Any) -> None:
+        await super().handle(session, job)
+        gate = write_gate(session)
+        assert gate is not None
+        if self.writer is None and self.wait:
+
+            async def write() -> None:
+                async with gate.turn():
+                    self.wrote_before = list(self.seen)
+
+            self.writer = asyncio.create_task(write())
+            await asyncio.sleep(0)  # the writer is now waiting for its turn
+
+
+@pytest.mark.parametrize("wait", [True, False])
+async def test_batched__sqlite_a_waiting_writer_gets_its_turn_after_the_current_job(
+    queue_engine: AsyncEngine, wait: bool
+) -> None:
+    if queue_engine.dialect.name != "sqlite":
+        pytest.skip("the write gate is SQLite's")
+    sessions = session_factory(queue_engine)
+    ids = await _add(sessions, 4)
+    commits = _count_commits(queue_engine)
+    handler = _WaitingWriter(sessions, wait=wait)
+    worker = Worker(sessions, [handler], lease=LEASE, clock=lambda: T0)
+    assert await worker.run_once() == 4
+    if wait:
+        assert handler.writer is not None
+        await handler.writer
+        # The batch committed after the first job and let the writer in before going on.
+        assert handler.wrote_before == [ids[0]]
+    else:
+        assert handler.writer is None
+    assert {state for state, _, _ in (await _states(sessions)).values()} == {"done"}
+    assert await _effects(sessions) == {f"job-{i}": 1 for i in ids}
+    # The claim, then the jobs in one transaction, or in two when the writer cut in (it commits nothing).
+    assert len(commits) == (3 if wait else 2)
+
+
+@pytest.mark.parametrize("concurrency", [1, 2])
+async def test_batched__lanes_keep_each_senders_order_and_take_effect_once(
+    queue_engine: AsyncEngine, concurrency: int
+) -> None:
+    sessions = session_factory(queue_engine)
+    ids = await _add(sessions, 8)  # two senders, interleaved
+    handler = _Handler()
+    handler.concurrency = concurrency
+    worker = Worker(sessions, [handler], lease=LEASE, clock=lambda: T0)
+    assert await worker.run_once() == 8
+    for sender in (0, 1):
+        mine = [job_id for job_id in handler.seen if ids.index(job_id) % 2 == sender]
+        assert mine == sorted(mine), "one sender's activities run in the order received"
+    assert sorted(handler.seen) == ids, "each ran once"
+    assert await _effects(sessions) == {f"job-{i}": 1 for i in ids}
+
+
+class _Preparing(_Handler):
+    def __init__(self, *, batched: bool) -> None:
+        super().__init__(batched=batched)
+        self.prepared: list[list[int]] = []
+
+    async def prepare(self, session: AsyncSession, rows: list[Any]) -> None:
+        self.prepared.append([row.id for row in rows])
+
+
+@pytest.mark.parametrize("batched", [True, False])
+async def test_batched__prepare_sees_the_rows_left_when_a_transaction_starts(
+    queue_engine: AsyncEngine, batched: bool
+) -> None:
+    sessions = session_factory(queue_engine)
+    ids = await _add(sessions, 4)
+    handler = _Preparing(batched=batched)
+    worker = Worker(sessions, [handler], lease=LEASE, clock=lambda: T0)
+    assert await worker.run_once() == 4
+    if batched:
+        # One transaction for all four: prepared once, with every row (in run order: by sender, then age).
+        assert [sorted(rows) for rows in handler.prepared] == [ids]
+    else:
+        assert handler.prepared == [], "only a batched handler is prepared"
+    assert await _effects(sessions) == {f"job-{i}": 1 for i in ids}
