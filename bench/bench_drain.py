@@ -141,10 +141,15 @@ async def seed(instance: Instance, round_: int, creates: int, actors: int, alice
     await engine.dispose()
 
 
-async def reset_queue(instance: Instance) -> None:
+async def reset_queue(instance: Instance, round_: int) -> None:
+    """Queue this round's rows again (only these: earlier rounds' rows stay done, else each round would
+    drain every earlier round's Creates as well and the rate would fall round by round)."""
     engine = engine_from_settings(load_config(instance.config, instance.env))
     async with session_factory(engine)() as session:
-        await session.execute(text("UPDATE inbound_activities SET state = 'queued', attempts = 0"))
+        await session.execute(
+            text("UPDATE inbound_activities SET state = 'queued', attempts = 0 WHERE activity_id LIKE :mine"),
+            {"mine": f"%/notes/r{round_}-%/activity"},
+        )
         await session.commit()
     await engine.dispose()
 
@@ -181,7 +186,7 @@ async def bench(args: argparse.Namespace) -> int:
             # The baseline first on the new rows, then the same rows again (queued anew) for real.
             seconds = await run_drain(instance, lambda fed: [Baseline(build_handlers(fed)[0])], args.workers)
             base_rates.append(args.creates / seconds)
-            await reset_queue(instance)
+            await reset_queue(instance, rnd)
             if profile:
                 profile.enable()
             statements: list[str] = []
