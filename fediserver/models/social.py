@@ -70,7 +70,9 @@ class Note(Base):
     to: Mapped[list[str]] = mapped_column(JSON, default=list)
     cc: Mapped[list[str]] = mapped_column(JSON, default=list)
     in_reply_to_uri: Mapped[str | None] = mapped_column(String(2048), index=True, default=None)
-    raw: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    # The remote document as received, kept for the record and never shown: left out of every load (a
+    # timeline page would decode forty of them), and reading it without ``undefer`` raises.
+    raw: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None, deferred=True, deferred_raiseload=True)
     published_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     updated_at: Mapped[datetime | None] = mapped_column(default=None)
     deleted_at: Mapped[datetime | None] = mapped_column(default=None)
