@@ -6,11 +6,12 @@ number of statements whether it holds 5 posts or 40.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ScalarSelect, exists, func, select
+from sqlalchemy import Integer, ScalarSelect, Select, String, bindparam, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute, aliased
 
@@ -42,6 +43,34 @@ def _count(column: InstrumentedAttribute[str | None] | InstrumentedAttribute[str
     return select(func.count()).where(column == Note.uri).scalar_subquery()
 
 
+@functools.cache
+def _statement(with_reader_uri: bool, with_reader_id: bool) -> Select[Any]:
+    """The counts-and-state statement, built once per shape with the page's values as parameters
+    (``note_ids``, ``reader_uri``, ``reader_id``): building its expression anew each page cost about as
+    much as running it."""
+    reply = aliased(Note)
+    columns: list[Any] = [
+        Note.id,
+        Note.uri,
+        _count(reply.in_reply_to_uri),
+        _count(Like.note_uri),
+        _count(Announce.note_uri),
+    ]
+    if with_reader_uri:
+        reader_uri = bindparam("reader_uri", type_=String)
+        columns += [
+            exists().where(Like.actor_uri == reader_uri, Like.note_uri == Note.uri),
+            exists().where(Announce.actor_uri == reader_uri, Announce.note_uri == Note.uri),
+        ]
+    if with_reader_id:
+        reader_id = bindparam("reader_id", type_=Integer)
+        columns += [
+            exists().where(Bookmark.local_actor_id == reader_id, Bookmark.note_id == Note.id),
+            exists().where(Pin.local_actor_id == reader_id, Pin.note_id == Note.id),
+        ]
+    return select(*columns).where(Note.id.in_(bindparam("note_ids", expanding=True)))
+
+
 async def decorate(
     session: AsyncSession,
     notes: Sequence[Note],
@@ -65,28 +94,12 @@ async def decorate(
     replied_to = (
         {p.uri: p for p in await session.scalars(select(Note).where(Note.uri.in_(parent_uris)))} if parent_uris else {}
     )
-    reply = aliased(Note)
-    columns: list[Any] = [
-        Note.id,
-        Note.uri,
-        _count(reply.in_reply_to_uri),
-        _count(Like.note_uri),
-        _count(Announce.note_uri),
-    ]
-    if reader_uri is not None:
-        columns += [
-            exists().where(Like.actor_uri == reader_uri, Like.note_uri == Note.uri),
-            exists().where(Announce.actor_uri == reader_uri, Announce.note_uri == Note.uri),
-        ]
-    if reader_id is not None:
-        columns += [
-            exists().where(Bookmark.local_actor_id == reader_id, Bookmark.note_id == Note.id),
-            exists().where(Pin.local_actor_id == reader_id, Pin.note_id == Note.id),
-        ]
     found = Decorations(media=await attachments_by_note(session, note_ids), parents=replied_to)
     if fresh:
         return found
-    for row in await session.execute(select(*columns).where(Note.id.in_(note_ids))):
+    values: dict[str, Any] = {"note_ids": note_ids, "reader_uri": reader_uri, "reader_id": reader_id}
+    statement = _statement(reader_uri is not None, reader_id is not None)
+    for row in await session.execute(statement, values):
         note_id, uri, replies, favourites, boosts, *mine = row
         # Zero counts stay out, as a GROUP BY leaves them out (callers read them with ``.get(uri, 0)``).
         for counts, count in ((found.replies, replies), (found.favourites, favourites), (found.boosts, boosts)):
