@@ -83,7 +83,9 @@ class AssistWorker:
             await session.commit()
             return job
 
-    async def _heartbeat(self, job_id: int, progress: _Progress, done: asyncio.Event) -> None:
+    async def _heartbeat(self, job_id: int, progress: _Progress, done: asyncio.Event, beat: asyncio.Event) -> None:
+        """Store the text so far and renew the lease every ``FLUSH`` seconds, and pick up a cancel request;
+        ``beat`` is set after the first pass."""
         written = -1
         while True:
             text, pieces = progress.text()
@@ -96,6 +98,7 @@ class AssistWorker:
                 cancel = await session.scalar(select(AssistJob.cancel_requested).where(AssistJob.id == job_id))
                 await session.commit()
             progress.cancelled = progress.cancelled or bool(cancel)
+            beat.set()
             if done.is_set():
                 return
             with contextlib.suppress(TimeoutError):
@@ -113,7 +116,13 @@ class AssistWorker:
             return
         progress = _Progress()
         done = asyncio.Event()
-        heartbeat = asyncio.create_task(self._heartbeat(job.id, progress, done))
+        beat = asyncio.Event()
+        heartbeat = asyncio.create_task(self._heartbeat(job.id, progress, done, beat))
+        # A cancel asked for since the claim is seen before the first token, not raced by a fast model
+        # (a heartbeat that fails instead raises below, when it is awaited).
+        first = asyncio.ensure_future(beat.wait())
+        await asyncio.wait({heartbeat, first}, return_when=asyncio.FIRST_COMPLETED)
+        first.cancel()
         loop = asyncio.get_running_loop()
         request = job_request(job)
         outcome: AssistResult | Exception
