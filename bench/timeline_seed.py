@@ -188,6 +188,7 @@ async def seed(session: AsyncSession, urls: Urls, shape: Shape) -> None:
                 "from_actor_uri": n["attributed_to"],
                 "note_uri": n["uri"],
                 "dedupe_key": f"mention:{i}",
+                "subject_at": n["published_at"],
             }
             for i, n in enumerate(notes)
             if i % 100 == 0

@@ -47,7 +47,7 @@ async def notify_addressees(session: AsyncSession, urls: Urls, note: Note, uris:
     """A ``mention`` notification for each local user among ``uris`` but the author (deduplicated)."""
     for actor in await local_addressees(session, urls, uris):
         if urls.actor(actor.username) != note.attributed_to:
-            await notify(session, actor.id, "mention", note.attributed_to, note.uri)
+            await notify(session, actor.id, "mention", note.attributed_to, note.uri, subject_at=note.published_at)
 
 
 async def deliver_locally(

@@ -3,13 +3,13 @@ stop after a page.
 
 Three parts, each limited to the page before they are merged by time: the posts of the reader and of the
 accounts they follow (SQLite walks ``ix_notes_author_published`` per author and stops once the page is
-full; PostgreSQL walks ``ix_notes_published_at``), the boosts by followed accounts (``ix_announces_actor_created``
-on SQLite, ``ix_announces_created`` on PostgreSQL) and the posts mentioning the reader (driven by the
-reader's mention notifications). Each boosted or mentioning post is checked by a scalar lookup on its URI
-(``_one_post``), never joined before the limit. Known limits: PostgreSQL's walk by time goes far back
-for a reader whose followed accounts post rarely, and the mention part looks up every mention the reader
-ever received (notifications do not carry the post's time); a per-user feed filled on write would bound
-both.
+full; PostgreSQL walks ``ix_notes_published_at``), the boosts by followed accounts
+(``ix_announces_actor_created`` on SQLite, ``ix_announces_created`` on PostgreSQL) and the posts mentioning
+the reader (the reader's mention notifications, newest post first by ``notifications.subject_at``). Each
+boosted or mentioning post is checked by a scalar lookup on its URI (``_one_post``), never joined before
+the limit. Known limit: PostgreSQL's walk by time goes far back for a reader whose followed accounts post
+rarely; a per-user feed filled on write would bound it. The web UI's ``Newest`` window pages by row id,
+not time, so its mention part still reads every mention.
 
 The three parts do not depend on the reader: they are built once per process with the reader as bound
 parameters (``params``), so a page costs SQLAlchemy only the window and the merge, and its statement
@@ -57,8 +57,8 @@ def _note_columns() -> tuple[Any, ...]:
 
 @cache
 def parts(dialect: str) -> tuple[Select[Any], Select[Any], Select[Any]]:
-    """The posts, boosts and mentions selects for the database ``dialect``, unwindowed, with the reader as
-    bound parameters."""
+    """The posts, boosts and mentioning notifications selects for the database ``dialect``, unwindowed, with
+    the reader as bound parameters."""
     followed = select(Follow.followed_uri).where(Follow.follower_uri == READER_URI, Follow.state == "accepted")
     muted = select(Mute.target_uri).where(
         Mute.local_actor_id == READER_ID, or_(Mute.expires_at.is_(None), Mute.expires_at > NOW)
@@ -83,21 +83,16 @@ def parts(dialect: str) -> tuple[Select[Any], Select[Any], Select[Any]]:
         shown_author,
     )
     # Direct posts of followed accounts and posts of anyone else reach home only by mentioning the reader.
-    mentioned = (
-        select(Notification.note_uri)
-        .where(
-            Notification.local_actor_id == READER_ID,
-            Notification.type == "mention",
-            _one_post(
-                Notification.note_uri,
-                live,
-                Note.attributed_to.not_in(authors) | (Note.visibility == "direct"),
-                shown_author,
-            ),
-        )
-        .subquery()
+    mentioned = select(Notification.note_uri).where(
+        Notification.local_actor_id == READER_ID,
+        Notification.type == "mention",
+        _one_post(
+            Notification.note_uri,
+            live,
+            Note.attributed_to.not_in(authors) | (Note.visibility == "direct"),
+            shown_author,
+        ),
     )
-    mentions = select(*_note_columns()).join(mentioned, Note.uri == mentioned.c.note_uri)
     boosts = select(
         Announce.note_uri,
         Announce.actor_uri.label("booster"),
@@ -110,13 +105,13 @@ def parts(dialect: str) -> tuple[Select[Any], Select[Any], Select[Any]]:
         Announce.actor_uri.not_in(hidden),
         _one_post(Announce.note_uri, live, Note.visibility.in_(PUBLIC), shown_author),
     )
-    return cast("Select[Any]", posts), cast("Select[Any]", boosts), cast("Select[Any]", mentions)
+    return cast("Select[Any]", posts), cast("Select[Any]", boosts), cast("Select[Any]", mentioned)
 
 
 def statement(window: Any, dialect: str) -> Select[Any]:
     """The page ``window`` (a ``timelines.Window``) of the home timeline on the database ``dialect``: rows of
     (Note, booster, boost id, boost URI, time), in the window's order."""
-    posts, boosts, mentions = parts(dialect)
+    posts, boosts, mentioned = parts(dialect)
     post_part = window.apply(posts, Note.published_at, Note.id).subquery()
     picked_boosts = window.apply(boosts, Announce.created_at, Announce.id).subquery()
     boost_part = select(
@@ -127,7 +122,7 @@ def statement(window: Any, dialect: str) -> Select[Any]:
         picked_boosts.c.at,
         picked_boosts.c.row_id,
     ).join(picked_boosts, Note.uri == picked_boosts.c.note_uri)
-    mention_part = window.apply(mentions, Note.published_at, Note.id).subquery()
+    mention_part = window.apply(_mentions(mentioned, window), Note.published_at, Note.id).subquery()
     merged = union_all(select(post_part), boost_part, select(mention_part)).subquery()
     picked = select(merged).order_by(*_order(merged.c.at, merged.c.row_id, window)).limit(window.limit).subquery()
     return (
@@ -135,6 +130,23 @@ def statement(window: Any, dialect: str) -> Select[Any]:
         .join(picked, picked.c.note_id == Note.id)
         .order_by(*_order(picked.c.at, picked.c.row_id, window))
     )
+
+
+def _mentions(mentioned: Select[Any], window: Any) -> Select[Any]:
+    """The posts that mention the reader, as candidates for ``window``. A window that walks newest first by
+    post time reads the reader's mentions newest first (``subject_at``, the post's time, on
+    ``ix_notifications_recipient_type_subject``) and stops after twice a page, so the cost does not grow
+    with every mention the reader ever received; the window itself is applied to the posts afterwards (the
+    margin covers posts of the same millisecond at the page's edge)."""
+    if window.newest_first_by_time:
+        # Every mention notification carries its post's time (``notifications.notify``; migration 0028 for
+        # older rows); one without it names a post this instance never stored, which ``_one_post`` drops.
+        mentioned = mentioned.where(Notification.subject_at.is_not(None))
+        if window.time_bound is not None:
+            mentioned = mentioned.where(Notification.subject_at < window.time_bound)
+        mentioned = mentioned.order_by(desc(Notification.subject_at)).limit(2 * window.limit)
+    picked = mentioned.subquery()
+    return select(*_note_columns()).join(picked, Note.uri == picked.c.note_uri)
 
 
 def _order(at: Any, row_id: Any, window: Any) -> tuple[Any, Any]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Select, delete, func, select, update
@@ -38,8 +39,10 @@ async def notify(
     note_uri: str | None = None,
     *,
     version: str = "",
+    subject_at: datetime | None = None,
 ) -> Notification | None:
     """Record the event unless it is already recorded or the actor notifies itself; returns the new row.
+    ``subject_at``: when the post it is about was published (mentions carry it for the home timeline).
 
     The recipient's ``user`` streams get a ``notification`` event when the caller commits.
     """
@@ -53,6 +56,7 @@ async def notify(
         "note_uri": note_uri,
         "dedupe_key": key,
         "created_at": utcnow(),
+        "subject_at": subject_at,
     }
     # One statement, not a look-up and an insert (the inbound worker notifies per received post); the
     # unique ``dedupe_key`` decides, also between two transactions recording the same event at once.

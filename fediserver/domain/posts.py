@@ -127,7 +127,7 @@ async def _notify_local_mentions(
     if not local:
         return
     for actor in await session.scalars(select(LocalActor).where(LocalActor.username.in_(local))):
-        await notify(session, actor.id, "mention", author_uri, note.uri)
+        await notify(session, actor.id, "mention", author_uri, note.uri, subject_at=note.published_at)
 
 
 async def note_document(

@@ -47,6 +47,16 @@ class Window(Protocol):
     @property
     def ascending(self) -> bool: ...
 
+    @property
+    def newest_first_by_time(self) -> bool:
+        """True when rows are picked newest first by their time (``at``), not by row id."""
+        ...
+
+    @property
+    def time_bound(self) -> datetime | None:
+        """An exclusive upper bound on the time of every row picked, when the window has one."""
+        ...
+
     def apply(
         self, query: Select[T], at: InstrumentedAttribute[datetime], row_id: InstrumentedAttribute[int]
     ) -> Select[T]: ...
@@ -63,6 +73,14 @@ class Newest:
     @property
     def ascending(self) -> bool:
         return False
+
+    @property
+    def newest_first_by_time(self) -> bool:
+        return False
+
+    @property
+    def time_bound(self) -> datetime | None:
+        return None
 
     def apply(
         self, query: Select[T], at: InstrumentedAttribute[datetime], row_id: InstrumentedAttribute[int]

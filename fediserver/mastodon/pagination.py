@@ -59,6 +59,15 @@ class Page:
     def ascending(self) -> bool:
         return self.min_id is not None
 
+    @property
+    def newest_first_by_time(self) -> bool:
+        return self.min_id is None
+
+    @property
+    def time_bound(self) -> datetime | None:
+        """``max_id``'s millisecond, excluded (``ids.older_than`` picks only rows before its end)."""
+        return self.max_id.end if self.max_id is not None else None
+
 
 def link_header(request: Request, urls: Urls, page_ids: list[str]) -> str | None:
     """``Link`` for a page whose items (newest first) have these ids; None for an empty page."""

@@ -62,6 +62,8 @@ class Notification(Base):
         Index("ix_notifications_recipient", "local_actor_id", "id"),
         # The posts that mention a user (the home timeline).
         Index("ix_notifications_recipient_type", "local_actor_id", "type", "note_uri"),
+        # The same, newest post first: the home timeline's mention part stops after a page.
+        Index("ix_notifications_recipient_type_subject", "local_actor_id", "type", "subject_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -72,6 +74,8 @@ class Notification(Base):
     dedupe_key: Mapped[str] = mapped_column(String(64), unique=True)
     read_at: Mapped[datetime | None] = mapped_column(default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # When the post it is about was published (mentions; None when unknown): pages by post time.
+    subject_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class AccountHandle(Base):

@@ -77,7 +77,9 @@ def _check(engine: AsyncEngine, plan: str, *indexes: str) -> None:
 
 async def test_home__reads_boosts_and_mentions_through_their_indexes(db: AsyncEngine) -> None:
     plan = await _plan(db, "home")
-    _check(db, plan, "ix_announces_actor_created", "ix_notifications_recipient_type", "ix_notes_author_published")
+    _check(
+        db, plan, "ix_announces_actor_created", "ix_notifications_recipient_type_subject", "ix_notes_author_published"
+    )
 
 
 async def test_account__reads_the_authors_posts_by_time_through_its_index(db: AsyncEngine) -> None:

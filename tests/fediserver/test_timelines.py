@@ -167,6 +167,7 @@ async def test_home__own_followed_boosted_and_mentioning_posts_minus_muted_and_b
                 from_actor_uri=URLS.actor("stranger"),
                 note_uri=mention.uri,
                 dedupe_key="m1",
+                subject_at=mention.published_at,
             )
         )
         session.add(Mute(local_actor_id=me.id, target_uri=URLS.actor("muted")))
@@ -210,6 +211,40 @@ async def test_home__a_page_after_max_id_continues_without_repeats(db: AsyncEngi
         second = await presenter.timeline(await timelines.home(session, reader, older))
     assert [s["content"] for s in first] == [f"post {i}" for i in (6, 5, 4, 3)]
     assert [s["content"] for s in second] == [f"post {i}" for i in (2, 1, 0)]
+
+
+async def test_home__pages_by_max_id_reach_every_one_of_many_mentions_once(db: AsyncEngine) -> None:
+    """The mention part reads a page's worth of the reader's mentions below ``max_id`` (newest post first),
+    not all of them: walking the pages must still give each mentioning post once, in order."""
+    sessions: async_sessionmaker[AsyncSession] = session_factory(db)
+    async with sessions() as session:
+        w = World(session)
+        me = await w.actor("me")
+        await w.actor("stranger")
+        for i in range(100):
+            note = await w.note("stranger", f"mention {i}", "direct")
+            session.add(
+                Notification(
+                    local_actor_id=me.id,
+                    type="mention",
+                    from_actor_uri=URLS.actor("stranger"),
+                    note_uri=note.uri,
+                    dedupe_key=f"m{i}",
+                    subject_at=note.published_at,
+                )
+            )
+        await session.commit()
+        reader = timelines.Reader(actor=me, uri=URLS.actor("me"))
+        presenter = Presenter(session, URLS, reader.uri, me)
+        seen: list[str] = []
+        window = page(40)
+        while True:
+            body = await presenter.timeline(await timelines.home(session, reader, window))
+            if not body:
+                break
+            seen += [s["content"] for s in body]
+            window = Page(max_id=ids.Snowflake.parse(body[-1]["id"]), since_id=None, min_id=None, limit=40)
+    assert seen == [f"mention {i}" for i in reversed(range(100))]
 
 
 async def test_account__direct_and_followers_only_posts_show_only_to_whom_they_may(db: AsyncEngine) -> None:

@@ -6,13 +6,14 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import httpx
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from fediserver import accounts
 from fediserver.config import Settings
 from fediserver.federation.convert import mention_and_hashtag_tags
 from fediserver.mastodon.entities.status import emoji_entities, mention_entities, tag_entities
-from fediserver.models import Note
+from fediserver.models import Note, Notification
 from fediserver.urls import Urls
 from tests.mastodon.conftest import TokenFactory
 from tests.mastodon.test_api import post
@@ -38,6 +39,12 @@ async def test_status__mentions_and_tags_name_the_mentioned_account_and_the_tag_
     assert tagged["tags"] == [{"name": "Cats", "url": urls.tag("Cats")}]
     shown = (await client.get(f"/api/v1/statuses/{tagged['id']}", headers=headers)).json()
     assert (shown["mentions"], shown["tags"]) == (tagged["mentions"], tagged["tags"])
+    # bob's mention notification carries the post's time (the home timeline pages mentions by it).
+    async with sessions() as session:
+        when = await session.scalar(select(Notification.subject_at).where(Notification.type == "mention"))
+        published = await session.scalar(select(Note.published_at).where(Note.uri == tagged["uri"]))
+    assert when is not None
+    assert when == published
     # The twin: a post with neither has empty lists, not the last post's.
     plain = await post(client, headers, "nothing to see")
     assert (plain["mentions"], plain["tags"], plain["emojis"]) == ([], [], [])

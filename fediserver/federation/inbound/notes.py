@@ -87,7 +87,7 @@ async def after_store(ctx: Inbound, note: Note, doc: dict[str, Any], *, new: boo
     if parent is not None and parent.local_actor_id is not None:
         recipients.add(parent.local_actor_id)
     for recipient in sorted(recipients):
-        await notify(ctx.session, recipient, "mention", note.attributed_to, note.uri)
+        await notify(ctx.session, recipient, "mention", note.attributed_to, note.uri, subject_at=note.published_at)
 
 
 async def on_create(ctx: Inbound) -> None:
