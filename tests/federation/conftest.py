@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from starlette.applications import Starlette
 
 from fediserver import accounts, migrate
-from fediserver.app import create_app
+from fediserver.app import AppOptions, create_app
 from fediserver.config import Settings, parse_settings
 from fediserver.db import make_engine, session_factory
 from fediserver.federation.context import Federation
@@ -86,6 +86,13 @@ class Instance:
 
 
 async def start_instance(tmp: Path, users: list[str], **sections: dict[str, Any]) -> Instance:
+    return await start_instance_with(tmp, users, sections)
+
+
+async def start_instance_with(
+    tmp: Path, users: list[str], sections: dict[str, dict[str, Any]], run_worker: bool = True
+) -> Instance:
+    """An instance on a free loopback port; without ``run_worker`` a test's own worker is the only one."""
     port = free_port()
     raw: dict[str, dict[str, Any]] = {
         "instance": {"domain": f"127.0.0.1:{port}", "scheme": "http", "secret_key": SECRET},
@@ -104,7 +111,7 @@ async def start_instance(tmp: Path, users: list[str], **sections: dict[str, Any]
         for username in users:
             await accounts.create_user(session, username, "password-" + username)
         await session.commit()
-    app = create_app(settings)
+    app = create_app(settings, AppOptions(run_worker=run_worker))
     server, task = await serve(app, port)
     return Instance(settings, app, engine, sessions, server, task)
 
@@ -113,10 +120,10 @@ async def start_instance(tmp: Path, users: list[str], **sections: dict[str, Any]
 async def instances(tmp_path: Path) -> AsyncIterator[Callable[..., Awaitable[Instance]]]:
     started: list[Instance] = []
 
-    async def factory(name: str, users: list[str], **sections: dict[str, Any]) -> Instance:
+    async def factory(name: str, users: list[str], *, run_worker: bool = True, **sections: dict[str, Any]) -> Instance:
         folder = tmp_path / name
         folder.mkdir()
-        instance = await start_instance(folder, users, **sections)
+        instance = await start_instance_with(folder, users, sections, run_worker)
         started.append(instance)
         return instance
 

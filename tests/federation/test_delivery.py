@@ -33,7 +33,8 @@ async def test_delivery__classifies_outcomes_and_signs_each_attempt_afresh(
         return Response(status_code=status, headers={"Retry-After": "3600"} if status == 503 else {})
 
     sink = await serve_app(Starlette(routes=[Route("/{status:int}/inbox", inbox, methods=["POST"])]))
-    a = await instances("a", ["alice"], worker={"poll_interval": 60})
+    # The app's own worker stays off: this test's worker must be the one to claim the four jobs.
+    a = await instances("a", ["alice"], run_worker=False)
     activity = {"@context": ap.AS_CONTEXT, "id": f"{a.base}/x", "type": "Note"}
     async with a.sessions() as session:
         me = await a.user(session, "alice")

@@ -44,7 +44,10 @@ def rel_me_site(link: str) -> Starlette:
 
 
 async def _verify(instance: Any, fields: list[tuple[str, str]]) -> tuple[list[str], list[Any]]:
-    """Save the fields, then let a worker run the link check the save queued (as ``fediserver serve``'s does)."""
+    """Save the fields, then let a worker run the link check the save queued (as ``fediserver serve``'s does).
+
+    The instance is started without its own worker, so the check is still queued when this one looks.
+    """
     svc: Services = instance.app.state.services
     async with instance.sessions() as session:
         me = await instance.user(session, "alice")
@@ -63,7 +66,7 @@ async def _verify(instance: Any, fields: list[tuple[str, str]]) -> tuple[list[st
 
 
 async def test_rel_me__a_page_linking_back_verifies_the_field(instances: Factory, serve_app: Serve) -> None:
-    a = await instances("a", ["alice"])
+    a = await instances("a", ["alice"], run_worker=False)
     profile = a.fed.urls.profile("alice")
     site = await serve_app(rel_me_site(profile))
     fields = [("Site", f"{site}/good"), ("Via", f"{site}/hop"), ("Plain", f"{site}/plain"), ("Text", "hello")]
@@ -76,7 +79,7 @@ async def test_rel_me__a_page_linking_back_verifies_the_field(instances: Factory
 
 
 async def test_rel_me__a_link_one_byte_off_does_not_verify(instances: Factory, serve_app: Serve) -> None:
-    a = await instances("a", ["alice"])
+    a = await instances("a", ["alice"], run_worker=False)
     profile = a.fed.urls.profile("alice")
     site = await serve_app(rel_me_site(profile[:-1] + "x"))
     verified, marks = await _verify(a, [("Site", f"{site}/good")])
@@ -85,7 +88,7 @@ async def test_rel_me__a_link_one_byte_off_does_not_verify(instances: Factory, s
 
 
 async def test_rel_me__the_page_is_fetched_through_the_outbound_guard(instances: Factory, serve_app: Serve) -> None:
-    a = await instances("a", ["alice"], federation={"allow_private_addresses": False})
+    a = await instances("a", ["alice"], run_worker=False, federation={"allow_private_addresses": False})
     site = await serve_app(rel_me_site(a.fed.urls.profile("alice")))
     verified, _ = await _verify(a, [("Site", f"{site}/good")])
     assert verified == []
