@@ -25,10 +25,15 @@ the viewer does not mute or block, nor is blocked by, its author or booster (``m
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
+from typing import Any, cast
 
-from sqlalchemy import exists, inspect, select
+from sqlalchemy import Table, exists, insert, inspect, select
+from sqlalchemy import event as sa_event
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session, SessionTransaction
 
+from fediserver.domain.memo import cached
 from fediserver.domain.moderation import in_public_feeds
 from fediserver.models import Announce, Follow, LocalActor, MediaAttachment, Note, Notification, StreamEventRow
 from fediserver.urls import Urls
@@ -36,6 +41,11 @@ from fediserver.urls import Urls
 STATUS_EVENTS = ("update", "status.update", "delete")
 BOOST_EVENTS = ("reblog", "unreblog")
 BOOSTED = ("public", "unlisted")
+FOLLOWERS = "stream_followers"
+PENDING = "fediserver.stream_events.pending"
+_TABLE = cast(Table, StreamEventRow.__table__)
+# Set on a session that wrote events, for ``mastodon.streaming.relay`` to wake its relays after the commit.
+WROTE = "stream_events"
 _TAG = re.compile(r"(?:^|[^\w&/])#(\w{1,100})")
 
 
@@ -64,6 +74,8 @@ async def _media_and_listed(session: AsyncSession, note: Note) -> tuple[bool, bo
     """Whether the note has media, and whether its author may appear in public feeds (not silenced)."""
     listed = exists().where(Note.id == note.id, in_public_feeds())
     if "attachments" in inspect(note).dict:  # loaded with the note (the inbound worker's): not asked again
+        if note.local_actor_id is None:  # ``in_public_feeds`` holds every remote note
+            return bool(note.attachments), True
         return bool(note.attachments), bool(await session.scalar(select(listed)))
     found = (await session.execute(select(exists().where(MediaAttachment.note_id == note.id), listed))).one()
     return bool(found[0]), bool(found[1])
@@ -93,15 +105,39 @@ async def status_keys(session: AsyncSession, urls: Urls, note: Note) -> tuple[st
 
 
 async def _followers(session: AsyncSession, urls: Urls, uri: str) -> list[str]:
-    """``user:<id>`` of the local accounts following ``uri``."""
-    followers = await session.scalars(
-        select(Follow.follower_uri).where(
-            Follow.followed_uri == uri,
-            Follow.state == "accepted",
-            Follow.follower_uri.startswith(urls.actor("")),
+    """``user:<id>`` of the local accounts following ``uri``; remembered for the transaction (``memo``)."""
+    known = cached(session, FOLLOWERS, (Follow, LocalActor))
+    if uri not in known:
+        await preload_followers(session, urls, [uri])
+    return list(known[uri])
+
+
+async def preload_followers(session: AsyncSession, urls: Urls, uris: Iterable[str]) -> None:
+    """Remember the stream keys of the local followers of each of ``uris`` in two queries: the inbox
+    worker runs a batch of posts by many authors in one transaction."""
+    known = cached(session, FOLLOWERS, (Follow, LocalActor))
+    wanted = set(uris) - known.keys()
+    if not wanted:
+        return
+    prefix = urls.actor("")
+    rows = list(
+        await session.execute(
+            select(Follow.followed_uri, Follow.follower_uri).where(
+                Follow.followed_uri.in_(wanted), Follow.state == "accepted", Follow.follower_uri.startswith(prefix)
+            )
         )
     )
-    return [f"user:{i}" for i in await _local_ids(session, urls, list(followers))]
+    names = {follower[len(prefix) :] for _, follower in rows}
+    ids = {}
+    if names:
+        found = await session.execute(select(LocalActor.username, LocalActor.id).where(LocalActor.username.in_(names)))
+        ids = {name: id_ for name, id_ in found}
+    for uri in wanted:
+        known[uri] = []
+    for followed, follower in sorted(rows):
+        local = ids.get(follower[len(prefix) :])
+        if local is not None:
+            known[followed].append(f"user:{local}")
 
 
 async def status_event(session: AsyncSession, urls: Urls, note: Note, event: str) -> None:
@@ -111,7 +147,7 @@ async def status_event(session: AsyncSession, urls: Urls, note: Note, event: str
         raise ValueError(f"unknown status event {event!r}")
     keys = await status_keys(session, urls, note)
     if keys:
-        session.add(StreamEventRow(event=event, subject_id=note.id, keys=list(keys)))
+        _record(session, event, note.id, list(keys))
     if event == "delete":
         # Its boosts go with it, each by its own id (Mastodon's ``RemoveStatusService`` removes reblogs).
         for boost in await session.scalars(select(Announce).where(Announce.note_uri == note.uri)):
@@ -127,11 +163,44 @@ async def boost_event(session: AsyncSession, urls: Urls, boost: Announce, note: 
         return
     keys = await _followers(session, urls, boost.actor_uri)
     if keys:
-        session.add(StreamEventRow(event=event, subject_id=boost.id, keys=keys, subject_at=boost.created_at))
+        _record(session, event, boost.id, keys, boost.created_at)
 
 
 def notification_event(session: AsyncSession, notification: Notification) -> None:
     """Record the ``notification`` event for a flushed notification row."""
     recipient = notification.local_actor_id
     keys = [f"user:{recipient}", f"user:notification:{recipient}"]
-    session.add(StreamEventRow(event="notification", subject_id=notification.id, keys=keys))
+    _record(session, "notification", notification.id, keys)
+
+
+def _record(session: AsyncSession, event: str, subject_id: int, keys: list[str], subject_at: Any = None) -> None:
+    """Queue an event row; the transaction's rows are written together, in the order recorded, in one
+    statement just before it commits (``_write``), and dropped if it rolls back. Added to the session one
+    by one, they cost an INSERT each: SQLite gives SQLAlchemy no order for ``RETURNING`` of many rows, so it
+    inserts ORM objects one at a time, and the inbox worker records two events per inbound post."""
+    sync = session.sync_session
+    if not sync.in_transaction():
+        sync.begin()  # so that a rollback or close before any statement ends it, and drops the rows
+    pending: list[dict[str, Any]] | None = sync.info.get(PENDING)
+    if pending is None:
+        pending = sync.info[PENDING] = []
+        if not sa_event.contains(sync, "before_commit", _write):
+            sa_event.listen(sync, "before_commit", _write)
+            sa_event.listen(sync, "after_transaction_end", _drop)
+    row = {"event": event, "subject_id": subject_id, "keys": keys, "subject_at": subject_at}
+    pending.append(row)
+
+
+def _write(session: Session) -> None:
+    # Also at a savepoint's commit: the rows then join the enclosing transaction, and go if it rolls back.
+    rows = session.info.pop(PENDING, None)
+    if rows:
+        # Core, not the ORM's bulk insert, which leaves out keys that are None in every row and so splits a
+        # mixed list into several statements.
+        session.execute(insert(_TABLE), rows)
+        session.info[WROTE] = True
+
+
+def _drop(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is None:
+        session.info.pop(PENDING, None)

@@ -6,35 +6,17 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import event, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlalchemy.orm import Session
 
 import activitypub as ap
+from fediserver.domain.memo import cached
 from fediserver.federation.context import Federation
 from fediserver.federation.remote import fetch_detached, forget_actor, store_actor
 from fediserver.jobs.worker import FetchFirst, PermanentJobError
 from fediserver.models import LocalActor, Note, RemoteActor
 
 JSON = dict[str, Any]
-
-
-CACHE = "fediserver.inbound"
-
-
-def cached(session: AsyncSession, name: str) -> dict[str, Any]:
-    """A look-up table kept in ``session.info`` until the session's transaction (or a savepoint of it) rolls
-    back, when the rows it holds may have been expunged or expired; the next look-up queries again."""
-    caches: dict[str, dict[str, Any]] | None = session.info.get(CACHE)
-    if caches is None:
-        caches = session.info[CACHE] = {}
-        if not event.contains(session.sync_session, "after_soft_rollback", _forget):
-            event.listen(session.sync_session, "after_soft_rollback", _forget)
-    return caches.setdefault(name, {})
-
-
-def _forget(session: Session, _previous: object) -> None:
-    session.info.pop(CACHE, None)
 
 
 async def preload_senders(session: AsyncSession, uris: Iterable[str]) -> None:

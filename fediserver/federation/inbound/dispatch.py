@@ -9,11 +9,12 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 import activitypub as ap
+from fediserver.domain import streams
 from fediserver.federation.context import Federation
 from fediserver.federation.inbound.context import Inbound, preload_senders, sender
 from fediserver.federation.inbound.follows import on_accept, on_follow, on_reject
 from fediserver.federation.inbound.moderation import on_block, on_flag, on_move
-from fediserver.federation.inbound.notes import on_create, on_delete, on_update
+from fediserver.federation.inbound.notes import on_create, on_delete, on_update, preload_absent
 from fediserver.federation.inbound.reactions import on_announce, on_like
 from fediserver.federation.inbound.undo import on_undo
 from fediserver.jobs.retry import Backoff
@@ -64,6 +65,10 @@ class InboxHandler:
     async def prepare(self, session: AsyncSession, jobs: Sequence[Any]) -> None:
         """Before a batch's transaction runs ``jobs``: their senders in one query, not one per job."""
         await preload_senders(session, {job.actor_uri for job in jobs})
+        creates = [job.body for job in jobs if job.activity_type == "Create" and isinstance(job.body, dict)]
+        objects = [ap.get_id(body.get("object")) for body in creates]
+        await preload_absent(session, [uri for uri in objects if uri is not None])
+        await streams.preload_followers(session, self.fed.urls, {job.actor_uri for job in jobs})
 
     def give_up_at(self, job: Any) -> datetime | None:
         assert isinstance(job, InboundActivity)

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 import activitypub as ap
 from fediserver.domain import streams
 from fediserver.domain.addressees import named_in
+from fediserver.domain.memo import cached
 from fediserver.domain.notifications import notify, withdraw
 from fediserver.domain.tags import hashtag_names, index_tags
 from fediserver.federation.convert import attachments_to_models, note_to_model
@@ -54,11 +57,25 @@ async def store_note(ctx: Inbound, doc: dict[str, Any], author: RemoteActor) -> 
     return note
 
 
+async def preload_absent(session: AsyncSession, uris: Iterable[str]) -> None:
+    """Remember which of ``uris`` (the objects of a batch's Creates) are not stored yet, in one query, so
+    ``_store`` inserts those without asking one by one."""
+    absent = cached(session, "absent_notes")
+    wanted = set(uris) - absent.keys()
+    if wanted:
+        stored = set(await session.scalars(select(Note.uri).where(Note.uri.in_(wanted))))
+        absent.update(dict.fromkeys(wanted - stored, True))
+
+
 async def _store(ctx: Inbound, doc: dict[str, Any], author: RemoteActor) -> tuple[Note, bool]:
     """The stored note, and whether it is new."""
-    existing = await ctx.session.scalar(
-        select(Note).options(selectinload(Note.attachments)).where(Note.uri == doc.get("id"))
-    )
+    # Taken out before the insert: the same object again in this transaction is then looked up.
+    known_absent = cached(ctx.session, "absent_notes").pop(doc.get("id"), False)
+    existing = None
+    if not known_absent:
+        existing = await ctx.session.scalar(
+            select(Note).options(selectinload(Note.attachments)).where(Note.uri == doc.get("id"))
+        )
     if existing is not None and existing.attributed_to != author.uri:
         raise ap.InvalidObject(f"{existing.uri} belongs to {existing.attributed_to}")
     note = note_to_model(doc, author, existing)

@@ -23,6 +23,7 @@ from sqlalchemy import delete, event, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 
+from fediserver.domain.streams import WROTE
 from fediserver.mastodon.streaming.broker import Broker, StreamEvent
 from fediserver.models import StreamEventRow, utcnow
 
@@ -55,12 +56,12 @@ class Relay:
 
     def _before_flush(self, session: Session, _context: Any, _instances: Any) -> None:
         if any(isinstance(obj, StreamEventRow) for obj in session.new):
-            session.info["stream_events"] = True
+            session.info[WROTE] = True
 
     def _after_commit(self, session: Session) -> None:
         # Not popped: every relay in the process (tests run several apps) must see it; a session that
         # committed events once wakes relays on its later commits too, which costs one empty read.
-        if session.info.get("stream_events") and self.loop is not None and not self.loop.is_closed():
+        if session.info.get(WROTE) and self.loop is not None and not self.loop.is_closed():
             self.loop.call_soon_threadsafe(self.wakeup.set)
 
     async def start(self) -> None:

@@ -1,0 +1,81 @@
+"""Recorded stream events are written with the transaction that records them, in one statement, in order;
+a transaction that rolls back writes none. Look-up tables of ``domain.memo`` are forgotten when the models
+they depend on are written."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlalchemy import event, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from fediserver import migrate
+from fediserver.db import make_engine, session_factory
+from fediserver.domain import streams
+from fediserver.domain.memo import cached
+from fediserver.models import Follow, Notification, StreamEventRow, Tag
+
+
+@pytest.fixture
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = make_engine(database_url)
+    await migrate.upgrade(engine)
+    yield engine
+    await engine.dispose()
+
+
+def _notification(id_: int) -> Notification:
+    return Notification(id=id_, local_actor_id=7)
+
+
+async def test_events__written_at_commit_in_one_statement_in_order(engine: AsyncEngine) -> None:
+    inserts: list[str] = []
+    event.listen(
+        engine.sync_engine,
+        "before_cursor_execute",
+        lambda _c, _cur, sql, *_: inserts.append(sql) if sql.startswith("INSERT INTO stream_events") else None,
+    )
+    sessions = session_factory(engine)
+    async with sessions() as session:
+        for id_ in (3, 1, 2):
+            streams.notification_event(session, _notification(id_))
+        await session.commit()
+    async with sessions() as session:
+        rows = list(await session.scalars(select(StreamEventRow).order_by(StreamEventRow.id)))
+    assert [(r.event, r.subject_id, r.keys) for r in rows] == [
+        ("notification", i, ["user:7", "user:notification:7"]) for i in (3, 1, 2)
+    ]
+    assert len(inserts) == 1
+
+
+async def test_events__a_rolled_back_transaction_writes_none(engine: AsyncEngine) -> None:
+    sessions = session_factory(engine)
+    async with sessions() as session:
+        streams.notification_event(session, _notification(1))
+        await session.rollback()
+        streams.notification_event(session, _notification(2))
+        await session.commit()
+    async with sessions() as session:
+        streams.notification_event(session, _notification(3))  # closed without a commit
+    async with sessions() as session:
+        assert list(await session.scalars(select(StreamEventRow.subject_id))) == [2]
+
+
+async def test_memo__a_table_is_forgotten_when_a_model_it_depends_on_is_written(engine: AsyncEngine) -> None:
+    sessions = session_factory(engine)
+    async with sessions() as session:
+        cached(session, "follows", (Follow,))["x"] = 1
+        cached(session, "other")["y"] = 2
+        session.add(Tag(name="t", display_name="t"))
+        await session.flush()
+        assert cached(session, "follows", (Follow,)) == {"x": 1}, "a Tag is not a Follow"
+        session.add(Follow(follower_uri="a", followed_uri="b", activity_uri="f", state="pending"))
+        await session.flush()
+        assert cached(session, "follows", (Follow,)) == {}
+        cached(session, "follows", (Follow,))["x"] = 1
+        await session.execute(update(Follow).values(state="accepted"))
+        assert cached(session, "follows", (Follow,)) == {}
+        assert cached(session, "other") == {"y": 2}
+        await session.rollback()
+        assert cached(session, "other") == {}
