@@ -144,6 +144,17 @@ async def eventually(check: Callable[[], Awaitable[T | None]], within: float = 1
     raise AssertionError(f"condition not met within {within} s (last: {last!r})")
 
 
+async def steadily_held(pool: Any, samples: int = 10, interval: float = 0.02) -> int:
+    """The fewest connections checked out of ``pool`` over ``samples`` looks. One held across a wait shows
+    in every look; one a background task takes for a moment (the stream relay's poll, another queue's
+    claim) does not, however loaded the machine."""
+    fewest = pool.checkedout()
+    for _ in range(samples - 1):
+        await asyncio.sleep(interval)
+        fewest = min(fewest, pool.checkedout())
+    return int(fewest)
+
+
 @pytest.fixture
 def wait() -> Callable[..., Awaitable[Any]]:
     return eventually

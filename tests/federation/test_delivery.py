@@ -18,6 +18,7 @@ from fediserver.federation import outbound
 from fediserver.federation.delivery import DeliveryHandler
 from fediserver.jobs.worker import Worker
 from fediserver.models import DeliveryJob
+from tests.federation.conftest import steadily_held
 
 Factory = Callable[..., Awaitable[Any]]
 
@@ -102,7 +103,7 @@ async def test_delivery__holds_no_database_connection_while_the_inbox_answers(
     a.wake()
     await asyncio.wait_for(arrived.wait(), 60)
     # Every delivery now waits on the inbox (the app's worker runs them): none may hold a connection.
-    held = pool.checkedout()
+    held = await steadily_held(pool)
     release.set()
     assert held == 0, f"{held} connections held while {concurrent} deliveries wait for the inbox"
 

@@ -34,7 +34,7 @@ from fediserver.models import Follow, Like, Note, RemoteActor, User
 from fediserver.oauth import grants
 from fediserver.oauth.grants import OOB
 from fediserver.oauth.scopes import Scopes
-from tests.federation.conftest import Instance
+from tests.federation.conftest import Instance, steadily_held
 
 Factory = Callable[..., Awaitable[Instance]]
 
@@ -231,7 +231,7 @@ async def test_searches_waiting_on_a_slow_webfinger_host_leave_the_pool_free(
         ]
         try:
             await asyncio.wait_for(arrived.wait(), 60)
-            held = pool.checkedout()
+            held = await steadily_held(pool)
             profile = await http.get("/users/alice", headers={"Accept": ap.ACTIVITY_JSON})
         finally:
             release.set()

@@ -14,6 +14,7 @@ from starlette.routing import Route
 
 import activitypub as ap
 from fediserver.models import InboundActivity, Note, RemoteActor, utcnow
+from tests.federation.conftest import steadily_held
 
 Factory = Callable[..., Awaitable[Any]]
 
@@ -74,7 +75,7 @@ async def test_inbound__a_slow_object_fetch_holds_no_database_connection(
             row = await session.scalar(select(InboundActivity))
             assert row is not None
             raise AssertionError((row.state, row.attempts, row.last_error)) from None
-    held = pool.checkedout()
+    held = await steadily_held(pool)
     release.set()
     assert held == 0, f"{held} connections held while the worker waits for the remote object"
 

@@ -18,6 +18,7 @@ from starlette.routing import Route
 
 import activitypub as ap
 from fediserver.models import InboundActivity
+from tests.federation.conftest import steadily_held
 
 Factory = Callable[..., Awaitable[Any]]
 
@@ -103,7 +104,7 @@ async def test_key_fetch__holds_no_database_connection(
     ]
     await asyncio.wait_for(arrived.wait(), 60)
     # Every request is now waiting on the slow key host (and the worker sleeps): none may hold a connection.
-    held = pool.checkedout()
+    held = await steadily_held(pool)
     async with httpx.AsyncClient() as http:
         profile = await http.get(a.actor_url("alice"), headers={"accept": ap.ACTIVITY_JSON})
     release.set()
@@ -152,7 +153,7 @@ async def test_signed_get_of_a_private_note__key_fetch_holds_no_database_connect
 
     gets = [asyncio.create_task(signed_get()) for _ in range(concurrent)]
     await asyncio.wait_for(arrived.wait(), 60)
-    held = pool.checkedout()
+    held = await steadily_held(pool)
     release.set()
     responses = await asyncio.gather(*gets)
     assert held == 0, f"{held} connections held while {concurrent} signed GETs wait for a key"
