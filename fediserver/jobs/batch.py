@@ -47,6 +47,8 @@ async def run_batched(worker: Worker, handler: JobHandler, jobs: Sequence[queue.
     """Run ``jobs`` in this order, in as few transactions as the limits above allow."""
     done = 0
     while done < len(jobs):
+        if done:
+            await worker.give_way_if_busy()
         start = done
         try:
             async with worker.sessions() as session:

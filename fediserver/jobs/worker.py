@@ -33,7 +33,9 @@ log = logging.getLogger("fediserver.worker")
 
 # A failed pass waits poll_interval * 2**n, at most this long, before the next.
 MAX_PASS_BACKOFF_SECONDS = 60.0
-# The longest pause of a worker that gives way (``Worker.gives_way``).
+# A worker that gives way (``Worker.gives_way``) waits until nothing was enqueued for this long, and at
+# most MAX_GIVE_WAY_SECONDS, before its next pass.
+GIVE_WAY_QUIET_SECONDS = 0.05
 MAX_GIVE_WAY_SECONDS = 1.0
 # last_error keeps the reason, not a remote server's whole answer.
 MAX_ERROR_CHARS = 1000
@@ -118,13 +120,16 @@ class Worker:
     lease: timedelta = timedelta(minutes=5)
     poll_interval: float = 1.0
     clock: Clock = system_clock
-    # The in-process worker shares the event loop with the requests that enqueue its jobs: after a pass
-    # during which jobs were enqueued (``wake``), it pauses as long as the pass took, so that under load
-    # accepting requests keeps at least half the loop; the queue is worked off once the burst ends.
+    # The in-process worker shares the event loop and SQLite's one writer with the requests that enqueue its
+    # jobs: after a pass during or just before which jobs were enqueued (``wake``), it waits until they stop coming
+    # (GIVE_WAY_QUIET_SECONDS without one), one pass a second at least. Under load a batch's every await
+    # waits behind a hundred requests, so a pass held the write lock for 100-200 ms and the inbox's group
+    # commit waited for it (docs/benchmarks.md); the queue is worked off once the burst ends.
     gives_way: bool = False
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
     _woken_at: float = float("-inf")
     _commit_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _stop: asyncio.Event = field(default_factory=asyncio.Event)
 
     def wake(self) -> None:
         """Look for jobs now instead of at the next poll (called after enqueueing)."""
@@ -352,6 +357,7 @@ class Worker:
     async def run(self, stop: asyncio.Event) -> None:
         """Process jobs until ``stop`` is set; a failed pass is logged and retried with backoff."""
         log.info("worker started", extra={"queues": [h.name for h in self.handlers]})
+        self._stop = stop
         failures = 0
         while not stop.is_set():
             # Cleared before the pass, not after: a wake-up that comes while a pass runs (a job enqueued
@@ -367,11 +373,27 @@ class Worker:
                 await self._idle(stop, delay, wakeable=False)
                 continue
             failures = 0
-            if not processed:
+            if self.gives_way and self._woken_at > started - GIVE_WAY_QUIET_SECONDS:
+                await self._give_way(stop)
+            elif not processed:
                 await self._idle(stop, self.poll_interval)
-            elif self.gives_way and self._woken_at > started:
-                await self._idle(stop, min(time.monotonic() - started, MAX_GIVE_WAY_SECONDS), wakeable=False)
         log.info("worker stopped")
+
+    async def give_way_if_busy(self) -> None:
+        """Between two transactions of a pass: a giving-way worker waits while jobs are being enqueued (a
+        transaction's every await waits behind the requests, and it holds SQLite's one writer meanwhile)."""
+        if self.gives_way and time.monotonic() - self._woken_at < GIVE_WAY_QUIET_SECONDS:
+            await self._give_way(self._stop)
+
+    async def _give_way(self, stop: asyncio.Event) -> None:
+        """Wait until nothing was enqueued for GIVE_WAY_QUIET_SECONDS, or MAX_GIVE_WAY_SECONDS have passed."""
+        deadline = time.monotonic() + MAX_GIVE_WAY_SECONDS
+        while not stop.is_set():
+            now = time.monotonic()
+            until = min(self._woken_at + GIVE_WAY_QUIET_SECONDS, deadline)
+            if now >= until:
+                return
+            await self._idle(stop, until - now, wakeable=False)
 
     async def _idle(self, stop: asyncio.Event, seconds: float, *, wakeable: bool = True) -> None:
         """Wait until ``stop``, a wake-up (if ``wakeable``) or ``seconds``, whichever comes first."""

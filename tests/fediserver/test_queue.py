@@ -6,6 +6,7 @@ import asyncio
 import itertools
 import json
 import sys
+import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -505,6 +506,45 @@ async def test_worker__gives_way_after_a_pass_during_which_jobs_arrived(queue_en
     assert len(handler.seen) == 2
     if wake:
         [(seconds, wakeable)] = pauses
-        assert (seconds > 0, wakeable) == (True, False), "a pause as long as the pass, not cut short by wakes"
+        assert (seconds > 0, wakeable) == (True, False), "a pause, not cut short by wakes"
     else:
         assert pauses == [(0.01, True)], "no jobs arrived: straight on to the next pass, found empty, then a poll"
+
+
+async def test_worker__giving_way_waits_until_jobs_stop_coming_at_most_a_second(queue_engine: AsyncEngine) -> None:
+    # Given a giving-way worker whose first pass saw jobs enqueued meanwhile
+    sessions = session_factory(queue_engine)
+    await _add_jobs(sessions, 1)
+    handler = _WakingHandler(True)
+    worker = Worker(sessions, [handler], lease=LEASE, clock=lambda: T0, poll_interval=0.01, gives_way=True)
+    handler.worker = worker
+    passes: list[float] = []
+    run_once = worker.run_once
+
+    async def counted() -> int:
+        passes.append(time.monotonic())
+        return await run_once()
+
+    worker.run_once = counted  # type: ignore[method-assign]
+
+    async def enqueue_for(seconds: float) -> None:
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            worker.wake()
+            await asyncio.sleep(0.01)
+
+    stop = asyncio.Event()
+    running = asyncio.create_task(worker.run(stop))
+    # When jobs keep coming for 0.4 s, then stop
+    await enqueue_for(0.4)
+    stopped_at = time.monotonic()
+    await asyncio.sleep(0.3)
+    # Then the second pass came only after they stopped
+    assert len(passes) >= 2
+    assert passes[1] >= stopped_at - 0.02, "a pass while jobs were still coming"
+    # And with jobs coming all the time, a pass still comes every second or so
+    await enqueue_for(2.5)
+    stop.set()
+    await asyncio.wait_for(running, 5)
+    during = [t for t in passes if t > stopped_at + 0.3]
+    assert 2 <= len(during) <= 4, during
