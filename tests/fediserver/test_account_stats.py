@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
-import pytest
 from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
@@ -21,14 +19,6 @@ CAROL = "https://c.example/users/carol"
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 Counts = dict[str, tuple[int, int, int, datetime | None]]
-
-
-@pytest.fixture
-async def db(database_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = make_engine(database_url)
-    await migrate.upgrade(engine)
-    yield engine
-    await engine.dispose()
 
 
 async def _stored(session: AsyncSession) -> Counts:

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
-import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from fediserver import migrate
-from fediserver.db import make_engine, session_factory
+from fediserver.db import session_factory
 from fediserver.domain.decorations import decorate
 from fediserver.domain.timelines import Entry
 from fediserver.mastodon.present import Presenter
@@ -20,14 +17,6 @@ URLS = Urls(scheme="http", domain="127.0.0.1:8000")
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 ME = URLS.actor("me")
 OTHER = "https://b.example/users/other"
-
-
-@pytest.fixture
-async def db(database_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = make_engine(database_url)
-    await migrate.upgrade(engine)
-    yield engine
-    await engine.dispose()
 
 
 def _note(n: int, reply_to: str | None = None) -> Note:

@@ -7,7 +7,6 @@ import itertools
 import json
 import sys
 import time
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from fediserver import accounts, migrate
+from fediserver import accounts
 from fediserver.db import make_engine, session_factory
 from fediserver.jobs import queue
 from fediserver.jobs.ordering import MAX_IN_ORDER_PER_PASS
@@ -26,14 +25,6 @@ from fediserver.models import DeliveryJob
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 LEASE = timedelta(minutes=5)
-
-
-@pytest.fixture
-async def queue_engine(database_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = make_engine(database_url)
-    await migrate.upgrade(engine)
-    yield engine
-    await engine.dispose()
 
 
 async def _add_jobs(sessions: async_sessionmaker[AsyncSession], count: int, due: datetime = T0) -> list[int]:
@@ -64,8 +55,8 @@ async def _job(sessions: async_sessionmaker[AsyncSession], job_id: int) -> Deliv
         return job
 
 
-async def test_claim__leases_due_jobs_once(queue_engine: AsyncEngine) -> None:
-    sessions = session_factory(queue_engine)
+async def test_claim__leases_due_jobs_once(db: AsyncEngine) -> None:
+    sessions = session_factory(db)
     ids = await _add_jobs(sessions, 3)
     async with sessions() as session:
         first = await queue.claim(session, DeliveryJob, T0, LEASE, limit=2)
@@ -79,16 +70,16 @@ async def test_claim__leases_due_jobs_once(queue_engine: AsyncEngine) -> None:
     assert (job.state, job.attempts, job.locked_until) == ("running", 1, T0 + LEASE)
 
 
-async def test_claim__never_claims_more_than_its_limit(queue_engine: AsyncEngine) -> None:
+async def test_claim__never_claims_more_than_its_limit(db: AsyncEngine) -> None:
     # PostgreSQL once claimed every row a rescanned candidate subquery offered: 5 of 5 for a limit of 2.
-    sessions = session_factory(queue_engine)
+    sessions = session_factory(db)
     ids = await _add_jobs(sessions, 5)
     assert await _claim_ids(sessions, 2) == ids[:2]
     assert await _claim_ids(sessions, 1) == ids[2:3]
 
 
-async def test_claim__skips_jobs_not_yet_due(queue_engine: AsyncEngine) -> None:
-    sessions = session_factory(queue_engine)
+async def test_claim__skips_jobs_not_yet_due(db: AsyncEngine) -> None:
+    sessions = session_factory(db)
     await _add_jobs(sessions, 1, due=T0 + timedelta(minutes=1))
     async with sessions() as session:
         assert await queue.claim(session, DeliveryJob, T0, LEASE) == []
@@ -96,9 +87,9 @@ async def test_claim__skips_jobs_not_yet_due(queue_engine: AsyncEngine) -> None:
         assert len(await queue.claim(session, DeliveryJob, T0 + timedelta(minutes=1), LEASE)) == 1
 
 
-async def test_claim__takes_back_a_job_whose_lease_expired(queue_engine: AsyncEngine) -> None:
+async def test_claim__takes_back_a_job_whose_lease_expired(db: AsyncEngine) -> None:
     # Given a job claimed by a worker that then died
-    sessions = session_factory(queue_engine)
+    sessions = session_factory(db)
     [job_id] = await _add_jobs(sessions, 1)
     async with sessions() as session:
         await queue.claim(session, DeliveryJob, T0, LEASE)
@@ -129,10 +120,10 @@ async def _claim_ids(sessions: async_sessionmaker[AsyncSession], limit: int, **k
 
 
 async def test_claim__in_order_of_holds_a_younger_job_while_an_older_one_of_its_key_runs(
-    queue_engine: AsyncEngine,
+    db: AsyncEngine,
 ) -> None:
     # Given two jobs to one inbox and one to another, the first claimed by a worker (another process)
-    sessions = session_factory(queue_engine)
+    sessions = session_factory(db)
     first, second, other = await _add_jobs(sessions, 3)
     await _same_inbox(sessions, [first, second], "https://h.example/inbox")
     assert await _claim_ids(sessions, 1, in_order_of="inbox_url") == [first]
@@ -147,9 +138,9 @@ async def test_claim__in_order_of_holds_a_younger_job_while_an_older_one_of_its_
     assert await _claim_ids(sessions, 5, in_order_of="inbox_url") == [second]
 
 
-async def test_claim__without_in_order_of_a_younger_job_overtakes(queue_engine: AsyncEngine) -> None:
+async def test_claim__without_in_order_of_a_younger_job_overtakes(db: AsyncEngine) -> None:
     # The twin: the same jobs, claimed without the key, go to two workers at once.
-    sessions = session_factory(queue_engine)
+    sessions = session_factory(db)
     first, second, other = await _add_jobs(sessions, 3)
     await _same_inbox(sessions, [first, second], "https://h.example/inbox")
     assert await _claim_ids(sessions, 1) == [first]
@@ -157,10 +148,10 @@ async def test_claim__without_in_order_of_a_younger_job_overtakes(queue_engine: 
 
 
 async def test_claim__in_order_of_claims_a_ready_key_together_and_skips_a_job_waiting_to_retry(
-    queue_engine: AsyncEngine,
+    db: AsyncEngine,
 ) -> None:
     # Given three jobs to one inbox, the oldest failed and waiting to retry in an hour
-    sessions = session_factory(queue_engine)
+    sessions = session_factory(db)
     retrying, *ready = await _add_jobs(sessions, 3)
     await _same_inbox(sessions, [retrying, *ready], "https://h.example/inbox")
     async with sessions() as session:
@@ -188,9 +179,9 @@ async def _claimed_once(sessions: async_sessionmaker[AsyncSession], ids: list[in
     assert sorted(rows) == [(job_id, "running", 1) for job_id in ids]
 
 
-async def test_claim__concurrent_claimers_never_share_a_job(queue_engine: AsyncEngine, database_url: str) -> None:
+async def test_claim__concurrent_claimers_never_share_a_job(db: AsyncEngine, database_url: str) -> None:
     # Each claimer has its own engine (its own connections), as separate worker processes would.
-    sessions = session_factory(queue_engine)
+    sessions = session_factory(db)
     ids = await _add_jobs(sessions, 60)
     engines = [make_engine(database_url) for _ in range(4)]
     start = asyncio.Event()
@@ -257,11 +248,9 @@ asyncio.run(main(sys.argv[1], sys.argv[2], datetime.fromisoformat(sys.argv[3])))
 """
 
 
-async def test_claim__claimer_processes_never_share_a_job(
-    queue_engine: AsyncEngine, database_url: str, tmp_path: Path
-) -> None:
+async def test_claim__claimer_processes_never_share_a_job(db: AsyncEngine, database_url: str, tmp_path: Path) -> None:
     # Four OS processes claim from one database at once: on SQLite, four writers on one file.
-    sessions = session_factory(queue_engine)
+    sessions = session_factory(db)
     ids = await _add_jobs(sessions, 40)
     go = tmp_path / "go"
     procs = [
@@ -308,8 +297,8 @@ class _Handler:
             raise self.outcome
 
 
-async def test_worker__marks_success_done(queue_engine: AsyncEngine) -> None:
-    sessions = session_factory(queue_engine)
+async def test_worker__marks_success_done(db: AsyncEngine) -> None:
+    sessions = session_factory(db)
     [job_id] = await _add_jobs(sessions, 1)
     handler = _Handler(None)
     worker = Worker(sessions, [handler], lease=LEASE, clock=lambda: T0)
@@ -318,8 +307,8 @@ async def test_worker__marks_success_done(queue_engine: AsyncEngine) -> None:
     assert (job.state, job.locked_until, job.last_status) == ("done", None, 202)
 
 
-async def test_worker__reschedules_a_failure_and_honours_retry_after(queue_engine: AsyncEngine) -> None:
-    sessions = session_factory(queue_engine)
+async def test_worker__reschedules_a_failure_and_honours_retry_after(db: AsyncEngine) -> None:
+    sessions = session_factory(db)
     [job_id] = await _add_jobs(sessions, 1)
     handler = _Handler(RetryLater("503 from inbox", retry_after=timedelta(hours=1), status=503))
     worker = Worker(sessions, [handler], lease=LEASE, clock=lambda: T0)
@@ -331,8 +320,8 @@ async def test_worker__reschedules_a_failure_and_honours_retry_after(queue_engin
     assert job.last_status is None, "a failed attempt's changes are rolled back"
 
 
-async def test_worker__gives_up_on_permanent_errors_and_past_the_horizon(queue_engine: AsyncEngine) -> None:
-    sessions = session_factory(queue_engine)
+async def test_worker__gives_up_on_permanent_errors_and_past_the_horizon(db: AsyncEngine) -> None:
+    sessions = session_factory(db)
     [gone, late] = await _add_jobs(sessions, 2)
     permanent = Worker(sessions, [_Handler(PermanentJobError("410 Gone"))], lease=LEASE, clock=lambda: T0)
     async with sessions() as session:
@@ -350,8 +339,8 @@ async def test_worker__gives_up_on_permanent_errors_and_past_the_horizon(queue_e
     assert job.last_error == "RuntimeError: connection reset"
 
 
-async def test_worker__run_stops_when_asked(queue_engine: AsyncEngine) -> None:
-    sessions = session_factory(queue_engine)
+async def test_worker__run_stops_when_asked(db: AsyncEngine) -> None:
+    sessions = session_factory(db)
     ids = await _add_jobs(sessions, 2)
     handler = _Handler(None)
     worker = Worker(sessions, [handler], lease=LEASE, poll_interval=0.01)
@@ -370,11 +359,11 @@ async def test_worker__run_stops_when_asked(queue_engine: AsyncEngine) -> None:
 
 
 async def test_worker__a_wake_up_during_an_empty_pass_starts_the_next_pass(
-    queue_engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+    db: AsyncEngine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given a worker that polls once an hour, and a job committed (and the worker woken) just after the
     # worker's claim found nothing
-    sessions = session_factory(queue_engine)
+    sessions = session_factory(db)
     handler = _Handler(None)
     worker = Worker(sessions, [handler], lease=LEASE, poll_interval=3600)
     claim_ids = queue.claim_ids
@@ -421,8 +410,8 @@ class _PartitionedHandler(_Handler):
         self.hosts[job.id] = job.host
 
 
-async def test_worker__one_partition_runs_in_order_and_partitions_run_together(queue_engine: AsyncEngine) -> None:
-    sessions = session_factory(queue_engine)
+async def test_worker__one_partition_runs_in_order_and_partitions_run_together(db: AsyncEngine) -> None:
+    sessions = session_factory(db)
     ids = await _add_jobs(sessions, 6)
     async with sessions() as session:
         for job_id in ids:  # two hosts, three jobs each, interleaved
@@ -455,10 +444,10 @@ class _InOrderHandler(_Handler):
 
 
 async def test_worker__one_key_runs_at_most_a_few_jobs_a_pass_and_hands_the_rest_back(
-    queue_engine: AsyncEngine,
+    db: AsyncEngine,
 ) -> None:
     # Given twelve jobs to one inbox, all claimed in one batch
-    sessions = session_factory(queue_engine)
+    sessions = session_factory(db)
     ids = await _add_jobs(sessions, 12)
     await _same_inbox(sessions, ids, "https://h.example/inbox")
     handler = _InOrderHandler(None)
@@ -488,8 +477,8 @@ class _WakingHandler(_Handler):
 
 
 @pytest.mark.parametrize("wake", [True, False])
-async def test_worker__gives_way_after_a_pass_during_which_jobs_arrived(queue_engine: AsyncEngine, wake: bool) -> None:
-    sessions = session_factory(queue_engine)
+async def test_worker__gives_way_after_a_pass_during_which_jobs_arrived(db: AsyncEngine, wake: bool) -> None:
+    sessions = session_factory(db)
     await _add_jobs(sessions, 2)
     handler = _WakingHandler(wake)
     worker = Worker(sessions, [handler], lease=LEASE, clock=lambda: T0, poll_interval=0.01, gives_way=True)
@@ -511,9 +500,9 @@ async def test_worker__gives_way_after_a_pass_during_which_jobs_arrived(queue_en
         assert pauses == [(0.01, True)], "no jobs arrived: straight on to the next pass, found empty, then a poll"
 
 
-async def test_worker__giving_way_waits_until_jobs_stop_coming_at_most_a_second(queue_engine: AsyncEngine) -> None:
+async def test_worker__giving_way_waits_until_jobs_stop_coming_at_most_a_second(db: AsyncEngine) -> None:
     # Given a giving-way worker whose first pass saw jobs enqueued meanwhile
-    sessions = session_factory(queue_engine)
+    sessions = session_factory(db)
     await _add_jobs(sessions, 1)
     handler = _WakingHandler(True)
     worker = Worker(sessions, [handler], lease=LEASE, clock=lambda: T0, poll_interval=0.01, gives_way=True)

@@ -4,39 +4,27 @@ they depend on are written."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-import pytest
 from sqlalchemy import event, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from fediserver import migrate
-from fediserver.db import make_engine, session_factory
+from fediserver.db import session_factory
 from fediserver.domain import streams
 from fediserver.domain.memo import cached
 from fediserver.models import Follow, Notification, StreamEventRow, Tag
-
-
-@pytest.fixture
-async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = make_engine(database_url)
-    await migrate.upgrade(engine)
-    yield engine
-    await engine.dispose()
 
 
 def _notification(id_: int) -> Notification:
     return Notification(id=id_, local_actor_id=7)
 
 
-async def test_events__written_at_commit_in_one_statement_in_order(engine: AsyncEngine) -> None:
+async def test_events__written_at_commit_in_one_statement_in_order(db: AsyncEngine) -> None:
     inserts: list[str] = []
     event.listen(
-        engine.sync_engine,
+        db.sync_engine,
         "before_cursor_execute",
         lambda _c, _cur, sql, *_: inserts.append(sql) if sql.startswith("INSERT INTO stream_events") else None,
     )
-    sessions = session_factory(engine)
+    sessions = session_factory(db)
     async with sessions() as session:
         for id_ in (3, 1, 2):
             streams.notification_event(session, _notification(id_))
@@ -49,8 +37,8 @@ async def test_events__written_at_commit_in_one_statement_in_order(engine: Async
     assert len(inserts) == 1
 
 
-async def test_events__a_rolled_back_transaction_writes_none(engine: AsyncEngine) -> None:
-    sessions = session_factory(engine)
+async def test_events__a_rolled_back_transaction_writes_none(db: AsyncEngine) -> None:
+    sessions = session_factory(db)
     async with sessions() as session:
         streams.notification_event(session, _notification(1))
         await session.rollback()
@@ -62,8 +50,8 @@ async def test_events__a_rolled_back_transaction_writes_none(engine: AsyncEngine
         assert list(await session.scalars(select(StreamEventRow.subject_id))) == [2]
 
 
-async def test_memo__a_table_is_forgotten_when_a_model_it_depends_on_is_written(engine: AsyncEngine) -> None:
-    sessions = session_factory(engine)
+async def test_memo__a_table_is_forgotten_when_a_model_it_depends_on_is_written(db: AsyncEngine) -> None:
+    sessions = session_factory(db)
     async with sessions() as session:
         cached(session, "follows", (Follow,))["x"] = 1
         cached(session, "other")["y"] = 2

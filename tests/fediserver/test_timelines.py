@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import pytest
 from sqlalchemy import event, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bench.timeline_seed import READER, Shape, seed
-from fediserver import migrate
-from fediserver.db import make_engine, session_factory
+from fediserver.db import session_factory
 from fediserver.domain import timelines
 from fediserver.mastodon import ids
 from fediserver.mastodon.pagination import Page
@@ -23,14 +21,6 @@ from fediserver.urls import Urls
 
 URLS = Urls(scheme="http", domain="127.0.0.1:8000")
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
-
-
-@pytest.fixture
-async def db(database_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = make_engine(database_url)
-    await migrate.upgrade(engine)
-    yield engine
-    await engine.dispose()
 
 
 @contextmanager

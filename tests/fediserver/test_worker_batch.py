@@ -4,7 +4,6 @@ exactly once and fails alone, whether it raises, asks for a fetch or breaks the 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -12,22 +11,13 @@ import pytest
 from sqlalchemy import event, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from fediserver import migrate
-from fediserver.db import make_engine, session_factory, write_gate
+from fediserver.db import session_factory, write_gate
 from fediserver.jobs.retry import Backoff
 from fediserver.jobs.worker import FetchFirst, Worker
 from fediserver.models import InboundActivity, Tag
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 LEASE = timedelta(minutes=5)
-
-
-@pytest.fixture
-async def queue_engine(database_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = make_engine(database_url)
-    await migrate.upgrade(engine)
-    yield engine
-    await engine.dispose()
 
 
 async def _add(sessions: async_sessionmaker[AsyncSession], count: int) -> list[int]:
@@ -117,12 +107,10 @@ def _count_commits(engine: AsyncEngine) -> list[int]:
 
 
 @pytest.mark.parametrize("batched", [True, False])
-async def test_batched__jobs_share_transactions_and_each_takes_effect_once(
-    queue_engine: AsyncEngine, batched: bool
-) -> None:
-    sessions = session_factory(queue_engine)
+async def test_batched__jobs_share_transactions_and_each_takes_effect_once(db: AsyncEngine, batched: bool) -> None:
+    sessions = session_factory(db)
     ids = await _add(sessions, 6)
-    commits = _count_commits(queue_engine)
+    commits = _count_commits(db)
     worker = Worker(sessions, [_Handler(batched=batched)], lease=LEASE, clock=lambda: T0)
     assert await worker.run_once() == 6
     assert await _effects(sessions) == {f"job-{i}": 1 for i in ids}
@@ -134,8 +122,8 @@ async def test_batched__jobs_share_transactions_and_each_takes_effect_once(
         assert len(commits) >= 6 + 1
 
 
-async def test_batched__a_failing_job_fails_alone_and_the_others_take_effect_once(queue_engine: AsyncEngine) -> None:
-    sessions = session_factory(queue_engine)
+async def test_batched__a_failing_job_fails_alone_and_the_others_take_effect_once(db: AsyncEngine) -> None:
+    sessions = session_factory(db)
     ids = await _add(sessions, 5)
     bad = ids[2]
     handler = _Handler(fail=bad)
@@ -149,8 +137,8 @@ async def test_batched__a_failing_job_fails_alone_and_the_others_take_effect_onc
     assert len(handler.seen) > len(ids)
 
 
-async def test_batched__a_fetch_holds_no_transaction_and_the_job_then_runs_once(queue_engine: AsyncEngine) -> None:
-    sessions = session_factory(queue_engine)
+async def test_batched__a_fetch_holds_no_transaction_and_the_job_then_runs_once(db: AsyncEngine) -> None:
+    sessions = session_factory(db)
     ids = await _add(sessions, 4)
     handler = _Handler(fetch=ids[1])
     worker = Worker(sessions, [handler], lease=LEASE, clock=lambda: T0)
@@ -160,8 +148,8 @@ async def test_batched__a_fetch_holds_no_transaction_and_the_job_then_runs_once(
     assert await _effects(sessions) == {f"job-{i}": 1 for i in ids}
 
 
-async def test_batched__a_job_that_breaks_the_commit_fails_alone(queue_engine: AsyncEngine) -> None:
-    sessions = session_factory(queue_engine)
+async def test_batched__a_job_that_breaks_the_commit_fails_alone(db: AsyncEngine) -> None:
+    sessions = session_factory(db)
     ids = await _add(sessions, 4)
     handler = _Handler()
     handler.break_commit = ids[3]
@@ -202,13 +190,13 @@ class _WaitingWriter(_Handler):
 
 @pytest.mark.parametrize("wait", [True, False])
 async def test_batched__sqlite_a_waiting_writer_gets_its_turn_after_the_current_job(
-    queue_engine: AsyncEngine, wait: bool
+    db: AsyncEngine, wait: bool
 ) -> None:
-    if queue_engine.dialect.name != "sqlite":
+    if db.dialect.name != "sqlite":
         pytest.skip("the write gate is SQLite's")
-    sessions = session_factory(queue_engine)
+    sessions = session_factory(db)
     ids = await _add(sessions, 4)
-    commits = _count_commits(queue_engine)
+    commits = _count_commits(db)
     handler = _WaitingWriter(sessions, wait=wait)
     worker = Worker(sessions, [handler], lease=LEASE, clock=lambda: T0)
     assert await worker.run_once() == 4
@@ -226,10 +214,8 @@ async def test_batched__sqlite_a_waiting_writer_gets_its_turn_after_the_current_
 
 
 @pytest.mark.parametrize("concurrency", [1, 2])
-async def test_batched__lanes_keep_each_senders_order_and_take_effect_once(
-    queue_engine: AsyncEngine, concurrency: int
-) -> None:
-    sessions = session_factory(queue_engine)
+async def test_batched__lanes_keep_each_senders_order_and_take_effect_once(db: AsyncEngine, concurrency: int) -> None:
+    sessions = session_factory(db)
     ids = await _add(sessions, 8)  # two senders, interleaved
     handler = _Handler()
     handler.concurrency = concurrency
@@ -252,10 +238,8 @@ class _Preparing(_Handler):
 
 
 @pytest.mark.parametrize("batched", [True, False])
-async def test_batched__prepare_sees_the_rows_left_when_a_transaction_starts(
-    queue_engine: AsyncEngine, batched: bool
-) -> None:
-    sessions = session_factory(queue_engine)
+async def test_batched__prepare_sees_the_rows_left_when_a_transaction_starts(db: AsyncEngine, batched: bool) -> None:
+    sessions = session_factory(db)
     ids = await _add(sessions, 4)
     handler = _Preparing(batched=batched)
     worker = Worker(sessions, [handler], lease=LEASE, clock=lambda: T0)

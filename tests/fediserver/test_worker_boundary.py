@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
@@ -15,10 +14,9 @@ from sqlalchemy import Integer, String, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from fediserver import migrate
 from fediserver.app import AppOptions, create_app
 from fediserver.config import Settings
-from fediserver.db import make_engine, session_factory
+from fediserver.db import session_factory
 from fediserver.jobs import queue
 from fediserver.jobs.retry import Backoff, next_attempt
 from fediserver.jobs.supervision import SupervisedTask
@@ -29,14 +27,6 @@ T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 LEASE = timedelta(minutes=5)
 # Deeper than any stack decodes: json.loads raises RecursionError on it wherever it runs.
 POISON_DEPTH = 5000
-
-
-@pytest.fixture
-async def queue_engine(database_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = make_engine(database_url)
-    await migrate.upgrade(engine)
-    yield engine
-    await engine.dispose()
 
 
 async def _add(sessions: async_sessionmaker[AsyncSession], name: str, body: str = '{"type": "Create"}') -> int:
@@ -107,9 +97,9 @@ class _Handler:
 
 
 async def test_unreadable_row__fails_alone_and_the_batch_goes_on(
-    queue_engine: AsyncEngine, caplog: pytest.LogCaptureFixture
+    db: AsyncEngine, caplog: pytest.LogCaptureFixture
 ) -> None:
-    sessions = session_factory(queue_engine)
+    sessions = session_factory(db)
     good_before = await _add(sessions, "good-1")
     poisoned = await _add(sessions, "poisoned", _poison())
     good_after = await _add(sessions, "good-2")
@@ -133,8 +123,8 @@ async def test_unreadable_row__fails_alone_and_the_batch_goes_on(
     assert await worker.run_once() == 0
 
 
-async def test_a_handler_raising_recursion_error__is_recorded_and_retried_by_policy(queue_engine: AsyncEngine) -> None:
-    sessions = session_factory(queue_engine)
+async def test_a_handler_raising_recursion_error__is_recorded_and_retried_by_policy(db: AsyncEngine) -> None:
+    sessions = session_factory(db)
     job_id = await _add(sessions, "deep")
     worker = Worker(
         sessions, [_Handler(RecursionError("maximum recursion depth exceeded"))], lease=LEASE, clock=lambda: T0
@@ -145,8 +135,8 @@ async def test_a_handler_raising_recursion_error__is_recorded_and_retried_by_pol
     assert error == "RecursionError: maximum recursion depth exceeded"
 
 
-async def test_a_failing_commit__is_recorded_by_id(queue_engine: AsyncEngine) -> None:
-    sessions = session_factory(queue_engine)
+async def test_a_failing_commit__is_recorded_by_id(db: AsyncEngine) -> None:
+    sessions = session_factory(db)
     job_id = await _add(sessions, "bad-commit")
     other = await _add(sessions, "fine")
     handler = _Handler(break_commit=True)
@@ -159,8 +149,8 @@ async def test_a_failing_commit__is_recorded_by_id(queue_engine: AsyncEngine) ->
     assert (await _row(sessions, other))[0] == "queued", "the same handler broke both; each recorded alone"
 
 
-async def test_attempts_cap__a_job_failing_every_time_is_failed_after_max_attempts(queue_engine: AsyncEngine) -> None:
-    sessions = session_factory(queue_engine)
+async def test_attempts_cap__a_job_failing_every_time_is_failed_after_max_attempts(db: AsyncEngine) -> None:
+    sessions = session_factory(db)
     job_id = await _add(sessions, "always-fails")
     now = T0
     worker = Worker(sessions, [_Handler(RuntimeError("bug"))], lease=LEASE, clock=lambda: now)
@@ -173,9 +163,9 @@ async def test_attempts_cap__a_job_failing_every_time_is_failed_after_max_attemp
     assert states[-1][2] == "RuntimeError: bug"
 
 
-async def test_attempts_cap__a_job_whose_worker_dies_every_time_is_failed_at_claim(queue_engine: AsyncEngine) -> None:
+async def test_attempts_cap__a_job_whose_worker_dies_every_time_is_failed_at_claim(db: AsyncEngine) -> None:
     # Given a job that was claimed max_attempts times, each time by a worker that died mid-job
-    sessions = session_factory(queue_engine)
+    sessions = session_factory(db)
     job_id = await _add(sessions, "kills-its-worker")
     now = T0
     for _ in range(3):
@@ -218,8 +208,8 @@ class _BrokenQueue(_Handler):
     model = _Missing  # type: ignore[assignment]
 
 
-async def test_run__a_queue_that_cannot_be_claimed_does_not_stop_the_others(queue_engine: AsyncEngine) -> None:
-    sessions = session_factory(queue_engine)
+async def test_run__a_queue_that_cannot_be_claimed_does_not_stop_the_others(db: AsyncEngine) -> None:
+    sessions = session_factory(db)
     ids = [await _add(sessions, f"n{i}") for i in range(3)]
     good = _Handler()
     worker = Worker(sessions, [_BrokenQueue(), good], lease=LEASE, poll_interval=0.01)
@@ -241,8 +231,8 @@ async def test_run__a_queue_that_cannot_be_claimed_does_not_stop_the_others(queu
     assert good.seen == [*ids, late]
 
 
-async def test_run__backs_off_while_every_queue_fails(queue_engine: AsyncEngine) -> None:
-    sessions = session_factory(queue_engine)
+async def test_run__backs_off_while_every_queue_fails(db: AsyncEngine) -> None:
+    sessions = session_factory(db)
     broken = _BrokenQueue()
     worker = Worker(sessions, [broken], lease=LEASE, poll_interval=0.05)
     passes = 0
