@@ -57,6 +57,7 @@ LogFormat = Literal["json", "text"]
 LogLevel = Literal["debug", "info", "warning", "error"]
 Device = Literal["auto", "cuda", "mps", "cpu"]
 DType = Literal["auto", "bfloat16", "float16", "float32"]
+CompileMode = Literal["default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"]
 
 
 @dataclass(frozen=True)
@@ -123,6 +124,7 @@ class GenerationSettings:
     height: int = 512
     max_batch: int = 4
     compile: bool = False
+    compile_mode: CompileMode = "default"
     c2pa: bool = True
     enabled: bool = True
     cache_dir: Path = Path("data/models")

@@ -14,13 +14,11 @@ from PIL import Image
 
 from generation.assist import AssistRequest, AssistResult, TokenSink
 from generation.assist import CancelCheck as AssistCancel
+from generation.batching import DEFAULT_MAX_BATCH
 from generation.types import CancelCheck, GenerationRequest, ProgressCallback
 
 if TYPE_CHECKING:
     from generation._torch.engine import DiffusersEngine
-
-if TYPE_CHECKING:
-    pass
 
 
 class ImageEngine(Protocol):
@@ -38,6 +36,11 @@ class ImageEngine(Protocol):
         should_cancel: CancelCheck | None = None,
     ) -> list[Image.Image]: ...
 
+    def warm_up(self, width: int | None = None, height: int | None = None) -> dict[int, float]:
+        """Prepare every batch shape the engine will be given at that size before the first job (see
+        ``DiffusersEngine.warm_up``); returns seconds per batch size."""
+        ...
+
 
 def load_engine(
     model: str,
@@ -46,6 +49,8 @@ def load_engine(
     device: str = "auto",
     dtype: str = "auto",
     compile: bool = False,
+    compile_mode: str = "default",
+    max_batch: int = DEFAULT_MAX_BATCH,
     channels_last: bool = False,
     variant: str | None = None,
 ) -> DiffusersEngine:
@@ -58,6 +63,8 @@ def load_engine(
         device=device,
         dtype=dtype,
         compile=compile,
+        compile_mode=compile_mode,
+        max_batch=max_batch,
         channels_last=channels_last,
         variant=variant,
     )
@@ -94,7 +101,14 @@ def load_assist_engine(
 
 
 def open_engine(
-    model: str, *, cache_dir: Path | None = None, device: str = "auto", dtype: str = "auto", compile: bool = False
+    model: str,
+    *,
+    cache_dir: Path | None = None,
+    device: str = "auto",
+    dtype: str = "auto",
+    compile: bool = False,
+    compile_mode: str = "default",
+    max_batch: int = DEFAULT_MAX_BATCH,
 ) -> ImageEngine:
     """:func:`load_engine`, except that ``emulated`` and ``emulated:MS`` give an
     :class:`~generation.emulated.EmulatedEngine` (no torch, no accelerator; the options do not apply)."""
@@ -102,4 +116,12 @@ def open_engine(
 
     if is_emulated(model):
         return EmulatedEngine(model)
-    return load_engine(model, cache_dir=cache_dir, device=device, dtype=dtype, compile=compile)
+    return load_engine(
+        model,
+        cache_dir=cache_dir,
+        device=device,
+        dtype=dtype,
+        compile=compile,
+        compile_mode=compile_mode,
+        max_batch=max_batch,
+    )

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from PIL import Image, ImageChops
 
 from generation.errors import GenerationCancelled, InvalidRequest
-from generation.presets import EMULATED_MODEL, validate
+from generation.presets import EMULATED_MODEL, resolve, validate
 from generation.types import CancelCheck, GenerationRequest, ProgressCallback
 
 DEFAULT_DELAY_MS = 24.0
@@ -79,6 +79,14 @@ class EmulatedEngine:
             if (width, height) not in self._banks:
                 self._banks[(width, height)] = [_photo_like(width, height) for _ in range(_BANK_SIZE)]
             return self._banks[(width, height)]
+
+    def warm_up(self, width: int | None = None, height: int | None = None) -> dict[int, float]:
+        """Make the image bank of that size (the preset's when None), which the first render of a size
+        would otherwise make while a job waits; returns its seconds under batch size 1."""
+        request = resolve(GenerationRequest(prompt="warm-up", seed=0, model=self.model, width=width, height=height))
+        started = time.perf_counter()
+        self._bank(request.batch_key().width, request.batch_key().height)
+        return {1: time.perf_counter() - started}
 
     def generate(
         self,

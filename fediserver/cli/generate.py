@@ -127,6 +127,11 @@ async def _gpu_worker(args: argparse.Namespace) -> int:
                 finisher=finisher,
                 wake=bell.event(doorbell.GENERATION),
             )
+            if rt.settings.generation.compile and rt.settings.generation.enabled:
+                # Load and trace the default model before the first claim, on the render thread that
+                # will own it, so the first jobs do not wait minutes for torch.compile (issue 14).
+                loop = asyncio.get_running_loop()
+                await loop.run_in_executor(worker.executor, worker.renderer_for, rt.settings.generation.model)
             # Writing help shares the render thread: one thread touches the accelerator (docs/assist.md §5).
             assist = AssistWorker(
                 rt.sessions,

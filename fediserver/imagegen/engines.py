@@ -48,6 +48,7 @@ def build_finisher(settings: Any, certificates: InstanceCertificates | None) -> 
 
 def renderer_factory(settings: Any, certificates: InstanceCertificates | None = None) -> RendererFactory:
     """Load engines on demand, one model at a time; torch is imported here, in the GPU worker only.
+    With ``generation.compile`` a loaded engine is warmed up (``ImageEngine.warm_up``) before it renders.
 
     ``certificates`` defaults to :func:`instance_certificates`.
     """
@@ -68,7 +69,15 @@ def renderer_factory(settings: Any, certificates: InstanceCertificates | None = 
                 device=settings.generation.device,
                 dtype=settings.generation.dtype,
                 compile=settings.generation.compile,
+                compile_mode=settings.generation.compile_mode,
+                max_batch=settings.generation.max_batch,
             )
+            if settings.generation.compile:
+                # Every batch shape traced now, not while the first jobs of each size wait (issue 14).
+                # The configured model's jobs default to the configured size; any other, to its preset's.
+                configured = model == settings.generation.model
+                gen = settings.generation
+                engine.warm_up(gen.width if configured else None, gen.height if configured else None)
             current[model] = Renderer(engine, signer, max_batch=settings.generation.max_batch)
         return current[model]
 

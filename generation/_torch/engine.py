@@ -21,8 +21,9 @@ import torch
 from diffusers import DiffusionPipeline
 from PIL import Image
 
+from generation.batching import DEFAULT_MAX_BATCH, bucket_for, bucket_sizes
 from generation.errors import GenerationCancelled, GenerationFailed, InvalidRequest, OutOfMemory
-from generation.presets import SCHEDULERS, canonical_model, model_source, preset_for, validate
+from generation.presets import SCHEDULERS, canonical_model, model_source, preset_for, resolve, validate
 from generation.types import CancelCheck, GenerationRequest, ProgressCallback
 
 from .device import choose_device, choose_dtype, dtype_name
@@ -38,12 +39,17 @@ TILE_VAE_ABOVE = 1536 * 1536
 class DiffusersEngine:
     """Renders resolved requests for one model with a loaded diffusers pipeline."""
 
-    def __init__(self, pipeline: Any, *, model: str, device: str, dtype: torch.dtype) -> None:
+    def __init__(
+        self, pipeline: Any, *, model: str, device: str, dtype: torch.dtype, buckets: Sequence[int] = ()
+    ) -> None:
         """``pipeline`` is a loaded ``DiffusionPipeline`` already on ``device``.
 
         It is typed ``Any`` because diffusers registers components (unet, vae...) at run time.
+        ``buckets``: the batch sizes a compiled pipeline was traced for (``batching.bucket_sizes``); a
+        smaller batch is padded up to the next one. Empty (uncompiled): batches run as they come.
         """
         self.pipeline = pipeline
+        self.buckets = tuple(sorted(buckets))
         self.model = model
         self.device = device
         self.dtype = dtype
@@ -112,15 +118,18 @@ class DiffusersEngine:
                 raise GenerationCancelled(f"cancelled after step {step + 1} of {key.steps}")
             return tensors
 
-        negatives = [r.negative_prompt for r in requests]
+        # Padded with copies of the last request up to its shape bucket: a compiled pipeline then never
+        # traces a new batch size while a job waits (minutes each with inductor); the copies are dropped.
+        padded = [*requests, *[requests[-1]] * (bucket_for(len(requests), self.buckets) - len(requests))]
+        negatives = [r.negative_prompt for r in padded]
         kwargs: dict[str, Any] = {
-            "prompt": [r.prompt for r in requests],
+            "prompt": [r.prompt for r in padded],
             "negative_prompt": negatives if any(negatives) else None,
             "num_inference_steps": key.steps,
             "guidance_scale": key.guidance,
             "width": key.width,
             "height": key.height,
-            "generator": [torch.Generator("cpu").manual_seed(r.seed) for r in requests],
+            "generator": [torch.Generator("cpu").manual_seed(r.seed) for r in padded],
             "callback_on_step_end": step_end,
             # Decoded pixels stay on the device; to_8bit converts them there and copies once.
             "output_type": "pt",
@@ -138,11 +147,28 @@ class DiffusersEngine:
             raise self._failure(exc, len(requests), key.width, key.height) from exc
         finally:
             self.pipeline.scheduler = self._default_scheduler
-        images = to_8bit(output.images)
+        if len(output.images) != len(padded):
+            raise GenerationFailed(f"pipeline returned {len(output.images)} images for {len(padded)} requests")
+        images = to_8bit(output.images[: len(requests)])
         log.debug("rendered %d image(s) in %.3f s", len(images), time.perf_counter() - started)
-        if len(images) != len(requests):
-            raise GenerationFailed(f"pipeline returned {len(images)} images for {len(requests)} requests")
         return images
+
+    def warm_up(self, width: int | None = None, height: int | None = None) -> dict[int, float]:
+        """Render one batch of each bucket size at ``width`` x ``height`` (the preset's when None) and
+        the preset's steps and guidance, so that a compiled pipeline has traced every shape the worker
+        will give it at that size; returns the seconds each size took. Another size, or a guidance that
+        changes whether the prompt is doubled (classifier-free guidance), is traced on first use."""
+        took: dict[int, float] = {}
+        for size in self.buckets or (1,):
+            requests = [
+                resolve(GenerationRequest(prompt="warm-up", seed=seed, model=self.model, width=width, height=height))
+                for seed in range(size)
+            ]
+            started = time.perf_counter()
+            self.generate(requests)
+            took[size] = time.perf_counter() - started
+            log.info("warmed up %s for batch %d in %.1f s", self.model, size, took[size])
+        return took
 
     def _failure(self, exc: Exception, count: int, width: int, height: int) -> GenerationFailed:
         """Map a pipeline exception to :class:`OutOfMemory` (after freeing the cache) or a failure."""
@@ -195,6 +221,8 @@ def load_engine(
     device: str = "auto",
     dtype: str = "auto",
     compile: bool = False,
+    compile_mode: str = "default",
+    max_batch: int = DEFAULT_MAX_BATCH,
     channels_last: bool = False,
     variant: str | None = None,
 ) -> DiffusersEngine:
@@ -202,8 +230,9 @@ def load_engine(
 
     Hub models load through the Hugging Face cache (downloaded on first use unless HF_HUB_OFFLINE=1);
     ``tiny`` is built under ``cache_dir`` on first use. ``variant`` selects weight files such as
-    ``fp16``. ``compile`` wraps the denoiser and VAE decoder in ``torch.compile`` (minutes on the first
-    call, recompiles per new shape); ``channels_last`` changes the conv memory format.
+    ``fp16``. ``compile`` wraps the denoiser and VAE decoder in ``torch.compile`` (``compile_mode``;
+    minutes per traced shape), and the engine pads batches to ``bucket_sizes(max_batch)``: call
+    :meth:`DiffusersEngine.warm_up` before serving. ``channels_last`` changes the conv memory format.
     """
     name = canonical_model(model)
     preset = preset_for(name)
@@ -222,12 +251,23 @@ def load_engine(
         options["variant"] = variant
     pipeline: Any = DiffusionPipeline.from_pretrained(location, **options)  # type: ignore[no-untyped-call]
     pipeline.to(chosen_device)
-    denoiser_name = "unet" if hasattr(pipeline, "unet") else "transformer"
     if channels_last:
         for part in (getattr(pipeline, "unet", None), getattr(pipeline, "vae", None)):
             if part is not None:
                 part.to(memory_format=torch.channels_last)
     if compile:
-        setattr(pipeline, denoiser_name, torch.compile(getattr(pipeline, denoiser_name), mode="max-autotune"))
-        pipeline.vae.decode = torch.compile(pipeline.vae.decode, mode="max-autotune")
-    return DiffusersEngine(pipeline, model=name, device=chosen_device, dtype=chosen_dtype)
+        compile_pipeline(pipeline, compile_mode)
+    buckets = bucket_sizes(max_batch) if compile else ()
+    return DiffusersEngine(pipeline, model=name, device=chosen_device, dtype=chosen_dtype, buckets=buckets)
+
+
+def compile_pipeline(pipeline: Any, mode: str = "default", backend: str = "inductor") -> None:
+    """Wrap the denoiser (UNet or transformer) and the VAE decoder in ``torch.compile`` with static
+    shapes: each batch size is its own trace (shape bucket), which is what ``warm_up`` prepares.
+    ``backend="eager"`` captures graphs without inductor's code generation (the CPU dry runs and tests)."""
+    options: dict[str, Any] = {"dynamic": False, "backend": backend}
+    if backend == "inductor":
+        options["mode"] = mode
+    name = "unet" if hasattr(pipeline, "unet") else "transformer"
+    setattr(pipeline, name, torch.compile(getattr(pipeline, name), **options))
+    pipeline.vae.decode = torch.compile(pipeline.vae.decode, **options)
