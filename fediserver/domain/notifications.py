@@ -7,9 +7,10 @@ did it, the post and, for edits, the version. Callers flush and commit with the 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 from sqlalchemy import Select, delete, func, select, update
@@ -60,16 +61,18 @@ async def notify(
     }
     # One statement, not a look-up and an insert (the inbound worker notifies per received post); the
     # unique ``dedupe_key`` decides, also between two transactions recording the same event at once.
-    stmt = _insert(session)(Notification).values(values).on_conflict_do_nothing(index_elements=["dedupe_key"])
-    row: Notification | None = await session.scalar(stmt.returning(Notification))
+    row: Notification | None = await session.scalar(_insert_statement(session.get_bind().dialect.name), values)
     if row is not None:
         notification_event(session, row)
     return row
 
 
-def _insert(session: AsyncSession) -> Callable[..., Any]:
-    bind = session.get_bind()
-    return postgresql_insert if bind.dialect.name == "postgresql" else sqlite_insert
+@cache
+def _insert_statement(dialect: str) -> Any:
+    """The statement ``notify`` runs, with the row as parameters: built once, since building it per call
+    was a sixth of what ``notify`` cost the inbox worker."""
+    insert_ = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    return insert_(Notification).on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(Notification)
 
 
 async def withdraw(

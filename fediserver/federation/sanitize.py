@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import html
 import re
+from functools import cache
 
 import nh3
 
@@ -32,10 +33,11 @@ def _filter_attribute(element: str, attribute: str, value: str) -> str | None:
     return value
 
 
-def sanitize_html(content: str) -> str:
-    """Keep only Mastodon's allowed tags and attributes; links get ``rel="nofollow noopener"``."""
-    return nh3.clean(
-        content,
+@cache
+def _cleaner() -> nh3.Cleaner:
+    # Built once, on first use: ``nh3.clean`` converts its allow-lists to Rust sets on every call, half
+    # of the time it takes for an inbound post's content.
+    return nh3.Cleaner(
         tags=_TAGS,
         attributes=_ATTRIBUTES,
         url_schemes=_SCHEMES,
@@ -43,6 +45,11 @@ def sanitize_html(content: str) -> str:
         attribute_filter=_filter_attribute,
         strip_comments=True,
     )
+
+
+def sanitize_html(content: str) -> str:
+    """Keep only Mastodon's allowed tags and attributes; links get ``rel="nofollow noopener"``."""
+    return _cleaner().clean(content)
 
 
 def plain_text(content: str) -> str:
