@@ -67,3 +67,16 @@ async def test_memo__a_table_is_forgotten_when_a_model_it_depends_on_is_written(
         assert cached(session, "other") == {"y": 2}
         await session.rollback()
         assert cached(session, "other") == {}
+
+
+def test_tags_of__a_remote_post_streams_the_hashtags_of_its_tag_only() -> None:
+    from fediserver.models import Note
+
+    hashtag = [{"type": "Hashtag", "name": "#Boats", "href": "https://remote.example/tags/boats"}]
+    text = "<p>sailing #today</p>"
+    # Remote: what the tag index (and the REST tag timeline) holds; the text is not read (Mastodon).
+    assert streams.tags_of(Note(local_actor_id=None, content=text, tags=hashtag)) == {"boats"}
+    assert streams.tags_of(Note(local_actor_id=None, content=text, tags=[])) == set()
+    # Local: the tags when there are, else the text.
+    assert streams.tags_of(Note(local_actor_id=3, content=text, tags=hashtag)) == {"boats"}
+    assert streams.tags_of(Note(local_actor_id=3, content=text, tags=[])) == {"today"}
