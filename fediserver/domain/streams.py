@@ -35,7 +35,7 @@ from sqlalchemy.orm import Session, SessionTransaction
 
 from fediserver.domain.memo import cached
 from fediserver.domain.moderation import in_public_feeds
-from fediserver.models import Announce, Follow, LocalActor, MediaAttachment, Note, Notification, StreamEventRow
+from fediserver.models import Announce, Follow, LocalActor, MediaAttachment, Note, StreamEventRow
 from fediserver.urls import Urls
 
 STATUS_EVENTS = ("update", "status.update", "delete")
@@ -170,11 +170,10 @@ async def boost_event(session: AsyncSession, urls: Urls, boost: Announce, note: 
         _record(session, event, boost.id, keys, boost.created_at)
 
 
-def notification_event(session: AsyncSession, notification: Notification) -> None:
-    """Record the ``notification`` event for a flushed notification row."""
-    recipient = notification.local_actor_id
-    keys = [f"user:{recipient}", f"user:notification:{recipient}"]
-    _record(session, "notification", notification.id, keys)
+def notification_event(session: AsyncSession, notification_id: int, recipient_id: int) -> None:
+    """Record the ``notification`` event for a written notification row."""
+    keys = [f"user:{recipient_id}", f"user:notification:{recipient_id}"]
+    _record(session, "notification", notification_id, keys)
 
 
 def _record(session: AsyncSession, event: str, subject_id: int, keys: list[str], subject_at: Any = None) -> None:

@@ -10,11 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from fediserver.db import session_factory
 from fediserver.domain import streams
 from fediserver.domain.memo import cached
-from fediserver.models import Follow, Notification, StreamEventRow, Tag
-
-
-def _notification(id_: int) -> Notification:
-    return Notification(id=id_, local_actor_id=7)
+from fediserver.models import Follow, StreamEventRow, Tag
 
 
 async def test_events__written_at_commit_in_one_statement_in_order(db: AsyncEngine) -> None:
@@ -27,7 +23,7 @@ async def test_events__written_at_commit_in_one_statement_in_order(db: AsyncEngi
     sessions = session_factory(db)
     async with sessions() as session:
         for id_ in (3, 1, 2):
-            streams.notification_event(session, _notification(id_))
+            streams.notification_event(session, id_, 7)
         await session.commit()
     async with sessions() as session:
         rows = list(await session.scalars(select(StreamEventRow).order_by(StreamEventRow.id)))
@@ -40,12 +36,12 @@ async def test_events__written_at_commit_in_one_statement_in_order(db: AsyncEngi
 async def test_events__a_rolled_back_transaction_writes_none(db: AsyncEngine) -> None:
     sessions = session_factory(db)
     async with sessions() as session:
-        streams.notification_event(session, _notification(1))
+        streams.notification_event(session, 1, 7)
         await session.rollback()
-        streams.notification_event(session, _notification(2))
+        streams.notification_event(session, 2, 7)
         await session.commit()
     async with sessions() as session:
-        streams.notification_event(session, _notification(3))  # closed without a commit
+        streams.notification_event(session, 3, 7)  # closed without a commit
     async with sessions() as session:
         assert list(await session.scalars(select(StreamEventRow.subject_id))) == [2]
 
