@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, TypedDict, Unpack
 
 from PIL import Image
 
@@ -100,28 +100,24 @@ def load_assist_engine(
     )
 
 
-def open_engine(
-    model: str,
-    *,
-    cache_dir: Path | None = None,
-    device: str = "auto",
-    dtype: str = "auto",
-    compile: bool = False,
-    compile_mode: str = "default",
-    max_batch: int = DEFAULT_MAX_BATCH,
-) -> ImageEngine:
+class EngineOptions(TypedDict, total=False):
+    """The keyword options of :func:`load_engine`, for callers that pass them through."""
+
+    cache_dir: Path | None
+    device: str
+    dtype: str
+    compile: bool
+    compile_mode: str
+    max_batch: int
+    channels_last: bool
+    variant: str | None
+
+
+def open_engine(model: str, **options: Unpack[EngineOptions]) -> ImageEngine:
     """:func:`load_engine`, except that ``emulated`` and ``emulated:MS`` give an
     :class:`~generation.emulated.EmulatedEngine` (no torch, no accelerator; the options do not apply)."""
     from generation.emulated import EmulatedEngine, is_emulated
 
     if is_emulated(model):
         return EmulatedEngine(model)
-    return load_engine(
-        model,
-        cache_dir=cache_dir,
-        device=device,
-        dtype=dtype,
-        compile=compile,
-        compile_mode=compile_mode,
-        max_batch=max_batch,
-    )
+    return load_engine(model, **options)
