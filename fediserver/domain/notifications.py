@@ -1,7 +1,13 @@
 """Notifications: what happened to a local account (Mastodon's notification types), read or unread.
 
 One event makes one row however often it arrives: ``dedupe_key`` hashes the recipient, the type, who
-did it, the post and, for edits, the version. Callers flush and commit with the event they record.
+did it, the post and, for edits, the version. Callers commit with the event they record.
+
+Rows are written together: ``notify`` queues the row on the session, and the transaction's queued rows go
+in one statement before the first statement that reads or changes ``notifications`` (``do_orm_execute``),
+or else just before it commits, together with their ``notification`` stream events. The inbox worker
+notifies once per inbound post, tens of posts per transaction; a row at a time was an INSERT each (about
+200 µs against 28 µs per row forty at a time, docs/benchmarks.md). Rolled back, nothing is written.
 """
 
 from __future__ import annotations
@@ -14,17 +20,24 @@ from functools import cache
 from typing import Any, cast
 
 from sqlalchemy import Select, Table, delete, func, select, update
+from sqlalchemy import event as sa_event
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction
+from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql.util import find_tables
 
 from fediserver.domain import mutes
 from fediserver.domain.paging import Window
 from fediserver.domain.services import Services
-from fediserver.domain.streams import notification_event
+from fediserver.domain.streams import listen_before_commit, notification_event
 from fediserver.errors import InvalidInput, NotFound
 from fediserver.models import NOTIFICATION_TYPES, ActorBlock, LocalActor, Note, Notification, utcnow
 from fediserver.notes import may_see
+
+PENDING = "fediserver.notifications.pending"
+NOTIFICATIONS = "notifications"
 
 
 def dedupe_key(recipient_id: int, type_: str, from_actor_uri: str, note_uri: str | None, version: str) -> str:
@@ -41,11 +54,12 @@ async def notify(
     *,
     version: str = "",
     subject_at: datetime | None = None,
-) -> int | None:
-    """Record the event unless it is already recorded or the actor notifies itself; returns the new row's
-    id. ``subject_at``: when the post it is about was published (mentions carry it for the home timeline).
+) -> None:
+    """Record the event unless it is already recorded (module docstring: written with the transaction).
+    ``subject_at``: when the post it is about was published (mentions carry it for the home timeline).
 
-    The recipient's ``user`` streams get a ``notification`` event when the caller commits.
+    The recipient's ``user`` streams get a ``notification`` event when the caller commits, if the row is
+    new.
     """
     if type_ not in NOTIFICATION_TYPES:
         raise ValueError(f"unknown notification type {type_!r}")
@@ -59,22 +73,63 @@ async def notify(
         "created_at": utcnow(),
         "subject_at": subject_at,
     }
-    # One statement, not a look-up and an insert (the inbound worker notifies per received post); the
-    # unique ``dedupe_key`` decides, also between two transactions recording the same event at once.
-    new_id: int | None = await session.scalar(_insert_statement(session.get_bind().dialect.name), values)
-    if new_id is not None:
-        notification_event(session, new_id, recipient_id)
-    return new_id
+    sync = session.sync_session
+    if not sync.in_transaction():
+        sync.begin()  # so that a rollback or close before any statement ends it, and drops the rows
+    queued: dict[str, dict[str, Any]] | None = sync.info.get(PENDING)
+    if queued is None:
+        queued = sync.info[PENDING] = {}
+        if not sa_event.contains(sync, "before_commit", _write):
+            listen_before_commit(sync)  # the stream events' writer, behind this one
+            sa_event.listen(sync, "before_commit", _write, insert=True)
+            sa_event.listen(sync, "do_orm_execute", _before_statement)
+            sa_event.listen(sync, "after_transaction_end", _drop)
+    queued.setdefault(key, values)
+
+
+def _write(session: Session) -> None:
+    """Insert the queued rows in one statement; a row whose ``dedupe_key`` is taken is skipped, by this
+    statement or by a concurrent transaction's (``ON CONFLICT DO NOTHING``), and gets no stream event."""
+    queued: dict[str, dict[str, Any]] | None = session.info.pop(PENDING, None)
+    if not queued:
+        return
+    written = session.execute(_insert_statement(session.get_bind().dialect.name), list(queued.values()))
+    ids: dict[str, int] = {key: id_ for key, id_ in written}
+    for key, values in queued.items():
+        if key in ids:
+            notification_event(session, ids[key], values["local_actor_id"])
+
+
+def _before_statement(state: ORMExecuteState) -> None:
+    # Reads see the queued rows: a statement that names the table anywhere (a subquery of the home
+    # timeline, a DELETE of ``withdraw``) runs after they are written.
+    statement = state.statement
+    if (
+        state.session.info.get(PENDING)
+        and isinstance(statement, ClauseElement)
+        and any(
+            getattr(table, "name", None) == NOTIFICATIONS
+            for table in find_tables(statement, include_crud=True, include_joins=True, include_selects=True)
+        )
+    ):
+        _write(state.session)
+
+
+def _drop(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is None:
+        session.info.pop(PENDING, None)
 
 
 @cache
 def _insert_statement(dialect: str) -> Any:
-    """The statement ``notify`` runs, with the row as parameters: built once, since building it per call
-    was a sixth of what ``notify`` cost the inbox worker. On the table, not the entity: the ORM's bulk
-    INSERT path that returned a ``Notification`` cost more than the statement itself."""
+    """The statement that writes the queued rows (``_write``), with the rows as parameters: built once. On
+    the table, not the entity: the ORM's bulk INSERT path, returning ``Notification`` objects, cost more
+    than the statement itself."""
     insert_ = postgresql_insert if dialect == "postgresql" else sqlite_insert
     table = cast(Table, Notification.__table__)
-    return insert_(table).on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(table.c.id)
+    return (
+        insert_(table).on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(table.c.dedupe_key, table.c.id)
+    )
 
 
 async def withdraw(

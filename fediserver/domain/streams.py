@@ -170,28 +170,38 @@ async def boost_event(session: AsyncSession, urls: Urls, boost: Announce, note: 
         _record(session, event, boost.id, keys, boost.created_at)
 
 
-def notification_event(session: AsyncSession, notification_id: int, recipient_id: int) -> None:
-    """Record the ``notification`` event for a written notification row."""
+def notification_event(session: AsyncSession | Session, notification_id: int, recipient_id: int) -> None:
+    """Record the ``notification`` event for a written notification row (also from a ``before_commit``
+    listener that runs before this module's, given the sync session: ``domain.notifications``)."""
     keys = [f"user:{recipient_id}", f"user:notification:{recipient_id}"]
     _record(session, "notification", notification_id, keys)
 
 
-def _record(session: AsyncSession, event: str, subject_id: int, keys: list[str], subject_at: Any = None) -> None:
+def _record(
+    session: AsyncSession | Session, event: str, subject_id: int, keys: list[str], subject_at: Any = None
+) -> None:
     """Queue an event row; the transaction's rows are written together, in the order recorded, in one
     statement just before it commits (``_write``), and dropped if it rolls back. Added to the session one
     by one, they cost an INSERT each: SQLite gives SQLAlchemy no order for ``RETURNING`` of many rows, so it
     inserts ORM objects one at a time, and the inbox worker records two events per inbound post."""
-    sync = session.sync_session
+    sync = session.sync_session if isinstance(session, AsyncSession) else session
     if not sync.in_transaction():
         sync.begin()  # so that a rollback or close before any statement ends it, and drops the rows
     pending: list[dict[str, Any]] | None = sync.info.get(PENDING)
     if pending is None:
         pending = sync.info[PENDING] = []
-        if not sa_event.contains(sync, "before_commit", _write):
-            sa_event.listen(sync, "before_commit", _write)
-            sa_event.listen(sync, "after_transaction_end", _drop)
+        listen_before_commit(sync)
     row = {"event": event, "subject_id": subject_id, "keys": keys, "subject_at": subject_at}
     pending.append(row)
+
+
+def listen_before_commit(sync: Session) -> None:
+    """Have this session write its recorded events before it commits; a writer that records events from
+    its own ``before_commit`` listener calls this first and listens in front (``insert=True``), so that
+    its events are written in the same dispatch."""
+    if not sa_event.contains(sync, "before_commit", _write):
+        sa_event.listen(sync, "before_commit", _write)
+        sa_event.listen(sync, "after_transaction_end", _drop)
 
 
 def _write(session: Session) -> None:
