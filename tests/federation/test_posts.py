@@ -213,7 +213,7 @@ async def test_notifications__deduplicated_and_marked_read(instances: Factory, w
     # The same Like again (a retry) and an Undo-less repeat make no second notification.
     async with a.sessions() as session:
         me = await a.user(session, "alice")
-        assert await notifications.notify(session, me.id, "favourite", b.actor_url("bob"), post.uri) is None
+        await notifications.notify(session, me.id, "favourite", b.actor_url("bob"), post.uri)
         unread = await notifications.list_notifications(session, me, notifications.NotificationQuery(unread_only=True))
         assert len(unread) == 1
         assert await notifications.mark_read(session, me) == 1
