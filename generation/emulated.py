@@ -83,9 +83,10 @@ class EmulatedEngine:
     def warm_up(self, width: int | None = None, height: int | None = None) -> dict[int, float]:
         """Make the image bank of that size (the preset's when None), which the first render of a size
         would otherwise make while a job waits; returns its seconds under batch size 1."""
-        request = resolve(GenerationRequest(prompt="warm-up", seed=0, model=self.model, width=width, height=height))
+        request = GenerationRequest(prompt="warm-up", seed=0, model=self.model, width=width, height=height)
+        key = resolve(request).batch_key()
         started = time.perf_counter()
-        self._bank(request.batch_key().width, request.batch_key().height)
+        self._bank(key.width, key.height)
         return {1: time.perf_counter() - started}
 
     def generate(

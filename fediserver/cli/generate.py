@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fediserver import accounts
 from fediserver.cli.common import CommandError, config_parent, open_session, settings_from, worker_runtime
 from fediserver.config import Settings
+
+if TYPE_CHECKING:
+    from fediserver.imagegen.worker import GenerationWorker
+
+log = logging.getLogger("fediserver.gpu")
 
 
 def register(commands: Any) -> None:
@@ -128,10 +134,7 @@ async def _gpu_worker(args: argparse.Namespace) -> int:
                 wake=bell.event(doorbell.GENERATION),
             )
             if rt.settings.generation.compile and rt.settings.generation.enabled:
-                # Load and trace the default model before the first claim, on the render thread that
-                # will own it, so the first jobs do not wait minutes for torch.compile (issue 14).
-                loop = asyncio.get_running_loop()
-                await loop.run_in_executor(worker.executor, worker.renderer_for, rt.settings.generation.model)
+                await _warm_up(worker, rt.settings.generation.model)
             # Writing help shares the render thread: one thread touches the accelerator (docs/assist.md §5).
             assist = AssistWorker(
                 rt.sessions,
@@ -147,6 +150,17 @@ async def _gpu_worker(args: argparse.Namespace) -> int:
             if finisher is not None:
                 finisher.close()
     return 0
+
+
+async def _warm_up(worker: GenerationWorker, model: str) -> None:
+    """Load and trace ``model`` before the first claim, on the render thread that will own it, so the first
+    jobs do not wait minutes for torch.compile (issue 14). A model that cannot load is logged and the
+    worker starts anyway: its jobs then fail with the reason, as without compile, instead of the worker
+    dying at start and being restarted in a loop."""
+    try:
+        await asyncio.get_running_loop().run_in_executor(worker.executor, worker.renderer_for, model)
+    except Exception:
+        log.exception("warming up the generation model failed; its jobs will fail with the reason")
 
 
 def cmd_gpu_worker(args: argparse.Namespace) -> int:

@@ -133,3 +133,23 @@ def test_renderer_factory__warms_up_a_compiled_engine_at_the_configured_size(com
     # The configured model at the configured size; another model at its preset's (jobs/defaults).
     assert list(configured._banks) == ([(96, 64)] if compiled else [])
     assert list(other._banks) == ([(512, 512)] if compiled else [])
+
+
+async def test_gpu_worker_warm_up__a_model_that_cannot_load_is_logged_not_fatal(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+    from types import SimpleNamespace
+
+    from fediserver.cli.generate import _warm_up
+
+    def renderer_for(model: str) -> None:
+        raise OSError(f"no weights for {model}")
+
+    with ThreadPoolExecutor(1) as executor:
+        worker: Any = SimpleNamespace(executor=executor, renderer_for=renderer_for)
+        await _warm_up(worker, "missing-model")  # the worker goes on; its jobs fail with the reason
+    [record] = [r for r in caplog.records if r.name == "fediserver.gpu"]
+    assert "warming up the generation model failed" in record.getMessage()
+    assert record.exc_info is not None
+    assert "no weights for missing-model" in str(record.exc_info[1])
