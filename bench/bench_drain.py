@@ -66,6 +66,8 @@ class Baseline:
         self.inbox = inbox
         self.name, self.model, self.backoff = "baseline", inbox.model, inbox.backoff
         self.batch_size, self.concurrency, self.max_attempts = inbox.batch_size, inbox.concurrency, inbox.max_attempts
+        # Batched as the inbox is (one transaction for many jobs), else the baseline measures another path.
+        self.batched: bool = getattr(inbox, "batched", False)
 
     def partition(self, job: Any) -> str | None:
         return str(self.inbox.partition(job))

@@ -28,6 +28,7 @@ import asyncio
 import json
 import os
 import platform
+import signal
 import sqlite3
 import statistics
 import subprocess
@@ -216,7 +217,11 @@ async def bench(args: argparse.Namespace) -> int:
                         signed_create(senders[i % len(senders)], port, path, f"{name}-{rnd}-{i}", alice)
                         for i in range(args.requests)
                     ]
+                    spy = spy_on(args, procs[1], f"{name}-{rnd + 1}") if name != "bare" else None
                     result = await run_load(target, batch, args.senders)
+                    if spy is not None:
+                        spy.send_signal(signal.SIGINT)
+                        await asyncio.to_thread(spy.wait, 30)
                     if result.statuses != {202: len(batch)}:
                         raise RuntimeError(f"{name}: not every request was accepted: {result.statuses}")
                     results[name].append(result)
@@ -267,6 +272,17 @@ def report(
     print(f"exactly once: {creates} Creates sent; {summary}")
 
 
+def spy_on(args: argparse.Namespace, server: subprocess.Popen[bytes], phase: str) -> subprocess.Popen[bytes] | None:
+    """With ``--py-spy``, a sampling profile of the server during one load phase (raw folded stacks)."""
+    if not args.py_spy:
+        return None
+    out = Path(args.py_spy_dir) / f"{phase}.txt"
+    return subprocess.Popen(
+        [args.py_spy, "record", "-p", str(server.pid), "-r", "250", "-f", "raw", "-o", str(out)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
 async def reset_postgres(url: str) -> None:
     import asyncpg
 
@@ -285,6 +301,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--actors", type=int, default=50, help="distinct signing actors")
     parser.add_argument("--database-url", help="PostgreSQL URL (its public schema is dropped!); default SQLite")
     parser.add_argument("--workers", type=int, default=2, help="fediserver worker processes (PostgreSQL only)")
+    parser.add_argument("--py-spy", help="path of py-spy: profile the server during each load phase")
+    parser.add_argument("--py-spy-dir", default=".", help="where the profiles go (<phase>-<round>.txt)")
     parser.add_argument("--drain-limit", type=float, default=300.0, help="seconds a drain may take")
     return asyncio.run(bench(parser.parse_args(argv)))
 

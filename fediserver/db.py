@@ -8,14 +8,16 @@ import weakref
 from collections.abc import AsyncIterator
 from typing import Any
 
-from sqlalchemy import Connection, Engine, event
+from sqlalchemy import Connection, Engine, event, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import Session, SessionTransaction
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from fediserver import sqlite_driver
 from fediserver.config import Settings
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+WRITE_LOCKED = "fediserver.db.write_locked"
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
@@ -99,3 +101,27 @@ def write_gate(session: AsyncSession) -> WriteGate | None:
     if gate is None:
         gate = _GATES[engine] = WriteGate()
     return gate
+
+
+async def begin_writing(session: AsyncSession) -> None:
+    """Start the session's transaction as a writer. On SQLite, ``BEGIN IMMEDIATE`` takes the write lock now,
+    waiting in the busy handler if it must: a transaction that read first and wrote later could not upgrade
+    once another connection had written meanwhile. Elsewhere the transaction begins as usual."""
+    if session.get_bind().dialect.name != "sqlite":
+        return
+    await session.execute(text("BEGIN IMMEDIATE"))
+    sync = session.sync_session
+    sync.info[WRITE_LOCKED] = True
+    if not event.contains(sync, "after_transaction_end", _unlocked):
+        event.listen(sync, "after_transaction_end", _unlocked)
+
+
+def holds_write_lock(session: AsyncSession) -> bool:
+    """Whether this SQLite session's transaction began with ``begin_writing``: no other connection can
+    write until it ends."""
+    return bool(session.sync_session.info.get(WRITE_LOCKED))
+
+
+def _unlocked(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is None:
+        session.info.pop(WRITE_LOCKED, None)

@@ -27,10 +27,10 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import inspect, text, update
+from sqlalchemy import inspect, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from fediserver.db import write_gate
+from fediserver.db import begin_writing, write_gate
 from fediserver.jobs import queue
 
 if TYPE_CHECKING:
@@ -54,7 +54,7 @@ async def run_batched(worker: Worker, handler: JobHandler, jobs: Sequence[queue.
             async with worker.sessions() as session:
                 gate = write_gate(session)
                 async with gate.turn() if gate is not None else contextlib.nullcontext():
-                    await _begin(session)
+                    await begin_writing(session)
                     prepare = getattr(handler, "prepare", None)
                     if prepare is not None:
                         await prepare(session, [rows[job.id] for job in jobs[done:] if job.id in rows])
@@ -87,13 +87,6 @@ async def run_batched(worker: Worker, handler: JobHandler, jobs: Sequence[queue.
             for claimed in failed:
                 await worker._process(handler, claimed, None)
             done = start + len(failed)
-
-
-async def _begin(session: AsyncSession) -> None:
-    # BEGIN IMMEDIATE takes the write lock now, waiting in the busy handler if it must: a transaction that
-    # read first and wrote later could not upgrade once another connection had written meanwhile.
-    if session.get_bind().dialect.name == "sqlite":
-        await session.execute(text("BEGIN IMMEDIATE"))
 
 
 async def _run_one(

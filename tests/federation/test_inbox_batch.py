@@ -75,9 +75,11 @@ async def test_batch__the_same_post_twice_in_one_batch_is_stored_once(instances:
         assert await session.scalar(select(func.count()).where(Note.uri == note)) == 1
         assert await session.scalar(select(func.count()).where(Notification.type == "mention")) == 1
     # The batch asked once which of its posts were stored, not once per post (the second Create, after the
-    # first stored the post, asks again).
-    lookups = [s for s in statements if s.lstrip().upper().startswith("SELECT") and "FROM notes" in s]
+    # first stored the post, asks again); and once for the highest note id, to number its new notes.
+    selects = [s for s in statements if s.lstrip().upper().startswith("SELECT") and "FROM notes" in s]
+    lookups = [s for s in selects if "max(notes.id)" not in s]
     assert len(lookups) == 2, lookups
+    assert len(selects) - len(lookups) == 1, selects
 
 
 async def test_batch__a_follow_accepted_earlier_in_the_batch_streams_the_authors_next_post(
@@ -101,3 +103,18 @@ async def test_batch__a_follow_accepted_earlier_in_the_batch_streams_the_authors
     async with a.sessions() as session:
         rows = list(await session.scalars(select(StreamEventRow).where(StreamEventRow.event == "update")))
     assert [row.keys for row in rows] == [["public", "public:remote", f"user:{alice_id}"]]
+
+
+async def test_batch__its_new_posts_are_written_in_one_statement(instances: Factory) -> None:
+    a = await instances("a", ["alice"], run_worker=False)
+    alice = a.actor_url("alice")
+    notes = [f"{SENDER}/notes/{n}" for n in range(5)]
+    bodies = [_create(f"{SENDER}/c/{n}", note, [alice]) for n, note in enumerate(notes)]
+    statements = await _run_as_one_batch(a, bodies)
+    inserts = [s for s in statements if s.lstrip().upper().startswith("INSERT INTO NOTES")]
+    assert len(inserts) == 1, inserts
+    async with a.sessions() as session:
+        stored = [uri for uri in await session.scalars(select(Note.uri).order_by(Note.id))]
+        mentions = await session.scalar(select(func.count()).where(Notification.type == "mention"))
+    assert stored == notes  # ids in the order the Creates came
+    assert mentions == len(notes)

@@ -102,13 +102,16 @@ class Inbound:
         known = cached(self.session, "local_actors")
         missing = names - known.keys()
         if missing:
-            rows = await self.session.scalars(
-                select(LocalActor).where(
-                    LocalActor.username.in_(missing),
-                    LocalActor.actor_type != "Application",
-                    LocalActor.deleted_at.is_(None),
+            # The worker writes no local account, so nothing pending needs flushing first: an autoflush here
+            # would write the batch's notes pending so far on their own (``domain.ids``).
+            with self.session.no_autoflush:
+                rows = await self.session.scalars(
+                    select(LocalActor).where(
+                        LocalActor.username.in_(missing),
+                        LocalActor.actor_type != "Application",
+                        LocalActor.deleted_at.is_(None),
+                    )
                 )
-            )
             found = {row.username: row for row in rows}
             known.update({name: found.get(name) for name in missing})
         return sorted((row for name in names if (row := known[name]) is not None), key=lambda row: row.id)

@@ -12,6 +12,7 @@ from sqlalchemy.orm import selectinload
 import activitypub as ap
 from fediserver.domain import streams
 from fediserver.domain.addressees import named_in
+from fediserver.domain.ids import reserve_id
 from fediserver.domain.memo import cached
 from fediserver.domain.notifications import notify, withdraw
 from fediserver.domain.tags import hashtag_names, index_tags
@@ -81,7 +82,12 @@ async def _store(ctx: Inbound, doc: dict[str, Any], author: RemoteActor) -> tupl
     note = note_to_model(doc, author, existing)
     if existing is None:
         note.attachments = attachments_to_models(doc)
+        # With its id known, a new note waits for the next flush, with the rest of the batch's notes.
+        reserved = await reserve_id(ctx.session, Note)
         ctx.session.add(note)
+        if reserved is not None:
+            note.id = reserved
+            return note, True
     await ctx.session.flush()
     return note, existing is None
 
