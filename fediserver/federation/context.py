@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import httpx
@@ -15,6 +15,9 @@ import activitypub as ap
 from fediserver.config import Settings
 from fediserver.models import DomainBlock, LocalActor
 from fediserver.urls import Urls
+
+if TYPE_CHECKING:
+    from fediserver.federation.remote import KeyOwner
 
 BLOCKLIST_TTL = 30.0
 
@@ -77,8 +80,8 @@ class Federation:
     guard: BlockingGuard = field(init=False)
     _signers: dict[int, ap.Signer] = field(default_factory=dict)
     refetch_limiter: ap.RefetchLimiter = field(init=False)
-    # Signers' rows by key id, for ``federation.remote`` (key id -> (expiry, column values)).
-    key_cache: dict[str, tuple[float, dict[str, Any]]] = field(default_factory=dict)
+    # Signers by key id, for ``federation.remote`` (key id -> (expiry, owner)).
+    key_cache: dict[str, tuple[float, KeyOwner]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.blocklist = DomainBlocklist(self.settings.federation.blocked_domains)

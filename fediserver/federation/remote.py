@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urldefrag
 
 from sqlalchemy import bindparam, select
-from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlalchemy.orm import make_transient_to_detached
 
 import activitypub as ap
 from fediserver.federation.connections import caching, release
@@ -30,28 +29,38 @@ _BY_KEY_ID = select(RemoteActor).where(RemoteActor.key_id == bindparam("key_id")
 _BY_URI = select(RemoteActor).where(RemoteActor.uri == bindparam("uri"))
 
 
-def _remember(fed: Federation, key_id: str, row: RemoteActor) -> None:
+@dataclass(frozen=True)
+class KeyOwner:
+    """The owner of a signature key as a verified request needs it: a snapshot of its ``remote_actors`` row,
+    tied to no session (every caller reads only these)."""
+
+    uri: str
+    public_key_pem: str | None
+
+    @classmethod
+    def of(cls, row: RemoteActor) -> KeyOwner:
+        return cls(uri=row.uri, public_key_pem=row.public_key_pem)
+
+
+def _remember(fed: Federation, key_id: str, owner: KeyOwner) -> None:
     cache = fed.key_cache
     if len(cache) >= KEY_CACHE_MAX:
         cache.clear()
-    values = {attr.key: getattr(row, attr.key) for attr in sa_inspect(RemoteActor).column_attrs}
-    cache[key_id] = (time.monotonic() + KEY_CACHE_TTL, values)
+    cache[key_id] = (time.monotonic() + KEY_CACHE_TTL, owner)
 
 
-def _recall(fed: Federation, key_id: str) -> RemoteActor | None:
-    """A detached copy of the remembered row (a fresh one per call, tied to no session), or None."""
+def _recall(fed: Federation, key_id: str) -> KeyOwner | None:
+    """The remembered owner of ``key_id`` (immutable, so shared), or None."""
     entry = fed.key_cache.get(key_id)
     if entry is None or entry[0] < time.monotonic():
         return None
-    row = RemoteActor(**entry[1])
-    make_transient_to_detached(row)
-    return row
+    return entry[1]
 
 
 def forget_actor(fed: Federation, uri: str) -> None:
     """Drop every remembered key of the actor ``uri`` (after it was refreshed or changed)."""
     cache = fed.key_cache
-    for key_id in [k for k, (_, values) in cache.items() if values["uri"] == uri]:
+    for key_id in [k for k, (_, owner) in cache.items() if owner.uri == uri]:
         del cache[key_id]
 
 
@@ -123,7 +132,7 @@ async def _store_detached(fed: Federation, sessions: async_sessionmaker[AsyncSes
 
 async def actor_for_key(
     fed: Federation, sessions: async_sessionmaker[AsyncSession], key_id: str, *, refresh: bool = False
-) -> RemoteActor:
+) -> KeyOwner:
     """The actor that owns ``key_id``, with ownership checked both ways (federation.md §5).
 
     The key is either in the actor document (``{actor}#main-key``) or a document of its own that names
@@ -140,8 +149,9 @@ async def actor_for_key(
         async with sessions() as session:
             row = await session.scalar(_BY_KEY_ID, {"key_id": key_id})
         if row is not None:
-            _remember(fed, key_id, row)
-            return row
+            known = KeyOwner.of(row)
+            _remember(fed, key_id, known)
+            return known
     else:
         fed.key_cache.pop(key_id, None)
     async with sessions() as session:
@@ -163,4 +173,6 @@ async def actor_for_key(
     ap.check_key_ownership(key_id, key_doc, actor_doc, fetched_from)
     if find_key(actor_doc, key_id) is None:
         raise ap.SignatureError(f"{actor_doc.get('id')} has no usable PEM for the key {key_id}")
-    return await _store_detached(fed, sessions, actor_doc)
+    fetched = KeyOwner.of(await _store_detached(fed, sessions, actor_doc))
+    _remember(fed, key_id, fetched)
+    return fetched

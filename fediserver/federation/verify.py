@@ -11,8 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 import activitypub as ap
 from fediserver.federation.context import Federation
-from fediserver.federation.remote import actor_for_key
-from fediserver.models import RemoteActor
+from fediserver.federation.remote import KeyOwner, actor_for_key
 
 
 class BlockedSender(Exception):
@@ -34,7 +33,7 @@ class SignedRequest:
 
 @dataclass(frozen=True)
 class Verified:
-    actor: RemoteActor
+    actor: KeyOwner
     key_id: str
     scheme: str
 
@@ -87,7 +86,7 @@ async def verify_signed_request(
     if fed.blocklist.blocks_host(host):
         raise BlockedSender(f"{host} is blocked")
     actor = await actor_for_key(fed, sessions, key_id)
-    owners: list[RemoteActor] = [actor]
+    owners: list[KeyOwner] = [actor]
 
     async def refetch(kid: str) -> ap.PublicKey:
         owners.append(await actor_for_key(fed, sessions, kid, refresh=True))
@@ -100,7 +99,7 @@ async def verify_signed_request(
     return Verified(actor=owners[-1], key_id=key_id, scheme=scheme)
 
 
-def _key_of(actor: RemoteActor) -> ap.PublicKey:
+def _key_of(actor: KeyOwner) -> ap.PublicKey:
     if actor.public_key_pem is None:
         raise ap.SignatureError(f"{actor.uri} publishes no usable key")
     return _load_key(actor.public_key_pem)

@@ -17,8 +17,8 @@ import time
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.requests import Request
 from starlette.responses import Response
@@ -84,19 +84,9 @@ async def _receive(request: Request, recipient_username: str | None) -> Response
         "state": "queued",
         "next_attempt_at": fed.clock(),
     }
-    writer = _writer(request)
-    if writer is not None:
-        # Already received rows are skipped by the INSERT: accepted once is enough, as below.
-        await writer.insert(values)
-    else:
-        async with sessions() as session:
-            session.add(InboundActivity(**values))
-            try:
-                await session.commit()
-            except IntegrityError:
-                # Already received (a retry or a second shared-inbox copy): accepted once is enough.
-                await session.rollback()
-                return Response(status_code=202)
+    # Already received rows are skipped by the INSERT: accepted once is enough (a retry, or a second
+    # shared-inbox copy).
+    await _writer(request).insert(values)
     worker = getattr(request.app.state, "worker", None)
     if worker is not None:
         worker.wake()
@@ -136,18 +126,25 @@ def _recipients(request: Request) -> Recipients:
     return recipients
 
 
-class SQLiteInboxWriter:
-    """Group commit for SQLite, which has a single writer: rows accepted while a commit is in flight share the next.
+class InboxWriter:
+    """Group commit: rows accepted while a commit is in flight share the next, in one multi-row INSERT.
 
-    Each request still gets its 202 only once its row is committed. One transaction per request made
-    concurrent requests collide on the database lock (each on its own pooled connection) and back off in
-    the busy handler's sleeps; one writer task inserting everything queued in one transaction does not.
-    A duplicate ``activity_id`` is skipped (``ON CONFLICT DO NOTHING``), like the ``IntegrityError``
-    path. If a batch fails, its rows are retried one by one so that each request gets its own outcome.
+    Each request still gets its 202 only once its row is committed. On SQLite, which has a single writer,
+    one transaction per request made concurrent requests collide on the database lock (each on its own
+    pooled connection) and back off in the busy handler's sleeps; on PostgreSQL each paid a pooled
+    connection, BEGIN, INSERT and COMMIT (a WAL flush) of its own, which held the shared inbox to a third of
+    what SQLite accepted (docs/benchmarks.md). One writer task inserting everything queued in one
+    transaction does neither. A duplicate ``activity_id`` is skipped (``ON CONFLICT DO NOTHING``): accepted
+    once is enough. If a batch fails, its rows are retried one by one so that each request gets its own
+    outcome.
     """
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], dialect: str) -> None:
         self.sessions = sessions
+        table: Any = InboundActivity.__table__
+        insert = sqlite_insert(table) if dialect == "sqlite" else postgresql_insert(table)
+        # On the table, not the model: the ORM's bulk INSERT path builds objects it would not use.
+        self.statement = insert.on_conflict_do_nothing(index_elements=["activity_id"])
         self.pending: list[tuple[dict[str, Any], asyncio.Future[None]]] = []
         self.task: asyncio.Task[None] | None = None
 
@@ -159,7 +156,7 @@ class SQLiteInboxWriter:
         await future
 
     async def _write(self, session: AsyncSession, rows: list[dict[str, Any]]) -> None:
-        stmt = sqlite_insert(InboundActivity).on_conflict_do_nothing(index_elements=["activity_id"])
+        stmt = self.statement
         gate = write_gate(session)
         # Taking turns with the in-process worker's batches, which end early when a turn is wanted.
         async with gate.turn() if gate is not None else contextlib.nullcontext():
@@ -209,13 +206,11 @@ class SQLiteInboxWriter:
                     future.set_result(None)
 
 
-def _writer(request: Request) -> SQLiteInboxWriter | None:
-    """The app's group-commit writer on SQLite; None elsewhere (each request commits its own row)."""
-    if request.app.state.engine.dialect.name != "sqlite":
-        return None
-    writer: SQLiteInboxWriter | None = getattr(request.app.state, "inbox_writer", None)
+def _writer(request: Request) -> InboxWriter:
+    """The app's group-commit writer, made at its first use."""
+    writer: InboxWriter | None = getattr(request.app.state, "inbox_writer", None)
     if writer is None:
-        writer = SQLiteInboxWriter(request.app.state.sessions)
+        writer = InboxWriter(request.app.state.sessions, request.app.state.engine.dialect.name)
         request.app.state.inbox_writer = writer
     return writer
 

@@ -11,9 +11,9 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 import activitypub as ap
 from fediserver.errors import AppError
 from fediserver.federation.context import Federation
+from fediserver.federation.remote import KeyOwner
 from fediserver.federation.verify import BlockedSender, SignedRequest, verify_signed_request
 from fediserver.mastodon.auth import optional_caller
-from fediserver.models import RemoteActor
 
 AS2_HEADERS = {"Vary": "Accept, Signature"}
 
@@ -65,7 +65,7 @@ def signed_request(request: Request, body: bytes | None) -> SignedRequest:
     return SignedRequest(method=request.method, url=url, headers=dict(request.headers), body=body)
 
 
-async def requester(request: Request, *, required: bool) -> RemoteActor | None:
+async def requester(request: Request, *, required: bool) -> KeyOwner | None:
     """The remote actor who signed this GET, or None when unsigned and ``required`` is false.
 
     A signature that is present must verify (401 otherwise); a blocked domain gets 403. The

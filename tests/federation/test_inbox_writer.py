@@ -1,0 +1,97 @@
+"""The inbox's request path: group commit on both databases (``routes.inbox.InboxWriter``) and the signers
+remembered between requests (``federation.remote.KeyOwner``), over real loopback HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+from sqlalchemy import event, func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+import activitypub as ap
+from fediserver.federation.remote import forget_actor
+from fediserver.models import InboundActivity
+
+Factory = Callable[..., Awaitable[Any]]
+
+
+@contextmanager
+def _statements(engine: AsyncEngine) -> Iterator[list[str]]:
+    seen: list[str] = []
+
+    def record(_c: object, _cur: object, sql: str, *_: object) -> None:
+        seen.append(" ".join(sql.split()))
+
+    event.listen(engine.sync_engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", record)
+
+
+async def _senders(instances: Factory, database_url: str) -> tuple[Any, str, tuple[str, ap.PrivateKey]]:
+    a = await instances("a", ["alice"], worker={"poll_interval": 3600}, database={"url": database_url})
+    b = await instances("b", ["bob"])
+    async with b.sessions() as session:
+        bob = await b.user(session, "bob")
+        key = (b.fed.urls.actor_key("bob"), ap.load_private_key(bob.private_key_pem))
+    return a, b.actor_url("bob"), key
+
+
+def _signed_like(url: str, actor: str, n: int, key: tuple[str, ap.PrivateKey]) -> tuple[bytes, dict[str, str]]:
+    body = json.dumps(
+        {"@context": ap.AS_CONTEXT, "id": f"{actor}#likes/{n}", "type": "Like", "actor": actor, "object": actor}
+    ).encode()
+    headers = ap.sign_request(
+        method="POST", url=url, headers={"content-type": ap.ACTIVITY_JSON}, body=body, key_id=key[0],
+        private_key=key[1], now=datetime.now(UTC),
+    )  # fmt: skip
+    return body, headers
+
+
+async def test_inbox__concurrent_requests_share_commits_and_a_repeat_is_stored_once(
+    instances: Factory, database_url: str
+) -> None:
+    a, bob, key = await _senders(instances, database_url)
+    url = a.fed.urls.shared_inbox()
+    requests = [_signed_like(url, bob, n, key) for n in range(30)]
+    requests += requests[:5]  # the same activities again: accepted, not stored twice
+    engine: AsyncEngine = a.app.state.engine
+    with _statements(engine) as seen:
+        async with httpx.AsyncClient(timeout=30) as http:
+            answers = await asyncio.gather(*(http.post(url, content=b, headers=h) for b, h in requests))
+    assert [r.status_code for r in answers] == [202] * len(requests), [r.text for r in answers]
+    async with a.sessions() as session:
+        ids = set(await session.scalars(select(InboundActivity.activity_id)))
+        count = await session.scalar(select(func.count()).select_from(InboundActivity))
+    assert ids == {f"{bob}#likes/{n}" for n in range(30)}
+    assert count == 30
+    inserts = [s for s in seen if s.startswith("INSERT INTO inbound_activities")]
+    # Requests that arrive while a commit is in flight share the next one.
+    assert 0 < len(inserts) < len(requests), inserts
+
+
+async def test_inbox__the_signer_is_remembered_until_forgotten(instances: Factory, database_url: str) -> None:
+    a, bob, key = await _senders(instances, database_url)
+    url = a.fed.urls.shared_inbox()
+    engine: AsyncEngine = a.app.state.engine
+
+    async def post(n: int) -> list[str]:
+        body, headers = _signed_like(url, bob, n, key)
+        with _statements(engine) as seen:
+            async with httpx.AsyncClient(timeout=30) as http:
+                assert (await http.post(url, content=body, headers=headers)).status_code == 202
+        # The signer's look-up by key id (the worker, woken by the request, reads senders by uri).
+        return [s for s in seen if "WHERE remote_actors.key_id" in s]
+
+    await post(0)  # fetched and stored
+    assert await post(1) == []  # remembered: no look-up
+    forget_actor(a.fed, bob)
+    assert len(await post(2)) == 1  # looked up again (stored, so not fetched)
+    assert await post(3) == []
