@@ -4,6 +4,7 @@ exactly once and fails alone, whether it raises, asks for a fetch or breaks the 
 from __future__ import annotations
 
 import asyncio
+import itertools
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -250,3 +251,39 @@ async def test_batched__prepare_sees_the_rows_left_when_a_transaction_starts(db:
     else:
         assert handler.prepared == [], "only a batched handler is prepared"
     assert await _effects(sessions) == {f"job-{i}": 1 for i in ids}
+
+
+class _Quiet(_Handler):
+    """Jobs that need no statement (a batch's inbound posts, whose rows wait for one INSERT): no await yields."""
+
+    def __init__(self, events: list[str]) -> None:
+        super().__init__()
+        self.events = events
+
+    async def handle(self, session: AsyncSession, job: Any) -> None:
+        self.events.append(f"job {job.id}")
+
+
+async def test_batched__the_event_loop_runs_between_jobs_that_never_wait(db: AsyncEngine) -> None:
+    """The in-process worker shares the loop with the inbox: requests (and a writer asking for the gate)
+    must not wait for a whole batch of jobs that never await anything."""
+    sessions = session_factory(db)
+    ids = await _add(sessions, 5)
+    events: list[str] = []
+    stop = asyncio.Event()
+
+    async def ticker() -> None:
+        while not stop.is_set():
+            events.append("tick")
+            await asyncio.sleep(0)
+
+    ticking = asyncio.create_task(ticker())
+    try:
+        worker = Worker(sessions, [_Quiet(events)], lease=LEASE, clock=lambda: T0)
+        assert await worker.run_once() == 5
+    finally:
+        stop.set()
+        await ticking
+    jobs = [i for i, e in enumerate(events) if e.startswith("job")]
+    assert sorted(events[i] for i in jobs) == sorted(f"job {i}" for i in ids)  # by sender, each once
+    assert all(b - a > 1 for a, b in itertools.pairwise(jobs)), events
