@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session, SessionTransaction, UOWTransaction
 from fediserver.db import holds_write_lock
 
 BLOCKS = "fediserver.ids"
+HINTS = "fediserver.ids.hints"
 MAX_BLOCK = 64
 
 
@@ -55,6 +56,15 @@ class _Block:
         return taken
 
 
+def expect_rows(session: AsyncSession, model: type[Any], count: int) -> None:
+    """The caller is about to add ``count`` new rows of ``model``: PostgreSQL's next block takes that many ids
+    at once (at most ``MAX_BLOCK``) instead of doubling up to it. Unused ones are gaps, as above."""
+    sync = session.sync_session
+    hints: dict[str, int] = sync.info.setdefault(HINTS, {})
+    hints[model.__table__.name] = count
+    _listen(sync)
+
+
 async def reserve_id(session: AsyncSession, model: type[Any]) -> int | None:
     """A fresh primary key for a new ``model`` row in this transaction, or None where none can be handed
     out safely (SQLite without the write lock): then let the database pick it at flush."""
@@ -74,7 +84,8 @@ async def reserve_id(session: AsyncSession, model: type[Any]) -> int | None:
         top = await session.scalar(select(func.max(model.id)))
         block = _Block(next_id=(top or 0) + 1)
     elif dialect == "postgresql":
-        size = min(block.size * 2, MAX_BLOCK) if block is not None else 1
+        hinted = sync.info.get(HINTS, {}).pop(table.name, 0)
+        size = min(max(block.size * 2 if block is not None else 1, hinted), MAX_BLOCK)
         # On the connection, not the session: an autoflush here would write the notes pending so far on
         # their own, one INSERT per block instead of one for the transaction.
         connection = await session.connection()
@@ -113,3 +124,4 @@ def _number_pending(session: Session, _flush: UOWTransaction, _instances: object
 def _drop(session: Session, transaction: SessionTransaction) -> None:
     if transaction.parent is None:
         session.info.pop(BLOCKS, None)
+        session.info.pop(HINTS, None)

@@ -11,7 +11,7 @@ from sqlalchemy import event, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from fediserver.db import begin_writing, session_factory
-from fediserver.domain.ids import reserve_id
+from fediserver.domain.ids import expect_rows, reserve_id
 from fediserver.models import Note
 
 AUTHOR = "https://remote.example/users/bob"
@@ -145,3 +145,20 @@ async def test_reserved_ids__postgresql_blocks_double(db: AsyncEngine) -> None:
     assert None not in ids
     # 1, 2 and 4 ids: three trips to the sequence for seven ids.
     assert len([s for s in seen if "nextval" in s]) == 3, seen
+
+
+async def test_reserved_ids__postgresql_takes_as_many_as_announced_at_once(db: AsyncEngine) -> None:
+    if db.dialect.name != "postgresql":
+        pytest.skip("SQLite needs no blocks")
+    sessions = session_factory(db)
+    with _statements(db) as seen:
+        async with sessions() as session:
+            expect_rows(session, Note, 10)
+            ids = [await reserve_id(session, Note) for _ in range(10)]
+            await session.rollback()
+            # The announcement ended with its transaction: the next one starts from one id again.
+            more = [await reserve_id(session, Note) for _ in range(3)]
+            await session.rollback()
+    assert len(set(ids)) == 10
+    assert len(set(more)) == 3
+    assert len([s for s in seen if "nextval" in s]) == 1 + 2, seen

@@ -12,7 +12,7 @@ from sqlalchemy.orm import selectinload
 import activitypub as ap
 from fediserver.domain import streams
 from fediserver.domain.addressees import named_in
-from fediserver.domain.ids import reserve_id
+from fediserver.domain.ids import expect_rows, reserve_id
 from fediserver.domain.memo import cached
 from fediserver.domain.notifications import notify, withdraw
 from fediserver.domain.tags import hashtag_names, index_tags
@@ -66,6 +66,7 @@ async def preload_absent(session: AsyncSession, uris: Iterable[str]) -> None:
     if wanted:
         stored = set(await session.scalars(select(Note.uri).where(Note.uri.in_(wanted))))
         absent.update(dict.fromkeys(wanted - stored, True))
+        expect_rows(session, Note, len(wanted - stored))
 
 
 async def _store(ctx: Inbound, doc: dict[str, Any], author: RemoteActor) -> tuple[Note, bool]:
