@@ -85,6 +85,7 @@ class ServerSettings:
 class DatabaseSettings:
     url: Secret = field(default_factory=lambda: Secret("sqlite+aiosqlite:///data/fediserver.db"))
     echo: bool = False
+    pool_size: int = 20
 
 
 @dataclass(frozen=True)
@@ -369,6 +370,7 @@ def validate(settings: Settings) -> None:
         raise ConfigError("api.streaming_redis_url: expected a redis://, rediss:// or unix:// URL")
     for key, value in (
         ("server.max_request_bytes", settings.server.max_request_bytes),
+        ("database.pool_size", settings.database.pool_size),
         ("media.max_upload_bytes", settings.media.max_upload_bytes),
         ("media.max_pixels", settings.media.max_pixels),
         ("federation.delivery_concurrency", settings.federation.delivery_concurrency),

@@ -8,7 +8,7 @@ import weakref
 from collections.abc import AsyncIterator
 from typing import Any
 
-from sqlalchemy import Connection, Engine, event, text
+from sqlalchemy import Connection, Engine, event, make_url, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import Session, SessionTransaction
 from sqlalchemy.pool import ConnectionPoolEntry
@@ -33,15 +33,23 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None
         cursor.close()
 
 
-def make_engine(url: str, *, echo: bool = False) -> AsyncEngine:
-    """An async engine for a ``sqlite+aiosqlite`` or ``postgresql+asyncpg`` URL."""
+def make_engine(url: str, *, echo: bool = False, pool_size: int = 20) -> AsyncEngine:
+    """An async engine for a ``sqlite+aiosqlite`` or ``postgresql+asyncpg`` URL, keeping up to ``pool_size``
+    connections (``database.pool_size``; the pool's default of 5 made the worker's lanes open and close a
+    PostgreSQL connection for most transactions)."""
     if url.startswith("sqlite"):
+        # An in-memory database is one connection (SQLAlchemy's StaticPool), with no size to set.
+        sized = {} if make_url(url).database in (None, "", ":memory:") else {"pool_size": pool_size}
         engine = create_async_engine(
-            url, echo=echo, module=sqlite_driver.dbapi(), connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
+            url,
+            echo=echo,
+            module=sqlite_driver.dbapi(),
+            connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+            **sized,
         )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
-    return create_async_engine(url, echo=echo, pool_pre_ping=True)
+    return create_async_engine(url, echo=echo, pool_pre_ping=True, pool_size=pool_size)
 
 
 def engine_from_settings(settings: Settings) -> AsyncEngine:
@@ -51,7 +59,7 @@ def engine_from_settings(settings: Settings) -> AsyncEngine:
             from pathlib import Path
 
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-    return make_engine(settings.database_url, echo=settings.database.echo)
+    return make_engine(settings.database_url, echo=settings.database.echo, pool_size=settings.database.pool_size)
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

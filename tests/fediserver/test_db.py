@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -87,3 +88,29 @@ async def test_instance_actor__is_created_once(sessions: async_sessionmaker[Asyn
 def test_addressing__matches_how_mastodon_reads_visibility(visibility: str, to: list[str], cc: list[str]) -> None:
     result = addressing(visibility, "F", ["M"])
     assert (result.to, result.cc) == (to, cc)
+
+
+@pytest.mark.parametrize(("pool_size", "kept"), [(20, True), (5, False)])
+async def test_pool__keeps_as_many_connections_as_configured(database_url: str, pool_size: int, kept: bool) -> None:
+    """Twelve sessions at once, three times over (a worker's lanes and deliveries): with ``database.pool_size``
+    above twelve the same twelve connections serve every round; with the pool's old default of five, most
+    rounds open (and close) connections again."""
+    from sqlalchemy import event
+
+    from fediserver.db import make_engine
+
+    engine = make_engine(database_url, pool_size=pool_size)
+    opened: list[int] = []
+    event.listen(engine.sync_engine, "connect", lambda *_: opened.append(1))
+
+    async def use() -> None:
+        async with engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+            await asyncio.sleep(0.01)  # all twelve are checked out at once
+
+    try:
+        for _ in range(3):
+            await asyncio.gather(*(use() for _ in range(12)))
+    finally:
+        await engine.dispose()
+    assert (len(opened) == 12) is kept, len(opened)
