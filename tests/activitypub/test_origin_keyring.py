@@ -33,6 +33,30 @@ def test_origin__normalises_case_and_default_port() -> None:
         origin("mailto:a@b")
 
 
+@pytest.mark.parametrize(
+    ("a", "b", "same"),
+    [
+        ("https://a.example/notes/1", "https://a.example/users/b", True),
+        ("https://a.example/notes/1", "https://a.example", True),
+        ("https://a.example?x=1", "https://a.example/users/b", True),
+        ("https://a.example.evil/notes/1", "https://a.example/users/b", False),
+        ("https://a.example:8443/notes/1", "https://a.example/users/b", False),
+        ("https://a.example@evil.example/notes/1", "https://a.example/users/b", False),
+        ("http://a.example/notes/1", "https://a.example/users/b", False),
+        ("https://A.EXAMPLE/notes/1", "https://a.example/users/b", True),
+        ("https://a.example:443/notes/1", "https://a.example/users/b", True),
+    ],
+)
+def test_same_origin__the_literal_prefix_and_the_parse_agree(a: str, b: str, same: bool) -> None:
+    assert same_origin(a, b) is same
+    assert (origin(a) == origin(b)) is same
+
+
+def test_same_origin__an_invalid_reference_url_still_raises() -> None:
+    with pytest.raises(InvalidObject):
+        same_origin("https://a.example/x", "mailto:a@b")
+
+
 def _create(**changes: Any) -> dict[str, Any]:
     activity: dict[str, Any] = {
         "id": f"{ALICE}/statuses/1/activity",
