@@ -5,34 +5,20 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 import activitypub as ap
 from fediserver.federation.remote import forget_actor
 from fediserver.models import InboundActivity
+from tests.statements import recorded
 
 Factory = Callable[..., Awaitable[Any]]
-
-
-@contextmanager
-def _statements(engine: AsyncEngine) -> Iterator[list[str]]:
-    seen: list[str] = []
-
-    def record(_c: object, _cur: object, sql: str, *_: object) -> None:
-        seen.append(" ".join(sql.split()))
-
-    event.listen(engine.sync_engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        event.remove(engine.sync_engine, "before_cursor_execute", record)
 
 
 async def _senders(instances: Factory, database_url: str) -> tuple[Any, str, tuple[str, ap.PrivateKey]]:
@@ -63,7 +49,7 @@ async def test_inbox__concurrent_requests_share_commits_and_a_repeat_is_stored_o
     requests = [_signed_like(url, bob, n, key) for n in range(30)]
     requests += requests[:5]  # the same activities again: accepted, not stored twice
     engine: AsyncEngine = a.app.state.engine
-    with _statements(engine) as seen:
+    with recorded(engine) as seen:
         async with httpx.AsyncClient(timeout=30) as http:
             answers = await asyncio.gather(*(http.post(url, content=b, headers=h) for b, h in requests))
     assert [r.status_code for r in answers] == [202] * len(requests), [r.text for r in answers]
@@ -84,7 +70,7 @@ async def test_inbox__the_signer_is_remembered_until_forgotten(instances: Factor
 
     async def post(n: int) -> list[str]:
         body, headers = _signed_like(url, bob, n, key)
-        with _statements(engine) as seen:
+        with recorded(engine) as seen:
             async with httpx.AsyncClient(timeout=30) as http:
                 assert (await http.post(url, content=body, headers=headers)).status_code == 202
         # The signer's look-up by key id (the worker, woken by the request, reads senders by uri).

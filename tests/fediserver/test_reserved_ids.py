@@ -3,16 +3,14 @@ picks as well, only where that is safe, and a transaction's new notes written in
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from fediserver.db import begin_writing, session_factory
 from fediserver.domain.ids import expect_rows, reserve_id
 from fediserver.models import Note
+from tests.statements import recorded
 
 AUTHOR = "https://remote.example/users/bob"
 Sessions = async_sessionmaker[AsyncSession]
@@ -22,18 +20,14 @@ def _note(n: int) -> Note:
     return Note(uri=f"{AUTHOR}/notes/{n}", attributed_to=AUTHOR, content=f"<p>{n}</p>")
 
 
-@contextmanager
-def _statements(db: AsyncEngine) -> Iterator[list[str]]:
-    seen: list[str] = []
-
-    def record(_c: object, _cur: object, sql: str, *_: object) -> None:
-        seen.append(" ".join(sql.split()))
-
-    event.listen(db.sync_engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        event.remove(db.sync_engine, "before_cursor_execute", record)
+async def _add_reserved(session: AsyncSession, n: int) -> Note:
+    """A new note with a reserved id, pending in ``session``."""
+    note = _note(n)
+    reserved = await reserve_id(session, Note)
+    assert reserved is not None
+    note.id = reserved
+    session.add(note)
+    return note
 
 
 async def _existing(sessions: Sessions, count: int) -> list[int]:
@@ -53,15 +47,10 @@ async def _ids(sessions: Sessions) -> list[tuple[int, str]]:
 async def test_reserved_ids__follow_the_stored_ones_and_the_notes_go_in_one_insert(db: AsyncEngine) -> None:
     sessions = session_factory(db)
     before = await _existing(sessions, 2)
-    with _statements(db) as seen:
+    with recorded(db) as seen:
         async with sessions() as session:
             await begin_writing(session)
-            notes = [_note(n) for n in range(5)]
-            for note in notes:
-                reserved = await reserve_id(session, Note)
-                assert reserved is not None
-                note.id = reserved
-                session.add(note)
+            notes = [await _add_reserved(session, n) for n in range(5)]
             await session.commit()
     ids = [note.id for note in notes]
     assert ids == sorted(set(ids))
@@ -79,19 +68,11 @@ async def test_reserved_ids__a_note_stored_without_one_meanwhile_does_not_collid
     await _existing(sessions, 1)
     async with sessions() as session:
         await begin_writing(session)
-        first = _note(1)
-        reserved = await reserve_id(session, Note)
-        assert reserved is not None
-        first.id = reserved
-        session.add(first)
+        first = await _add_reserved(session, 1)
         other = _note(2)  # another handler in the same transaction, letting the database pick
         session.add(other)
         await session.flush()
-        third = _note(3)
-        reserved = await reserve_id(session, Note)
-        assert reserved is not None
-        third.id = reserved
-        session.add(third)
+        third = await _add_reserved(session, 3)
         await session.commit()
     assert len({first.id, other.id, third.id}) == 3
     assert [uri for _, uri in await _ids(sessions)][1:] == [f"{AUTHOR}/notes/{n}" for n in (1, 2, 3)]
@@ -120,11 +101,7 @@ async def test_reserved_ids__a_rolled_back_block_is_not_used_again(db: AsyncEngi
         assert await reserve_id(session, Note) is not None
         await session.rollback()
         await begin_writing(session)
-        note = _note(7)
-        reserved = await reserve_id(session, Note)
-        assert reserved is not None
-        note.id = reserved
-        session.add(note)
+        note = await _add_reserved(session, 7)
         other = _note(8)
         session.add(other)
         await session.commit()
@@ -137,7 +114,7 @@ async def test_reserved_ids__postgresql_blocks_double(db: AsyncEngine) -> None:
     if db.dialect.name != "postgresql":
         pytest.skip("SQLite reads max(id) once per transaction")
     sessions = session_factory(db)
-    with _statements(db) as seen:
+    with recorded(db) as seen:
         async with sessions() as session:
             ids = [await reserve_id(session, Note) for _ in range(7)]
             await session.rollback()
@@ -151,7 +128,7 @@ async def test_reserved_ids__postgresql_takes_as_many_as_announced_at_once(db: A
     if db.dialect.name != "postgresql":
         pytest.skip("SQLite needs no blocks")
     sessions = session_factory(db)
-    with _statements(db) as seen:
+    with recorded(db) as seen:
         async with sessions() as session:
             expect_rows(session, Note, 10)
             ids = [await reserve_id(session, Note) for _ in range(10)]
