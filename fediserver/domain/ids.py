@@ -9,8 +9,9 @@ executemany (SQLAlchemy batches INSERTs whose primary keys are all present).
 Where ids come from:
 
 - PostgreSQL: the table's own sequence (``nextval``), so an id handed out here can never meet one the
-  database hands out. Blocks double from one id to ``MAX_BLOCK`` within a transaction; what a
-  transaction leaves unused is a gap, as sequences have anyway.
+  database hands out. A block is as large as ``expect_rows`` announced (the inbox worker's batch: its
+  absent Creates), else blocks double from one id, at most ``MAX_BLOCK``; what a transaction leaves
+  unused is a gap, as sequences have anyway.
 - SQLite: ``max(id) + 1`` onwards, which is what SQLite itself picks for an ``INTEGER PRIMARY KEY``
   without ``AUTOINCREMENT``. Only safe while this transaction holds the write lock from its start
   (``BEGIN IMMEDIATE``, ``db.begin_writing``): no other connection can insert meanwhile. While a block is

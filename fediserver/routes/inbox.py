@@ -156,12 +156,11 @@ class InboxWriter:
         await future
 
     async def _write(self, session: AsyncSession, rows: list[dict[str, Any]]) -> None:
-        stmt = self.statement
         gate = write_gate(session)
         # Taking turns with the in-process worker's batches, which end early when a turn is wanted.
         async with gate.turn() if gate is not None else contextlib.nullcontext():
             try:
-                await session.execute(stmt, rows)
+                await session.execute(self.statement, rows)
                 await session.commit()
             except BaseException:
                 await session.rollback()
