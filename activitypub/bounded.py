@@ -22,6 +22,13 @@ MAX_URL_LENGTH = 2048
 _BAD_CHARS = re.compile("[\x00\ud800-\udfff]")
 # Controls and whitespace have no place in an IRI (RFC 3987 §2.2); `urlsplit` would silently drop some.
 _URL_FORBIDDEN = re.compile('[\x00-\x20\x7f-\x9f\\\\<>"{}|^`\ud800-\udfff]')
+# In JSON text, an escape that may decode to NUL or a lone surrogate (a surrogate pair matches too, and
+# is then checked string by string).
+_MAYBE_BAD_ESCAPE = re.compile(r"\\u(?:0000|[dD][89a-fA-F])")
+# What most URLs look like: scheme, a plain host name, a port of 1 to 5 digits not starting with 0, then
+# path, query or fragment. A URL of this shape passes every test of `check_url`'s parse (no userinfo, a
+# host, a valid port); anything else takes the parse.
+_PLAIN_URL = re.compile(r"(?i:https?)://[A-Za-z0-9.-]*[A-Za-z0-9](?::([1-9][0-9]{0,4}))?(?:[/?#]|$)")
 
 
 class MalformedDocument(InvalidObject):
@@ -53,14 +60,24 @@ def _float(text: str) -> float:
 def loads_bounded(body: bytes | str, limits: JsonLimits) -> Any:
     """Parse ``body`` and check it against ``limits``; raises `MalformedDocument` with the reason."""
     try:
-        document = json.loads(body, parse_constant=_reject_constant, parse_float=_float)
+        # Decoded as `json.loads` decodes bytes (RFC 8259 §8.1, BOM skipped), so that the text can be
+        # searched once for what `_check_string` looks for in every string.
+        text = body if isinstance(body, str) else body.decode(json.detect_encoding(body), "surrogatepass")
+        document = json.loads(text, parse_constant=_reject_constant, parse_float=_float)
     except RecursionError:
         raise MalformedDocument(f"nested deeper than {limits.max_depth} levels") from None
     except MalformedDocument:
         raise
     except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, int digits limit
         raise MalformedDocument(f"body is not JSON: {exc}") from None
-    check_bounds(document, limits)
+    # A string can only carry NUL or a lone surrogate if the text has one or escapes one, and none is
+    # longer than the text: without either, only keys' lengths need looking at.
+    clean = (
+        len(text) <= limits.max_string
+        and _MAYBE_BAD_ESCAPE.search(text) is None
+        and ((text.isascii() and "\x00" not in text) or _BAD_CHARS.search(text) is None)
+    )
+    check_bounds(document, limits, strings_checked=clean)
     return document
 
 
@@ -71,27 +88,41 @@ def _check_string(value: str, limit: int, what: str) -> None:
         raise MalformedDocument(f"{what} contains NUL or a lone surrogate")
 
 
-def check_bounds(document: Any, limits: JsonLimits) -> None:
-    """Walk ``document`` iteratively; raises `MalformedDocument` at the first limit exceeded."""
+def check_bounds(document: Any, limits: JsonLimits, *, strings_checked: bool = False) -> None:
+    """Walk ``document`` iteratively; raises `MalformedDocument` at the first limit exceeded.
+
+    ``strings_checked``: the caller has shown that no string is too long or carries NUL or a lone
+    surrogate (`loads_bounded` does, from the text), so only keys' lengths are checked.
+    """
+    if isinstance(document, str):
+        _check_string(document, limits.max_string, "a string")
+        return
     stack: list[tuple[Any, int]] = [(document, 1)]
     while stack:
         value, depth = stack.pop()
-        if isinstance(value, str):
-            _check_string(value, limits.max_string, "a string")
-        elif isinstance(value, dict):
-            if depth > limits.max_depth:
-                raise MalformedDocument(f"nested deeper than {limits.max_depth} levels")
+        if depth > limits.max_depth:
+            raise MalformedDocument(f"nested deeper than {limits.max_depth} levels")
+        if isinstance(value, dict):
             if len(value) > limits.max_members:
                 raise MalformedDocument(f"an object has more than {limits.max_members} members")
-            for key, item in value.items():
-                _check_string(key, limits.max_key, "a key")
-                stack.append((item, depth + 1))
+            items: Any = value.items()
         elif isinstance(value, list):
-            if depth > limits.max_depth:
-                raise MalformedDocument(f"nested deeper than {limits.max_depth} levels")
             if len(value) > limits.max_array:
                 raise MalformedDocument(f"an array has more than {limits.max_array} items")
-            stack.extend((item, depth + 1) for item in value)
+            items = enumerate(value)
+        else:
+            continue
+        for key, item in items:
+            if isinstance(key, str):
+                if strings_checked:
+                    if len(key) > limits.max_key:
+                        raise MalformedDocument(f"a key longer than {limits.max_key} characters")
+                else:
+                    _check_string(key, limits.max_key, "a key")
+            if isinstance(item, (dict, list)):
+                stack.append((item, depth + 1))
+            elif not strings_checked and isinstance(item, str):
+                _check_string(item, limits.max_string, "a string")
 
 
 def check_url(value: Any, what: str, *, fragment: bool = True) -> str:
@@ -107,6 +138,11 @@ def check_url(value: Any, what: str, *, fragment: bool = True) -> str:
         raise InvalidObject(f"{what}: URL longer than {MAX_URL_LENGTH} characters")
     if _URL_FORBIDDEN.search(value):
         raise InvalidObject(f"{what}: URL contains whitespace, controls or forbidden characters")
+    plain = _PLAIN_URL.match(value)
+    if plain is not None and (plain.group(1) is None or int(plain.group(1)) <= 65535):
+        if not fragment and "#" in value:
+            raise InvalidObject(f"{what}: URL has a fragment")
+        return value
     try:
         parts = urlsplit(value)
         port = parts.port

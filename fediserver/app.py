@@ -189,6 +189,10 @@ def create_app(settings: Settings, options: AppOptions | None = None) -> Starlet
             await engine.dispose()
 
     routes: list[BaseRoute] = [
+        # First: the router tries routes in order, and the inboxes take most requests of a busy instance.
+        # The owner's GET of a personal inbox (C2S) still finds its route: a route whose method matches
+        # wins over an earlier one whose path alone does.
+        *inbox.routes,
         *health.routes,
         *wellknown.routes,
         *actors.routes,
@@ -198,7 +202,6 @@ def create_app(settings: Settings, options: AppOptions | None = None) -> Starlet
         *c2s_proxy.routes,
         *c2s_activities.routes,
         *notes.routes,
-        *inbox.routes,
         *generations.routes,
         *assist.routes,
         *oauth_endpoints.routes,

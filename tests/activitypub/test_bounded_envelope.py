@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import itertools
 import json
+import re
 from typing import Any
 
 import pytest
 
 import activitypub as ap
+from activitypub import bounded
 
 LIMITS = ap.EnvelopeLimits()
 ACTOR = "https://remote.example/users/bob"
@@ -63,12 +66,17 @@ def test_depth__64_levels_and_no_more(depth: int, ok: bool) -> None:
         (b'{"\\u0000": 1}', "NUL"),
         (b'{"a": "' + b"x" * 200_001 + b'"}', "longer than"),
         (b"[" + b"1," * 2_000 + b"1]", "more than 2000 items"),
+        (b'{"a": "\xed\xa0\x80"}', "surrogate"),  # a lone surrogate in the bytes themselves
+        ('{"a": "\ud800"}', "surrogate"),
+        (b'{"c": "\\u003cp\\u003e", "o": {"a": ["\\u0000"]}}', "NUL"),  # Mastodon escapes < and >
+        (b'{"' + b"k" * 257 + b'": 1}', "a key longer than 256"),
+        ('{"a": "' + "\u00e9" * 200_001 + '"}', "longer than"),
         (b"\xff\xfe{", "not JSON"),
         (b"{", "not JSON"),
         (b"1" * 5000, "not JSON"),
     ],
 )
-def test_bad_json__is_refused_with_a_reason(body: bytes, reason: str) -> None:
+def test_bad_json__is_refused_with_a_reason(body: bytes | str, reason: str) -> None:
     with pytest.raises(ap.MalformedDocument, match=reason):
         ap.loads_bounded(body, ap.JsonLimits())
 
@@ -77,6 +85,33 @@ def test_bad_json__twins_parse() -> None:
     limits = ap.JsonLimits()
     assert ap.loads_bounded(b'{"a": 1.5, "b": "\\ud83d\\ude00", "c": "' + b"x" * 200_000 + b'"}', limits)["a"] == 1.5
     assert len(ap.loads_bounded(b"[" + b"1," * 1_999 + b"1]", limits)) == 2_000
+    assert ap.loads_bounded(b'{"c": "\\u003cp\\u003e\\u00e9", "' + b"k" * 256 + b'": 1}', limits)["c"] == "<p>\u00e9"
+    assert ap.loads_bounded('{"a": "\u00e9"}'.encode("utf-16"), limits) == {"a": "\u00e9"}
+
+
+_URL_PARTS = (
+    ("http", "https", "HTTP", "ftp", ""),
+    ("://", ":/", "//"),
+    ("", "a", "e.example", "A-b.C", "-", ".", "e.", "[::1]", "u@h", "1.2.3.4", "ex%41.com", "a_b"),
+    ("", ":", ":0", ":1", ":80", ":65535", ":65536", ":99999", ":08", ":123456", ":x"),
+    ("", "/", "/p?q#f", "?q", "#f", "@x", "/a@b", ":", "x"),
+)
+
+
+def _url_outcome(url: str, fragment: bool) -> str:
+    try:
+        return ap.check_url(url, "x", fragment=fragment)
+    except ap.InvalidObject as exc:
+        return str(exc)
+
+
+def test_check_url__plain_shape_shortcut_agrees_with_the_parse(monkeypatch: pytest.MonkeyPatch) -> None:
+    urls = ["".join(parts) for parts in itertools.product(*_URL_PARTS)]
+    shortcut = {(url, fragment): _url_outcome(url, fragment) for url in urls for fragment in (True, False)}
+    monkeypatch.setattr(bounded, "_PLAIN_URL", re.compile("(?!)"))  # matches nothing: every URL is parsed
+    parsed = {key: _url_outcome(*key) for key in shortcut}
+    assert shortcut == parsed
+    assert sum(outcome == url for (url, _), outcome in parsed.items()) > 500  # both ways accept a good many
 
 
 @pytest.mark.parametrize(
