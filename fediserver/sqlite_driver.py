@@ -7,8 +7,9 @@ a small machine the hand-offs cost more than the SQL: 36 per inbound Create in t
 keeping what SQLAlchemy reads afterwards (``description``, ``rowcount``, ``lastrowid``).
 
 It relies on two names aiosqlite does not document, ``Connection._execute`` (queue a function for the
-connection's thread) and ``Connection._conn`` (the ``sqlite3.Connection``), unchanged since aiosqlite
-0.17; ``pyproject.toml`` bounds the version and ``tests/fediserver/test_sqlite_driver.py`` holds both.
+connection's thread) and ``Connection._conn`` (the ``sqlite3.Connection``; its ``_connection``, read for
+``in_transaction``, is the same object), unchanged since aiosqlite 0.17; ``pyproject.toml`` bounds the
+version and ``tests/fediserver/test_sqlite_driver.py`` holds them.
 """
 
 from __future__ import annotations
@@ -96,6 +97,25 @@ class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
 class OneTripConnection(AsyncAdapt_aiosqlite_connection):
     __slots__ = ()
     _cursor_cls = OneTripCursor
+
+    @property
+    def in_transaction(self) -> bool:
+        """Whether SQLite has a transaction open on this connection, read without a trip to its thread
+        (``sqlite3_get_autocommit`` reads a flag). Only one task uses a connection at a time, so no trip is
+        in flight meanwhile."""
+        conn: sqlite3.Connection | None = self._connection._connection
+        return conn is not None and conn.in_transaction
+
+    # ``sqlite3.Connection.commit`` and ``rollback`` do nothing outside a transaction; the trip to say so
+    # is skipped. SQLAlchemy ends every session and every pooled connection's use with one of them, most
+    # often after a commit or after reads only (which open no transaction in the sqlite3 module).
+    def commit(self) -> None:
+        if self.in_transaction:
+            super().commit()
+
+    def rollback(self) -> None:
+        if self.in_transaction:
+            super().rollback()
 
 
 class OneTripDBAPI(AsyncAdapt_aiosqlite_dbapi):

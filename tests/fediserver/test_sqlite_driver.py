@@ -88,3 +88,52 @@ async def test_driver__rows_counts_and_ids_are_what_sqlite_reports(engine: Async
             await session.flush()
         await session.rollback()
         assert await session.scalar(select(func.count()).select_from(_Row)) == 3
+
+
+def _count_trips(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The names of the functions sent to aiosqlite's thread from now on."""
+    sent: list[str] = []
+    original: Any = aiosqlite.Connection._execute
+
+    async def counting(self: aiosqlite.Connection, fn: Any, *args: object, **kwargs: object) -> object:
+        sent.append(getattr(fn, "__name__", repr(fn)))
+        return await original(self, fn, *args, **kwargs)
+
+    monkeypatch.setattr(aiosqlite.Connection, "_execute", counting)
+    return sent
+
+
+async def test_pool__a_committed_session_goes_back_without_a_rollback(
+    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sessions = session_factory(engine)
+    async with sessions() as session:
+        await session.execute(text("SELECT 1"))  # the pool's connection and its pragmas, before counting
+    sent = _count_trips(monkeypatch)
+    async with sessions() as session:
+        session.add(_Row(name="a"))
+        await session.commit()
+        await session.execute(select(_Row.id))  # a read after the commit: no transaction in SQLite
+    assert "rollback" not in sent
+    assert sent.count("commit") == 1
+
+
+async def test_pool__an_uncommitted_session_is_rolled_back_on_return(
+    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sessions = session_factory(engine)
+    sent = _count_trips(monkeypatch)
+    async with sessions() as session:
+        session.add(_Row(name="left"))
+        await session.flush()  # written, never committed
+    assert sent.count("rollback") == 1
+    other = make_engine(engine.url.render_as_string(hide_password=False))
+    try:
+        async with session_factory(other)() as session:
+            # The write lock was released: another connection writes at once (the busy timeout is 10 s).
+            await session.execute(text("PRAGMA busy_timeout=100"))
+            session.add(_Row(name="other"))
+            await session.commit()
+            assert list(await session.scalars(select(_Row.name))) == ["other"]
+    finally:
+        await other.dispose()
