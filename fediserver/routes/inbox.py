@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from typing import Any
@@ -97,17 +98,36 @@ class Recipients:
     """Local usernames to actor ids for the personal inboxes, so that a busy inbox does not query per request.
 
     Only users found are remembered, for ``RECIPIENT_TTL`` seconds; an unknown name is looked up each
-    time, which only a sender with a valid signature can ask for.
+    time, which only a sender with a valid signature can ask for. Requests that miss together share one
+    look-up: when the entry is absent or has expired, a hundred concurrent requests would otherwise each
+    take a pooled connection for the same row, and wait for the pool behind one another (the personal
+    inbox's p99 at the start of a load, docs/benchmarks.md).
     """
 
     def __init__(self) -> None:
         self.known: dict[str, tuple[float, int]] = {}
+        self.looking: dict[str, asyncio.Future[int | None]] = {}
 
     async def id_of(self, sessions: async_sessionmaker[AsyncSession], username: str) -> int | None:
         now = time.monotonic()
         entry = self.known.get(username)
         if entry is not None and entry[0] > now:
             return entry[1]
+        pending = self.looking.get(username)
+        if pending is not None:
+            # shield: one waiter cancelled (its client left) does not cancel the others' look-up.
+            return await asyncio.shield(pending)
+        lookup = asyncio.ensure_future(self._lookup(sessions, username))
+        self.looking[username] = lookup
+        lookup.add_done_callback(functools.partial(self._looked_up, username))
+        return await asyncio.shield(lookup)
+
+    def _looked_up(self, username: str, lookup: asyncio.Future[int | None]) -> None:
+        self.looking.pop(username, None)
+        if not lookup.cancelled():
+            lookup.exception()  # retrieved here too: every waiter may have left (their shields were cancelled)
+
+    async def _lookup(self, sessions: async_sessionmaker[AsyncSession], username: str) -> int | None:
         async with sessions() as session:
             actor_id = await session.scalar(
                 select(LocalActor.id).where(LocalActor.username == username, LocalActor.actor_type != "Application")
@@ -115,7 +135,7 @@ class Recipients:
         if actor_id is not None:
             if len(self.known) >= RECIPIENTS_MAX:
                 self.known.clear()
-            self.known[username] = (now + RECIPIENT_TTL, actor_id)
+            self.known[username] = (time.monotonic() + RECIPIENT_TTL, actor_id)
         return actor_id
 
 

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 import activitypub as ap
 from fediserver.federation.remote import forget_actor
 from fediserver.models import InboundActivity
+from fediserver.routes.inbox import Recipients
 from tests.statements import recorded
 
 Factory = Callable[..., Awaitable[Any]]
@@ -81,3 +82,19 @@ async def test_inbox__the_signer_is_remembered_until_forgotten(instances: Factor
     forget_actor(a.fed, bob)
     assert len(await post(2)) == 1  # looked up again (stored, so not fetched)
     assert await post(3) == []
+
+
+async def test_personal_inbox__concurrent_misses_look_the_recipient_up_once(
+    instances: Factory, database_url: str
+) -> None:
+    a, _, _ = await _senders(instances, database_url)
+    recipients = Recipients()
+    engine: AsyncEngine = a.app.state.engine
+    with recorded(engine) as seen:
+        ids = await asyncio.gather(*(recipients.id_of(a.app.state.sessions, "alice") for _ in range(20)))
+        assert await recipients.id_of(a.app.state.sessions, "nobody") is None
+    lookups = [sql for sql in seen if sql.startswith("SELECT local_actors.id FROM local_actors WHERE")]
+    assert len(lookups) == 2, lookups  # alice once for twenty requests, then the unknown name
+    assert len(set(ids)) == 1
+    assert ids[0] is not None
+    assert not recipients.looking
