@@ -125,23 +125,27 @@ def signed_create(sender: Sender, port: int, path: str, tag: str, alice: str) ->
 
 
 class Rows:
-    """Reads the instance's inbound queue directly (sqlite3, or asyncpg for PostgreSQL)."""
+    """Reads the instance's inbound queue directly (sqlite3, or one asyncpg connection kept for PostgreSQL:
+    a new one per poll would fork a PostgreSQL backend fifty times a second beside the drain it measures)."""
 
     def __init__(self, instance: Instance) -> None:
         self.instance = instance
+        self.pg: Any = None
 
     async def fetch(self, sql: str) -> list[tuple[Any, ...]]:
         url = self.instance.database_url
         if url is None:
             with sqlite3.connect(self.instance.folder / "data" / "fediserver.db", timeout=30) as conn:
                 return list(conn.execute(sql).fetchall())
-        import asyncpg
+        if self.pg is None:
+            import asyncpg
 
-        conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
-        try:
-            return [tuple(r) for r in await conn.fetch(sql)]
-        finally:
-            await conn.close()
+            self.pg = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
+        return [tuple(r) for r in await self.pg.fetch(sql)]
+
+    async def close(self) -> None:
+        if self.pg is not None:
+            await self.pg.close()
 
     async def pending(self) -> int:
         rows = await self.fetch("SELECT count(*) FROM inbound_activities WHERE state IN ('queued', 'running')")
@@ -232,6 +236,7 @@ async def bench(args: argparse.Namespace) -> int:
                         print(f"         drain: {left} left after the load, done in {seconds:.2f} s", flush=True)
             summary = await rows.summary()
         finally:
+            await rows.close()
             for proc in procs:
                 stop_process(proc, 20.0)
             actor_server.should_exit = True

@@ -69,16 +69,23 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 async def _run_worker(args: argparse.Namespace) -> int:
+    from fediserver.jobs import doorbell
     from fediserver.jobs.worker import Worker
 
     async with worker_runtime(args) as rt:
-        worker = Worker(
-            rt.sessions,
-            build_handlers(rt.fed),
-            lease=timedelta(seconds=rt.settings.worker.lease_seconds),
-            poll_interval=rt.settings.worker.poll_interval,
-        )
-        await worker.run(rt.stop)
+        # Woken as soon as an inbox (in another process) accepts activities; polling stays the fallback.
+        bell = await doorbell.Doorbell.open(rt.engine, [doorbell.INBOUND])
+        try:
+            worker = Worker(
+                rt.sessions,
+                build_handlers(rt.fed),
+                lease=timedelta(seconds=rt.settings.worker.lease_seconds),
+                poll_interval=rt.settings.worker.poll_interval,
+                woken_by=bell.event(doorbell.INBOUND),
+            )
+            await worker.run(rt.stop)
+        finally:
+            await bell.close()
     return 0
 
 

@@ -35,7 +35,10 @@ log = logging.getLogger("fediserver.doorbell")
 
 GENERATION = "fediserver_generation"
 ASSIST = "fediserver_assist"
-CHANNELS = frozenset({GENERATION, ASSIST})
+# Inbound activities accepted by an inbox, for ``fediserver worker`` processes (the in-process worker of
+# ``fediserver serve`` is woken directly).
+INBOUND = "fediserver_inbound"
+CHANNELS = frozenset({GENERATION, ASSIST, INBOUND})
 
 
 def _sqlite_address(url: URL, channel: str) -> str | None:

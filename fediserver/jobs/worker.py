@@ -126,10 +126,17 @@ class Worker:
     # waits behind a hundred requests, so a pass held the write lock for 100-200 ms and the inbox's group
     # commit waited for it (docs/benchmarks.md); the queue is worked off once the burst ends.
     gives_way: bool = False
+    # Set by someone else when there is work: a doorbell's event (``jobs.doorbell``) for a worker process of
+    # its own, which nobody in its process calls ``wake`` for.
+    woken_by: asyncio.Event | None = None
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
     _woken_at: float = float("-inf")
     _commit_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def __post_init__(self) -> None:
+        if self.woken_by is not None:
+            self._wake = self.woken_by
 
     def wake(self) -> None:
         """Look for jobs now instead of at the next poll (called after enqueueing)."""

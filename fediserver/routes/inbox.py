@@ -30,6 +30,7 @@ from fediserver.db import write_gate
 from fediserver.federation.context import Federation
 from fediserver.federation.origins import OriginError, check_activity
 from fediserver.federation.verify import BlockedSender, verify_signed_request
+from fediserver.jobs import doorbell
 from fediserver.models import InboundActivity, LocalActor
 from fediserver.routes.responses import BodyTooLarge, error, read_capped, signed_request
 
@@ -181,6 +182,7 @@ class InboxWriter:
         async with gate.turn() if gate is not None else contextlib.nullcontext():
             try:
                 await session.execute(self.statement, rows)
+                await doorbell.ring(session, doorbell.INBOUND)
                 await session.commit()
             except BaseException:
                 await session.rollback()

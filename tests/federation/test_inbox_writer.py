@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -14,9 +15,14 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 import activitypub as ap
+from fediserver.db import make_engine, session_factory
 from fediserver.federation.remote import forget_actor
+from fediserver.jobs import doorbell
+from fediserver.jobs.handlers import build_handlers
+from fediserver.jobs.worker import Worker
 from fediserver.models import InboundActivity
 from fediserver.routes.inbox import Recipients
+from tests.federation.conftest import eventually
 from tests.statements import recorded
 
 Factory = Callable[..., Awaitable[Any]]
@@ -98,3 +104,41 @@ async def test_personal_inbox__concurrent_misses_look_the_recipient_up_once(
     assert len(set(ids)) == 1
     assert ids[0] is not None
     assert not recipients.looking
+
+
+async def test_worker_process__is_woken_by_the_inbox_not_its_poll(instances: Factory, database_url: str) -> None:
+    """``fediserver worker`` beside ``serve --no-worker``: an accepted activity is processed within a second,
+    with a 30 s poll (the inbox rings the doorbell: NOTIFY on PostgreSQL, a datagram on SQLite)."""
+    a = await instances("a", ["alice"], run_worker=False, database={"url": database_url})
+    b = await instances("b", ["bob"])
+    async with b.sessions() as session:
+        bob_actor = await b.user(session, "bob")
+        key = (b.fed.urls.actor_key("bob"), ap.load_private_key(bob_actor.private_key_pem))
+    bob = b.actor_url("bob")
+    engine = make_engine(a.settings.database_url)
+    bell = await doorbell.Doorbell.open(engine, [doorbell.INBOUND])
+    stop = asyncio.Event()
+    worker = Worker(
+        session_factory(engine), build_handlers(a.fed), poll_interval=30.0, woken_by=bell.event(doorbell.INBOUND)
+    )
+    running = asyncio.create_task(worker.run(stop))
+    try:
+        await asyncio.sleep(0.3)  # its first pass found nothing: it now waits for the bell or 30 s
+        url = a.fed.urls.shared_inbox()
+        async with httpx.AsyncClient(timeout=30) as http:
+            body, headers = _signed_like(url, bob, 1, key)
+            sent = time.monotonic()
+            assert (await http.post(url, content=body, headers=headers)).status_code == 202
+
+        async def done() -> bool:
+            async with a.sessions() as session:
+                state = await session.scalar(select(InboundActivity.state).where(InboundActivity.state == "done"))
+            return state is not None
+
+        await eventually(done, within=5.0)
+        assert time.monotonic() - sent < 1.0
+    finally:
+        stop.set()
+        await running
+        await bell.close()
+        await engine.dispose()
