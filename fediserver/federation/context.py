@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -9,11 +10,12 @@ from urllib.parse import urlsplit
 
 import httpx
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 import activitypub as ap
 from fediserver.config import Settings
 from fediserver.models import DomainBlock, LocalActor
+from fediserver.singleflight import SingleFlight
 from fediserver.urls import Urls
 
 if TYPE_CHECKING:
@@ -34,10 +36,22 @@ class DomainBlocklist:
     configured: tuple[str, ...]
     stored: frozenset[str] = frozenset()
     loaded_at: float = float("-inf")
+    _reloads: SingleFlight[None, None] = field(default_factory=SingleFlight, repr=False, compare=False)
 
     @property
     def stale(self) -> bool:
         return time.monotonic() - self.loaded_at > BLOCKLIST_TTL
+
+    async def refresh_if_stale(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        """Re-read the stored blocks if they are stale, in a session of its own; requests that find them
+        stale together share one read (a session, even one that checks out no connection, costs every
+        request: so none is opened while they are fresh)."""
+        if self.stale:
+            await self._reloads.run(None, functools.partial(self._reload, sessions))
+
+    async def _reload(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        async with sessions() as session:
+            await self.refresh(session)
 
     async def refresh(self, session: AsyncSession, *, force: bool = False) -> None:
         if force or self.stale:
@@ -80,8 +94,10 @@ class Federation:
     guard: BlockingGuard = field(init=False)
     _signers: dict[int, ap.Signer] = field(default_factory=dict)
     refetch_limiter: ap.RefetchLimiter = field(init=False)
-    # Signers by key id, for ``federation.remote`` (key id -> (expiry, owner)).
+    # Signers by key id, for ``federation.remote`` (key id -> (expiry, owner)), and the look-ups of those not
+    # remembered, shared by the requests that miss together.
     key_cache: dict[str, tuple[float, KeyOwner]] = field(default_factory=dict)
+    key_lookups: SingleFlight[str, KeyOwner] = field(default_factory=SingleFlight)
 
     def __post_init__(self) -> None:
         self.blocklist = DomainBlocklist(self.settings.federation.blocked_domains)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -142,18 +143,28 @@ async def actor_for_key(
     No database connection is held while fetching: each read or write takes a short session of its
     own, so a key host that answers slowly cannot drain the pool (issue 8, "slow-key denial of service").
     """
-    if not refresh:
-        cached = _recall(fed, key_id)
-        if cached is not None:
-            return cached
-        async with sessions() as session:
-            row = await session.scalar(_BY_KEY_ID, {"key_id": key_id})
-        if row is not None:
-            known = KeyOwner.of(row)
-            _remember(fed, key_id, known)
-            return known
-    else:
+    if refresh:
         fed.key_cache.pop(key_id, None)
+        return await _fetch_key_owner(fed, sessions, key_id)
+    cached = _recall(fed, key_id)
+    if cached is not None:
+        return cached
+    # Requests signed with one key arrive together: when it is not remembered (first seen, or its entry
+    # expired), one of them reads (or fetches) it and the others wait for that.
+    return await fed.key_lookups.run(key_id, functools.partial(_find_key_owner, fed, sessions, key_id))
+
+
+async def _find_key_owner(fed: Federation, sessions: async_sessionmaker[AsyncSession], key_id: str) -> KeyOwner:
+    async with sessions() as session:
+        row = await session.scalar(_BY_KEY_ID, {"key_id": key_id})
+    if row is not None:
+        known = KeyOwner.of(row)
+        _remember(fed, key_id, known)
+        return known
+    return await _fetch_key_owner(fed, sessions, key_id)
+
+
+async def _fetch_key_owner(fed: Federation, sessions: async_sessionmaker[AsyncSession], key_id: str) -> KeyOwner:
     async with sessions() as session:
         client = fed.client(await _instance_signer(fed, session))
     requested = urldefrag(key_id).url

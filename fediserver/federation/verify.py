@@ -80,9 +80,7 @@ async def verify_signed_request(
     key_id, scheme, verify = _verifier(request, fed.clock)
     ap.check_url(key_id, "keyId")
     host = urlsplit(key_id).hostname
-    if fed.blocklist.stale:  # a session, even one that checks out no connection, costs every request
-        async with sessions() as session:
-            await fed.blocklist.refresh(session)
+    await fed.blocklist.refresh_if_stale(sessions)
     if fed.blocklist.blocks_host(host):
         raise BlockedSender(f"{host} is blocked")
     actor = await actor_for_key(fed, sessions, key_id)

@@ -33,6 +33,7 @@ from fediserver.federation.verify import BlockedSender, verify_signed_request
 from fediserver.jobs import doorbell
 from fediserver.models import InboundActivity, LocalActor
 from fediserver.routes.responses import BodyTooLarge, error, read_capped, signed_request
+from fediserver.singleflight import SingleFlight
 
 log = logging.getLogger("fediserver.inbox")
 ACCEPTED = frozenset({"application/activity+json", "application/ld+json", "application/json"})
@@ -100,33 +101,18 @@ class Recipients:
 
     Only users found are remembered, for ``RECIPIENT_TTL`` seconds; an unknown name is looked up each
     time, which only a sender with a valid signature can ask for. Requests that miss together share one
-    look-up: when the entry is absent or has expired, a hundred concurrent requests would otherwise each
-    take a pooled connection for the same row, and wait for the pool behind one another (the personal
-    inbox's p99 at the start of a load, docs/benchmarks.md).
+    look-up (``SingleFlight``).
     """
 
     def __init__(self) -> None:
         self.known: dict[str, tuple[float, int]] = {}
-        self.looking: dict[str, asyncio.Future[int | None]] = {}
+        self.lookups: SingleFlight[str, int | None] = SingleFlight()
 
     async def id_of(self, sessions: async_sessionmaker[AsyncSession], username: str) -> int | None:
-        now = time.monotonic()
         entry = self.known.get(username)
-        if entry is not None and entry[0] > now:
+        if entry is not None and entry[0] > time.monotonic():
             return entry[1]
-        pending = self.looking.get(username)
-        if pending is not None:
-            # shield: one waiter cancelled (its client left) does not cancel the others' look-up.
-            return await asyncio.shield(pending)
-        lookup = asyncio.ensure_future(self._lookup(sessions, username))
-        self.looking[username] = lookup
-        lookup.add_done_callback(functools.partial(self._looked_up, username))
-        return await asyncio.shield(lookup)
-
-    def _looked_up(self, username: str, lookup: asyncio.Future[int | None]) -> None:
-        self.looking.pop(username, None)
-        if not lookup.cancelled():
-            lookup.exception()  # retrieved here too: every waiter may have left (their shields were cancelled)
+        return await self.lookups.run(username, functools.partial(self._lookup, sessions, username))
 
     async def _lookup(self, sessions: async_sessionmaker[AsyncSession], username: str) -> int | None:
         async with sessions() as session:

@@ -96,10 +96,17 @@ async def test_key_fetch__holds_no_database_connection(
         await release.wait()
         return JSONResponse({"error": "gone"}, status_code=404)
 
-    slow = await serve_app(Starlette(routes=[Route("/actor", slow_key)]))
-    forged = (f"{slow}/actor#main-key", ap.generate_rsa_key())
+    slow = await serve_app(Starlette(routes=[Route("/{actor}", slow_key)]))
+    forged = ap.generate_rsa_key()
+    # Eight signers (requests signed with one key share one fetch of it: federation.remote).
     posts = [
-        asyncio.create_task(_post(a.fed.urls.shared_inbox(), _like(f"{slow}/actor", n, a.actor_url("alice")), forged))
+        asyncio.create_task(
+            _post(
+                a.fed.urls.shared_inbox(),
+                _like(f"{slow}/actor{n}", n, a.actor_url("alice")),
+                (f"{slow}/actor{n}#main-key", forged),
+            )
+        )
         for n in range(concurrent)
     ]
     await asyncio.wait_for(arrived.wait(), 60)
@@ -140,18 +147,19 @@ async def test_signed_get_of_a_private_note__key_fetch_holds_no_database_connect
         await release.wait()
         return JSONResponse({"error": "gone"}, status_code=404)
 
-    slow = await serve_app(Starlette(routes=[Route("/actor", slow_key)]))
+    slow = await serve_app(Starlette(routes=[Route("/{actor}", slow_key)]))
     key = ap.generate_rsa_key()
 
-    async def signed_get() -> httpx.Response:
+    async def signed_get(n: int) -> httpx.Response:
+        # Eight signers (requests signed with one key share one fetch of it: federation.remote).
         headers = ap.sign_request(
             method="GET", url=note_url, headers={"accept": ap.ACTIVITY_JSON}, body=None,
-            key_id=f"{slow}/actor#main-key", private_key=key, now=datetime.now(UTC),
+            key_id=f"{slow}/actor{n}#main-key", private_key=key, now=datetime.now(UTC),
         )  # fmt: skip
         async with httpx.AsyncClient(timeout=30) as http:
             return await http.get(note_url, headers=headers)
 
-    gets = [asyncio.create_task(signed_get()) for _ in range(concurrent)]
+    gets = [asyncio.create_task(signed_get(n)) for n in range(concurrent)]
     await asyncio.wait_for(arrived.wait(), 60)
     held = await steadily_held(pool)
     release.set()

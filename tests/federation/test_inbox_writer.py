@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 import activitypub as ap
 from fediserver.db import make_engine, session_factory
-from fediserver.federation.remote import forget_actor
+from fediserver.federation.remote import actor_for_key, forget_actor
 from fediserver.jobs import doorbell
 from fediserver.jobs.handlers import build_handlers
 from fediserver.jobs.worker import Worker
@@ -103,7 +103,7 @@ async def test_personal_inbox__concurrent_misses_look_the_recipient_up_once(
     assert len(lookups) == 2, lookups  # alice once for twenty requests, then the unknown name
     assert len(set(ids)) == 1
     assert ids[0] is not None
-    assert not recipients.looking
+    assert not recipients.lookups.running("alice")
 
 
 async def test_worker_process__is_woken_by_the_inbox_not_its_poll(instances: Factory, database_url: str) -> None:
@@ -142,3 +142,24 @@ async def test_worker_process__is_woken_by_the_inbox_not_its_poll(instances: Fac
         await running
         await bell.close()
         await engine.dispose()
+
+
+async def test_signer_and_blocklist__concurrent_misses_read_them_once(instances: Factory, database_url: str) -> None:
+    """When a signer's cached key or the blocklist expires under load, the requests that find it expired
+    share one read instead of each taking a pooled connection for it."""
+    a, bob, key = await _senders(instances, database_url)
+    url = a.fed.urls.shared_inbox()
+    async with httpx.AsyncClient(timeout=30) as http:
+        body, headers = _signed_like(url, bob, 0, key)
+        assert (await http.post(url, content=body, headers=headers)).status_code == 202  # bob is stored
+    forget_actor(a.fed, bob)
+    a.fed.blocklist.loaded_at = float("-inf")  # stale
+    sessions = a.app.state.sessions
+    engine: AsyncEngine = a.app.state.engine
+    with recorded(engine) as seen:
+        owners = await asyncio.gather(*(actor_for_key(a.fed, sessions, key[0]) for _ in range(20)))
+        await asyncio.gather(*(a.fed.blocklist.refresh_if_stale(sessions) for _ in range(20)))
+    assert {owner.uri for owner in owners} == {bob}
+    assert sum("FROM remote_actors WHERE remote_actors.key_id" in sql for sql in seen) == 1, seen
+    assert sum("FROM domain_blocks" in sql for sql in seen) == 1, seen
+    assert not a.fed.blocklist.stale
