@@ -75,11 +75,25 @@ async def ring(session: AsyncSession, channel: str) -> None:
     address = _sqlite_address(engine.url, channel)
     if address is None:
         return
+    # The addresses wait in the session until its transaction ends; one pair of listeners per session (the
+    # inbox writer rings in every batch of a session it keeps while requests keep coming).
+    sync = session.sync_session
+    sync.info.setdefault(_PENDING, set()).add(address)
+    if not event.contains(sync, "after_commit", _ring_pending):
+        event.listen(sync, "after_commit", _ring_pending)
+        event.listen(sync, "after_rollback", _drop_pending)
 
-    def after_commit(_: Session) -> None:
+
+_PENDING = "fediserver.doorbell.pending"
+
+
+def _ring_pending(session: Session) -> None:
+    for address in session.info.pop(_PENDING, ()):
         _send(address)
 
-    event.listen(session.sync_session, "after_commit", after_commit, once=True)
+
+def _drop_pending(session: Session) -> None:
+    session.info.pop(_PENDING, None)
 
 
 class Doorbell:
