@@ -74,14 +74,14 @@ async def _run_worker(args: argparse.Namespace) -> int:
 
     async with worker_runtime(args) as rt:
         # Woken as soon as an inbox (in another process) accepts activities; polling stays the fallback.
-        bell = await doorbell.Doorbell.open(rt.engine, [doorbell.INBOUND])
+        bell = await doorbell.Doorbell.open(rt.engine, [doorbell.FEDERATION])
         try:
             worker = Worker(
                 rt.sessions,
                 build_handlers(rt.fed),
                 lease=timedelta(seconds=rt.settings.worker.lease_seconds),
                 poll_interval=rt.settings.worker.poll_interval,
-                woken_by=bell.event(doorbell.INBOUND),
+                woken_by=bell.event(doorbell.FEDERATION),
             )
             await worker.run(rt.stop)
         finally:

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 import activitypub as ap
 from fediserver.federation.context import Federation
+from fediserver.jobs import doorbell
 from fediserver.models import DeliveryJob, Follow, LocalActor, RemoteActor
 
 JSON = dict[str, Any]
@@ -80,6 +81,8 @@ async def enqueue(
         )
     session.add_all(jobs)
     await session.flush()
+    if jobs:
+        await doorbell.ring(session, doorbell.FEDERATION)
     return jobs
 
 

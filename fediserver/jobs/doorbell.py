@@ -35,10 +35,10 @@ log = logging.getLogger("fediserver.doorbell")
 
 GENERATION = "fediserver_generation"
 ASSIST = "fediserver_assist"
-# Inbound activities accepted by an inbox, for ``fediserver worker`` processes (the in-process worker of
-# ``fediserver serve`` is woken directly).
-INBOUND = "fediserver_inbound"
-CHANNELS = frozenset({GENERATION, ASSIST, INBOUND})
+# The federation worker's queues (activities accepted by an inbox, deliveries), for ``fediserver worker``
+# processes; the in-process worker of ``fediserver serve`` is woken directly.
+FEDERATION = "fediserver_federation"
+CHANNELS = frozenset({GENERATION, ASSIST, FEDERATION})
 
 
 def _sqlite_address(url: URL, channel: str) -> str | None:

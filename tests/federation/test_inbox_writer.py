@@ -16,11 +16,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 import activitypub as ap
 from fediserver.db import make_engine, session_factory
+from fediserver.federation import outbound
 from fediserver.federation.remote import actor_for_key, forget_actor
 from fediserver.jobs import doorbell
 from fediserver.jobs.handlers import build_handlers
 from fediserver.jobs.worker import Worker
-from fediserver.models import InboundActivity
+from fediserver.models import DeliveryJob, InboundActivity
 from fediserver.routes.inbox import Recipients
 from tests.federation.conftest import eventually
 from tests.statements import recorded
@@ -116,10 +117,10 @@ async def test_worker_process__is_woken_by_the_inbox_not_its_poll(instances: Fac
         key = (b.fed.urls.actor_key("bob"), ap.load_private_key(bob_actor.private_key_pem))
     bob = b.actor_url("bob")
     engine = make_engine(a.settings.database_url)
-    bell = await doorbell.Doorbell.open(engine, [doorbell.INBOUND])
+    bell = await doorbell.Doorbell.open(engine, [doorbell.FEDERATION])
     stop = asyncio.Event()
     worker = Worker(
-        session_factory(engine), build_handlers(a.fed), poll_interval=30.0, woken_by=bell.event(doorbell.INBOUND)
+        session_factory(engine), build_handlers(a.fed), poll_interval=30.0, woken_by=bell.event(doorbell.FEDERATION)
     )
     running = asyncio.create_task(worker.run(stop))
     try:
@@ -163,3 +164,40 @@ async def test_signer_and_blocklist__concurrent_misses_read_them_once(instances:
     assert sum("FROM remote_actors WHERE remote_actors.key_id" in sql for sql in seen) == 1, seen
     assert sum("FROM domain_blocks" in sql for sql in seen) == 1, seen
     assert not a.fed.blocklist.stale
+
+
+async def test_worker_process__is_woken_by_a_queued_delivery(instances: Factory, database_url: str) -> None:
+    """A delivery queued by the web process (``outbound.enqueue``, which every post, follow and reaction goes
+    through) reaches a ``fediserver worker`` with a 30 s poll within a second."""
+    a = await instances("a", ["alice"], run_worker=False, database={"url": database_url})
+    b = await instances("b", ["bob"])
+    engine = make_engine(a.settings.database_url)
+    bell = await doorbell.Doorbell.open(engine, [doorbell.FEDERATION])
+    stop = asyncio.Event()
+    worker = Worker(
+        session_factory(engine), build_handlers(a.fed), poll_interval=30.0, woken_by=bell.event(doorbell.FEDERATION)
+    )
+    running = asyncio.create_task(worker.run(stop))
+    try:
+        await asyncio.sleep(0.3)  # its first pass found nothing: it now waits for the bell or 30 s
+        note = {"id": f"{a.actor_url('alice')}/notes/x", "type": "Note", "content": "hi"}
+        async with a.app.state.sessions() as session:
+            alice = await a.user(session, "alice")
+            create = {"@context": ap.AS_CONTEXT, "id": f"{note['id']}/activity", "type": "Create",
+                      "actor": a.actor_url("alice"), "object": note}  # fmt: skip
+            await outbound.enqueue(a.fed, session, create, alice, [b.fed.urls.shared_inbox()])
+            await session.commit()
+        sent = time.monotonic()
+
+        async def attempted() -> bool:
+            async with a.sessions() as session:
+                tried = await session.scalar(select(DeliveryJob.attempts).where(DeliveryJob.attempts > 0))
+            return tried is not None
+
+        await eventually(attempted, within=5.0)
+        assert time.monotonic() - sent < 1.0
+    finally:
+        stop.set()
+        await running
+        await bell.close()
+        await engine.dispose()

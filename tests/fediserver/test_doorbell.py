@@ -27,19 +27,19 @@ async def _heard(event: asyncio.Event) -> bool:
 
 async def test_ring__heard_after_commit_only_and_one_listener_per_session(tmp_path: Path) -> None:
     engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'bell.db'}")
-    bell = await doorbell.Doorbell.open(engine, [doorbell.INBOUND])
-    heard = bell.event(doorbell.INBOUND)
+    bell = await doorbell.Doorbell.open(engine, [doorbell.FEDERATION])
+    heard = bell.event(doorbell.FEDERATION)
     try:
         async with session_factory(engine)() as session:
             await session.execute(text("CREATE TABLE t (x INTEGER)"))
             await session.commit()
             await session.execute(text("INSERT INTO t VALUES (1)"))
-            await doorbell.ring(session, doorbell.INBOUND)
+            await doorbell.ring(session, doorbell.FEDERATION)
             await session.rollback()
             assert not await _heard(heard)
             for n in range(20):
                 await session.execute(text("INSERT INTO t VALUES (:n)"), {"n": n})
-                await doorbell.ring(session, doorbell.INBOUND)
+                await doorbell.ring(session, doorbell.FEDERATION)
                 await session.commit()
             assert await _heard(heard)
             assert len(session.sync_session.dispatch.after_commit) == 1
