@@ -36,7 +36,11 @@ def free_port() -> int:
 
 
 async def serve(app: Starlette, port: int) -> tuple[uvicorn.Server, asyncio.Task[None]]:
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on")
+    # A handler still waiting when the test ends (on an event a failed test never set) is cut off after a few
+    # seconds instead of holding the teardown, and the whole run, forever.
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_config=None, lifespan="on", timeout_graceful_shutdown=10
+    )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     for _ in range(500):
