@@ -4,9 +4,10 @@ remembered between requests (``federation.remote.KeyOwner``), over real loopback
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -116,15 +117,7 @@ async def test_worker_process__is_woken_by_the_inbox_not_its_poll(instances: Fac
         bob_actor = await b.user(session, "bob")
         key = (b.fed.urls.actor_key("bob"), ap.load_private_key(bob_actor.private_key_pem))
     bob = b.actor_url("bob")
-    engine = make_engine(a.settings.database_url)
-    bell = await doorbell.Doorbell.open(engine, [doorbell.FEDERATION])
-    stop = asyncio.Event()
-    worker = Worker(
-        session_factory(engine), build_handlers(a.fed), poll_interval=30.0, woken_by=bell.event(doorbell.FEDERATION)
-    )
-    running = asyncio.create_task(worker.run(stop))
-    try:
-        await asyncio.sleep(0.3)  # its first pass found nothing: it now waits for the bell or 30 s
+    async with _worker_process(a):
         url = a.fed.urls.shared_inbox()
         async with httpx.AsyncClient(timeout=30) as http:
             body, headers = _signed_like(url, bob, 1, key)
@@ -138,11 +131,6 @@ async def test_worker_process__is_woken_by_the_inbox_not_its_poll(instances: Fac
 
         await eventually(done, within=5.0)
         assert time.monotonic() - sent < 1.0
-    finally:
-        stop.set()
-        await running
-        await bell.close()
-        await engine.dispose()
 
 
 async def test_signer_and_blocklist__concurrent_misses_read_them_once(instances: Factory, database_url: str) -> None:
@@ -171,15 +159,7 @@ async def test_worker_process__is_woken_by_a_queued_delivery(instances: Factory,
     through) reaches a ``fediserver worker`` with a 30 s poll within a second."""
     a = await instances("a", ["alice"], run_worker=False, database={"url": database_url})
     b = await instances("b", ["bob"])
-    engine = make_engine(a.settings.database_url)
-    bell = await doorbell.Doorbell.open(engine, [doorbell.FEDERATION])
-    stop = asyncio.Event()
-    worker = Worker(
-        session_factory(engine), build_handlers(a.fed), poll_interval=30.0, woken_by=bell.event(doorbell.FEDERATION)
-    )
-    running = asyncio.create_task(worker.run(stop))
-    try:
-        await asyncio.sleep(0.3)  # its first pass found nothing: it now waits for the bell or 30 s
+    async with _worker_process(a):
         note = {"id": f"{a.actor_url('alice')}/notes/x", "type": "Note", "content": "hi"}
         async with a.app.state.sessions() as session:
             alice = await a.user(session, "alice")
@@ -196,6 +176,22 @@ async def test_worker_process__is_woken_by_a_queued_delivery(instances: Factory,
 
         await eventually(attempted, within=5.0)
         assert time.monotonic() - sent < 1.0
+
+
+@contextlib.asynccontextmanager
+async def _worker_process(a: Any) -> AsyncIterator[None]:
+    """A worker as ``fediserver worker`` runs it beside ``serve --no-worker``: an engine of its own, woken by
+    the doorbell, with a 30 s poll; idle (its first pass done) when the block starts."""
+    engine = make_engine(a.settings.database_url)
+    bell = await doorbell.Doorbell.open(engine, [doorbell.FEDERATION])
+    stop = asyncio.Event()
+    worker = Worker(
+        session_factory(engine), build_handlers(a.fed), poll_interval=30.0, woken_by=bell.event(doorbell.FEDERATION)
+    )
+    running = asyncio.create_task(worker.run(stop))
+    try:
+        await asyncio.sleep(0.3)  # its first pass found nothing: it now waits for the bell or 30 s
+        yield
     finally:
         stop.set()
         await running
