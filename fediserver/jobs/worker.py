@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -101,7 +101,7 @@ class JobHandler(Protocol):
 
     # Optional: ``batched`` (a bool attribute) runs a claimed batch in few transactions (``jobs.batch``),
     # one partition after another, for a handler that never commits the session itself; then
-    # ``async prepare(session, rows)`` is called at the start of each transaction with the rows left to run.
+    # ``async prepare(session, rows)`` is called at the start of each transaction with the rows it may run.
 
     @property
     def max_attempts(self) -> int:
@@ -121,16 +121,18 @@ class Worker:
     poll_interval: float = 1.0
     clock: Clock = system_clock
     # The in-process worker shares the event loop and SQLite's one writer with the requests that enqueue its
-    # jobs: after a pass during or just before which jobs were enqueued (``wake``), it waits until they stop coming
-    # (GIVE_WAY_QUIET_SECONDS without one), one pass a second at least. Under load a batch's every await
-    # waits behind a hundred requests, so a pass held the write lock for 100-200 ms and the inbox's group
-    # commit waited for it (docs/benchmarks.md); the queue is worked off once the burst ends.
+    # jobs: after a pass during or just before which jobs were enqueued (``wake``), and between the
+    # transactions of a pass, it waits while such requests run (``serving``) and until they stop coming
+    # (GIVE_WAY_QUIET_SECONDS without one), one transaction a second at least. Under load a batch's every
+    # await waits behind a hundred requests, so a pass held the write lock for 100-200 ms and the inbox's
+    # group commit waited for it (docs/benchmarks.md); the queue is worked off once the burst ends.
     gives_way: bool = False
     # Set by someone else when there is work: a doorbell's event (``jobs.doorbell``) for a worker process of
     # its own, which nobody in its process calls ``wake`` for.
     woken_by: asyncio.Event | None = None
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
     _woken_at: float = float("-inf")
+    _serving: int = 0
     _commit_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -142,6 +144,24 @@ class Worker:
         """Look for jobs now instead of at the next poll (called after enqueueing)."""
         self._woken_at = time.monotonic()
         self._wake.set()
+
+    @contextlib.contextmanager
+    def serving(self) -> Iterator[None]:
+        """Around a request that enqueues jobs (the inbox's): a worker that gives way waits while any runs.
+
+        Only the end of a request (``wake``) used to count, and a request waits for its group commit: when
+        a commit took longer than GIVE_WAY_QUIET_SECONDS, the inbox looked quiet while a hundred requests
+        waited, and the worker started a transaction in the middle of the load (docs/benchmarks.md).
+        """
+        self._serving += 1
+        try:
+            yield
+        finally:
+            self._serving -= 1
+            self._woken_at = time.monotonic()
+
+    def _busy(self) -> bool:
+        return self._serving > 0 or time.monotonic() - self._woken_at < GIVE_WAY_QUIET_SECONDS
 
     async def run_once(self) -> int:
         """Claim and process one batch from each queue; returns how many jobs were processed.
@@ -380,7 +400,7 @@ class Worker:
                 await self._idle(stop, delay, wakeable=False)
                 continue
             failures = 0
-            if self.gives_way and self._woken_at > started - GIVE_WAY_QUIET_SECONDS:
+            if self.gives_way and (self._serving or self._woken_at > started - GIVE_WAY_QUIET_SECONDS):
                 await self._give_way(stop)
             elif not processed:
                 await self._idle(stop, self.poll_interval)
@@ -389,18 +409,19 @@ class Worker:
     async def give_way_if_busy(self) -> None:
         """Between two transactions of a pass: a giving-way worker waits while jobs are being enqueued (a
         transaction's every await waits behind the requests, and it holds SQLite's one writer meanwhile)."""
-        if self.gives_way and time.monotonic() - self._woken_at < GIVE_WAY_QUIET_SECONDS:
+        if self.gives_way and self._busy():
             await self._give_way(self._stop)
 
     async def _give_way(self, stop: asyncio.Event) -> None:
-        """Wait until nothing was enqueued for GIVE_WAY_QUIET_SECONDS, or MAX_GIVE_WAY_SECONDS have passed."""
+        """Wait until no request is being served and none ended for GIVE_WAY_QUIET_SECONDS, or
+        MAX_GIVE_WAY_SECONDS have passed."""
         deadline = time.monotonic() + MAX_GIVE_WAY_SECONDS
-        while not stop.is_set():
+        while not stop.is_set() and self._busy():
             now = time.monotonic()
-            until = min(self._woken_at + GIVE_WAY_QUIET_SECONDS, deadline)
-            if now >= until:
+            if now >= deadline:
                 return
-            await self._idle(stop, until - now, wakeable=False)
+            quiet_at = self._woken_at + GIVE_WAY_QUIET_SECONDS
+            await self._idle(stop, min(max(quiet_at - now, GIVE_WAY_QUIET_SECONDS / 5), deadline - now), wakeable=False)
 
     async def _idle(self, stop: asyncio.Event, seconds: float, *, wakeable: bool = True) -> None:
         """Wait until ``stop``, a wake-up (if ``wakeable``) or ``seconds``, whichever comes first."""

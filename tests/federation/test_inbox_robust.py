@@ -177,3 +177,28 @@ async def test_id_length__at_most_2048(instances: Factory, length: int) -> None:
     activity["id"] = prefix + "x" * (length - len(prefix))
     response = await _post(a.fed.urls.shared_inbox(), activity, await _key(b, "bob"))
     assert response.status_code == (202 if length == 2048 else 400)
+
+
+async def test_inbox__a_sender_gone_before_its_body_arrives_gets_no_answer_and_nothing_is_stored(
+    instances: Factory,
+) -> None:
+    a = await instances("a", ["alice"])
+    sent: list[Any] = []
+    messages = iter([{"type": "http.request", "body": b'{"id": ', "more_body": True}, {"type": "http.disconnect"}])
+
+    async def receive() -> Any:
+        return next(messages)
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
+        "path": "/inbox", "raw_path": b"/inbox", "query_string": b"", "root_path": "",
+        "headers": [(b"host", a.base.split("//", 1)[1].encode()), (b"content-type", ap.ACTIVITY_JSON.encode())],
+        "client": ("127.0.0.1", 40000), "server": ("127.0.0.1", 80), "state": {},
+    }  # fmt: skip
+    await a.app(scope, receive, send)
+    assert sent == [], "nobody is left to answer"
+    async with a.sessions() as session:
+        assert (await session.scalars(select(InboundActivity))).all() == []

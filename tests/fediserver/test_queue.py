@@ -537,3 +537,33 @@ async def test_worker__giving_way_waits_until_jobs_stop_coming_at_most_a_second(
     await asyncio.wait_for(running, 5)
     during = [t for t in passes if t > stopped_at + 0.3]
     assert 2 <= len(during) <= 4, during
+
+
+async def test_worker__giving_way_waits_while_a_request_is_served_however_long(db: AsyncEngine) -> None:
+    # Given a giving-way worker whose first pass saw a job enqueued meanwhile
+    sessions = session_factory(db)
+    await _add_jobs(sessions, 1)
+    handler = _WakingHandler(True)
+    worker = Worker(sessions, [handler], lease=LEASE, clock=lambda: T0, poll_interval=0.01, gives_way=True)
+    handler.worker = worker
+    passes: list[float] = []
+    run_once = worker.run_once
+
+    async def counted() -> int:
+        passes.append(time.monotonic())
+        return await run_once()
+
+    worker.run_once = counted  # type: ignore[method-assign]
+    stop = asyncio.Event()
+    running = asyncio.create_task(worker.run(stop))
+    # When a request is served for 0.4 s without ending (the inbox waiting for its group commit): no wake
+    # meanwhile, so only the request in flight tells the worker that the inbox is busy
+    with worker.serving():
+        await asyncio.sleep(0.4)
+        served_until = time.monotonic()
+    await asyncio.sleep(0.3)
+    stop.set()
+    await asyncio.wait_for(running, 5)
+    # Then the next pass came only after it ended
+    assert len(passes) >= 2
+    assert passes[1] >= served_until, "a pass while a request was being served"

@@ -214,6 +214,51 @@ async def test_batched__sqlite_a_waiting_writer_gets_its_turn_after_the_current_
     assert len(commits) == (3 if wait else 2)
 
 
+async def test_batched__sqlite_a_transaction_that_a_writer_is_waiting_for_prepares_only_its_one_job(
+    db: AsyncEngine,
+) -> None:
+    if db.dialect.name != "sqlite":
+        pytest.skip("the write gate is SQLite's")
+    sessions = session_factory(db)
+    ids = await _add(sessions, 4)
+    handler = _Preparing(batched=True)
+    async with sessions() as session:
+        gate = write_gate(session)
+    assert gate is not None
+    release = asyncio.Event()
+    seen_by_writer: list[list[int]] = []
+
+    async def holder() -> None:
+        async with gate.turn():
+            await release.wait()
+
+    async def waiting_writer() -> None:
+        async with gate.turn():
+            seen_by_writer.append(list(handler.seen))
+
+    # Given the gate held, the batch's transaction queued for it, and another writer queued behind that
+    holding = asyncio.create_task(holder())
+    await asyncio.sleep(0)
+    worker = Worker(sessions, [handler], lease=LEASE, clock=lambda: T0)
+    running = asyncio.create_task(worker.run_once())
+    for _ in range(2000):
+        if gate.wanted:
+            break
+        await asyncio.sleep(0.005)
+    assert gate.wanted, "the batch never queued for the gate"
+    writer = asyncio.create_task(waiting_writer())
+    await asyncio.sleep(0)
+    # When the gate is let go
+    release.set()
+    assert await asyncio.wait_for(running, 10) == 4
+    await asyncio.gather(holding, writer)
+    # Then the first transaction, which a writer was waiting for, prepared and ran one job, and the writer
+    # came next; the second prepared the rest
+    assert [sorted(rows) for rows in handler.prepared] == [ids[:1], ids[1:]]
+    assert seen_by_writer == [ids[:1]]
+    assert await _effects(sessions) == {f"job-{i}": 1 for i in ids}
+
+
 @pytest.mark.parametrize("concurrency", [1, 2])
 async def test_batched__lanes_keep_each_senders_order_and_take_effect_once(db: AsyncEngine, concurrency: int) -> None:
     sessions = session_factory(db)
