@@ -20,7 +20,11 @@ phase's rate and latency. Then the drain: how fast the worker(s) process what is
 stops (rows left at the end of the load / seconds until none is left), the rate from a phase's first request
 until its last Create was processed (what worker processes do during the load counts there), and a check
 that every activity was processed exactly once (every row ``done`` after one attempt; one note and one
-mention notification each).
+mention notification each). Each load phase also reports the accepting process's CPU time per request
+(``/proc/PID/stat``), steadier than the rate on a machine shared with others.
+
+``--baseline-tree PATH`` (SQLite) starts a second instance from another checkout's code and runs its two
+phases right after ours in every round: old and new code meet the same minutes of a noisy machine.
 """
 
 from __future__ import annotations
@@ -67,6 +71,7 @@ class Instance:
     port: int
     database_url: str | None
     env: dict[str, str]
+    root: Path = ROOT
 
     @property
     def config(self) -> Path:
@@ -75,7 +80,7 @@ class Instance:
     def cli(self, *args: str) -> str:
         done = subprocess.run(
             [*FEDISERVER, "--config", str(self.config), *args],
-            cwd=ROOT, env=self.env, capture_output=True, text=True, check=False,
+            cwd=self.root, env=self.env, capture_output=True, text=True, check=False,
         )  # fmt: skip
         if done.returncode != 0:
             raise RuntimeError(f"fediserver {' '.join(args)} failed: {done.stderr[-2000:]}")
@@ -84,17 +89,17 @@ class Instance:
     def start(self, *args: str, log: Path) -> subprocess.Popen[bytes]:
         out = log.open("ab")
         return subprocess.Popen(
-            [*FEDISERVER, "--config", str(self.config), *args], cwd=ROOT, env=self.env, stdout=out, stderr=out
+            [*FEDISERVER, "--config", str(self.config), *args], cwd=self.root, env=self.env, stdout=out, stderr=out
         )
 
 
-def make_instance(folder: Path, port: int, database_url: str | None) -> Instance:
-    env = dict(os.environ, PYTHONPATH=str(ROOT), HF_HUB_OFFLINE="1")
+def make_instance(folder: Path, port: int, database_url: str | None, root: Path = ROOT) -> Instance:
+    env = dict(os.environ, PYTHONPATH=str(root), HF_HUB_OFFLINE="1")
     # Loopback senders: the only change from scripts/serve's instance (its keys live on 127.0.0.1).
     env["FEDISERVER_FEDERATION_ALLOW_PRIVATE_ADDRESSES"] = "true"
     if database_url:
         env["FEDISERVER_DATABASE_URL"] = database_url
-    instance = Instance(folder, port, database_url, env)
+    instance = Instance(folder, port, database_url, env, root)
     instance.cli("init", "--domain", f"{HOST}:{port}", "--scheme", "http", "--data-dir", str(folder / "data"))
     instance.cli("migrate")
     instance.cli("user", "create", "alice")
@@ -175,21 +180,48 @@ async def drain(rows: Rows, limit_s: float) -> tuple[int, float]:
     return left, time.perf_counter() - start
 
 
-def describe(name: str, result: LoadResult) -> str:
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time the process has used so far (``/proc/PID/stat``, all its threads)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def describe(name: str, result: LoadResult, cpu_us: float) -> str:
     return (
         f"{name:>14}: {result.rate:7.0f} req/s  p50 {result.p50 * 1000:6.1f} ms  "
-        f"p99 {result.percentile(99) * 1000:6.1f} ms  statuses {result.statuses}"
+        f"p99 {result.percentile(99) * 1000:6.1f} ms  server CPU {cpu_us:5.0f} us/request  statuses {result.statuses}"
     )
+
+
+@dataclass
+class Deployed:
+    """One instance's processes: ``serve`` (``web``) and any ``fediserver worker`` processes."""
+
+    label: str
+    instance: Instance
+    web: subprocess.Popen[bytes]
+    workers: list[subprocess.Popen[bytes]]
+    rows: Rows
+    log: Path
+
+
+def deploy(args: argparse.Namespace, label: str, folder: Path, port: int, root: Path) -> Deployed:
+    instance = make_instance(folder, port, args.database_url, root)
+    log = folder / "server.log"
+    if args.database_url:
+        web = instance.start("serve", "--no-worker", log=log)
+        workers = [instance.start("worker", log=log) for _ in range(args.workers)]
+    else:
+        web, workers = instance.start("serve", log=log), []
+    return Deployed(label, instance, web, workers, Rows(instance), log)
 
 
 async def bench(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-deployed-") as tmp:
         folder = Path(tmp)
-        port, bare_port, actor_port = free_port(), free_port(), free_port()
+        bare_port, actor_port = free_port(), free_port()
         if args.database_url:
             await reset_postgres(args.database_url)
-        instance = await asyncio.to_thread(make_instance, folder, port, args.database_url)
-        alice = f"http://{HOST}:{port}/users/alice"
         senders = [Sender(f"http://{HOST}:{actor_port}", i) for i in range(args.actors)]
         actor_server = uvicorn.Server(
             uvicorn.Config(
@@ -198,94 +230,113 @@ async def bench(args: argparse.Namespace) -> int:
             )
         )  # fmt: skip
         actor_task = asyncio.create_task(actor_server.serve())
-        log = folder / "server.log"
-        procs = [start_module(["bench.bench_inbox", "--serve", "bare", "--dir", tmp, "--port", str(bare_port)])]
-        if args.database_url:
-            procs.append(instance.start("serve", "--no-worker", log=log))
-            procs += [instance.start("worker", log=log) for _ in range(args.workers)]
-        else:
-            procs.append(instance.start("serve", log=log))
-        rows = Rows(instance)
-        results: dict[str, list[LoadResult]] = {"bare": [], "shared": [], "personal": []}
-        drains: list[tuple[str, int, float]] = []
+        bare = start_module(["bench.bench_inbox", "--serve", "bare", "--dir", tmp, "--port", str(bare_port)])
+        trees = [("", ROOT)] + ([(" (baseline)", args.baseline_tree.resolve())] if args.baseline_tree else [])
+        deployed: list[Deployed] = []
+        results: dict[str, list[LoadResult]] = {}
+        # The accepting process's CPU time per request during each load phase (the web process only).
+        cpu: dict[str, list[float]] = {}
+        drains: dict[str, list[tuple[int, float]]] = {}
         # Each load phase: Creates sent, and seconds from its first request until the last was processed.
-        through: list[tuple[int, float]] = []
+        through: dict[str, list[tuple[int, float]]] = {}
+        summaries: dict[str, dict[str, int]] = {}
         try:
-            await asyncio.to_thread(wait_for_port, bare_port, procs[0])
-            await asyncio.to_thread(wait_for_port, port, procs[1], 120.0)
-            for s in senders:  # each key fetched once, before anything is timed
-                warm = signed_create(s, port, "/inbox", "first", alice)
-                if (await run_load(port, [warm], 1)).statuses != {202: 1}:
-                    raise RuntimeError(f"warm-up refused; see {log}")
-            await drain(rows, args.drain_limit)
+            await asyncio.to_thread(wait_for_port, bare_port, bare)
+            for i, (label, root) in enumerate(trees):
+                sub = folder / f"instance{i}"
+                deployed.append(await asyncio.to_thread(deploy, args, label, sub, free_port(), root))
+            for d in deployed:
+                await asyncio.to_thread(wait_for_port, d.instance.port, d.web, 120.0)
+                alice = f"http://{HOST}:{d.instance.port}/users/alice"
+                for s in senders:  # each key fetched once, before anything is timed
+                    warm = signed_create(s, d.instance.port, "/inbox", "first", alice)
+                    if (await run_load(d.instance.port, [warm], 1)).statuses != {202: 1}:
+                        raise RuntimeError(f"warm-up refused; see {d.log}")
+                await drain(d.rows, args.drain_limit)
             for rnd in range(args.rounds):
-                for name, path in (("bare", "/inbox"), ("shared", "/inbox"), ("personal", "/users/alice/inbox")):
-                    target = bare_port if name == "bare" else port
+                phases: list[tuple[str, str, Deployed | None]] = [("bare", "/inbox", None)]
+                for d in deployed:
+                    phases += [("shared" + d.label, "/inbox", d), ("personal" + d.label, "/users/alice/inbox", d)]
+                for name, path, target in phases:
+                    # The bare endpoint gets the bytes fediserver gets, Host header included.
+                    port = (target or deployed[0]).instance.port
+                    alice = f"http://{HOST}:{port}/users/alice"
                     batch = [
                         signed_create(senders[i % len(senders)], port, path, f"{name}-{rnd}-{i}", alice)
                         for i in range(args.requests)
                     ]
-                    spy = spy_on(args, procs[1], f"{name}-{rnd + 1}") if name != "bare" else None
-                    result = await run_load(target, batch, args.senders)
+                    server = bare if target is None else target.web
+                    spy = spy_on(args, server, f"{name}-{rnd + 1}".replace(" ", "")) if target is not None else None
+                    cpu_before = cpu_seconds(server.pid)
+                    result = await run_load(bare_port if target is None else port, batch, args.senders)
+                    cpu.setdefault(name, []).append((cpu_seconds(server.pid) - cpu_before) / len(batch) * 1e6)
                     if spy is not None:
                         spy.send_signal(signal.SIGINT)
                         await asyncio.to_thread(spy.wait, 30)
                     if result.statuses != {202: len(batch)}:
                         raise RuntimeError(f"{name}: not every request was accepted: {result.statuses}")
-                    results[name].append(result)
-                    print(f"round {rnd + 1}  {describe(name, result)}", flush=True)
-                    if name != "bare":
-                        left, seconds = await drain(rows, args.drain_limit)
-                        drains.append((name, left, seconds))
-                        through.append((len(batch), result.seconds + seconds))
+                    results.setdefault(name, []).append(result)
+                    print(f"round {rnd + 1}  {describe(name, result, cpu[name][-1])}", flush=True)
+                    if target is not None:
+                        left, seconds = await drain(target.rows, args.drain_limit)
+                        drains.setdefault(target.label, []).append((left, seconds))
+                        through.setdefault(target.label, []).append((len(batch), result.seconds + seconds))
                         print(f"         drain: {left} left after the load, done in {seconds:.2f} s", flush=True)
-            summary = await rows.summary()
+            for d in deployed:
+                summaries[d.label] = await d.rows.summary()
         finally:
-            await rows.close()
-            for proc in procs:
-                stop_process(proc, 20.0)
+            for d in deployed:
+                await d.rows.close()
+                for proc in [d.web, *d.workers]:
+                    stop_process(proc, 20.0)
+            stop_process(bare, 20.0)
             actor_server.should_exit = True
             await asyncio.wait_for(actor_task, 10)
-    report(args, results, drains, through, summary)
+    report(args, results, cpu, drains, through, summaries)
     return 0
 
 
 def report(
     args: argparse.Namespace,
     results: dict[str, list[LoadResult]],
-    drains: list[tuple[str, int, float]],
-    through: list[tuple[int, float]],
-    summary: dict[str, int],
+    cpu: dict[str, list[float]],
+    drains: dict[str, list[tuple[int, float]]],
+    through: dict[str, list[tuple[int, float]]],
+    summaries: dict[str, dict[str, int]],
 ) -> None:
     layout = (
         f"PostgreSQL, serve --no-worker + {args.workers} x fediserver worker"
         if args.database_url
         else "SQLite, fediserver serve (worker in process, GPU worker child, access log)"
     )
+    baseline = f"; baseline: the code in {args.baseline_tree}, phase after phase" if args.baseline_tree else ""
     print(
         f"\nPython {platform.python_version()}, {layout}; {args.senders} connections, {args.actors} actors, "
-        f"{args.requests} Creates per inbox per round, medians of {args.rounds} rounds"
+        f"{args.requests} Creates per inbox per round, medians of {args.rounds} rounds{baseline}"
     )
-    print("| endpoint | accepted/s | p50 | p99 | ratio to bare |")
-    print("|---|---|---|---|---|")
+    print("| endpoint | accepted/s | p50 | p99 | ratio to bare | server CPU per request |")
+    print("|---|---|---|---|---|---|")
     bare = results["bare"]
-    for name in ("shared", "personal", "bare"):
+    for name in [*(n for n in results if n != "bare"), "bare"]:
         runs = results[name]
         rate = statistics.median(r.rate for r in runs)
         p50 = statistics.median(r.p50 * 1000 for r in runs)
         p99 = statistics.median(r.percentile(99) * 1000 for r in runs)
         ratio = statistics.median(r.rate / b.rate for r, b in zip(runs, bare, strict=True))
-        print(f"| {name} | {rate:,.0f} | {p50:.1f} ms | {p99:.1f} ms | {ratio:.2f} |")
-    rates = [left / seconds for _, left, seconds in drains if seconds > 0 and left]
-    if rates:
-        print(f"drain after load: median {statistics.median(rates):,.0f} activities/s over {len(rates)} runs")
-    if through:
-        # With worker processes (PostgreSQL) part of each load is processed while it is accepted, so the
-        # drain alone understates them; this counts both.
-        end_to_end = statistics.median(n / seconds for n, seconds in through)
-        print(f"accepted and processed: median {end_to_end:,.0f} Creates/s (first request to last processed)")
+        cpu_us = statistics.median(cpu[name])
+        print(f"| {name} | {rate:,.0f} | {p50:.1f} ms | {p99:.1f} ms | {ratio:.2f} | {cpu_us:,.0f} us |")
     creates = args.actors + args.rounds * 2 * args.requests
-    print(f"exactly once: {creates} Creates sent; {summary}")
+    for label, summary in summaries.items():
+        rates = [left / seconds for left, seconds in drains.get(label, []) if seconds > 0 and left]
+        if rates:
+            drain_rate = statistics.median(rates)
+            print(f"drain after load{label}: median {drain_rate:,.0f} activities/s over {len(rates)} runs")
+        if through.get(label):
+            # With worker processes (PostgreSQL) part of each load is processed while it is accepted, so the
+            # drain alone understates them; this counts both.
+            end_to_end = statistics.median(n / seconds for n, seconds in through[label])
+            print(f"accepted and processed{label}: median {end_to_end:,.0f} Creates/s (first request to last done)")
+        print(f"exactly once{label}: {creates} Creates sent; {summary}")
 
 
 def spy_on(args: argparse.Namespace, server: subprocess.Popen[bytes], phase: str) -> subprocess.Popen[bytes] | None:
@@ -294,7 +345,10 @@ def spy_on(args: argparse.Namespace, server: subprocess.Popen[bytes], phase: str
         return None
     out = Path(args.py_spy_dir) / f"{phase}.txt"
     return subprocess.Popen(
-        [args.py_spy, "record", "-p", str(server.pid), "-r", "250", "-f", "raw", "-o", str(out)],
+        # --nonblocking: reading the stacks without stopping the server (stopping it 250 times a second
+        # cut its rate to a fifth and skewed the profile towards whatever ran long).
+        [args.py_spy, "record", "--nonblocking", "-p", str(server.pid), "-r", str(args.py_spy_rate),
+         "-f", "raw", "-o", str(out)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
 
@@ -319,8 +373,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2, help="fediserver worker processes (PostgreSQL only)")
     parser.add_argument("--py-spy", help="path of py-spy: profile the server during each load phase")
     parser.add_argument("--py-spy-dir", default=".", help="where the profiles go (<phase>-<round>.txt)")
+    parser.add_argument("--py-spy-rate", type=int, default=250, help="py-spy samples per second")
     parser.add_argument("--drain-limit", type=float, default=300.0, help="seconds a drain may take")
-    return asyncio.run(bench(parser.parse_args(argv)))
+    parser.add_argument(
+        "--baseline-tree",
+        type=Path,
+        help="another checkout (e.g. `git worktree add /tmp/old main`): its code serves a second instance whose "
+        "phases run right after ours in every round, so that both meet the same minute of a noisy machine "
+        "(SQLite only)",
+    )
+    args = parser.parse_args(argv)
+    if args.baseline_tree and args.database_url:
+        parser.error("--baseline-tree runs on SQLite only (both instances would share the PostgreSQL schema)")
+    return asyncio.run(bench(args))
 
 
 if __name__ == "__main__":

@@ -148,7 +148,7 @@ class Bench:
         async with self.sessions() as session:
             actor = await accounts.get_user_actor(session, "alice")
             queued = [
-                await jobs.enqueue(session, actor, r, post_text="from the benchmark", visibility="public")
+                await jobs.enqueue(session, actor, r, post_text="from the benchmark", visibility="public", quota=None)
                 for r in requests
             ]
             await session.commit()
