@@ -24,7 +24,8 @@ mention notification each). Each load phase also reports the accepting process's
 (``/proc/PID/stat``), steadier than the rate on a machine shared with others.
 
 ``--baseline-tree PATH`` (SQLite) starts a second instance from another checkout's code and runs its two
-phases right after ours in every round: old and new code meet the same minutes of a noisy machine.
+phases beside ours in every round (the two take turns at going first): old and new code meet the same
+minutes of a noisy machine.
 """
 
 from __future__ import annotations
@@ -255,14 +256,16 @@ async def bench(args: argparse.Namespace) -> int:
                 await drain(d.rows, args.drain_limit)
             for rnd in range(args.rounds):
                 phases: list[tuple[str, str, Deployed | None]] = [("bare", "/inbox", None)]
-                for d in deployed:
+                # With a baseline, the two instances take turns at going first.
+                for d in deployed if rnd % 2 == 0 else deployed[::-1]:
                     phases += [("shared" + d.label, "/inbox", d), ("personal" + d.label, "/users/alice/inbox", d)]
                 for name, path, target in phases:
                     # The bare endpoint gets the bytes fediserver gets, Host header included.
                     port = (target or deployed[0]).instance.port
                     alice = f"http://{HOST}:{port}/users/alice"
                     batch = [
-                        signed_create(senders[i % len(senders)], port, path, f"{name}-{rnd}-{i}", alice)
+                        # (the phase's first word: note ids must be URLs; each instance has its own database)
+                        signed_create(senders[i % len(senders)], port, path, f"{name.split()[0]}-{rnd}-{i}", alice)
                         for i in range(args.requests)
                     ]
                     server = bare if target is None else target.web
