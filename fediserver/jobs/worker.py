@@ -149,9 +149,9 @@ class Worker:
     def serving(self) -> Iterator[None]:
         """Around a request that enqueues jobs (the inbox's): a worker that gives way waits while any runs.
 
-        Only the end of a request (``wake``) used to count, and a request waits for its group commit: when
-        a commit took longer than GIVE_WAY_QUIET_SECONDS, the inbox looked quiet while a hundred requests
-        waited, and the worker started a transaction in the middle of the load (docs/benchmarks.md).
+        A request in flight counts, not only one that ended (``wake``): an inbox request waits for its group
+        commit, and a commit slower than GIVE_WAY_QUIET_SECONDS would otherwise make a hundred waiting
+        requests look like a quiet inbox (docs/benchmarks.md).
         """
         self._serving += 1
         try:
