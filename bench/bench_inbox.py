@@ -147,6 +147,12 @@ def actor_app(senders: dict[str, Sender]) -> Starlette:
     return Starlette(routes=[Route("/actors/{name}", actor)])
 
 
+def actor_server(senders: list[Sender], port: int) -> uvicorn.Server:
+    """A loopback server for the senders' actor documents (their keys), to run in this process."""
+    app = actor_app({s.uri.rsplit("/", 1)[1]: s for s in senders})
+    return uvicorn.Server(uvicorn.Config(app, host=HOST, port=port, log_config=None, access_log=False))
+
+
 def signed_create(sender: Sender, inbox_port: int, tag: str) -> bytes:
     note = f"{sender.uri}/notes/{tag}"
     activity = {

@@ -21,44 +21,24 @@ import argparse
 import asyncio
 import cProfile
 import gc
-import json
 import statistics
 import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable, Iterator, MutableMapping
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import uvicorn
-
-import activitypub as ap
-from bench.bench_inbox import Sender, actor_app, fediserver_settings, prepare_database
+from bench.bench_inbox import Sender, actor_server, fediserver_settings, prepare_database
+from bench.bench_inbox_deployed import signed_mention
 from bench.loopback import HOST, free_port
 
 Message = MutableMapping[str, Any]
 
 
 def signed(sender: Sender, port: int, path: str, tag: str) -> tuple[list[tuple[bytes, bytes]], bytes]:
-    note = f"{sender.uri}/notes/{tag}"
-    alice = f"http://{HOST}:{port}/users/alice"
-    audience = {"to": [ap.PUBLIC], "cc": [f"{sender.uri}/followers", alice]}
-    text = "<p><span class='h-card'><a href='" + alice + "'>@alice</a></span> " + "benchmark post " * 40 + "</p>"
-    activity = {
-        "@context": ap.AS_CONTEXT, "id": f"{note}/activity", "type": "Create", "actor": sender.uri,
-        "published": "2026-11-25T00:00:00Z", **audience,
-        "object": {
-            "id": note, "type": "Note", "attributedTo": sender.uri, "content": text,
-            "published": "2026-11-25T00:00:00Z", **audience,
-            "tag": [{"type": "Mention", "href": alice, "name": f"@alice@{HOST}:{port}"}],
-        },
-    }  # fmt: skip
-    body = json.dumps(activity).encode()
-    headers = ap.sign_request(
-        method="POST", url=f"http://{HOST}:{port}{path}", headers={"content-type": ap.ACTIVITY_JSON}, body=body,
-        key_id=sender.key_id, private_key=sender.key, now=datetime.now(UTC),
-    )  # fmt: skip
+    """``bench_inbox_deployed``'s Create mentioning alice, as ASGI header pairs and a body."""
+    headers, body = signed_mention(sender, port, path, tag, f"http://{HOST}:{port}/users/alice")
     raw = [(k.lower().encode(), v.encode()) for k, v in headers.items()]
     raw.append((b"content-length", str(len(body)).encode()))
     return raw, body
@@ -118,13 +98,8 @@ async def bench(args: argparse.Namespace) -> int:
         port, actor_port = free_port(), free_port()
         await prepare_database(folder, port)
         senders = [Sender(f"http://{HOST}:{actor_port}", i) for i in range(args.actors)]
-        actor_server = uvicorn.Server(
-            uvicorn.Config(
-                actor_app({s.uri.rsplit("/", 1)[1]: s for s in senders}),
-                host=HOST, port=actor_port, log_config=None, access_log=False,
-            )
-        )  # fmt: skip
-        actor_task = asyncio.create_task(actor_server.serve())
+        actors = actor_server(senders, actor_port)
+        actor_task = asyncio.create_task(actors.serve())
         app = create_app(fediserver_settings(folder, port), AppOptions(run_worker=args.worker))
         _, stop = await lifespan(app)
         try:
@@ -171,7 +146,7 @@ async def bench(args: argparse.Namespace) -> int:
                 profiler.dump_stats(args.profile)
         finally:
             await stop()
-            actor_server.should_exit = True
+            actors.should_exit = True
             await asyncio.wait_for(actor_task, 10)
     print(
         f"{path}: median event-loop CPU {statistics.median(loop_us):.0f} us per accepted request, "

@@ -47,10 +47,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import uvicorn
-
 import activitypub as ap
-from bench.bench_inbox import Sender, actor_app
+from bench.bench_inbox import Sender, actor_server
 from bench.loopback import (
     HOST,
     ROOT,
@@ -107,7 +105,8 @@ def make_instance(folder: Path, port: int, database_url: str | None, root: Path 
     return instance
 
 
-def signed_create(sender: Sender, port: int, path: str, tag: str, alice: str) -> bytes:
+def signed_mention(sender: Sender, port: int, path: str, tag: str, alice: str) -> tuple[dict[str, str], bytes]:
+    """A signed (cavage-12) 1 KB Create of a public note mentioning ``alice``: its headers and body."""
     note = f"{sender.uri}/notes/{tag}"
     audience = {"to": [ap.PUBLIC], "cc": [f"{sender.uri}/followers", alice]}
     mention = [{"type": "Mention", "href": alice, "name": f"@alice@{HOST}:{port}"}]
@@ -129,6 +128,12 @@ def signed_create(sender: Sender, port: int, path: str, tag: str, alice: str) ->
         method="POST", url=f"http://{HOST}:{port}{path}", headers={"content-type": ap.ACTIVITY_JSON}, body=body,
         key_id=sender.key_id, private_key=sender.key, now=datetime.now(UTC),
     )  # fmt: skip
+    return headers, body
+
+
+def signed_create(sender: Sender, port: int, path: str, tag: str, alice: str) -> bytes:
+    """``signed_mention`` as the bytes of an HTTP/1.1 request."""
+    headers, body = signed_mention(sender, port, path, tag, alice)
     return raw_post(path, port, headers, body)
 
 
@@ -224,13 +229,8 @@ async def bench(args: argparse.Namespace) -> int:
         if args.database_url:
             await reset_postgres(args.database_url)
         senders = [Sender(f"http://{HOST}:{actor_port}", i) for i in range(args.actors)]
-        actor_server = uvicorn.Server(
-            uvicorn.Config(
-                actor_app({s.uri.rsplit("/", 1)[1]: s for s in senders}),
-                host=HOST, port=actor_port, log_config=None, access_log=False,
-            )
-        )  # fmt: skip
-        actor_task = asyncio.create_task(actor_server.serve())
+        actors = actor_server(senders, actor_port)
+        actor_task = asyncio.create_task(actors.serve())
         bare = start_module(["bench.bench_inbox", "--serve", "bare", "--dir", tmp, "--port", str(bare_port)])
         trees = [("", ROOT)] + ([(" (baseline)", args.baseline_tree.resolve())] if args.baseline_tree else [])
         deployed: list[Deployed] = []
@@ -293,7 +293,7 @@ async def bench(args: argparse.Namespace) -> int:
                 for proc in [d.web, *d.workers]:
                     stop_process(proc, 20.0)
             stop_process(bare, 20.0)
-            actor_server.should_exit = True
+            actors.should_exit = True
             await asyncio.wait_for(actor_task, 10)
     report(args, results, cpu, drains, through, summaries)
     return 0

@@ -476,6 +476,23 @@ class _WakingHandler(_Handler):
             self.worker.wake()
 
 
+async def _giving_way_worker(sessions: async_sessionmaker[AsyncSession]) -> tuple[Worker, list[float]]:
+    """A giving-way worker with one job whose handler enqueues meanwhile (``wake``), and when each pass began."""
+    await _add_jobs(sessions, 1)
+    handler = _WakingHandler(True)
+    worker = Worker(sessions, [handler], lease=LEASE, clock=lambda: T0, poll_interval=0.01, gives_way=True)
+    handler.worker = worker
+    passes: list[float] = []
+    run_once = worker.run_once
+
+    async def counted() -> int:
+        passes.append(time.monotonic())
+        return await run_once()
+
+    worker.run_once = counted  # type: ignore[method-assign]
+    return worker, passes
+
+
 @pytest.mark.parametrize("wake", [True, False])
 async def test_worker__gives_way_after_a_pass_during_which_jobs_arrived(db: AsyncEngine, wake: bool) -> None:
     sessions = session_factory(db)
@@ -502,19 +519,7 @@ async def test_worker__gives_way_after_a_pass_during_which_jobs_arrived(db: Asyn
 
 async def test_worker__giving_way_waits_until_jobs_stop_coming_at_most_a_second(db: AsyncEngine) -> None:
     # Given a giving-way worker whose first pass saw jobs enqueued meanwhile
-    sessions = session_factory(db)
-    await _add_jobs(sessions, 1)
-    handler = _WakingHandler(True)
-    worker = Worker(sessions, [handler], lease=LEASE, clock=lambda: T0, poll_interval=0.01, gives_way=True)
-    handler.worker = worker
-    passes: list[float] = []
-    run_once = worker.run_once
-
-    async def counted() -> int:
-        passes.append(time.monotonic())
-        return await run_once()
-
-    worker.run_once = counted  # type: ignore[method-assign]
+    worker, passes = await _giving_way_worker(session_factory(db))
 
     async def enqueue_for(seconds: float) -> None:
         end = time.monotonic() + seconds
@@ -541,19 +546,7 @@ async def test_worker__giving_way_waits_until_jobs_stop_coming_at_most_a_second(
 
 async def test_worker__giving_way_waits_while_a_request_is_served_however_long(db: AsyncEngine) -> None:
     # Given a giving-way worker whose first pass saw a job enqueued meanwhile
-    sessions = session_factory(db)
-    await _add_jobs(sessions, 1)
-    handler = _WakingHandler(True)
-    worker = Worker(sessions, [handler], lease=LEASE, clock=lambda: T0, poll_interval=0.01, gives_way=True)
-    handler.worker = worker
-    passes: list[float] = []
-    run_once = worker.run_once
-
-    async def counted() -> int:
-        passes.append(time.monotonic())
-        return await run_once()
-
-    worker.run_once = counted  # type: ignore[method-assign]
+    worker, passes = await _giving_way_worker(session_factory(db))
     stop = asyncio.Event()
     running = asyncio.create_task(worker.run(stop))
     # When a request is served for 0.4 s without ending (the inbox waiting for its group commit): no wake
