@@ -58,6 +58,7 @@ from fediserver.oauth import endpoints as oauth_endpoints
 from fediserver.oauth import pages as oauth_pages
 from fediserver.routes import actors, assist, generations, health, inbox, notes, wellknown
 from fediserver.routes.guard import NulGuard
+from fediserver.routes.inbox_first import InboxFirst
 from fediserver.supervisor import Supervisor
 from fediserver.urls import Urls
 from fediserver.web.context import WebUI
@@ -235,6 +236,12 @@ def create_app(settings: Settings, options: AppOptions | None = None) -> Starlet
             HTTPException: _http_error,
             Exception: _server_error,
         },
-        # CORS outermost so that 429 answers carry it too; NUL bytes refused before any route reads them.
-        middleware=[Middleware(MastodonCors), Middleware(RateLimit, settings=settings.api), Middleware(NulGuard)],
+        # The inboxes first, past the layers that do nothing for them; CORS outermost of the rest so that 429
+        # answers carry it too; NUL bytes refused before any route reads them.
+        middleware=[
+            Middleware(InboxFirst, routes=inbox.routes),
+            Middleware(MastodonCors),
+            Middleware(RateLimit, settings=settings.api),
+            Middleware(NulGuard),
+        ],
     )
