@@ -35,7 +35,7 @@ from fediserver.federation.verify import BlockedSender, SignedRequest, verify_si
 from fediserver.jobs import doorbell
 from fediserver.jobs.worker import Worker
 from fediserver.models import InboundActivity, LocalActor
-from fediserver.routes.responses import BodyTooLarge, error
+from fediserver.routes.responses import BodyTooLarge, error, read_body
 from fediserver.singleflight import SingleFlight
 
 log = logging.getLogger("fediserver.inbox")
@@ -47,7 +47,9 @@ RECIPIENTS_MAX = 10_000
 ACCEPTED_RESPONSE = Response(status_code=202)
 
 
-async def _receive(scope: Scope, receive: Receive, recipient_username: str | None) -> Response | None:
+async def _receive(
+    scope: Scope, receive: Receive, recipient_username: str | None, worker: Worker | None
+) -> Response | None:
     """The inbox's answer, or None when the sender went away before its body arrived (nobody to answer)."""
     state = scope["app"].state
     fed: Federation = state.federation
@@ -57,7 +59,7 @@ async def _receive(scope: Scope, receive: Receive, recipient_username: str | Non
     headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]}
     limit = fed.settings.server.max_request_bytes
     try:
-        body = await _read_body(receive, headers.get("content-length"), limit)
+        body = await read_body(receive, headers.get("content-length"), limit)
     except BodyTooLarge:
         return error(413, f"body larger than {limit} bytes")
     except ClientDisconnect:
@@ -106,29 +108,9 @@ async def _receive(scope: Scope, receive: Receive, recipient_username: str | Non
     # Already received rows are skipped by the INSERT: accepted once is enough (a retry, or a second
     # shared-inbox copy).
     await _writer(state).insert(values)
-    worker = getattr(state, "worker", None)
     if worker is not None:
         worker.wake()
     return ACCEPTED_RESPONSE
-
-
-async def _read_body(receive: Receive, declared: str | None, limit: int) -> bytes:
-    """The request body, refused (``BodyTooLarge``) as soon as it passes ``limit`` bytes, declared or sent."""
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise BodyTooLarge
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise ClientDisconnect
-        chunk: bytes = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            raise BodyTooLarge
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            return b"".join(chunks)
 
 
 class Recipients:
@@ -269,9 +251,8 @@ def _is_self_delete(body: bytes) -> bool:
 class Inbox:
     """``POST`` to the shared inbox (``personal=False``) or to ``/users/{username}/inbox``.
 
-    A plain ASGI endpoint rather than a request-response function: the inbox takes most requests of a busy
-    instance, and starlette's ``Request`` and response wrappers were a tenth of its cost per request
-    (docs/benchmarks.md). Exceptions still reach the app's handlers (``ExceptionMiddleware``).
+    A plain ASGI endpoint, reached by ``InboxFirst`` past the API's middleware; every refusal is answered
+    here, and anything raised reaches starlette's error handler (a 500).
     """
 
     def __init__(self, *, personal: bool) -> None:
@@ -282,7 +263,7 @@ class Inbox:
         worker: Worker | None = getattr(scope["app"].state, "worker", None)
         # The in-process worker gives way to the inbox while requests are in flight (``Worker.serving``).
         with worker.serving() if worker is not None else contextlib.nullcontext():
-            response = await _receive(scope, receive, username)
+            response = await _receive(scope, receive, username, worker)
         if response is not None:
             await response(scope, receive, send)
 

@@ -1,7 +1,7 @@
 """``InboxFirst``: POSTs to the inboxes go to their routes straight past the API's layers.
 
 The inboxes take most requests of a busy instance, and none of the layers between starlette's error
-handler and the router does anything for them: CORS and the rate limit apply to ``/api`` and ``/oauth``
+handler and the router does anything for them: CORS and the rate limit apply to the client API's paths
 only, the NUL guard's refusal is kept (a path with NUL goes the normal way), and the inbox answers every
 refusal itself. Each layer still cost a coroutine call on the way in and a wrapped ``send`` on the way out
 (docs/benchmarks.md). Matching uses the inbox's own ``Route`` objects, so its URLs stay defined once.

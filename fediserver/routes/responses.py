@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.types import Receive
 
 import activitypub as ap
 from fediserver.errors import AppError
@@ -32,17 +33,27 @@ class BodyTooLarge(Exception):
 
 async def read_capped(request: Request, limit: int) -> bytes:
     """The request body, refused (``BodyTooLarge``) as soon as it passes ``limit`` bytes, declared or sent."""
-    declared = request.headers.get("content-length")
+    return await read_body(request.receive, request.headers.get("content-length"), limit)
+
+
+async def read_body(receive: Receive, declared: str | None, limit: int) -> bytes:
+    """``read_capped`` on plain ASGI: ``declared`` is the Content-Length header; a sender gone before the
+    body ends raises starlette's ``ClientDisconnect``."""
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise BodyTooLarge
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect
+        chunk: bytes = message.get("body", b"")
         size += len(chunk)
         if size > limit:
             raise BodyTooLarge
         chunks.append(chunk)
-    return b"".join(chunks)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
 
 
 def error(status: int, message: str) -> Response:
