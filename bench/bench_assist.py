@@ -73,7 +73,7 @@ def _median_ms(samples: list[float]) -> float:
 
 def in_process(model_dir: Path, tokens: int, rounds: int) -> dict[str, float]:
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM, AutoTokenizer, BatchEncoding
     from transformers.generation.streamers import BaseStreamer
 
     from generation._torch.assist_engine import AssistEngine
@@ -83,10 +83,12 @@ def in_process(model_dir: Path, tokens: int, rounds: int) -> dict[str, float]:
     request = AssistRequest(kind="rewrite", text="My first post about the fox in the snow.", max_new_tokens=tokens)
     engine = AssistEngine(text_model=str(model_dir), caption_model="tiny", cache_dir=model_dir.parent, device="cpu")
     tokenizer = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
-    model = AutoModelForCausalLM.from_pretrained(model_dir, local_files_only=True, dtype=torch.float32).eval()
+    model: Any = AutoModelForCausalLM.from_pretrained(model_dir, local_files_only=True, dtype=torch.float32)
+    model.eval()
     inputs = tokenizer.apply_chat_template(
         chat_messages(request), add_generation_prompt=True, return_tensors="pt", return_dict=True
     )
+    assert isinstance(inputs, BatchEncoding), type(inputs)
 
     class FirstToken(BaseStreamer):
         def __init__(self) -> None:
@@ -196,7 +198,7 @@ def through_server(folder: Path, model_dir: Path, poll: float, rounds: int) -> d
             firsts.append(first)
             time.sleep(0.3)
     finally:
-        stop_process(server)  # type: ignore[arg-type]
+        stop_process(server)
     return {"server_ms": _median_ms(totals), "server_first_ms": _median_ms(firsts)}
 
 

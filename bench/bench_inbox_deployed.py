@@ -151,7 +151,7 @@ class Rows:
             with sqlite3.connect(self.instance.folder / "data" / "fediserver.db", timeout=30) as conn:
                 return list(conn.execute(sql).fetchall())
         if self.pg is None:
-            import asyncpg
+            import asyncpg  # type: ignore[import-untyped]
 
             self.pg = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
         return [tuple(r) for r in await self.pg.fetch(sql)]
