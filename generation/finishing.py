@@ -6,12 +6,19 @@ one after another on the render thread that capped SD-Turbo at a quarter of its 
 built from the instance certificates by the pool's initializer) or, with ``processes=0``, on one
 thread of this process. The pool starts its processes with ``forkserver``: forking a process that
 already runs torch's thread pools and CUDA is unsafe. Nothing here imports torch.
+
+A pool process ends when the process that made the pool ends, however it ended: a GPU worker killed
+with ``kill -9`` (or by the OOM killer) never shuts its pool down, and ``concurrent.futures`` pool
+processes then wait on their call queue forever, each keeping the forkserver alive with them.
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import os
+import select
+import threading
+import time
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 
 from generation.output import Drawn
@@ -23,9 +30,43 @@ from generation.renderer import Outcome, finish_outcome
 _process_signer: ContentSigner | None = None
 
 
-def _start_process(certificates: InstanceCertificates | None) -> None:
+def _start_process(certificates: InstanceCertificates | None, owner: int) -> None:
     global _process_signer
     _process_signer = ContentSigner(certificates) if certificates is not None else None
+    threading.Thread(target=_exit_with, args=(owner,), name="finish-owner-watch", daemon=True).start()
+
+
+def _exit_with(owner: int) -> None:
+    """Block until process ``owner`` has ended, then end this one (a pool process whose owner is gone)."""
+    wait_for_exit(owner)
+    os._exit(0)
+
+
+def wait_for_exit(pid: int) -> None:
+    """Return once process ``pid`` has ended (a zombie counts as ended).
+
+    Linux: a pidfd, readable when the process ends (pidfd_open(2)); elsewhere, a look every second.
+    """
+    try:
+        pidfd = os.pidfd_open(pid)
+    except (AttributeError, OSError):
+        while _running(pid):
+            time.sleep(1.0)
+        return
+    try:
+        select.select([pidfd], [], [])
+    finally:
+        os.close(pidfd)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _finish_in_process(drawn: Drawn) -> Outcome:
@@ -68,14 +109,13 @@ class Finisher:
             max_workers=self.processes,
             mp_context=multiprocessing.get_context("forkserver"),
             initializer=_start_process,
-            initargs=(self._certificates,),
+            initargs=(self._certificates, os.getpid()),
         )
 
-    def warm_up(self) -> None:
-        """Start every pool process now (imports and signer set-up), not on the first image."""
+    def warm_up(self) -> list[int]:
+        """Start every pool process now (imports and signer set-up), not on the first image; their pids."""
         futures = [self._executor.submit(os.getpid) for _ in range(self.processes)]
-        for future in futures:
-            future.result()
+        return [future.result() for future in futures]
 
     def submit(self, drawn: Drawn) -> Future[Outcome]:
         if self.processes == 0:

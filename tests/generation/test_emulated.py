@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 from PIL import Image, ImageStat
@@ -83,3 +86,38 @@ def test_finisher__in_thread_mode_uses_the_given_signer() -> None:
     assert isinstance(outcome, GenerationResult)
     assert not outcome.signed
     assert not isinstance(outcome, GenerationFailed)
+
+
+def _ended(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return True
+    return stat.rsplit(")", 1)[1].split()[0] == "Z"
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="reads processes from /proc (Linux)")
+def test_finisher__pool_processes_end_when_their_owner_is_killed() -> None:
+    # A GPU worker killed with kill -9 never closes its pool: its processes, and the forkserver they keep
+    # alive, must not outlive it.
+    script = (
+        "import sys; from generation.finishing import Finisher; "
+        "f = Finisher(1); print(*f.warm_up(), flush=True); sys.stdin.read()"
+    )
+    with subprocess.Popen(
+        [sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    ) as owner:
+        try:
+            assert owner.stdout is not None
+            pool = [int(pid) for pid in owner.stdout.readline().split()]
+            children = [int(pid) for pid in Path(f"/proc/{owner.pid}/task/{owner.pid}/children").read_text().split()]
+            assert len(pool) == 1
+            assert children, "the forkserver that started the pool process"
+            time.sleep(0.5)
+            assert not any(_ended(pid) for pid in pool + children), "alive while the owner runs"
+        finally:
+            owner.kill()
+    deadline = time.monotonic() + 15
+    while not all(_ended(pid) for pid in pool + children) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert [pid for pid in pool + children if not _ended(pid)] == []
