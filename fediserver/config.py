@@ -113,6 +113,7 @@ class WorkerSettings:
     delivery_max_attempts: int = 25
     inbound_max_attempts: int = 5
     inbound_concurrency: int = 8
+    nice: int = 10
 
 
 @dataclass(frozen=True)
@@ -394,6 +395,8 @@ def validate(settings: Settings) -> None:
     ):
         if number <= 0:
             raise ConfigError(f"{key}: must be positive, got {number}")
+    if not 0 <= settings.worker.nice <= 19:
+        raise ConfigError(f"worker.nice: must be between 0 and 19, got {settings.worker.nice}")
     gen = settings.generation
     if gen.steps < 0:
         raise ConfigError("generation.steps: must be 0 (the model's default) or positive")

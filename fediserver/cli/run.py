@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import gc
 import logging
+import os
 import sys
 from datetime import timedelta
 from typing import Any
@@ -90,4 +91,22 @@ async def _run_worker(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
+    # Before asyncio.run: on Linux the nice value is a thread's, and the threads made later (the event
+    # loop's executor, each SQLite connection's) inherit it.
+    take_niceness(settings_from(args).worker.nice)
     return asyncio.run(_run_worker(args))
+
+
+def take_niceness(niceness: int) -> int:
+    """Make this thread's scheduling niceness at least ``niceness`` (setpriority(2)); returns the value now.
+
+    Never lowered: a process already started with a higher nice value (``Nice=`` in a systemd unit) keeps
+    it, and lowering one needs privileges. Where the platform has no priorities, nothing changes.
+    """
+    if not hasattr(os, "getpriority"):
+        return 0
+    current = os.getpriority(os.PRIO_PROCESS, 0)
+    if current < niceness:
+        os.setpriority(os.PRIO_PROCESS, 0, niceness)
+        return niceness
+    return current
