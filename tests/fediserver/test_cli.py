@@ -39,16 +39,6 @@ COMMANDS = [
 ]
 
 
-@pytest.fixture
-def instance(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """An initialised, migrated instance; FEDISERVER_CONFIG points at it."""
-    config = tmp_path / "fediserver.toml"
-    monkeypatch.setenv("FEDISERVER_CONFIG", str(config))
-    assert main(["init", "--domain", "127.0.0.1:8000", "--scheme", "http"]) == 0
-    assert main(["migrate"]) == 0
-    return config
-
-
 def _notes(config: Path) -> list[Note]:
     async def query() -> list[Note]:
         engine = make_engine(load_config(config, environ={}).database_url)

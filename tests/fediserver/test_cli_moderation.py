@@ -6,8 +6,6 @@ import pytest
 
 from fediserver.cli import main
 
-from .test_cli import instance  # noqa: F401  (the fixture: an initialised, migrated instance)
-
 
 def _listing(capsys: pytest.CaptureFixture[str]) -> str:
     capsys.readouterr()

@@ -18,15 +18,11 @@ BASE = "http://127.0.0.1:8000"
 
 
 @pytest.fixture
-def instance(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Path:
-    config = tmp_path / "fediserver.toml"
-    monkeypatch.setenv("FEDISERVER_CONFIG", str(config))
-    assert main(["init", "--domain", "127.0.0.1:8000", "--scheme", "http"]) == 0
-    assert main(["migrate"]) == 0
+def instance(instance: Path, capsys: pytest.CaptureFixture[str]) -> Path:
     for name in ("alice", "bob"):
         assert main(["user", "create", name]) == 0
     capsys.readouterr()
-    return config
+    return instance
 
 
 def _query(config: Path, statement: object) -> list[object]:

@@ -20,14 +20,10 @@ BASE = "http://127.0.0.1:8000"
 
 
 @pytest.fixture
-def instance(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    config = tmp_path / "fediserver.toml"
-    monkeypatch.setenv("FEDISERVER_CONFIG", str(config))
-    assert main(["init", "--domain", "127.0.0.1:8000", "--scheme", "http"]) == 0
-    assert main(["migrate"]) == 0
+def instance(instance: Path) -> Path:
     for name in ("alice", "bob"):
         assert main(["user", "create", name]) == 0
-    return config
+    return instance
 
 
 def _actor(config: Path, username: str) -> tuple[LocalActor, bool]:

@@ -16,15 +16,6 @@ from fediserver.cli import main
 pytestmark = pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="reads nice values from /proc (Linux)")
 
 
-@pytest.fixture
-def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    path = tmp_path / "fediserver.toml"
-    monkeypatch.setenv("FEDISERVER_CONFIG", str(path))
-    assert main(["init", "--domain", "127.0.0.1:8000", "--scheme", "http"]) == 0
-    assert main(["migrate"]) == 0
-    return path
-
-
 def _niceness(pid: int, tid: int) -> int:
     # proc_pid_stat(5): field 19 is the nice value; fields counted after the command name's ")".
     return int(Path(f"/proc/{pid}/task/{tid}/stat").read_text().rsplit(")", 1)[1].split()[16])
@@ -55,18 +46,18 @@ def _worker_threads_nice(config: Path, nice: int) -> set[int]:
             worker.stderr.close()
 
 
-def test_worker__every_thread_runs_at_the_configured_niceness(config: Path) -> None:
+def test_worker__every_thread_runs_at_the_configured_niceness(instance: Path) -> None:
     own = os.getpriority(os.PRIO_PROCESS, 0)
     if own > 7:
         pytest.skip(f"this test process already runs at nice {own}")
-    assert _worker_threads_nice(config, 7) == {7}
+    assert _worker_threads_nice(instance, 7) == {7}
 
 
-def test_worker__nice_0_leaves_the_priority_alone(config: Path) -> None:
-    assert _worker_threads_nice(config, 0) == {os.getpriority(os.PRIO_PROCESS, 0)}
+def test_worker__nice_0_leaves_the_priority_alone(instance: Path) -> None:
+    assert _worker_threads_nice(instance, 0) == {os.getpriority(os.PRIO_PROCESS, 0)}
 
 
-def test_config__nice_out_of_range_is_refused(config: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    config.write_text(config.read_text() + "\n[worker]\nnice = 20\n")
-    assert main(["--config", str(config), "worker"]) == 1
+def test_config__nice_out_of_range_is_refused(instance: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    instance.write_text(instance.read_text() + "\n[worker]\nnice = 20\n")
+    assert main(["--config", str(instance), "worker"]) == 1
     assert "worker.nice: must be between 0 and 19, got 20" in capsys.readouterr().err
