@@ -38,11 +38,11 @@ def _start_process(certificates: InstanceCertificates | None, owner: int) -> Non
 
 def _exit_with(owner: int) -> None:
     """Block until process ``owner`` has ended, then end this one (a pool process whose owner is gone)."""
-    wait_for_exit(owner)
+    _wait_for_exit(owner)
     os._exit(0)
 
 
-def wait_for_exit(pid: int) -> None:
+def _wait_for_exit(pid: int) -> None:
     """Return once process ``pid`` has ended (a zombie counts as ended).
 
     Linux: a pidfd, readable when the process ends (pidfd_open(2)); elsewhere, a look every second.
@@ -65,7 +65,7 @@ def _running(pid: int) -> bool:
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True
+        pass  # it exists, as another user's process
     return True
 
 

@@ -97,16 +97,11 @@ def cmd_worker(args: argparse.Namespace) -> int:
     return asyncio.run(_run_worker(args))
 
 
-def take_niceness(niceness: int) -> int:
-    """Make this thread's scheduling niceness at least ``niceness`` (setpriority(2)); returns the value now.
+def take_niceness(niceness: int) -> None:
+    """Make this thread's scheduling niceness at least ``niceness`` (setpriority(2)).
 
     Never lowered: a process already started with a higher nice value (``Nice=`` in a systemd unit) keeps
     it, and lowering one needs privileges. Where the platform has no priorities, nothing changes.
     """
-    if not hasattr(os, "getpriority"):
-        return 0
-    current = os.getpriority(os.PRIO_PROCESS, 0)
-    if current < niceness:
+    if hasattr(os, "getpriority") and os.getpriority(os.PRIO_PROCESS, 0) < niceness:
         os.setpriority(os.PRIO_PROCESS, 0, niceness)
-        return niceness
-    return current
