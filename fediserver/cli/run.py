@@ -101,7 +101,14 @@ def take_niceness(niceness: int) -> None:
     """Make this thread's scheduling niceness at least ``niceness`` (setpriority(2)).
 
     Never lowered: a process already started with a higher nice value (``Nice=`` in a systemd unit) keeps
-    it, and lowering one needs privileges. Where the platform has no priorities, nothing changes.
+    it, and lowering one needs privileges. Where the platform has no priorities, nothing changes; where a
+    sandbox refuses the call, the worker runs at its priority and says so: a priority is not worth an
+    instance whose activities are never processed.
     """
-    if hasattr(os, "getpriority") and os.getpriority(os.PRIO_PROCESS, 0) < niceness:
-        os.setpriority(os.PRIO_PROCESS, 0, niceness)
+    if not hasattr(os, "getpriority"):
+        return
+    try:
+        if os.getpriority(os.PRIO_PROCESS, 0) < niceness:
+            os.setpriority(os.PRIO_PROCESS, 0, niceness)
+    except OSError as exc:
+        log.warning("worker.nice not applied: %s", exc, extra={"nice": niceness})

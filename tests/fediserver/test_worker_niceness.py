@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from fediserver.cli import main
+from fediserver.cli.run import take_niceness
 
 pytestmark = pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="reads nice values from /proc (Linux)")
 
@@ -61,3 +62,15 @@ def test_config__nice_out_of_range_is_refused(instance: Path, capsys: pytest.Cap
     instance.write_text(instance.read_text() + "\n[worker]\nnice = 20\n")
     assert main(["--config", str(instance), "worker"]) == 1
     assert "worker.nice: must be between 0 and 19, got 20" in capsys.readouterr().err
+
+
+def test_take_niceness__a_refused_call_is_logged_and_the_worker_still_runs(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def refuse(which: int, who: int, priority: int) -> None:
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(os, "getpriority", lambda which, who: 0)
+    monkeypatch.setattr(os, "setpriority", refuse)
+    take_niceness(19)
+    assert [r.getMessage() for r in caplog.records] == ["worker.nice not applied: [Errno 1] Operation not permitted"]
