@@ -35,7 +35,7 @@ from fediserver.federation.verify import BlockedSender, SignedRequest, verify_si
 from fediserver.jobs import doorbell
 from fediserver.jobs.worker import Worker
 from fediserver.models import InboundActivity, LocalActor
-from fediserver.routes.responses import BodyTooLarge, error, read_body
+from fediserver.routes.responses import BodyTooLarge, error, read_body, signed_url
 from fediserver.singleflight import SingleFlight
 
 log = logging.getLogger("fediserver.inbox")
@@ -67,10 +67,7 @@ async def _receive(
     media_type = headers.get("content-type", "").split(";")[0].strip().lower()
     if media_type not in ACCEPTED:
         return error(415, "Content-Type must be application/activity+json or application/ld+json")
-    # The target as starlette's request.url gives it (the other signed routes use that).
-    path = scope["path"].replace("?", "%3F").replace("#", "%23").replace("\\", "%5C")
-    query = scope["query_string"].decode("latin-1")
-    url = fed.urls.base + path + (f"?{query}" if query else "")
+    url = signed_url(fed, scope)
     # The signature first: who does not sign learns nothing, not even whether a user exists.
     try:
         verified = await verify_signed_request(fed, sessions, SignedRequest("POST", url, headers, body))

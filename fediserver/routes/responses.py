@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
-from starlette.types import Receive
+from starlette.types import Receive, Scope
 
 import activitypub as ap
 from fediserver.errors import AppError
@@ -71,9 +71,17 @@ def html(page: str, status: int = 200) -> Response:
 
 def signed_request(request: Request, body: bytes | None) -> SignedRequest:
     fed: Federation = request.app.state.federation
-    query = request.url.query
-    url = fed.urls.base + request.url.path + (f"?{query}" if query else "")
-    return SignedRequest(method=request.method, url=url, headers=dict(request.headers), body=body)
+    return SignedRequest(
+        method=request.method, url=signed_url(fed, request.scope), headers=dict(request.headers), body=body
+    )
+
+
+def signed_url(fed: Federation, scope: Scope) -> str:
+    """The URL a request's signature covers: our base URL, its path as starlette's ``request.url`` escapes
+    it (``?``, ``#`` and ``\\`` inside the path), and its query."""
+    path: str = scope["path"].replace("?", "%3F").replace("#", "%23").replace("\\", "%5C")
+    query = scope["query_string"].decode("latin-1")
+    return fed.urls.base + path + (f"?{query}" if query else "")
 
 
 async def requester(request: Request, *, required: bool) -> KeyOwner | None:
