@@ -9,13 +9,20 @@ ends.
 
 Optimistic: when anything in a transaction goes wrong (a handler raises, including ``FetchFirst`` for a
 fetch, a row cannot be loaded, the commit fails), the transaction is rolled back whole, so nothing of it is
-recorded, and its jobs, the one that went wrong included, run again one by one through
-``Worker._process``, each in its own transaction and failure boundary exactly as without batching (a fetch
-then holds no connection). No job is processed twice: a rolled-back job left no trace. Per job this saves
-the savepoint (two more round trips) that a failure boundary inside the transaction would cost.
+recorded. The job that went wrong leaves the batch, and its partition's later jobs with it (every partition
+of the transaction, when the UPDATE or the COMMIT failed); the rest of the transaction runs again without
+them.
+The worker then runs those partitions' jobs one by one through ``Worker._process``, each in its own
+transaction and failure boundary exactly as without batching (a fetch then holds no connection), up to
+``concurrency`` partitions at once, so that slow remote servers are waited on side by side while the
+batch's other jobs share a transaction. No job is processed twice: a rolled-back job left no trace. Per
+job this saves the savepoint (two more round trips) that a failure boundary inside the transaction would
+cost.
 
-On PostgreSQL the worker deals whole partitions to ``concurrency`` lanes, each running its jobs this way.
-The handler must not commit or roll back the session itself.
+One transaction at a time, on either database. On PostgreSQL the batch ran in ``concurrency`` lanes of a
+transaction each: the inbox's 64 jobs in 8 lanes cost 2.4 statements per Create against 0.5 in one, and
+the drain ran at half the rate (docs/benchmarks.md). The handler must not commit or roll back the session
+itself.
 """
 
 from __future__ import annotations
@@ -45,13 +52,33 @@ log = logging.getLogger("fediserver.worker")
 MAX_TRANSACTION_SECONDS = 0.05
 
 
-async def run_batched(worker: Worker, handler: JobHandler, jobs: Sequence[queue.Claimed], rows: dict[int, Any]) -> None:
-    """Run ``jobs`` in this order, in as few transactions as the limits above allow."""
-    done = 0
-    while done < len(jobs):
-        if done:
+async def run_batched(
+    worker: Worker, handler: JobHandler, groups: Sequence[Sequence[queue.Claimed]], rows: dict[int, Any]
+) -> list[list[queue.Claimed]]:
+    """Run ``groups`` (partitions, each in its order) one after another, in as few transactions as the limits
+    above allow; returns the partitions, each from its first job that went wrong on, to run one job at a time.
+
+    When a transaction fails, the job that raised leaves the batch with its partition's later jobs, so that
+    one sender's order holds (when the UPDATE or the COMMIT failed, every partition of the transaction does,
+    from its first job there); the rest of the transaction runs again without them.
+    """
+    order = [(part, job) for part, group in enumerate(groups) for job in group]
+    # Partition -> the position in ``order`` from which its jobs run alone.
+    alone: dict[int, int] = {}
+
+    def batched(at: int) -> bool:
+        return order[at][0] not in alone or at < alone[order[at][0]]
+
+    position = 0
+    while True:
+        while position < len(order) and not batched(position):
+            position += 1
+        if position == len(order):
+            break
+        if position:
             await worker.give_way_if_busy()
-        start = done
+        start = position
+        failed_at: int | None = None  # the job running when something raised
         try:
             async with worker.sessions() as session:
                 gate = write_gate(session)
@@ -60,43 +87,67 @@ async def run_batched(worker: Worker, handler: JobHandler, jobs: Sequence[queue.
                     # A writer already waiting for the gate cuts this transaction to one job: prepare only that
                     # one, not the whole rest of the batch (under load, 64 jobs' look-ups for one job, several
                     # times a second: docs/benchmarks.md).
-                    end = start + 1 if gate is not None and gate.wanted else len(jobs)
+                    runnable = [job for at, (_, job) in enumerate(order) if at >= start and batched(at)]
+                    if gate is not None and gate.wanted:
+                        runnable = runnable[:1]
                     prepare = getattr(handler, "prepare", None)
                     if prepare is not None:
-                        await prepare(session, [rows[job.id] for job in jobs[done:end] if job.id in rows])
+                        await prepare(session, [rows[job.id] for job in runnable if job.id in rows])
                     opened = time.monotonic()
                     outcomes: list[dict[str, Any]] = []
-                    while done < end and (
-                        done == start
-                        or (time.monotonic() - opened < MAX_TRANSACTION_SECONDS and not (gate and gate.wanted))
+                    ran = 0
+                    while position < len(order) and (
+                        ran == 0
+                        or (
+                            ran < len(runnable)
+                            and time.monotonic() - opened < MAX_TRANSACTION_SECONDS
+                            and not (gate and gate.wanted)
+                        )
                     ):
-                        outcome = await _run_one(handler, session, jobs[done], rows.get(jobs[done].id))
-                        if outcome:
-                            outcomes.append(outcome)
-                        done += 1
-                        # A job that ran no statement never yielded (an inbound post waits for its batch's
-                        # one INSERT): let the requests sharing this event loop run, and a writer that
-                        # wants the gate be seen, before the next job.
-                        await asyncio.sleep(0)
+                        if batched(position):
+                            failed_at, claimed = position, order[position][1]
+                            outcome = await _run_one(handler, session, claimed, rows.get(claimed.id))
+                            if outcome:
+                                outcomes.append(outcome)
+                            ran += 1
+                            # A job that ran no statement never yielded (an inbound post waits for its
+                            # batch's one INSERT): let the requests sharing this event loop run, and a writer
+                            # that wants the gate be seen, before the next job.
+                            await asyncio.sleep(0)
+                        failed_at = None
+                        position += 1
                     if outcomes:
                         await session.execute(update(handler.model), outcomes)
                     await session.commit()
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            failed = jobs[start : done + 1]
             from fediserver.jobs.worker import FetchFirst
 
+            # The job that raised, from itself on; else (the UPDATE, the COMMIT) every partition that ran here,
+            # from its first job in this transaction on.
+            spans = [failed_at] if failed_at is not None else range(start, max(position, start + 1))
+            blamed: dict[int, int] = {}
+            for at in spans:
+                if batched(at):
+                    blamed.setdefault(order[at][0], at)
             # A fetch is routine; anything else is logged here, and again by the job that fails alone (if it
             # does: a deadlock or a lost connection may not happen twice).
             log.log(
                 logging.DEBUG if isinstance(exc, FetchFirst) else logging.WARNING,
-                "a batch's transaction was rolled back; running its jobs one by one",
-                extra={"queue": handler.name, "jobs": [job.id for job in failed], "error": repr(exc)},
+                "a batch's transaction was rolled back; its jobs run again, those that went wrong one by one",
+                extra={
+                    "queue": handler.name,
+                    "jobs": [job.id for at, (part, job) in enumerate(order) if at >= blamed.get(part, len(order))],
+                    "error": repr(exc),
+                },
             )
-            for claimed in failed:
-                await worker._process(handler, claimed, None)
-            done = start + len(failed)
+            alone.update(blamed)
+            position = start
+    return [
+        [job for at, (part, job) in enumerate(order) if part == blamed_part and at >= since]
+        for blamed_part, since in alone.items()
+    ]
 
 
 async def _run_one(

@@ -96,7 +96,8 @@ class JobHandler(Protocol):
 
     @property
     def concurrency(self) -> int:
-        """How many of a claimed batch run at once."""
+        """How many of a claimed batch's groups run at once, each job in its own transaction (of a batched
+        handler: the groups that left the shared transaction)."""
         ...
 
     # Optional: ``batched`` (a bool attribute) runs a claimed batch in few transactions (``jobs.batch``),
@@ -199,35 +200,35 @@ class Worker:
             return 0
         rows = await self._load(handler, claimed)
         if getattr(handler, "batched", False):
-            # Whole partitions dealt to ``concurrency`` lanes, each lane one transaction at a time.
-            lanes: list[list[queue.Claimed]] = [[] for _ in range(max(handler.concurrency, 1))]
-            for i, group in enumerate(ordering.partitions(handler, claimed, rows)):
-                lanes[i % len(lanes)].extend(group)
-            outcomes = await asyncio.gather(
-                *(run_batched(self, handler, lane, rows) for lane in lanes if lane), return_exceptions=True
-            )
-            for outcome in outcomes:
-                if isinstance(outcome, BaseException):
-                    raise outcome
+            alone = await run_batched(self, handler, ordering.partitions(handler, claimed, rows), rows)
+            # Rolled back with the job that went wrong: loaded afresh.
+            await self._run_groups(handler, alone, {})
             return len(claimed)
-        limit = asyncio.Semaphore(max(handler.concurrency, 1))
-
-        async def bounded(jobs: list[queue.Claimed]) -> None:
-            async with limit:
-                for job in jobs:
-                    await self._process(handler, job, rows.get(job.id))
-
         groups, returned = ordering.plan_pass(handler, claimed, rows)
         if returned:
             async with self.sessions() as session:
                 await queue.unclaim(session, handler.model, returned)
                 async with self._commits(session):
                     await session.commit()
+        await self._run_groups(handler, groups, rows)
+        return sum(len(jobs) for jobs in groups)
+
+    async def _run_groups(
+        self, handler: JobHandler, groups: Sequence[Sequence[queue.Claimed]], rows: dict[int, Any]
+    ) -> None:
+        """Each group's jobs one after another, each in its own transaction; up to ``concurrency`` groups at
+        once."""
+        limit = asyncio.Semaphore(max(handler.concurrency, 1))
+
+        async def bounded(jobs: Sequence[queue.Claimed]) -> None:
+            async with limit:
+                for job in jobs:
+                    await self._process(handler, job, rows.get(job.id))
+
         outcomes = await asyncio.gather(*(bounded(jobs) for jobs in groups), return_exceptions=True)
         for outcome in outcomes:
             if isinstance(outcome, BaseException):
                 raise outcome
-        return sum(len(jobs) for jobs in groups)
 
     async def _load(self, handler: JobHandler, claimed: Sequence[queue.Claimed]) -> dict[int, Any]:
         """The claimed rows in one query; empty when any of them cannot be read (each then loads alone)."""

@@ -4,6 +4,7 @@ exactly once and fails alone, whether it raises, asks for a fetch or breaks the 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -332,3 +333,86 @@ async def test_batched__the_event_loop_runs_between_jobs_that_never_wait(db: Asy
     jobs = [i for i, e in enumerate(events) if e.startswith("job")]
     assert sorted(events[i] for i in jobs) == sorted(f"job {i}" for i in ids)  # by sender, each once
     assert all(b - a > 1 for a, b in itertools.pairwise(jobs)), events
+
+
+@pytest.mark.parametrize("concurrency", [1, 8])
+async def test_batched__a_claimed_batch_is_one_transaction_whatever_the_concurrency(
+    db: AsyncEngine, concurrency: int
+) -> None:
+    sessions = session_factory(db)
+    ids = await _add(sessions, 8)  # two senders
+    commits = _count_commits(db)
+    handler = _Handler()
+    handler.concurrency = concurrency
+    worker = Worker(sessions, [handler], lease=LEASE, clock=lambda: T0)
+    assert await worker.run_once() == 8
+    assert await _effects(sessions) == {f"job-{i}": 1 for i in ids}
+    # The claim, then all eight jobs: concurrency is for jobs that run alone, not for lanes of transactions.
+    assert len(commits) == 2
+
+
+async def test_batched__a_failed_job_takes_its_senders_later_jobs_along_and_the_rest_stay_together(
+    db: AsyncEngine,
+) -> None:
+    sessions = session_factory(db)
+    ids = await _add(sessions, 6)  # senders 0, 1, 0, 1, 0, 1
+    bad = ids[2]
+    commits = _count_commits(db)
+    handler = _Handler(fail=bad)
+    worker = Worker(sessions, [handler], lease=LEASE, clock=lambda: T0)
+    assert await worker.run_once() == 6
+    states = await _states(sessions)
+    assert states[bad] == ("queued", 1, "RuntimeError: bad activity")
+    assert all(states[i][:2] == ("done", 1) for i in ids if i != bad)
+    assert await _effects(sessions) == {f"job-{i}": 1 for i in ids if i != bad}
+    last_run = {job_id: at for at, job_id in enumerate(handler.seen)}
+    assert last_run[ids[0]] < last_run[bad] < last_run[ids[4]], "sender 0's activities in the order received"
+    # The claim; the sender's first job and the other sender's three together; the failed job and the one
+    # after it alone.
+    assert len(commits) == 1 + 1 + 2
+
+
+class _SlowFetches(_Handler):
+    """The first job of each sender asks for a fetch that waits, up to half a second, for the other's."""
+
+    def __init__(self, fetching: set[int]) -> None:
+        super().__init__()
+        self.fetching = fetching
+        self.in_flight = 0
+        self.most_in_flight = 0
+        self.both = asyncio.Event()
+
+    async def handle(self, session: AsyncSession, job: Any) -> None:
+        self.seen.append(job.id)
+        session.add(Tag(name=f"job-{job.id}", display_name="x"))
+        await session.flush()
+        if job.id in self.fetching and job.id not in self.fetched:
+            job_id = job.id
+
+            async def fetch(_sessions: async_sessionmaker[AsyncSession]) -> None:
+                self.in_flight += 1
+                self.most_in_flight = max(self.most_in_flight, self.in_flight)
+                if self.in_flight == len(self.fetching):
+                    self.both.set()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.both.wait(), 0.5)
+                self.in_flight -= 1
+                self.fetched.append(job_id)
+
+            raise FetchFirst(fetch, "a document")
+
+
+@pytest.mark.parametrize("concurrency", [1, 2])
+async def test_batched__jobs_that_fetch_wait_side_by_side_up_to_the_concurrency(
+    db: AsyncEngine, concurrency: int
+) -> None:
+    sessions = session_factory(db)
+    ids = await _add(sessions, 4)  # senders 0, 1, 0, 1
+    handler = _SlowFetches({ids[0], ids[1]})
+    handler.concurrency = concurrency
+    worker = Worker(sessions, [handler], lease=LEASE, clock=lambda: T0)
+    assert await worker.run_once() == 4
+    assert handler.most_in_flight == concurrency
+    assert sorted(handler.fetched) == ids[:2]
+    assert {state for state, _, _ in (await _states(sessions)).values()} == {"done"}
+    assert await _effects(sessions) == {f"job-{i}": 1 for i in ids}

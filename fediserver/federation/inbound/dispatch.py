@@ -48,11 +48,11 @@ class InboxHandler:
     def __init__(self, fed: Federation) -> None:
         self.fed = fed
         self.max_attempts = fed.settings.worker.inbound_max_attempts
-        # SQLite has one writer: concurrent jobs would only queue on its lock (in the busy handler's sleeps).
+        # Jobs that run alone (a fetch first, or a failure in the shared transaction) at once. SQLite has one
+        # writer: concurrent jobs would only queue on its lock (in the busy handler's sleeps).
         sqlite = fed.settings.database_url.startswith("sqlite")
         self.concurrency = 1 if sqlite else fed.settings.worker.inbound_concurrency
-        # A transaction per job cost more than most jobs (``jobs.batch``); on PostgreSQL each of the
-        # ``concurrency`` lanes has its own.
+        # A transaction per job cost more than most jobs: the rest share one (``jobs.batch``).
         self.batched = True
         # Documents fetched for a job between its runs (``Inbound.fetch``), by job id.
         self.documents: dict[int, dict[str, Any]] = {}
