@@ -21,7 +21,13 @@ stops (rows left at the end of the load / seconds until none is left), the rate 
 until its last Create was processed (what worker processes do during the load counts there), and a check
 that every activity was processed exactly once (every row ``done`` after one attempt; one note and one
 mention notification each). Each load phase also reports the accepting process's CPU time per request
-(``/proc/PID/stat``), steadier than the rate on a machine shared with others.
+(``/proc/PID/stat``), steadier than the rate on a machine shared with others, and each drain the CPU time per
+activity of the instance's processes and of the whole machine (``/proc/stat``: PostgreSQL's backends count
+there).
+
+``--hold-workers`` (PostgreSQL) stops the worker processes (SIGSTOP) during each load phase and lets them go
+(SIGCONT) when it ends, so that the drain is the whole phase's backlog: the rate two workers work off a
+queue at, measured over thousands of rows instead of what was left after they kept pace with the load.
 
 ``--baseline-tree PATH`` (SQLite) starts a second instance from another checkout's code and runs its two
 phases beside ours in every round (the two take turns at going first): old and new code meet the same
@@ -192,6 +198,18 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def machine_busy_seconds() -> float:
+    """CPU time the whole machine has spent not idle so far, all cores (``/proc/stat``)."""
+    fields = [int(f) for f in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle, iowait = fields[3], fields[4]
+    return (sum(fields[:8]) - idle - iowait) / os.sysconf("SC_CLK_TCK")
+
+
+def hold(workers: list[subprocess.Popen[bytes]], held: bool) -> None:
+    for worker in workers:
+        worker.send_signal(signal.SIGSTOP if held else signal.SIGCONT)
+
+
 def describe(name: str, result: LoadResult, cpu_us: float) -> str:
     return (
         f"{name:>14}: {result.rate:7.0f} req/s  p50 {result.p50 * 1000:6.1f} ms  "
@@ -238,6 +256,8 @@ async def bench(args: argparse.Namespace) -> int:
         # The accepting process's CPU time per request during each load phase (the web process only).
         cpu: dict[str, list[float]] = {}
         drains: dict[str, list[tuple[int, float]]] = {}
+        # Each drain's CPU per activity in µs: (the instance's processes, the whole machine).
+        drain_cpu: dict[str, list[tuple[float, float]]] = {}
         # Each load phase: Creates sent, and seconds from its first request until the last was processed.
         through: dict[str, list[tuple[int, float]]] = {}
         summaries: dict[str, dict[str, int]] = {}
@@ -270,6 +290,8 @@ async def bench(args: argparse.Namespace) -> int:
                     ]
                     server = bare if target is None else target.web
                     spy = spy_on(args, server, f"{name}-{rnd + 1}".replace(" ", "")) if target is not None else None
+                    if args.hold_workers and target is not None:
+                        hold(target.workers, True)
                     cpu_before = cpu_seconds(server.pid)
                     result = await run_load(bare_port if target is None else port, batch, args.senders)
                     cpu.setdefault(name, []).append((cpu_seconds(server.pid) - cpu_before) / len(batch) * 1e6)
@@ -281,7 +303,17 @@ async def bench(args: argparse.Namespace) -> int:
                     results.setdefault(name, []).append(result)
                     print(f"round {rnd + 1}  {describe(name, result, cpu[name][-1])}", flush=True)
                     if target is not None:
+                        processes = [target.web, *target.workers]
+                        own_before, machine_before = (
+                            sum(map(cpu_seconds, (p.pid for p in processes))),
+                            machine_busy_seconds(),
+                        )
+                        hold(target.workers, False)
                         left, seconds = await drain(target.rows, args.drain_limit)
+                        own = sum(map(cpu_seconds, (p.pid for p in processes))) - own_before
+                        machine = machine_busy_seconds() - machine_before
+                        if left:
+                            drain_cpu.setdefault(target.label, []).append((own / left * 1e6, machine / left * 1e6))
                         drains.setdefault(target.label, []).append((left, seconds))
                         through.setdefault(target.label, []).append((len(batch), result.seconds + seconds))
                         print(f"         drain: {left} left after the load, done in {seconds:.2f} s", flush=True)
@@ -290,12 +322,13 @@ async def bench(args: argparse.Namespace) -> int:
         finally:
             for d in deployed:
                 await d.rows.close()
+                hold(d.workers, False)
                 for proc in [d.web, *d.workers]:
                     stop_process(proc, 20.0)
             stop_process(bare, 20.0)
             actors.should_exit = True
             await asyncio.wait_for(actor_task, 10)
-    report(args, results, cpu, drains, through, summaries)
+    report(args, results, cpu, drains, drain_cpu, through, summaries)
     return 0
 
 
@@ -304,6 +337,7 @@ def report(
     results: dict[str, list[LoadResult]],
     cpu: dict[str, list[float]],
     drains: dict[str, list[tuple[int, float]]],
+    drain_cpu: dict[str, list[tuple[float, float]]],
     through: dict[str, list[tuple[int, float]]],
     summaries: dict[str, dict[str, int]],
 ) -> None:
@@ -334,6 +368,13 @@ def report(
         if rates:
             drain_rate = statistics.median(rates)
             print(f"drain after load{label}: median {drain_rate:,.0f} activities/s over {len(rates)} runs")
+        if drain_cpu.get(label):
+            own = statistics.median(o for o, _ in drain_cpu[label])
+            machine = statistics.median(m for _, m in drain_cpu[label])
+            print(
+                f"drain CPU per activity{label}: median {own:,.0f} us in the instance's processes, "
+                f"{machine:,.0f} us machine-wide"
+            )
         if through.get(label):
             # With worker processes (PostgreSQL) part of each load is processed while it is accepted, so the
             # drain alone understates them; this counts both.
@@ -377,6 +418,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--py-spy", help="path of py-spy: profile the server during each load phase")
     parser.add_argument("--py-spy-dir", default=".", help="where the profiles go (<phase>-<round>.txt)")
     parser.add_argument("--py-spy-rate", type=int, default=250, help="py-spy samples per second")
+    parser.add_argument(
+        "--hold-workers",
+        action="store_true",
+        help="stop the worker processes during each load phase, so the drain is the whole backlog (PostgreSQL only)",
+    )
     parser.add_argument("--drain-limit", type=float, default=300.0, help="seconds a drain may take")
     parser.add_argument(
         "--baseline-tree",
@@ -386,6 +432,8 @@ def main(argv: list[str] | None = None) -> int:
         "(SQLite only)",
     )
     args = parser.parse_args(argv)
+    if args.hold_workers and not args.database_url:
+        parser.error("--hold-workers needs worker processes (--database-url)")
     if args.baseline_tree and args.database_url:
         parser.error("--baseline-tree runs on SQLite only (both instances would share the PostgreSQL schema)")
     return asyncio.run(bench(args))
