@@ -4,8 +4,12 @@ A job is claimable when it is ``queued`` and due, or ``running`` with an expired
 Claiming sets ``running``, counts an attempt and leases the row; on PostgreSQL concurrent claimers skip
 each other's rows (``FOR UPDATE SKIP LOCKED``); SQLite has a single writer, so the UPDATE is atomic.
 
-With ``max_attempts``, a due job that has used up its attempts is not claimed again but failed, in the
-same transaction: a job whose worker dies on it every time (killed, out of memory) is not retried forever.
+With ``max_attempts``, a due job that has used up its attempts is not claimed again but failed, by the
+claiming statement itself: a job whose worker dies on it every time (killed, out of memory) is not retried
+forever.
+
+On PostgreSQL claims read ``claimable_index`` (queued and running jobs only, in claim order), so their cost
+follows the backlog's head, not the history of done jobs that every queue table keeps.
 
 With ``in_order_of`` (a column, e.g. a delivery's ``inbox_url``), a job is not claimed while an older job
 with the same value is ``running``: jobs with one key run in id order across workers and processes.
@@ -19,10 +23,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Update, and_, exists, func, literal, or_, select, text, update
+from sqlalchemy import ColumnElement, Select, Update, and_, case, exists, func, literal, null, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from fediserver.models.base import QueueMixin
+from fediserver.models.base import CLAIMABLE_STATES_SQL, QueueMixin
 
 J = TypeVar("J", bound=QueueMixin)
 
@@ -37,6 +41,31 @@ class Claimed:
     attempts: int
 
 
+def _due(table: Any, now: datetime, where: Sequence[ColumnElement[bool]]) -> ColumnElement[bool]:
+    return and_(
+        text(CLAIMABLE_STATES_SQL),  # what ``claimable_index`` covers, literally (SQLite binds nothing first)
+        or_(
+            and_(table.c.state == "queued", table.c.next_attempt_at <= now),
+            and_(table.c.state == "running", table.c.locked_until < now),
+        ),
+        *where,
+    )
+
+
+def _candidates(
+    model: type[QueueMixin], now: datetime, limit: int, where: Sequence[ColumnElement[bool]]
+) -> Select[Any]:
+    """The due jobs a claim takes, oldest first, locked (PostgreSQL) and skipping those others locked."""
+    table: Any = model.__table__  # type: ignore[attr-defined]
+    return (
+        select(table.c.id)
+        .where(_due(table, now, where))
+        .order_by(table.c.next_attempt_at, table.c.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+
+
 def _claim_statement(
     model: type[QueueMixin],
     now: datetime,
@@ -45,31 +74,33 @@ def _claim_statement(
     where: Sequence[ColumnElement[bool]],
     max_attempts: int | None,
 ) -> Update:
+    """Lease up to ``limit`` due jobs; with ``max_attempts``, those that have used them up are failed by the
+    same statement instead (they come back with state ``failed``), so that the cap costs no scan of its own."""
     table: Any = model.__table__  # type: ignore[attr-defined]
-    due = and_(
-        or_(
-            and_(table.c.state == "queued", table.c.next_attempt_at <= now),
-            and_(table.c.state == "running", table.c.locked_until < now),
-        ),
-        *where,
-        *([table.c.attempts < max_attempts] if max_attempts is not None else []),
-    )
+    due = _due(table, now, where)
     candidates = (
-        select(table.c.id)
-        .where(due)
-        .order_by(table.c.next_attempt_at, table.c.id)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
+        _candidates(model, now, limit, where)
         # Chosen once: as a subquery, PostgreSQL may rescan it for each row it updates, and a rescan skips
         # the rows this statement has just locked and returns the next ones, claiming more than ``limit``.
         .cte("candidates")
         .prefix_with("MATERIALIZED", dialect="postgresql")
     )
+    leased_until = literal(now + lease, type_=table.c.locked_until.type)
+    values: dict[str, Any] = {"state": "running", "attempts": table.c.attempts + 1, "locked_until": leased_until}
+    if max_attempts is not None:
+        spent = table.c.attempts >= max_attempts
+        previous = func.coalesce(literal("; last error: ") + table.c.last_error, literal(""))
+        values = {
+            "state": case((spent, literal("failed")), else_=literal("running")),
+            "attempts": case((spent, table.c.attempts), else_=table.c.attempts + 1),
+            "locked_until": case((spent, null()), else_=leased_until),
+            "last_error": case((spent, literal(EXHAUSTED) + previous), else_=table.c.last_error),
+        }
     return (
         update(model)
         .where(table.c.id.in_(select(candidates.c.id)))
         .where(due)
-        .values(state="running", attempts=table.c.attempts + 1, locked_until=now + lease)
+        .values(**values)
         .execution_options(synchronize_session=False)
     )
 
@@ -94,33 +125,6 @@ async def _serialize_claims(session: AsyncSession, model: type[QueueMixin]) -> N
     await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
 
 
-async def _fail_exhausted(
-    session: AsyncSession,
-    model: type[QueueMixin],
-    now: datetime,
-    where: Sequence[ColumnElement[bool]],
-    max_attempts: int | None,
-) -> None:
-    if max_attempts is None:
-        return
-    table: Any = model.__table__  # type: ignore[attr-defined]
-    exhausted = and_(
-        or_(
-            and_(table.c.state == "queued", table.c.next_attempt_at <= now),
-            and_(table.c.state == "running", table.c.locked_until < now),
-        ),
-        table.c.attempts >= max_attempts,
-        *where,
-    )
-    previous = func.coalesce(literal("; last error: ") + table.c.last_error, literal(""))
-    await session.execute(
-        update(model)
-        .where(exhausted)
-        .values(state="failed", locked_until=None, last_error=literal(EXHAUSTED) + previous)
-        .execution_options(synchronize_session=False)
-    )
-
-
 async def claim(
     session: AsyncSession,
     model: type[J],
@@ -131,9 +135,8 @@ async def claim(
     max_attempts: int | None = None,
 ) -> Sequence[J]:
     """Lease up to ``limit`` due jobs (matching ``where``, if given) to the caller; committed."""
-    await _fail_exhausted(session, model, now, where, max_attempts)
     stmt = _claim_statement(model, now, lease, limit, where, max_attempts).returning(model)
-    jobs = list((await session.scalars(stmt)).all())
+    jobs = [job for job in (await session.scalars(stmt)).all() if job.state == "running"]
     await session.commit()
     return jobs
 
@@ -157,10 +160,12 @@ async def claim_ids(
     if in_order_of is not None:
         await _serialize_claims(session, model)
         claimable.append(_not_overtaking(model, in_order_of))
-    await _fail_exhausted(session, model, now, where, max_attempts)
     table: Any = model.__table__  # type: ignore[attr-defined]
-    stmt = _claim_statement(model, now, lease, limit, claimable, max_attempts).returning(table.c.id, table.c.attempts)
-    claimed = [Claimed(id=row.id, attempts=row.attempts) for row in (await session.execute(stmt)).all()]
+    stmt = _claim_statement(model, now, lease, limit, claimable, max_attempts).returning(
+        table.c.id, table.c.attempts, table.c.state
+    )
+    rows = (await session.execute(stmt)).all()
+    claimed = [Claimed(id=row.id, attempts=row.attempts) for row in rows if row.state == "running"]
     await session.commit()
     return claimed
 
