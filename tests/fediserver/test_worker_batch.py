@@ -124,19 +124,27 @@ async def test_batched__jobs_share_transactions_and_each_takes_effect_once(db: A
         assert len(commits) >= 6 + 1
 
 
-async def test_batched__a_failing_job_fails_alone_and_the_others_take_effect_once(db: AsyncEngine) -> None:
+async def test_batched__a_failing_job_fails_alone_its_senders_later_jobs_follow_it_and_the_rest_stay_together(
+    db: AsyncEngine,
+) -> None:
     sessions = session_factory(db)
-    ids = await _add(sessions, 5)
+    ids = await _add(sessions, 6)  # senders 0, 1, 0, 1, 0, 1
     bad = ids[2]
+    commits = _count_commits(db)
     handler = _Handler(fail=bad)
     worker = Worker(sessions, [handler], lease=LEASE, clock=lambda: T0)
-    assert await worker.run_once() == 5
+    assert await worker.run_once() == 6
     states = await _states(sessions)
     assert states[bad] == ("queued", 1, "RuntimeError: bad activity")
     assert all(states[i][:2] == ("done", 1) for i in ids if i != bad)
     assert await _effects(sessions) == {f"job-{i}": 1 for i in ids if i != bad}, "the failed job's write is undone"
     # The jobs run before the failure ran twice: the first time was rolled back with the failure.
     assert len(handler.seen) > len(ids)
+    last_run = {job_id: at for at, job_id in enumerate(handler.seen)}
+    assert last_run[ids[0]] < last_run[bad] < last_run[ids[4]], "sender 0's activities in the order received"
+    # The claim; the sender's first job and the other sender's three together; the failed job and the one
+    # after it alone.
+    assert len(commits) == 1 + 1 + 2
 
 
 async def test_batched__a_fetch_holds_no_transaction_and_the_job_then_runs_once(db: AsyncEngine) -> None:
@@ -349,27 +357,6 @@ async def test_batched__a_claimed_batch_is_one_transaction_whatever_the_concurre
     assert await _effects(sessions) == {f"job-{i}": 1 for i in ids}
     # The claim, then all eight jobs: concurrency is for jobs that run alone, not for lanes of transactions.
     assert len(commits) == 2
-
-
-async def test_batched__a_failed_job_takes_its_senders_later_jobs_along_and_the_rest_stay_together(
-    db: AsyncEngine,
-) -> None:
-    sessions = session_factory(db)
-    ids = await _add(sessions, 6)  # senders 0, 1, 0, 1, 0, 1
-    bad = ids[2]
-    commits = _count_commits(db)
-    handler = _Handler(fail=bad)
-    worker = Worker(sessions, [handler], lease=LEASE, clock=lambda: T0)
-    assert await worker.run_once() == 6
-    states = await _states(sessions)
-    assert states[bad] == ("queued", 1, "RuntimeError: bad activity")
-    assert all(states[i][:2] == ("done", 1) for i in ids if i != bad)
-    assert await _effects(sessions) == {f"job-{i}": 1 for i in ids if i != bad}
-    last_run = {job_id: at for at, job_id in enumerate(handler.seen)}
-    assert last_run[ids[0]] < last_run[bad] < last_run[ids[4]], "sender 0's activities in the order received"
-    # The claim; the sender's first job and the other sender's three together; the failed job and the one
-    # after it alone.
-    assert len(commits) == 1 + 1 + 2
 
 
 class _SlowFetches(_Handler):
