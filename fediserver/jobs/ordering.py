@@ -30,8 +30,11 @@ def plan_pass(
     return [jobs[:MAX_IN_ORDER_PER_PASS] for jobs in groups], returned
 
 
-def partitions(handler: object, claimed: Sequence[Claimed], rows: dict[int, Any]) -> list[list[Claimed]]:
-    """The claimed jobs in groups that run one after another, oldest first; the groups run concurrently.
+def partitions(
+    handler: object, claimed: Sequence[Claimed], rows: dict[int, Any], *, by_key: bool = False
+) -> list[list[Claimed]]:
+    """The claimed jobs in groups that run one after another, oldest first; the groups run concurrently, or
+    with ``by_key`` one after another in the order of their keys (then the ungrouped jobs, oldest first).
 
     A handler with a ``partition(job) -> str | None`` method keeps jobs with the same key in one group (the
     inbox: one sender's activities in the order received, so a Create is not overtaken by its Delete);
@@ -48,4 +51,8 @@ def partitions(handler: object, claimed: Sequence[Claimed], rows: dict[int, Any]
         row = rows.get(job.id)
         key = partition(row) if partition is not None and row is not None else None
         groups.setdefault(("job", job.id) if key is None else key, []).append(job)
+    if by_key:
+        return [
+            groups[key] for key in sorted(groups, key=lambda k: (1, "", k[1]) if isinstance(k, tuple) else (0, k, 0))
+        ]
     return list(groups.values())

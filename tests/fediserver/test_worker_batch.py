@@ -22,7 +22,8 @@ T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 LEASE = timedelta(minutes=5)
 
 
-async def _add(sessions: async_sessionmaker[AsyncSession], count: int) -> list[int]:
+async def _add(sessions: async_sessionmaker[AsyncSession], count: int, first_sender: int = 0) -> list[int]:
+    """``count`` jobs from two senders taking turns, ``users/<first_sender>`` first."""
     async with sessions() as session:
         ids = [
             int(
@@ -31,7 +32,7 @@ async def _add(sessions: async_sessionmaker[AsyncSession], count: int) -> list[i
                     .values(
                         activity_id=f"https://remote.example/{i}",
                         activity_type="Create",
-                        actor_uri=f"https://remote.example/users/{i % 2}",
+                        actor_uri=f"https://remote.example/users/{(i + first_sender) % 2}",
                         key_id="https://remote.example/users/x#main-key",
                         body={},
                         state="queued",
@@ -402,4 +403,16 @@ async def test_batched__jobs_that_fetch_wait_side_by_side_up_to_the_concurrency(
     assert handler.most_in_flight == concurrency
     assert sorted(handler.fetched) == ids[:2]
     assert {state for state, _, _ in (await _states(sessions)).values()} == {"done"}
+    assert await _effects(sessions) == {f"job-{i}": 1 for i in ids}
+
+
+async def test_batched__senders_run_in_the_order_of_their_uris_whatever_came_first(db: AsyncEngine) -> None:
+    """Concurrent workers' transactions then take per-sender locks (``account_stats``, which a note's trigger
+    updates) in one order; in arrival order two of them deadlocked."""
+    sessions = session_factory(db)
+    ids = await _add(sessions, 4, first_sender=1)  # users/1, users/0, users/1, users/0
+    handler = _Handler()
+    worker = Worker(sessions, [handler], lease=LEASE, clock=lambda: T0)
+    assert await worker.run_once() == 4
+    assert handler.seen == [ids[1], ids[3], ids[0], ids[2]]
     assert await _effects(sessions) == {f"job-{i}": 1 for i in ids}
