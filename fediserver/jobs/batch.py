@@ -11,8 +11,7 @@ Optimistic: when anything in a transaction goes wrong (a handler raises, includi
 fetch, a row cannot be loaded, the commit fails), the transaction is rolled back whole, so nothing of it is
 recorded. The job that went wrong leaves the batch, and its partition's later jobs with it (every partition
 of the transaction, when the UPDATE or the COMMIT failed); the rest of the transaction runs again without
-them.
-The worker then runs those partitions' jobs one by one through ``Worker._process``, each in its own
+them. The worker then runs those partitions' jobs one by one through ``Worker._process``, each in its own
 transaction and failure boundary exactly as without batching (a fetch then holds no connection), up to
 ``concurrency`` partitions at once, so that slow remote servers are waited on side by side while the
 batch's other jobs share a transaction. No job is processed twice: a rolled-back job left no trace. Per

@@ -53,6 +53,7 @@ def partitions(
         groups.setdefault(("job", job.id) if key is None else key, []).append(job)
     if by_key:
         return [
-            groups[key] for key in sorted(groups, key=lambda k: (1, "", k[1]) if isinstance(k, tuple) else (0, k, 0))
+            groups[key]
+            for key in sorted(groups, key=lambda k: (1, "", k[1]) if isinstance(k, tuple) else (0, str(k), 0))
         ]
     return list(groups.values())
