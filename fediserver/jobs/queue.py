@@ -43,7 +43,7 @@ class Claimed:
 
 def _due(table: Any, now: datetime, where: Sequence[ColumnElement[bool]]) -> ColumnElement[bool]:
     return and_(
-        text(CLAIMABLE_STATES_SQL),  # what ``claimable_index`` covers, literally (SQLite binds nothing first)
+        text(CLAIMABLE_STATES_SQL),  # ``claimable_index``'s predicate, literally (models.base says why)
         or_(
             and_(table.c.state == "queued", table.c.next_attempt_at <= now),
             and_(table.c.state == "running", table.c.locked_until < now),

@@ -49,7 +49,8 @@ class Base(DeclarativeBase):
 
 
 # The states a claim can take a job in (``fediserver.jobs.queue``), as the claim writes them: literally, so
-# that SQLite, which decides on a partial index before any parameter is bound, can use ``claimable_index``.
+# that PostgreSQL can match ``claimable_index``'s predicate in a generic plan (asyncpg prepares each statement
+# once), which knows no bound value. SQLite, with no statistics, reads the state index whatever it is given.
 CLAIMABLE_STATES_SQL = "state IN ('queued', 'running')"
 
 
