@@ -29,7 +29,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, func, insert, select, text
+from sqlalchemy import event, exists, func, insert, select, text
 
 import activitypub as ap
 from bench.bench_inbox_deployed import Instance, make_instance, reset_postgres
@@ -96,9 +96,11 @@ async def run_drain(instance: Instance, handlers_for: Any, workers: int, stateme
     start = time.perf_counter()
     tasks = [asyncio.create_task(w.run(stop)) for w in runs]
     sessions = session_factory(engines[0])
+    # Whether any is left, not how many: a count read every row left, fifty times a second, beside the workers.
+    unfinished = exists().where(InboundActivity.state.in_(("queued", "running")))
     while True:
         async with sessions() as session:
-            left = await session.scalar(select(func.count()).where(InboundActivity.state.in_(("queued", "running"))))
+            left = await session.scalar(select(unfinished))
         if not left:
             break
         await asyncio.sleep(0.02)

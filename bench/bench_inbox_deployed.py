@@ -170,6 +170,13 @@ class Rows:
         rows = await self.fetch("SELECT count(*) FROM inbound_activities WHERE state IN ('queued', 'running')")
         return int(rows[0][0])
 
+    async def any_pending(self) -> bool:
+        """Whether any row is queued or running: what the drain's polls ask, fifty times a second. A count
+        read every row left, 4 ms of PostgreSQL's CPU a poll early in a drain of 4,000, a fifth of a core
+        taken from the workers it measures."""
+        rows = await self.fetch("SELECT EXISTS (SELECT 1 FROM inbound_activities WHERE state IN ('queued', 'running'))")
+        return bool(rows[0][0])
+
     async def summary(self) -> dict[str, int]:
         states = await self.fetch("SELECT state, attempts, count(*) FROM inbound_activities GROUP BY state, attempts")
         notes = await self.fetch("SELECT count(*), count(DISTINCT uri) FROM notes WHERE local_actor_id IS NULL")
@@ -185,7 +192,7 @@ async def drain(rows: Rows, limit_s: float) -> tuple[int, float]:
     left = await rows.pending()
     start = time.perf_counter()
     deadline = start + limit_s
-    while await rows.pending():
+    while await rows.any_pending():
         if time.perf_counter() > deadline:
             raise RuntimeError(f"queue not drained after {limit_s} s")
         await asyncio.sleep(0.02)
