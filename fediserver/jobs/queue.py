@@ -8,8 +8,8 @@ With ``max_attempts``, a due job that has used up its attempts is not claimed ag
 claiming statement itself: a job whose worker dies on it every time (killed, out of memory) is not retried
 forever.
 
-On PostgreSQL claims read ``claimable_index`` (queued and running jobs only, in claim order), so their cost
-follows the backlog's head, not the history of done jobs that every queue table keeps.
+Claims read ``claim_index`` (jobs by state, then in claim order), so their cost follows the batch, not the
+backlog nor the history of done jobs that every queue table keeps.
 
 With ``in_order_of`` (a column, e.g. a delivery's ``inbox_url``), a job is not claimed while an older job
 with the same value is ``running``: jobs with one key run in id order across workers and processes.
@@ -23,10 +23,24 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Select, Update, and_, case, exists, func, literal, null, or_, select, text, update
+from sqlalchemy import (
+    CTE,
+    ColumnElement,
+    Update,
+    and_,
+    case,
+    exists,
+    func,
+    literal,
+    null,
+    select,
+    text,
+    union_all,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from fediserver.models.base import CLAIMABLE_STATES_SQL, QueueMixin
+from fediserver.models.base import QueueMixin
 
 J = TypeVar("J", bound=QueueMixin)
 
@@ -41,28 +55,20 @@ class Claimed:
     attempts: int
 
 
-def _due(table: Any, now: datetime, where: Sequence[ColumnElement[bool]]) -> ColumnElement[bool]:
-    return and_(
-        text(CLAIMABLE_STATES_SQL),  # ``claimable_index``'s predicate, literally (models.base says why)
-        or_(
-            and_(table.c.state == "queued", table.c.next_attempt_at <= now),
-            and_(table.c.state == "running", table.c.locked_until < now),
-        ),
-        *where,
-    )
-
-
-def _candidates(
-    model: type[QueueMixin], now: datetime, limit: int, where: Sequence[ColumnElement[bool]]
-) -> Select[Any]:
-    """The due jobs a claim takes, oldest first, locked (PostgreSQL) and skipping those others locked."""
-    table: Any = model.__table__  # type: ignore[attr-defined]
+def _branch(table: Any, name: str, taken: ColumnElement[bool], limit: int, where: Sequence[ColumnElement[bool]]) -> CTE:
+    """One kind of claimable job (queued and due, or running with a lapsed lease), oldest first, locked
+    (PostgreSQL) and skipping those others locked: a range of ``claim_index`` read in its order, so a claim
+    reads about ``limit`` rows whatever the backlog or the history. One condition per branch, not an OR of the two:
+    for an OR PostgreSQL without statistics combined two bitmap scans and SQLite read the state index, each
+    then reading and sorting the whole backlog (85 ms a claim at 100,000 queued, docs/benchmarks.md)."""
     return (
-        select(table.c.id)
-        .where(_due(table, now, where))
+        select(table.c.id, table.c.next_attempt_at)
+        .where(taken, *where)
         .order_by(table.c.next_attempt_at, table.c.id)
         .limit(limit)
         .with_for_update(skip_locked=True)
+        .cte(name)
+        .prefix_with("MATERIALIZED", dialect="postgresql")
     )
 
 
@@ -77,9 +83,14 @@ def _claim_statement(
     """Lease up to ``limit`` due jobs; with ``max_attempts``, those that have used them up are failed by the
     same statement instead (they come back with state ``failed``), so that the cap costs no scan of its own."""
     table: Any = model.__table__  # type: ignore[attr-defined]
-    due = _due(table, now, where)
+    due = _branch(table, "due", and_(table.c.state == "queued", table.c.next_attempt_at <= now), limit, where)
+    lapsed = _branch(table, "lapsed", and_(table.c.state == "running", table.c.locked_until < now), limit, where)
+    both = union_all(select(due.c.id, due.c.next_attempt_at), select(lapsed.c.id, lapsed.c.next_attempt_at))
+    chosen = both.subquery("either")
     candidates = (
-        _candidates(model, now, limit, where)
+        select(chosen.c.id)
+        .order_by(chosen.c.next_attempt_at, chosen.c.id)
+        .limit(limit)
         # Chosen once: as a subquery, PostgreSQL may rescan it for each row it updates, and a rescan skips
         # the rows this statement has just locked and returns the next ones, claiming more than ``limit``.
         .cte("candidates")
@@ -96,10 +107,13 @@ def _claim_statement(
             "locked_until": case((spent, null()), else_=leased_until),
             "last_error": case((spent, literal(EXHAUSTED) + previous), else_=table.c.last_error),
         }
+    # No second test of the conditions here: on PostgreSQL ``FOR UPDATE`` tests a row again as it locks it
+    # (a row changed since the statement began is read in its new version), and the lock holds until the
+    # claim commits; SQLite runs the statement under its one writer's lock. Tested again here, they were a
+    # join against the whole backlog in PostgreSQL's plan (docs/benchmarks.md).
     return (
         update(model)
         .where(table.c.id.in_(select(candidates.c.id)))
-        .where(due)
         .values(**values)
         .execution_options(synchronize_session=False)
     )
@@ -125,6 +139,19 @@ async def _serialize_claims(session: AsyncSession, model: type[QueueMixin]) -> N
     await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
 
 
+async def _read_in_order(session: AsyncSession) -> None:
+    """On PostgreSQL, the claim's transaction plans without bitmap or sequential scans of the queue table.
+    Without statistics, or with statistics of a quieter hour (a new instance's tables; a backlog that grew
+    faster than autovacuum looks), the planner guessed a dozen due jobs and read every one of them, through
+    a bitmap or the whole table, to sort them: 100 ms a claim at 100,000 queued (docs/benchmarks.md).
+    ``claim_index`` read in its order is then the only plan left, whatever the statistics say."""
+    bind = session.bind
+    if bind is not None and bind.dialect.name == "postgresql":
+        await session.execute(
+            text("SELECT set_config('enable_bitmapscan', 'off', true), set_config('enable_seqscan', 'off', true)")
+        )
+
+
 async def claim(
     session: AsyncSession,
     model: type[J],
@@ -135,6 +162,7 @@ async def claim(
     max_attempts: int | None = None,
 ) -> Sequence[J]:
     """Lease up to ``limit`` due jobs (matching ``where``, if given) to the caller; committed."""
+    await _read_in_order(session)
     stmt = _claim_statement(model, now, lease, limit, where, max_attempts).returning(model)
     jobs = [job for job in (await session.scalars(stmt)).all() if job.state == "running"]
     await session.commit()
@@ -157,6 +185,7 @@ async def claim_ids(
     ``in_order_of`` names a column whose jobs run one at a time in id order (see the module's docstring);
     the caller runs the jobs of one claimed batch that share it one after another, oldest first."""
     claimable = list(where)
+    await _read_in_order(session)
     if in_order_of is not None:
         await _serialize_claims(session, model)
         claimable.append(_not_overtaking(model, in_order_of))

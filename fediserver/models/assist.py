@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import JSON, Boolean, CheckConstraint, ForeignKey, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from fediserver.models.base import Base, QueueMixin, claimable_index, utcnow
+from fediserver.models.base import Base, QueueMixin, claim_index, utcnow
 
 
 class AssistJob(Base, QueueMixin):
@@ -18,7 +18,7 @@ class AssistJob(Base, QueueMixin):
     __table_args__ = (
         CheckConstraint("state IN ('queued', 'running', 'done', 'failed', 'cancelled')", name="state"),
         CheckConstraint("kind IN ('alt_text', 'rewrite', 'prompt', 'hashtags')", name="kind"),
-        claimable_index("assist_jobs"),
+        claim_index("assist_jobs"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

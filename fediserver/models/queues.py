@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, Boolean, CheckConstraint, Float, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from fediserver.models.base import Base, QueueMixin, claimable_index, utcnow
+from fediserver.models.base import Base, QueueMixin, claim_index, utcnow
 
 JOB_STATES = ("queued", "running", "done", "failed", "cancelled")
 _STATE_CHECK = "state IN ('queued', 'running', 'done', 'failed', 'cancelled')"
@@ -25,7 +25,7 @@ class InboundActivity(Base, QueueMixin):
     """
 
     __tablename__ = "inbound_activities"
-    __table_args__ = (CheckConstraint(_STATE_CHECK, name="state"), claimable_index("inbound_activities"))
+    __table_args__ = (CheckConstraint(_STATE_CHECK, name="state"), claim_index("inbound_activities"))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     activity_id: Mapped[str] = mapped_column(String(2048), unique=True)
@@ -44,7 +44,7 @@ class DeliveryJob(Base, QueueMixin):
     """One activity to one inbox; the signature is made afresh on every attempt."""
 
     __tablename__ = "delivery_jobs"
-    __table_args__ = (CheckConstraint(_STATE_CHECK, name="state"), claimable_index("delivery_jobs"))
+    __table_args__ = (CheckConstraint(_STATE_CHECK, name="state"), claim_index("delivery_jobs"))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     activity_id: Mapped[str] = mapped_column(String(2048), index=True)
@@ -63,7 +63,7 @@ class LinkCheck(Base, QueueMixin):
     in the worker, so saving a profile never waits on other sites (Mastodon's ``VerifyAccountLinksWorker``)."""
 
     __tablename__ = "link_checks"
-    __table_args__ = (CheckConstraint(_STATE_CHECK, name="state"), claimable_index("link_checks"))
+    __table_args__ = (CheckConstraint(_STATE_CHECK, name="state"), claim_index("link_checks"))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     local_actor_id: Mapped[int] = mapped_column(ForeignKey("local_actors.id", ondelete="CASCADE"), index=True)
@@ -82,7 +82,7 @@ class GenerationJob(Base, QueueMixin):
     """
 
     __tablename__ = "generation_jobs"
-    __table_args__ = (CheckConstraint(_STATE_CHECK, name="state"), claimable_index("generation_jobs"))
+    __table_args__ = (CheckConstraint(_STATE_CHECK, name="state"), claim_index("generation_jobs"))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     # Unguessable handle for the status and progress URLs: the sequential id would reveal others' prompts.
