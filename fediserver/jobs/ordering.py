@@ -1,8 +1,9 @@
 """How the worker runs one claimed batch: in groups, oldest first within a group, the groups concurrently.
 
 Two ways to keep jobs in order: a handler's ``partition(job) -> str | None`` (the inbox: one sender's
-activities in the order received, within a batch) or its ``in_order_of`` column (deliveries: one inbox's
-activities in the order enqueued; ``queue.claim_ids`` keeps that order across passes and processes).
+activities in the order received, within a batch) and its ``in_order_of`` column (deliveries: one inbox's
+activities in the order enqueued; the inbox: one sender's; ``queue.claim_ids`` keeps that order across
+passes and processes).
 """
 
 from __future__ import annotations

@@ -17,11 +17,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from fediserver import accounts
 from fediserver.db import make_engine, session_factory
+from fediserver.federation.inbound.dispatch import InboxHandler
 from fediserver.jobs import queue
 from fediserver.jobs.ordering import MAX_IN_ORDER_PER_PASS
 from fediserver.jobs.retry import Backoff
 from fediserver.jobs.worker import PermanentJobError, RetryLater, Worker
-from fediserver.models import DeliveryJob
+from fediserver.models import DeliveryJob, InboundActivity
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 LEASE = timedelta(minutes=5)
@@ -147,6 +148,44 @@ async def test_claim__without_in_order_of_a_younger_job_overtakes(db: AsyncEngin
     assert sorted(await _claim_ids(sessions, 5)) == [second, other]
 
 
+async def test_claim__the_inbox_keeps_one_senders_order_across_workers(db: AsyncEngine) -> None:
+    # Given a sender's Create, another sender's Create, then the first sender's Delete of that post
+    sessions = session_factory(db)
+    ordering = getattr(InboxHandler, "in_order_of", None)  # as the worker reads it
+    rows = [
+        {
+            "activity_id": f"https://r.example/activities/{n}", "activity_type": kind, "actor_uri": actor,
+            "key_id": f"{actor}#main-key", "body": {}, "state": "queued", "attempts": 0,
+            "next_attempt_at": T0, "received_at": T0,
+        }
+        for n, (kind, actor) in enumerate(
+            [("Create", "https://r.example/users/a"), ("Create", "https://r.example/users/b"),
+             ("Delete", "https://r.example/users/a")]
+        )
+    ]  # fmt: skip
+    async with sessions() as session:
+        create, other, delete = await session.scalars(
+            insert(InboundActivity).returning(InboundActivity.id, sort_by_parameter_order=True), rows
+        )
+        await session.commit()
+
+    async def claim(limit: int) -> list[int]:
+        async with sessions() as session:
+            claimed = await queue.claim_ids(session, InboundActivity, T0, LEASE, limit, in_order_of=ordering)
+        return sorted(job.id for job in claimed)
+
+    # When one worker has claimed the two Creates, and another worker claims
+    assert await claim(2) == [create, other]
+    # Then the Delete waits while its Create runs (it would have found no post, and the post would stay)
+    assert await claim(5) == []
+    async with sessions() as session:
+        job = await session.get(InboundActivity, create)
+        assert job is not None
+        queue.finish(job)
+        await session.commit()
+    assert await claim(5) == [delete]
+
+
 async def test_claim__in_order_of_claims_a_ready_key_together_and_skips_a_job_waiting_to_retry(
     db: AsyncEngine,
 ) -> None:
@@ -222,7 +261,8 @@ import asyncio, json, os, sys, time
 from datetime import datetime, timedelta
 from fediserver.db import make_engine, session_factory
 from fediserver.jobs import queue
-from fediserver.models import DeliveryJob
+from fediserver.federation.inbound.dispatch import InboxHandler
+from fediserver.models import DeliveryJob, InboundActivity
 
 async def main(url, go, now):
     engine = make_engine(url)
