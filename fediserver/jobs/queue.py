@@ -55,14 +55,17 @@ class Claimed:
     attempts: int
 
 
-def _branch(table: Any, name: str, taken: ColumnElement[bool], limit: int, where: Sequence[ColumnElement[bool]]) -> CTE:
+def _branch(
+    table: Any, name: str, taken: ColumnElement[bool], limit: int, where: Sequence[ColumnElement[bool]], key: str | None
+) -> CTE:
     """One kind of claimable job (queued and due, or running with a lapsed lease), oldest first, locked
     (PostgreSQL) and skipping those others locked: a range of ``claim_index`` read in its order, so a claim
     reads about ``limit`` rows whatever the backlog or the history. One condition per branch, not an OR of the two:
     for an OR PostgreSQL without statistics combined two bitmap scans and SQLite read the state index, each
     then reading and sorting the whole backlog (85 ms a claim at 100,000 queued, docs/benchmarks.md)."""
+    columns = [table.c.id, table.c.next_attempt_at, *([table.c[key]] if key is not None else [])]
     return (
-        select(table.c.id, table.c.next_attempt_at)
+        select(*columns)
         .where(taken, *where)
         .order_by(table.c.next_attempt_at, table.c.id)
         .limit(limit)
@@ -79,18 +82,28 @@ def _claim_statement(
     limit: int,
     where: Sequence[ColumnElement[bool]],
     max_attempts: int | None,
+    keys: tuple[str, int] | None = None,
 ) -> Update:
     """Lease up to ``limit`` due jobs; with ``max_attempts``, those that have used them up are failed by the
-    same statement instead (they come back with state ``failed``), so that the cap costs no scan of its own."""
+    same statement instead (they come back with state ``failed``), so that the cap costs no scan of its own.
+    With ``keys`` (a column and a number), the jobs of that many values of the column at most."""
     table: Any = model.__table__  # type: ignore[attr-defined]
-    due = _branch(table, "due", and_(table.c.state == "queued", table.c.next_attempt_at <= now), limit, where)
-    lapsed = _branch(table, "lapsed", and_(table.c.state == "running", table.c.locked_until < now), limit, where)
-    both = union_all(select(due.c.id, due.c.next_attempt_at), select(lapsed.c.id, lapsed.c.next_attempt_at))
-    chosen = both.subquery("either")
+    key = keys[0] if keys is not None else None
+    due = _branch(table, "due", and_(table.c.state == "queued", table.c.next_attempt_at <= now), limit, where, key)
+    lapsed = _branch(table, "lapsed", and_(table.c.state == "running", table.c.locked_until < now), limit, where, key)
+    both = union_all(select(*due.c), select(*lapsed.c)).subquery("either")
+    order = (both.c.next_attempt_at, both.c.id)
+    if keys is None:
+        chosen = select(both.c.id).order_by(*order)
+    else:
+        # The jobs of the first ``keys[1]`` keys in the order their oldest jobs are due.
+        numbered = select(both, func.row_number().over(order_by=order).label("pos")).subquery("numbered")
+        first = func.min(numbered.c.pos).over(partition_by=numbered.c[keys[0]])
+        firsts = select(numbered.c.id, numbered.c.pos, first.label("first")).subquery("firsts")
+        ranked = select(firsts, func.dense_rank().over(order_by=firsts.c.first).label("rank")).subquery("ranked")
+        chosen = select(ranked.c.id).where(ranked.c.rank <= keys[1]).order_by(ranked.c.pos)
     candidates = (
-        select(chosen.c.id)
-        .order_by(chosen.c.next_attempt_at, chosen.c.id)
-        .limit(limit)
+        chosen.limit(limit)
         # Chosen once: as a subquery, PostgreSQL may rescan it for each row it updates, and a rescan skips
         # the rows this statement has just locked and returns the next ones, claiming more than ``limit``.
         .cte("candidates")
@@ -178,19 +191,23 @@ async def claim_ids(
     where: Sequence[ColumnElement[bool]] = (),
     max_attempts: int | None = None,
     in_order_of: str | None = None,
+    keys_per_claim: int | None = None,
 ) -> list[Claimed]:
     """Like ``claim``, but returns ids and attempt numbers only: no stored body is decoded while claiming,
     so one row that cannot be read fails alone instead of failing every claim.
 
     ``in_order_of`` names a column whose jobs run one at a time in id order (see the module's docstring);
-    the caller runs the jobs of one claimed batch that share it one after another, oldest first."""
+    the caller runs the jobs of one claimed batch that share it one after another, oldest first. With it,
+    ``keys_per_claim`` bounds how many of its values one claim takes (those whose oldest jobs are due first),
+    so that a batch larger than the number of busy keys leaves some to another worker."""
     claimable = list(where)
     await _read_in_order(session)
     if in_order_of is not None:
         await _serialize_claims(session, model)
         claimable.append(_not_overtaking(model, in_order_of))
     table: Any = model.__table__  # type: ignore[attr-defined]
-    stmt = _claim_statement(model, now, lease, limit, claimable, max_attempts).returning(
+    keys = (in_order_of, keys_per_claim) if in_order_of is not None and keys_per_claim is not None else None
+    stmt = _claim_statement(model, now, lease, limit, claimable, max_attempts, keys).returning(
         table.c.id, table.c.attempts, table.c.state
     )
     rows = (await session.execute(stmt)).all()

@@ -195,6 +195,7 @@ class Worker:
                 handler.batch_size,
                 max_attempts=handler.max_attempts,
                 in_order_of=getattr(handler, "in_order_of", None),
+                keys_per_claim=getattr(handler, "keys_per_claim", None),
             )
         if not claimed:
             return 0

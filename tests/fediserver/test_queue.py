@@ -148,42 +148,72 @@ async def test_claim__without_in_order_of_a_younger_job_overtakes(db: AsyncEngin
     assert sorted(await _claim_ids(sessions, 5)) == [second, other]
 
 
-async def test_claim__the_inbox_keeps_one_senders_order_across_workers(db: AsyncEngine) -> None:
-    # Given a sender's Create, another sender's Create, then the first sender's Delete of that post
-    sessions = session_factory(db)
-    ordering = getattr(InboxHandler, "in_order_of", None)  # as the worker reads it
+async def _inbound(sessions: async_sessionmaker[AsyncSession], activities: list[tuple[str, str]]) -> list[int]:
+    """Queued inbound activities, (type, sender) each, due in that order; their ids."""
     rows = [
         {
             "activity_id": f"https://r.example/activities/{n}", "activity_type": kind, "actor_uri": actor,
             "key_id": f"{actor}#main-key", "body": {}, "state": "queued", "attempts": 0,
-            "next_attempt_at": T0, "received_at": T0,
+            "next_attempt_at": T0 + timedelta(milliseconds=n), "received_at": T0,
         }
-        for n, (kind, actor) in enumerate(
-            [("Create", "https://r.example/users/a"), ("Create", "https://r.example/users/b"),
-             ("Delete", "https://r.example/users/a")]
-        )
+        for n, (kind, actor) in enumerate(activities)
     ]  # fmt: skip
     async with sessions() as session:
-        create, other, delete = await session.scalars(
-            insert(InboundActivity).returning(InboundActivity.id, sort_by_parameter_order=True), rows
+        ids = list(
+            await session.scalars(
+                insert(InboundActivity).returning(InboundActivity.id, sort_by_parameter_order=True), rows
+            )
         )
         await session.commit()
+    return ids
 
-    async def claim(limit: int) -> list[int]:
-        async with sessions() as session:
-            claimed = await queue.claim_ids(session, InboundActivity, T0, LEASE, limit, in_order_of=ordering)
-        return sorted(job.id for job in claimed)
 
+async def _claim_inbound(sessions: async_sessionmaker[AsyncSession], limit: int) -> list[int]:
+    """A claim as the worker makes it for the inbox handler (its ordering read as the worker reads it)."""
+    async with sessions() as session:
+        claimed = await queue.claim_ids(
+            session,
+            InboundActivity,
+            T0 + timedelta(seconds=1),
+            LEASE,
+            limit,
+            in_order_of=getattr(InboxHandler, "in_order_of", None),
+            keys_per_claim=getattr(InboxHandler, "keys_per_claim", None),
+        )
+    return sorted(job.id for job in claimed)
+
+
+async def test_claim__the_inbox_keeps_one_senders_order_across_workers(db: AsyncEngine) -> None:
+    # Given a sender's Create, another sender's Create, then the first sender's Delete of that post
+    sessions = session_factory(db)
+    a, b = "https://r.example/users/a", "https://r.example/users/b"
+    create, other, delete = await _inbound(sessions, [("Create", a), ("Create", b), ("Delete", a)])
     # When one worker has claimed the two Creates, and another worker claims
-    assert await claim(2) == [create, other]
+    assert await _claim_inbound(sessions, 2) == [create, other]
     # Then the Delete waits while its Create runs (it would have found no post, and the post would stay)
-    assert await claim(5) == []
+    assert await _claim_inbound(sessions, 5) == []
     async with sessions() as session:
         job = await session.get(InboundActivity, create)
         assert job is not None
         queue.finish(job)
         await session.commit()
-    assert await claim(5) == [delete]
+    assert await _claim_inbound(sessions, 5) == [delete]
+
+
+async def test_claim__an_inbox_claim_leaves_senders_to_another_worker(db: AsyncEngine) -> None:
+    # Given more senders than half a batch, each with two activities, interleaved as they arrive
+    sessions = session_factory(db)
+    half = InboxHandler.batch_size // 2
+    senders = [f"https://r.example/users/{n}" for n in range(half + 4)]
+    ids = await _inbound(sessions, [("Create", sender) for _ in range(2) for sender in senders])
+    sender_of = {job: senders[n % len(senders)] for n, job in enumerate(ids)}
+    # When a worker claims a batch, and then another
+    first = await _claim_inbound(sessions, InboxHandler.batch_size)
+    second = await _claim_inbound(sessions, InboxHandler.batch_size)
+    # Then the first took the half batch of senders whose first jobs came first, and the second the rest:
+    # both have work (the first would have taken every sender, and the second none)
+    assert {sender_of[job] for job in first} == set(senders[:half])
+    assert {sender_of[job] for job in second} == set(senders[half:])
 
 
 async def test_claim__in_order_of_claims_a_ready_key_together_and_skips_a_job_waiting_to_retry(

@@ -49,6 +49,9 @@ class InboxHandler:
     # nothing yet, and the post stayed (an Undo and its Follow alike). A sender's younger activity is not
     # claimed while an older one runs (``queue.claim_ids``); within a batch, ``partition`` keeps the order.
     in_order_of = "actor_uri"
+    # Half a batch's worth of senders at most: a claim of 64 from a backlog of 50 senders took every sender,
+    # and a second worker found none free until the batch was done (docs/benchmarks.md).
+    keys_per_claim = batch_size // 2
 
     def __init__(self, fed: Federation) -> None:
         self.fed = fed
