@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, CheckConstraint, Float, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, Boolean, CheckConstraint, Float, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from fediserver.models.base import Base, QueueMixin, claim_index, utcnow
@@ -25,12 +25,19 @@ class InboundActivity(Base, QueueMixin):
     """
 
     __tablename__ = "inbound_activities"
-    __table_args__ = (CheckConstraint(_STATE_CHECK, name="state"), claim_index("inbound_activities"))
+    __table_args__ = (
+        CheckConstraint(_STATE_CHECK, name="state"),
+        claim_index("inbound_activities"),
+        # A sender's jobs by state: a claim asks, for each candidate, whether an older job of its sender is
+        # running (``queue.claim_ids``'s ``in_order_of``). On an index of the sender alone, SQLite read the
+        # sender's whole history of done jobs for each (docs/benchmarks.md).
+        Index("ix_inbound_activities_actor_state", "actor_uri", "state", "id"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     activity_id: Mapped[str] = mapped_column(String(2048), unique=True)
     activity_type: Mapped[str] = mapped_column(String(64))
-    actor_uri: Mapped[str] = mapped_column(String(2048), index=True)
+    actor_uri: Mapped[str] = mapped_column(String(2048))
     key_id: Mapped[str] = mapped_column(String(2048))
     recipient_actor_id: Mapped[int | None] = mapped_column(
         ForeignKey("local_actors.id", ondelete="CASCADE"), default=None

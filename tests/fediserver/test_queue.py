@@ -168,7 +168,9 @@ async def _inbound(sessions: async_sessionmaker[AsyncSession], activities: list[
     return ids
 
 
-async def _claim_inbound(sessions: async_sessionmaker[AsyncSession], limit: int) -> list[int]:
+async def _claim_inbound(
+    sessions: async_sessionmaker[AsyncSession], limit: int, keys_per_claim: int | None = None
+) -> list[int]:
     """A claim as the worker makes it for the inbox handler (its ordering read as the worker reads it)."""
     async with sessions() as session:
         claimed = await queue.claim_ids(
@@ -178,7 +180,7 @@ async def _claim_inbound(sessions: async_sessionmaker[AsyncSession], limit: int)
             LEASE,
             limit,
             in_order_of=getattr(InboxHandler, "in_order_of", None),
-            keys_per_claim=getattr(InboxHandler, "keys_per_claim", None),
+            keys_per_claim=keys_per_claim,
         )
     return sorted(job.id for job in claimed)
 
@@ -200,7 +202,7 @@ async def test_claim__the_inbox_keeps_one_senders_order_across_workers(db: Async
     assert await _claim_inbound(sessions, 5) == [delete]
 
 
-async def test_claim__an_inbox_claim_leaves_senders_to_another_worker(db: AsyncEngine) -> None:
+async def test_claim__keys_per_claim_leaves_senders_to_another_worker(db: AsyncEngine) -> None:
     # Given more senders than half a batch, each with two activities, interleaved as they arrive
     sessions = session_factory(db)
     half = InboxHandler.batch_size // 2
@@ -208,8 +210,8 @@ async def test_claim__an_inbox_claim_leaves_senders_to_another_worker(db: AsyncE
     ids = await _inbound(sessions, [("Create", sender) for _ in range(2) for sender in senders])
     sender_of = {job: senders[n % len(senders)] for n, job in enumerate(ids)}
     # When a worker claims a batch, and then another
-    first = await _claim_inbound(sessions, InboxHandler.batch_size)
-    second = await _claim_inbound(sessions, InboxHandler.batch_size)
+    first = await _claim_inbound(sessions, InboxHandler.batch_size, half)
+    second = await _claim_inbound(sessions, InboxHandler.batch_size, half)
     # Then the first took the half batch of senders whose first jobs came first, and the second the rest:
     # both have work (the first would have taken every sender, and the second none)
     assert {sender_of[job] for job in first} == set(senders[:half])
