@@ -140,29 +140,28 @@ def _not_overtaking(model: type[QueueMixin], column: str) -> ColumnElement[bool]
     return ~exists().where(older.c[column] == table.c[column], older.c.id < table.c.id, older.c.state == "running")
 
 
-async def _serialize_claims(session: AsyncSession, model: type[QueueMixin]) -> None:
-    """On PostgreSQL, claims of ``model`` take turns (a transaction-level advisory lock): a concurrent claim
-    would not yet see the other's rows as ``running`` and could take a younger job of the same key. SQLite
-    has a single writer, so its claims take turns already."""
+# PostgreSQL plans the claim's transaction without bitmap or sequential scans of the queue table. Without
+# statistics, or with statistics of a quieter hour (a new instance's tables; a backlog that grew faster than
+# autovacuum looks), the planner guessed a dozen due jobs and read every one of them, through a bitmap or the
+# whole table, to sort them: 100 ms a claim at 100,000 queued (docs/benchmarks.md). ``claim_index`` read in
+# its order is then the only plan left, whatever the statistics say.
+_IN_ORDER = "set_config('enable_bitmapscan', 'off', true), set_config('enable_seqscan', 'off', true)"
+
+
+async def _begin_claim(session: AsyncSession, model: type[QueueMixin], *, in_turn: bool) -> None:
+    """On PostgreSQL, one statement before the claim: its plan settings (``_IN_ORDER``) and, ``in_turn``,
+    a transaction-level advisory lock so that claims of ``model`` take turns (a concurrent claim would not
+    yet see the other's rows as ``running`` and could take a younger job of the same key). SQLite needs
+    neither: it keeps no statistics to mislead, and its single writer makes claims take turns already."""
     bind = session.bind
     if bind is None or bind.dialect.name != "postgresql":
         return
+    if not in_turn:
+        await session.execute(text(f"SELECT {_IN_ORDER}"))
+        return
     table: Any = model.__table__  # type: ignore[attr-defined]
     key = zlib.crc32(f"fediserver.claim.{table.name}".encode())
-    await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
-
-
-async def _read_in_order(session: AsyncSession) -> None:
-    """On PostgreSQL, the claim's transaction plans without bitmap or sequential scans of the queue table.
-    Without statistics, or with statistics of a quieter hour (a new instance's tables; a backlog that grew
-    faster than autovacuum looks), the planner guessed a dozen due jobs and read every one of them, through
-    a bitmap or the whole table, to sort them: 100 ms a claim at 100,000 queued (docs/benchmarks.md).
-    ``claim_index`` read in its order is then the only plan left, whatever the statistics say."""
-    bind = session.bind
-    if bind is not None and bind.dialect.name == "postgresql":
-        await session.execute(
-            text("SELECT set_config('enable_bitmapscan', 'off', true), set_config('enable_seqscan', 'off', true)")
-        )
+    await session.execute(text(f"SELECT {_IN_ORDER}, pg_advisory_xact_lock(:key)"), {"key": key})
 
 
 async def claim(
@@ -175,7 +174,7 @@ async def claim(
     max_attempts: int | None = None,
 ) -> Sequence[J]:
     """Lease up to ``limit`` due jobs (matching ``where``, if given) to the caller; committed."""
-    await _read_in_order(session)
+    await _begin_claim(session, model, in_turn=False)
     stmt = _claim_statement(model, now, lease, limit, where, max_attempts).returning(model)
     jobs = [job for job in (await session.scalars(stmt)).all() if job.state == "running"]
     await session.commit()
@@ -201,9 +200,8 @@ async def claim_ids(
     ``keys_per_claim`` bounds how many of its values one claim takes (those whose oldest jobs are due first),
     so that a batch larger than the number of busy keys leaves some to another worker."""
     claimable = list(where)
-    await _read_in_order(session)
+    await _begin_claim(session, model, in_turn=in_order_of is not None)
     if in_order_of is not None:
-        await _serialize_claims(session, model)
         claimable.append(_not_overtaking(model, in_order_of))
     table: Any = model.__table__  # type: ignore[attr-defined]
     keys = (in_order_of, keys_per_claim) if in_order_of is not None and keys_per_claim is not None else None
