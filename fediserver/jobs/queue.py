@@ -28,6 +28,7 @@ from sqlalchemy import (
     ColumnElement,
     Update,
     and_,
+    bindparam,
     case,
     exists,
     func,
@@ -75,10 +76,13 @@ def _branch(
     )
 
 
+def _claim_values(now: datetime, lease: timedelta) -> dict[str, datetime]:
+    """The parameters of a statement from ``_claim_statement``."""
+    return {"claim_now": now, "claim_leased_until": now + lease}
+
+
 def _claim_statement(
     model: type[QueueMixin],
-    now: datetime,
-    lease: timedelta,
     limit: int,
     where: Sequence[ColumnElement[bool]],
     max_attempts: int | None,
@@ -86,8 +90,10 @@ def _claim_statement(
 ) -> Update:
     """Lease up to ``limit`` due jobs; with ``max_attempts``, those that have used them up are failed by the
     same statement instead (they come back with state ``failed``), so that the cap costs no scan of its own.
-    With ``keys`` (a column and a number), the jobs of that many values of the column at most."""
+    With ``keys`` (a column and a number), the jobs of that many values of the column at most. The time and
+    the lease are parameters (``_claim_values``), so that one statement serves every claim of a kind."""
     table: Any = model.__table__  # type: ignore[attr-defined]
+    now = bindparam("claim_now", type_=table.c.next_attempt_at.type)
     key = keys[0] if keys is not None else None
     due = _branch(table, "due", and_(table.c.state == "queued", table.c.next_attempt_at <= now), limit, where, key)
     lapsed = _branch(table, "lapsed", and_(table.c.state == "running", table.c.locked_until < now), limit, where, key)
@@ -109,7 +115,7 @@ def _claim_statement(
         .cte("candidates")
         .prefix_with("MATERIALIZED", dialect="postgresql")
     )
-    leased_until = literal(now + lease, type_=table.c.locked_until.type)
+    leased_until = bindparam("claim_leased_until", type_=table.c.locked_until.type)
     values: dict[str, Any] = {"state": "running", "attempts": table.c.attempts + 1, "locked_until": leased_until}
     if max_attempts is not None:
         spent = table.c.attempts >= max_attempts
@@ -146,6 +152,8 @@ def _not_overtaking(model: type[QueueMixin], column: str) -> ColumnElement[bool]
 # whole table, to sort them: 100 ms a claim at 100,000 queued (docs/benchmarks.md). ``claim_index`` read in
 # its order is then the only plan left, whatever the statistics say.
 _IN_ORDER = "set_config('enable_bitmapscan', 'off', true), set_config('enable_seqscan', 'off', true)"
+_PLAN = text(f"SELECT {_IN_ORDER}")
+_PLAN_IN_TURN = text(f"SELECT {_IN_ORDER}, pg_advisory_xact_lock(:key)")
 
 
 async def _begin_claim(session: AsyncSession, model: type[QueueMixin], *, in_turn: bool) -> None:
@@ -157,11 +165,11 @@ async def _begin_claim(session: AsyncSession, model: type[QueueMixin], *, in_tur
     if bind is None or bind.dialect.name != "postgresql":
         return
     if not in_turn:
-        await session.execute(text(f"SELECT {_IN_ORDER}"))
+        await session.execute(_PLAN)
         return
     table: Any = model.__table__  # type: ignore[attr-defined]
     key = zlib.crc32(f"fediserver.claim.{table.name}".encode())
-    await session.execute(text(f"SELECT {_IN_ORDER}, pg_advisory_xact_lock(:key)"), {"key": key})
+    await session.execute(_PLAN_IN_TURN, {"key": key})
 
 
 async def claim(
@@ -175,8 +183,8 @@ async def claim(
 ) -> Sequence[J]:
     """Lease up to ``limit`` due jobs (matching ``where``, if given) to the caller; committed."""
     await _begin_claim(session, model, in_turn=False)
-    stmt = _claim_statement(model, now, lease, limit, where, max_attempts).returning(model)
-    jobs = [job for job in (await session.scalars(stmt)).all() if job.state == "running"]
+    stmt = _claim_statement(model, limit, where, max_attempts).returning(model)
+    jobs = [job for job in (await session.scalars(stmt, _claim_values(now, lease))).all() if job.state == "running"]
     await session.commit()
     return jobs
 
@@ -199,19 +207,51 @@ async def claim_ids(
     the caller runs the jobs of one claimed batch that share it one after another, oldest first. With it,
     ``keys_per_claim`` bounds how many of its values one claim takes (those whose oldest jobs are due first),
     so that a batch larger than the number of busy keys leaves some to another worker."""
-    claimable = list(where)
     await _begin_claim(session, model, in_turn=in_order_of is not None)
+    if where:
+        stmt = _ids_claim(model, limit, tuple(where), max_attempts, in_order_of, keys_per_claim)
+    else:
+        stmt = _cached_ids_claim(model, limit, max_attempts, in_order_of, keys_per_claim)
+    rows = (await session.execute(stmt, _claim_values(now, lease))).all()
+    claimed = [Claimed(id=row.id, attempts=row.attempts) for row in rows if row.state == "running"]
+    await session.commit()
+    return claimed
+
+
+def _ids_claim(
+    model: type[QueueMixin],
+    limit: int,
+    where: tuple[ColumnElement[bool], ...],
+    max_attempts: int | None,
+    in_order_of: str | None,
+    keys_per_claim: int | None,
+) -> Update:
+    """``claim_ids``'s statement, returning ids, attempts and states."""
+    claimable = list(where)
     if in_order_of is not None:
         claimable.append(_not_overtaking(model, in_order_of))
     table: Any = model.__table__  # type: ignore[attr-defined]
     keys = (in_order_of, keys_per_claim) if in_order_of is not None and keys_per_claim is not None else None
-    stmt = _claim_statement(model, now, lease, limit, claimable, max_attempts, keys).returning(
+    return _claim_statement(model, limit, claimable, max_attempts, keys).returning(
         table.c.id, table.c.attempts, table.c.state
     )
-    rows = (await session.execute(stmt)).all()
-    claimed = [Claimed(id=row.id, attempts=row.attempts) for row in rows if row.state == "running"]
-    await session.commit()
-    return claimed
+
+
+# Kinds of claim seen so far: a handful per process (one per queue a worker serves).
+_IDS_CLAIMS: dict[tuple[str, int, int | None, str | None, int | None], Update] = {}
+
+
+def _cached_ids_claim(
+    model: type[QueueMixin], limit: int, max_attempts: int | None, in_order_of: str | None, keys_per_claim: int | None
+) -> Update:
+    """``_ids_claim`` without extra conditions, built once per kind of claim: a worker claims from each of its
+    queues every pass, and building the statement cost more Python than running it (2.1 ms for the inbox's,
+    a third of a PostgreSQL inbox worker's time, docs/benchmarks.md)."""
+    kind = (model.__table__.name, limit, max_attempts, in_order_of, keys_per_claim)  # type: ignore[attr-defined]
+    statement = _IDS_CLAIMS.get(kind)
+    if statement is None:
+        statement = _IDS_CLAIMS[kind] = _ids_claim(model, limit, (), max_attempts, in_order_of, keys_per_claim)
+    return statement
 
 
 async def settle(

@@ -105,6 +105,27 @@ async def test_claim__takes_back_a_job_whose_lease_expired(db: AsyncEngine) -> N
     assert (await _job(sessions, job_id)).attempts == 2
 
 
+async def test_claim_ids__each_claim_has_its_own_time_and_lease(db: AsyncEngine) -> None:
+    # claim_ids builds its statement once per kind of claim: the time and the lease are that statement's
+    # parameters, not values of the first claim kept in it.
+    sessions = session_factory(db)
+    due = T0 + timedelta(minutes=1)
+    [job_id] = await _add_jobs(sessions, 1, due=due)
+    async with sessions() as session:
+        assert await queue.claim_ids(session, DeliveryJob, T0, LEASE, 4) == []
+    async with sessions() as session:
+        first = await queue.claim_ids(session, DeliveryJob, due, LEASE, 4)
+    assert [(c.id, c.attempts) for c in first] == [(job_id, 1)]
+    assert (await _job(sessions, job_id)).locked_until == due + LEASE
+    async with sessions() as session:
+        assert await queue.claim_ids(session, DeliveryJob, due + LEASE, timedelta(hours=1), 4) == []
+    lapsed = due + LEASE + timedelta(seconds=1)
+    async with sessions() as session:
+        again = await queue.claim_ids(session, DeliveryJob, lapsed, timedelta(hours=1), 4)
+    assert [(c.id, c.attempts) for c in again] == [(job_id, 2)]
+    assert (await _job(sessions, job_id)).locked_until == lapsed + timedelta(hours=1)
+
+
 async def _same_inbox(sessions: async_sessionmaker[AsyncSession], ids: list[int], inbox: str) -> None:
     async with sessions() as session:
         for job_id in ids:

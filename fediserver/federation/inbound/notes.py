@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
+from sqlalchemy.orm.attributes import set_committed_value
 
 import activitypub as ap
 from fediserver.domain import streams
@@ -82,7 +83,12 @@ async def _store(ctx: Inbound, doc: dict[str, Any], author: RemoteActor) -> tupl
         raise ap.InvalidObject(f"{existing.uri} belongs to {existing.attributed_to}")
     note = note_to_model(doc, author, existing)
     if existing is None:
-        note.attachments = attachments_to_models(doc)
+        attachments = attachments_to_models(doc)
+        if attachments:
+            note.attachments = attachments
+        else:
+            # Empty, set as if loaded: the collection's events for an empty list were a fifth of storing a post.
+            set_committed_value(note, "attachments", [])
         # With its id known, a new note waits for the next flush, with the rest of the batch's notes.
         reserved = await reserve_id(ctx.session, Note)
         ctx.session.add(note)
