@@ -115,8 +115,7 @@ async def run_batched(
                             await asyncio.sleep(0)
                         failed_at = None
                         position += 1
-                    if outcomes:
-                        await session.execute(update(handler.model), outcomes)
+                    await _record(session, handler.model, outcomes)
                     await session.commit()
         except asyncio.CancelledError:
             raise
@@ -171,6 +170,26 @@ async def _run_one(
     changes = {key: state.dict[key] for key in state.committed_state if key in columns}
     session.expunge(job)
     return {"id": claimed.id, **changes}
+
+
+async def _record(session: AsyncSession, model: Any, outcomes: list[dict[str, Any]]) -> None:
+    """Write the jobs' outcomes: one UPDATE per set of equal changes (a batch's jobs are mostly all ``done``
+    alike), by id; changes that cannot be compared (a JSON value) go through the ORM's UPDATE by primary key.
+    That bulk path handled each row in Python: a twelfth of a PostgreSQL inbox worker's time."""
+    alike: dict[tuple[tuple[str, Any], ...], list[int]] = {}
+    others: list[dict[str, Any]] = []
+    for outcome in outcomes:
+        changes = tuple(sorted((key, value) for key, value in outcome.items() if key != "id"))
+        try:
+            alike.setdefault(changes, []).append(outcome["id"])
+        except TypeError:  # unhashable
+            others.append(outcome)
+    for changes, ids in alike.items():
+        await session.execute(
+            update(model).where(model.id.in_(ids)).values(dict(changes)).execution_options(synchronize_session=False)
+        )
+    if others:
+        await session.execute(update(model), others)
 
 
 @functools.cache

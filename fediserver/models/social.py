@@ -21,6 +21,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -52,15 +53,24 @@ class Note(Base):
     __table_args__ = (
         CheckConstraint("visibility IN ('public', 'unlisted', 'followers', 'direct')", name="visibility"),
         # An account's posts newest first (account timelines, the home timeline's followed authors).
+        # Also every look-up by author: no index of its own (migration 0032).
         Index("ix_notes_author_published", "attributed_to", "published_at"),
+        # Only rows with a value (most posts are remote and reply to nothing); queries compare with a value.
+        *(
+            Index(
+                f"ix_notes_{column}",
+                column,
+                sqlite_where=text(f"{column} IS NOT NULL"),
+                postgresql_where=text(f"{column} IS NOT NULL"),
+            )
+            for column in ("local_actor_id", "in_reply_to_uri")
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     uri: Mapped[str] = mapped_column(String(2048), unique=True)
-    local_actor_id: Mapped[int | None] = mapped_column(
-        ForeignKey("local_actors.id", ondelete="CASCADE"), index=True, default=None
-    )
-    attributed_to: Mapped[str] = mapped_column(String(2048), index=True)
+    local_actor_id: Mapped[int | None] = mapped_column(ForeignKey("local_actors.id", ondelete="CASCADE"), default=None)
+    attributed_to: Mapped[str] = mapped_column(String(2048))
     url: Mapped[str | None] = mapped_column(String(2048), default=None)
     content: Mapped[str] = mapped_column(Text, default="")
     source_text: Mapped[str | None] = mapped_column(Text, default=None)
@@ -69,7 +79,7 @@ class Note(Base):
     visibility: Mapped[str] = mapped_column(String(16), default="public")
     to: Mapped[list[str]] = mapped_column(JSON, default=list)
     cc: Mapped[list[str]] = mapped_column(JSON, default=list)
-    in_reply_to_uri: Mapped[str | None] = mapped_column(String(2048), index=True, default=None)
+    in_reply_to_uri: Mapped[str | None] = mapped_column(String(2048), default=None)
     # The remote document as received, kept for the record and never shown: left out of every load (a
     # timeline page would decode forty of them), and reading it without ``undefer`` raises.
     raw: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None, deferred=True, deferred_raiseload=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import delete, func, select, text, update
+from sqlalchemy import delete, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from fediserver import migrate
@@ -104,6 +104,28 @@ async def test_counters__equal_a_recount_after_each_insert_delete_and_state_chan
     assert len(steps) == 8
 
 
+async def test_counters__count_each_post_of_one_multi_row_insert(db: AsyncEngine) -> None:
+    # PostgreSQL counts a statement's inserted notes together (migration 0032): authors with and without a
+    # row already, several posts of one author out of time order, and a post inserted already deleted.
+    def row(n: int, author: str, minutes: int, deleted: bool = False) -> dict[str, object]:
+        note = _note(n, author, minutes)
+        return {
+            "uri": note.uri, "attributed_to": author, "content": note.content, "to": [], "cc": [],
+            "published_at": note.published_at, "deleted_at": T0 if deleted else None,
+        }  # fmt: skip
+
+    async with session_factory(db)() as session:
+        session.add(_note(0, ALICE, 10))
+        await session.flush()
+        rows = [row(1, ALICE, 4), row(2, BOB, 7), row(3, ALICE, 12), row(4, BOB, 6), row(5, CAROL, 30, deleted=True)]
+        await session.execute(insert(Note).values(rows))
+        assert await _stored(session) == await _recounted(session)
+        assert (await _stored(session)) == {
+            ALICE: (3, 0, 0, T0 + timedelta(minutes=12)),
+            BOB: (2, 0, 0, T0 + timedelta(minutes=7)),
+        }
+
+
 async def test_counters__are_kept_by_triggers_at_head(db: AsyncEngine) -> None:
     """A later SQLite batch migration rebuilding ``notes`` or ``follows`` would drop them silently."""
     async with db.connect() as conn:
@@ -115,6 +137,7 @@ async def test_counters__are_kept_by_triggers_at_head(db: AsyncEngine) -> None:
     assert {n.rsplit("_", 1)[0] if db.dialect.name == "sqlite" else n for n in names} >= {
         "account_stats_notes",
         "account_stats_follows",
+        *(["account_stats_notes_inserted"] if db.dialect.name == "postgresql" else []),
     }
 
 
