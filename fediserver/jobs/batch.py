@@ -173,13 +173,30 @@ async def _run_one(
 
 
 async def _record(session: AsyncSession, model: Any, outcomes: list[dict[str, Any]]) -> None:
-    """Write the jobs' outcomes by id: one UPDATE run for each set of changed columns (a batch's jobs mostly
-    change the same ones), through Core. The ORM's UPDATE by primary key handled each row in Python: a twelfth
-    of a PostgreSQL inbox worker's time."""
+    """Write the jobs' outcomes by id, through Core: jobs with equal changes (a batch's jobs mostly end alike)
+    in one ``UPDATE ... WHERE id IN``, the others in one run of an UPDATE per set of changed columns. The ORM's
+    UPDATE by primary key handled each row in Python, and a run of an UPDATE per row still cost a twelfth of
+    a PostgreSQL inbox worker's time (docs/benchmarks.md)."""
     table = model.__table__
+    alike: dict[tuple[tuple[str, Any], ...], list[dict[str, Any]]] = {}
     by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     for outcome in outcomes:
-        by_columns.setdefault(tuple(sorted(key for key in outcome if key != "id")), []).append(outcome)
+        changes = tuple(sorted((key, value) for key, value in outcome.items() if key != "id"))
+        try:
+            alike.setdefault(changes, []).append(outcome)
+        except TypeError:  # a value that cannot be compared (JSON)
+            by_columns.setdefault(tuple(key for key, _ in changes), []).append(outcome)
+    for changes, group in alike.items():
+        if len(group) > 1:
+            ids = [outcome["id"] for outcome in group]
+            await session.execute(
+                update(model)
+                .where(model.id.in_(ids))
+                .values(dict(changes))
+                .execution_options(synchronize_session=False)
+            )
+        else:
+            by_columns.setdefault(tuple(key for key, _ in changes), []).extend(group)
     for columns, group in by_columns.items():
         if not all(column in table.c for column in columns):  # an attribute named unlike its column
             await session.execute(update(model), group)

@@ -175,6 +175,52 @@ async def test_batched__a_job_that_breaks_the_commit_fails_alone(db: AsyncEngine
     assert await _effects(sessions) == {f"job-{i}": 1 for i in ids[:3]}
 
 
+class _Ending(_Handler):
+    """Ends each job with the changes ``ending`` gives it (besides ``done``)."""
+
+    def __init__(self, ending: Any) -> None:
+        super().__init__()
+        self.ending = ending
+
+    async def handle(self, session: AsyncSession, job: Any) -> None:
+        await super().handle(session, job)
+        for key, value in self.ending(job).items():
+            setattr(job, key, value)
+
+
+async def test_batched__outcomes_alike_take_one_update_and_the_others_each_their_own(db: AsyncEngine) -> None:
+    # Equal changes (four jobs), changes of their own (two processed_at), one that cannot be compared (a JSON
+    # body): each job's row gets exactly its own outcome.
+    sessions = session_factory(db)
+    ids = await _add(sessions, 7)
+    late = {ids[4]: T0 + timedelta(seconds=4), ids[5]: T0 + timedelta(seconds=5)}
+
+    def ending(job: Any) -> dict[str, Any]:
+        if job.id == ids[6]:
+            return {"body": {"kept": [job.id]}, "processed_at": T0}
+        return {"processed_at": late.get(job.id, T0)}
+
+    updates: list[tuple[str, int]] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, parameters: Any, _context: Any, many: bool) -> None:
+        if statement.lstrip().upper().startswith("UPDATE INBOUND_ACTIVITIES SET") and "attempts" not in statement:
+            updates.append((" IN " in statement.split(" WHERE ")[1], len(parameters) if many else 1))
+
+    event.listen(db.sync_engine, "before_cursor_execute", record)
+    worker = Worker(sessions, [_Ending(ending)], lease=LEASE, clock=lambda: T0)
+    assert await worker.run_once() == 7
+    async with sessions() as session:
+        rows = {
+            row.id: (row.state, row.locked_until, row.processed_at, row.body)
+            for row in await session.scalars(select(InboundActivity))
+        }
+    for job_id in ids:
+        body = {"kept": [job_id]} if job_id == ids[6] else {}
+        assert rows[job_id] == ("done", None, late.get(job_id, T0), body)
+    # One UPDATE ... IN for the four alike; a run of two for those with a time of their own; one for the body.
+    assert sorted(updates) == [(False, 1), (False, 2), (True, 1)], updates
+
+
 class _WaitingWriter(_Handler):
     """On its first job, starts another writer of the process that waits at the write gate."""
 

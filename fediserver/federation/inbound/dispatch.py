@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 import activitypub as ap
 from fediserver.domain import streams
+from fediserver.domain.memo import cached
 from fediserver.federation.context import Federation
 from fediserver.federation.inbound.context import Inbound, preload_senders, sender
 from fediserver.federation.inbound.follows import on_accept, on_follow, on_reject
@@ -103,4 +104,6 @@ class InboxHandler:
                 self.documents.pop(job.id, None)
                 raise
             self.documents.pop(job.id, None)
-        job.processed_at = utcnow()
+        # The transaction's time, as PostgreSQL's now(): a batch's jobs then end alike and their outcomes take
+        # one UPDATE (``jobs.batch``).
+        job.processed_at = cached(session, "transaction").setdefault("now", utcnow())
