@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 import weakref
 from collections.abc import AsyncIterator
 from typing import Any
 
 from sqlalchemy import Connection, Engine, event, make_url, text
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import Session, SessionTransaction
 from sqlalchemy.pool import ConnectionPoolEntry
@@ -17,6 +19,13 @@ from fediserver import sqlite_driver
 from fediserver.config import Settings
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+# A PostgreSQL connection that waited in the pool this long is tested before it is handed out: a restart of
+# the server, or a proxy's idle timeout, closes connections the pool still holds. Connections in use are
+# not: SQLAlchemy's ``pool_pre_ping`` tested every checkout with three statements (BEGIN, an empty query,
+# ROLLBACK), a twelfth of a busy inbox worker's time (docs/benchmarks.md). A connection that breaks within
+# this time fails its next statement once, and the pool then replaces every connection older than it.
+PING_AFTER_IDLE_SECONDS = 5.0
+IDLE_SINCE = "fediserver.idle_since"
 WRITE_LOCKED = "fediserver.db.write_locked"
 
 
@@ -33,10 +42,13 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None
         cursor.close()
 
 
-def make_engine(url: str, *, echo: bool = False, pool_size: int = 20) -> AsyncEngine:
+def make_engine(
+    url: str, *, echo: bool = False, pool_size: int = 20, ping_after_idle: float = PING_AFTER_IDLE_SECONDS
+) -> AsyncEngine:
     """An async engine for a ``sqlite+aiosqlite`` or ``postgresql+asyncpg`` URL, keeping up to ``pool_size``
     connections (``database.pool_size``; the pool's default of 5 made the worker's lanes open and close a
-    PostgreSQL connection for most transactions)."""
+    PostgreSQL connection for most transactions). On PostgreSQL a connection idle in the pool for
+    ``ping_after_idle`` seconds or more is tested before use (``PING_AFTER_IDLE_SECONDS``)."""
     if url.startswith("sqlite"):
         # An in-memory database is one connection (SQLAlchemy's StaticPool), with no size to set.
         sized = {} if make_url(url).database in (None, "", ":memory:") else {"pool_size": pool_size}
@@ -49,7 +61,31 @@ def make_engine(url: str, *, echo: bool = False, pool_size: int = 20) -> AsyncEn
         )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
-    return create_async_engine(url, echo=echo, pool_pre_ping=True, pool_size=pool_size)
+    engine = create_async_engine(url, echo=echo, pool_size=pool_size)
+    _test_idle_connections(engine, ping_after_idle)
+    return engine
+
+
+def _test_idle_connections(engine: AsyncEngine, idle_seconds: float) -> None:
+    """Ping a pooled connection at checkout when it has been idle ``idle_seconds``; a connection that does not
+    answer is replaced (the pool's ``DisconnectionError`` protocol: it retries with a new one)."""
+    dialect = engine.dialect
+
+    def idle_from_now(_dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
+        record.info[IDLE_SINCE] = time.monotonic()
+
+    def checkout(dbapi_connection: Any, record: ConnectionPoolEntry, _proxy: Any) -> None:
+        if time.monotonic() - record.info.get(IDLE_SINCE, 0.0) < idle_seconds:
+            return
+        try:
+            dialect.do_ping(dbapi_connection)
+        except dialect.loaded_dbapi.Error as exc:
+            raise DisconnectionError(f"a pooled connection did not answer: {exc}") from exc
+
+    pool = engine.sync_engine.pool
+    event.listen(pool, "connect", idle_from_now)
+    event.listen(pool, "checkin", idle_from_now)
+    event.listen(pool, "checkout", checkout)
 
 
 def engine_from_settings(settings: Settings) -> AsyncEngine:

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select, text
-from sqlalchemy.exc import IntegrityError, StatementError
+from sqlalchemy.exc import DBAPIError, IntegrityError, StatementError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from activitypub import PUBLIC
 from fediserver import accounts
+from fediserver.db import make_engine
 from fediserver.domain.posts import addressing
 from fediserver.models import DeliveryJob, LocalActor, Note
 
@@ -114,3 +116,76 @@ async def test_pool__keeps_as_many_connections_as_configured(database_url: str, 
     finally:
         await engine.dispose()
     assert (len(opened) == 12) is kept, len(opened)
+
+
+async def _terminate(database_url: str, pid: int) -> None:
+    """End PostgreSQL backend ``pid`` from another connection, as a server restart would, and wait for it."""
+    other = make_engine(database_url, pool_size=1)
+    try:
+        async with other.connect() as conn:
+            await conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+            for _ in range(200):
+                alive = "SELECT count(*) FROM pg_stat_activity WHERE pid = :pid"
+                if not await conn.scalar(text(alive), {"pid": pid}):
+                    return
+                await asyncio.sleep(0.01)
+        raise AssertionError(f"backend {pid} still runs")
+    finally:
+        await other.dispose()
+
+
+async def _dead_pooled_connection(database_url: str, ping_after_idle: float) -> AsyncEngine:
+    """An engine whose one pooled connection's server process has ended."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("the idle test is PostgreSQL's")
+    engine = make_engine(database_url, pool_size=1, ping_after_idle=ping_after_idle)
+    async with engine.connect() as conn:
+        pid = int(await conn.scalar(text("SELECT pg_backend_pid()")) or 0)
+    await _terminate(database_url, pid)
+    return engine
+
+
+async def test_postgresql_pool__replaces_a_connection_that_died_while_idle(database_url: str) -> None:
+    engine = await _dead_pooled_connection(database_url, ping_after_idle=0.0)
+    try:
+        async with engine.connect() as conn:
+            assert await conn.scalar(text("SELECT 1")) == 1
+    finally:
+        await engine.dispose()
+
+
+async def test_postgresql_pool__a_dead_connection_not_yet_idle_long_fails_its_next_statement_once(
+    database_url: str,
+) -> None:
+    engine = await _dead_pooled_connection(database_url, ping_after_idle=3600.0)
+    try:
+        with pytest.raises(DBAPIError):
+            async with engine.connect() as conn:
+                await conn.scalar(text("SELECT 1"))
+        async with engine.connect() as conn:
+            assert await conn.scalar(text("SELECT 1")) == 1
+    finally:
+        await engine.dispose()
+
+
+async def test_postgresql_pool__connections_in_use_are_not_pinged(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if not database_url.startswith("postgresql"):
+        pytest.skip("the idle test is PostgreSQL's")
+    engine = make_engine(database_url, pool_size=1)
+    pings: list[object] = []
+    ping = engine.dialect.do_ping
+
+    def counted(connection: Any) -> bool:
+        pings.append(connection)
+        return ping(connection)
+
+    monkeypatch.setattr(engine.dialect, "do_ping", counted)
+    try:
+        for _ in range(5):
+            async with engine.connect() as conn:
+                assert await conn.scalar(text("SELECT 1")) == 1
+        assert pings == []
+    finally:
+        await engine.dispose()

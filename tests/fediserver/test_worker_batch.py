@@ -200,7 +200,7 @@ async def test_batched__outcomes_alike_take_one_update_and_the_others_each_their
             return {"body": {"kept": [job.id]}, "processed_at": T0}
         return {"processed_at": late.get(job.id, T0)}
 
-    updates: list[tuple[str, int]] = []
+    updates: list[tuple[bool, int]] = []
 
     def record(_conn: Any, _cursor: Any, statement: str, parameters: Any, _context: Any, many: bool) -> None:
         if statement.lstrip().upper().startswith("UPDATE INBOUND_ACTIVITIES SET") and "attempts" not in statement:
