@@ -187,22 +187,28 @@ async def _record(session: AsyncSession, model: Any, outcomes: list[dict[str, An
         except TypeError:  # a value that cannot be compared (JSON)
             by_columns.setdefault(tuple(key for key, _ in changes), []).append(outcome)
     for changes, group in alike.items():
-        if len(group) > 1:
-            ids = [outcome["id"] for outcome in group]
-            await session.execute(
-                update(model)
-                .where(model.id.in_(ids))
-                .values(dict(changes))
-                .execution_options(synchronize_session=False)
-            )
+        columns = tuple(key for key, _ in changes)
+        if len(group) > 1 and all(column in table.c for column in columns):
+            values = {f"outcome_{key}": value for key, value in changes}
+            await session.execute(_outcomes_update(table, columns), {"outcome_ids": [o["id"] for o in group], **values})
         else:
-            by_columns.setdefault(tuple(key for key, _ in changes), []).extend(group)
+            by_columns.setdefault(columns, []).extend(group)
     for columns, group in by_columns.items():
         if not all(column in table.c for column in columns):  # an attribute named unlike its column
             await session.execute(update(model), group)
             continue
         rows = [{f"outcome_{key}": value for key, value in outcome.items()} for outcome in group]
         await session.execute(_outcome_update(table, columns), rows)
+
+
+@functools.cache
+def _outcomes_update(table: Table, columns: tuple[str, ...]) -> Update:
+    """``UPDATE table SET columns... WHERE id IN ...``: the same values for every id in ``outcome_ids``."""
+    return (
+        update(table)
+        .where(table.c.id.in_(bindparam("outcome_ids", expanding=True)))
+        .values({column: bindparam(f"outcome_{column}") for column in columns})
+    )
 
 
 @functools.cache

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
@@ -20,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import select
+from sqlalchemy import Select, bindparam, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -241,7 +242,7 @@ class Worker:
         model: Any = handler.model
         try:
             async with self.sessions() as session:
-                rows = await session.scalars(select(model).where(model.id.in_([job.id for job in claimed])))
+                rows = await session.scalars(_rows_by_id(model), {"ids": [job.id for job in claimed]})
                 return {row.id: row for row in rows}
         except Exception:
             log.warning(
@@ -440,6 +441,12 @@ class Worker:
         finally:
             for wait in waits:
                 wait.cancel()
+
+
+@functools.cache
+def _rows_by_id(model: Any) -> Select[Any]:
+    """A queue's rows whose ids are the parameter ``ids``: built once, loaded every pass."""
+    return select(model).where(model.id.in_(bindparam("ids", expanding=True)))
 
 
 def _describe(exc: BaseException) -> str:
