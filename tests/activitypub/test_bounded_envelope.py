@@ -70,6 +70,9 @@ def test_depth__64_levels_and_no_more(depth: int, ok: bool) -> None:
         ('{"a": "\ud800"}', "surrogate"),
         (b'{"c": "\\u003cp\\u003e", "o": {"a": ["\\u0000"]}}', "NUL"),  # Mastodon escapes < and >
         (b'{"' + b"k" * 257 + b'": 1}', "a key longer than 256"),
+        (b'{"' + b'k\\"' * 130 + b'": 1}', "a key longer than 256"),  # escaped quotes inside
+        (b"[" * 65 + b"]" * 65, "deeper than 64"),
+        (b"{" + b",".join(b'"k%d": 1' % i for i in range(1_001)) + b"}", "more than 1000 members"),
         ('{"a": "' + "\u00e9" * 200_001 + '"}', "longer than"),
         (b"\xff\xfe{", "not JSON"),
         (b"{", "not JSON"),
