@@ -190,7 +190,8 @@ async def _record(session: AsyncSession, model: Any, outcomes: list[dict[str, An
         columns = tuple(key for key, _ in changes)
         if len(group) > 1 and all(column in table.c for column in columns):
             values = {f"outcome_{key}": value for key, value in changes}
-            await session.execute(_outcomes_update(table, columns), {"outcome_ids": [o["id"] for o in group], **values})
+            values["outcome_ids"] = [outcome["id"] for outcome in group]
+            await session.execute(_outcome_update(table, columns, many_ids=True), values)
         else:
             by_columns.setdefault(columns, []).extend(group)
     for columns, group in by_columns.items():
@@ -202,24 +203,13 @@ async def _record(session: AsyncSession, model: Any, outcomes: list[dict[str, An
 
 
 @functools.cache
-def _outcomes_update(table: Table, columns: tuple[str, ...]) -> Update:
-    """``UPDATE table SET columns... WHERE id IN ...``: the same values for every id in ``outcome_ids``."""
-    return (
-        update(table)
-        .where(table.c.id.in_(bindparam("outcome_ids", expanding=True)))
-        .values({column: bindparam(f"outcome_{column}") for column in columns})
-    )
-
-
-@functools.cache
-def _outcome_update(table: Table, columns: tuple[str, ...]) -> Update:
-    """``UPDATE table SET columns... WHERE id = ...``, its values as parameters named ``outcome_<column>``
-    (a parameter may not bear the name of a column it sets)."""
-    return (
-        update(table)
-        .where(table.c.id == bindparam("outcome_id"))
-        .values({column: bindparam(f"outcome_{column}") for column in columns})
-    )
+def _outcome_update(table: Table, columns: tuple[str, ...], *, many_ids: bool = False) -> Update:
+    """``UPDATE table SET columns... WHERE id = ...`` (``outcome_id``), or with ``many_ids`` the same values for
+    every id in ``outcome_ids``; the values as parameters named ``outcome_<column>`` (a parameter may not bear
+    the name of a column it sets)."""
+    by_id = table.c.id == bindparam("outcome_id")
+    ids = table.c.id.in_(bindparam("outcome_ids", expanding=True)) if many_ids else by_id
+    return update(table).where(ids).values({column: bindparam(f"outcome_{column}") for column in columns})
 
 
 @functools.cache
