@@ -62,11 +62,11 @@ def make_engine(
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     engine = create_async_engine(url, echo=echo, pool_size=pool_size)
-    _test_idle_connections(engine, ping_after_idle)
+    _ping_idle_connections(engine, ping_after_idle)
     return engine
 
 
-def _test_idle_connections(engine: AsyncEngine, idle_seconds: float) -> None:
+def _ping_idle_connections(engine: AsyncEngine, idle_seconds: float) -> None:
     """Ping a pooled connection at checkout when it has been idle ``idle_seconds``; a connection that does not
     answer is replaced (the pool's ``DisconnectionError`` protocol: it retries with a new one)."""
     dialect = engine.dialect
