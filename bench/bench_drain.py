@@ -90,7 +90,12 @@ async def run_drain(instance: Instance, handlers_for: Any, workers: int, stateme
         if statements is not None:
             event.listen(engine.sync_engine, "before_cursor_execute", _recorder(statements))
         fed = Federation(settings=settings, urls=Urls.from_settings(settings), http=None)  # type: ignore[arg-type]
-        worker = Worker(session_factory(engine), handlers_for(fed), lease=timedelta(minutes=5), poll_interval=0.05)
+        worker = Worker(
+            session_factory(engine),
+            handlers_for(fed),
+            lease=timedelta(minutes=5),
+            poll_interval=settings.worker.poll_interval,
+        )
         runs.append(worker)
     stop = asyncio.Event()
     start = time.perf_counter()

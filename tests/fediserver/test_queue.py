@@ -576,13 +576,13 @@ async def _giving_way_worker(sessions: async_sessionmaker[AsyncSession]) -> tupl
     worker = Worker(sessions, [handler], lease=LEASE, clock=lambda: T0, poll_interval=0.01, gives_way=True)
     handler.worker = worker
     passes: list[float] = []
-    run_once = worker.run_once
+    one_pass = worker._pass
 
-    async def counted() -> int:
+    async def counted(handlers: Any) -> int:
         passes.append(time.monotonic())
-        return await run_once()
+        return await one_pass(handlers)
 
-    worker.run_once = counted  # type: ignore[method-assign]
+    worker._pass = counted  # type: ignore[method-assign]
     return worker, passes
 
 

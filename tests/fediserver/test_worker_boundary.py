@@ -236,14 +236,14 @@ async def test_run__backs_off_while_every_queue_fails(db: AsyncEngine) -> None:
     broken = _BrokenQueue()
     worker = Worker(sessions, [broken], lease=LEASE, poll_interval=0.05)
     passes = 0
-    real = worker.run_once
+    real = worker._pass
 
-    async def counted() -> int:
+    async def counted(handlers: Any) -> int:
         nonlocal passes
         passes += 1
-        return await real()
+        return await real(handlers)
 
-    worker.run_once = counted  # type: ignore[method-assign]
+    worker._pass = counted  # type: ignore[method-assign]
     stop = asyncio.Event()
     task = asyncio.create_task(worker.run(stop))
     await asyncio.sleep(1.0)
