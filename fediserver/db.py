@@ -166,6 +166,17 @@ def holds_write_lock(session: AsyncSession) -> bool:
     return bool(session.sync_session.info.get(WRITE_LOCKED))
 
 
+async def reading_alone(session: AsyncSession) -> None:
+    """Before a session's first statement: on PostgreSQL its statements run without a transaction around
+    them, each in its own, as PostgreSQL runs a statement sent outside one. For a session that reads once,
+    that spares the BEGIN and ROLLBACK round trips: two of a worker pass's three for loading its claimed rows
+    (docs/benchmarks.md). The connection's isolation level is set back when it returns to the pool (a flag
+    in the driver, no round trip). Elsewhere the session begins as usual."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+
+
 def _unlocked(session: Session, transaction: SessionTransaction) -> None:
     if transaction.parent is None:
         session.info.pop(WRITE_LOCKED, None)

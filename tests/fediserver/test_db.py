@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from activitypub import PUBLIC
 from fediserver import accounts
-from fediserver.db import make_engine
+from fediserver.db import make_engine, reading_alone
 from fediserver.domain.posts import addressing
 from fediserver.models import DeliveryJob, LocalActor, Note
 
@@ -187,5 +187,28 @@ async def test_postgresql_pool__connections_in_use_are_not_pinged(
             async with engine.connect() as conn:
                 assert await conn.scalar(text("SELECT 1")) == 1
         assert pings == []
+    finally:
+        await engine.dispose()
+
+
+async def _transaction_ids(sessions: async_sessionmaker[AsyncSession], alone: bool) -> set[int]:
+    """The transaction each of two statements of one session ran in."""
+    async with sessions() as session:
+        if alone:
+            await reading_alone(session)
+        return {int(await session.scalar(text("SELECT txid_current()")) or 0) for _ in range(2)}
+
+
+async def test_reading_alone__each_statement_is_its_own_transaction_until_the_connection_returns(
+    database_url: str,
+) -> None:
+    if not database_url.startswith("postgresql"):
+        pytest.skip("SQLite sessions begin as usual")
+    engine = make_engine(database_url, pool_size=1)
+    sessions = async_sessionmaker(engine, expire_on_commit=False)
+    try:
+        assert len(await _transaction_ids(sessions, alone=True)) == 2
+        # The same pooled connection, back to one transaction per session.
+        assert len(await _transaction_ids(sessions, alone=False)) == 1
     finally:
         await engine.dispose()
