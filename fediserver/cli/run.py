@@ -74,15 +74,16 @@ async def _run_worker(args: argparse.Namespace) -> int:
     from fediserver.jobs.worker import Worker
 
     async with worker_runtime(args) as rt:
-        # Woken as soon as an inbox (in another process) accepts activities; polling stays the fallback.
-        bell = await doorbell.Doorbell.open(rt.engine, [doorbell.FEDERATION])
+        # Woken as soon as an inbox (in another process) accepts activities or a delivery is queued; polling
+        # stays the fallback.
+        bell = await doorbell.Doorbell.open(rt.engine, [doorbell.INBOX, doorbell.FEDERATION])
         try:
             worker = Worker(
                 rt.sessions,
                 build_handlers(rt.fed),
                 lease=timedelta(seconds=rt.settings.worker.lease_seconds),
                 poll_interval=rt.settings.worker.poll_interval,
-                woken_by=bell.event(doorbell.FEDERATION),
+                woken_by=bell,
             )
             await worker.run(rt.stop)
         finally:

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 import activitypub as ap
 from fediserver.federation.context import BlockedDomainError, Federation
+from fediserver.jobs.doorbell import FEDERATION
 from fediserver.jobs.retry import PERMANENT_FAILURE_STATUSES, Backoff, parse_retry_after
 from fediserver.jobs.worker import PermanentJobError, RetryLater
 from fediserver.models import DeliveryJob, LocalActor, utcnow
@@ -29,6 +30,7 @@ class DeliveryHandler:
 
     name = "delivery"
     model = DeliveryJob
+    doorbell = FEDERATION
     in_order_of = "inbox_url"
     backoff = Backoff(initial=timedelta(seconds=30), factor=2.0, cap=timedelta(hours=6))
 

@@ -35,10 +35,12 @@ log = logging.getLogger("fediserver.doorbell")
 
 GENERATION = "fediserver_generation"
 ASSIST = "fediserver_assist"
-# The federation worker's queues (activities accepted by an inbox, deliveries), for ``fediserver worker``
-# processes; the in-process worker of ``fediserver serve`` is woken directly.
+# The federation worker's queues, for ``fediserver worker`` processes: activities accepted by an inbox, and
+# deliveries. Two bells, so that a worker knows which queue has work (``Worker``); the in-process worker of
+# ``fediserver serve`` is woken directly.
+INBOX = "fediserver_inbox"
 FEDERATION = "fediserver_federation"
-CHANNELS = frozenset({GENERATION, ASSIST, FEDERATION})
+CHANNELS = frozenset({GENERATION, ASSIST, INBOX, FEDERATION})
 
 
 def _sqlite_address(url: URL, channel: str) -> str | None:
@@ -97,7 +99,8 @@ def _drop_pending(session: Session) -> None:
 
 
 class Doorbell:
-    """What a worker process hears: one ``asyncio.Event`` per channel, set when that channel rings.
+    """What a worker process hears: one ``asyncio.Event`` per channel, set when that channel rings, and
+    ``any``, set when any of them rings, with ``take_rung`` telling which did.
 
     A worker clears its event before it looks for jobs and waits on it (with its poll interval as the
     timeout) when it finds none, so a ring that arrives while it looks is not lost.
@@ -105,11 +108,25 @@ class Doorbell:
 
     def __init__(self, channels: Iterable[str]) -> None:
         self.events = {channel: asyncio.Event() for channel in channels}
+        self.any = asyncio.Event()
+        self._rung: set[str] = set()
         self._sockets: list[socket.socket] = []
         self._connection: AsyncConnection | None = None
 
     def event(self, channel: str) -> asyncio.Event:
         return self.events[channel]
+
+    def take_rung(self) -> frozenset[str]:
+        """The channels that rang since the last call."""
+        rung, self._rung = frozenset(self._rung), set()
+        return rung
+
+    def _heard(self, channel: str) -> None:
+        found = self.events.get(channel)
+        if found is not None:
+            found.set()
+            self._rung.add(channel)
+            self.any.set()
 
     @classmethod
     async def open(cls, engine: AsyncEngine, channels: Iterable[str]) -> Doorbell:
@@ -133,13 +150,11 @@ class Doorbell:
             await driver.add_listener(channel, self._on_notify)
 
     def _on_notify(self, _connection: Any, _pid: int, channel: str, _payload: str) -> None:
-        found = self.events.get(channel)
-        if found is not None:
-            found.set()
+        self._heard(channel)
 
     def _listen_sqlite(self, url: URL) -> None:
         loop = asyncio.get_running_loop()
-        for channel, wake in self.events.items():
+        for channel in self.events:
             address = _sqlite_address(url, channel)
             if address is None:
                 return
@@ -153,14 +168,13 @@ class Doorbell:
                 continue
             sock.setblocking(False)
             self._sockets.append(sock)
-            loop.add_reader(sock.fileno(), self._drain, sock, wake)
+            loop.add_reader(sock.fileno(), self._drain, sock, channel)
 
-    @staticmethod
-    def _drain(sock: socket.socket, wake: asyncio.Event) -> None:
+    def _drain(self, sock: socket.socket, channel: str) -> None:
         with contextlib.suppress(BlockingIOError, InterruptedError):
             while sock.recv(16):
                 pass
-        wake.set()
+        self._heard(channel)
 
     async def close(self) -> None:
         loop = asyncio.get_running_loop()

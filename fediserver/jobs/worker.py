@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from fediserver.db import reading_alone
 from fediserver.jobs import ordering, queue
 from fediserver.jobs.batch import run_batched
+from fediserver.jobs.doorbell import Doorbell
 from fediserver.jobs.retry import Backoff, next_attempt
 from fediserver.models.base import QueueMixin
 
@@ -102,6 +103,8 @@ class JobHandler(Protocol):
         handler: the groups that left the shared transaction)."""
         ...
 
+    # Optional: ``doorbell`` (a channel of ``jobs.doorbell``), the bell rung when a job is queued here, so
+    # that a worker woken by it looks at this queue again at once.
     # Optional: ``batched`` (a bool attribute) runs a claimed batch in few transactions (``jobs.batch``),
     # one partition after another, for a handler that never commits the session itself; then
     # ``async prepare(session, rows)`` is called at the start of each transaction with the rows it may run.
@@ -130,10 +133,12 @@ class Worker:
     # await waits behind a hundred requests, so a pass held the write lock for 100-200 ms and the inbox's
     # group commit waited for it (docs/benchmarks.md); the queue is worked off once the burst ends.
     gives_way: bool = False
-    # Set by someone else when there is work: a doorbell's event (``jobs.doorbell``) for a worker process of
-    # its own, which nobody in its process calls ``wake`` for.
-    woken_by: asyncio.Event | None = None
+    # Rung by someone else when there is work (``jobs.doorbell``): for a worker process of its own, which
+    # nobody in its process calls ``wake`` for. A handler's ``doorbell`` attribute names the channel rung for
+    # its queue.
+    woken_by: Doorbell | None = None
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
+    _woken_directly: bool = False
     _woken_at: float = float("-inf")
     # Queues (by handler name) whose last claim in ``run`` came back empty, and when.
     _found_empty: dict[str, float] = field(default_factory=dict)
@@ -143,11 +148,12 @@ class Worker:
 
     def __post_init__(self) -> None:
         if self.woken_by is not None:
-            self._wake = self.woken_by
+            self._wake = self.woken_by.any
 
     def wake(self) -> None:
         """Look for jobs now instead of at the next poll (called after enqueueing)."""
         self._woken_at = time.monotonic()
+        self._woken_directly = True
         self._wake.set()
 
     @contextlib.contextmanager
@@ -178,17 +184,19 @@ class Worker:
         return await self._pass(self.handlers)
 
     def _due_for_claim(self, woken: bool) -> list[JobHandler]:
-        """The queues ``run``'s next pass claims from: all of them after a wake-up; otherwise not those found
-        empty less than ``poll_interval`` ago.
+        """The queues ``run``'s next pass claims from: not those found empty less than ``poll_interval`` ago,
+        unless woken for them (``wake``: every queue; a doorbell: the queues of the channels that rang).
 
         A worker draining one queue claimed from every other queue each pass, and found them empty: two of a
         PostgreSQL inbox pass's three claims, eight of its 26 round trips (docs/benchmarks.md). A job enqueued
-        meanwhile waits as it would for an idle worker: until a wake-up (an inbox, a doorbell) or the
-        poll interval.
+        meanwhile waits as it would for an idle worker: until a wake-up or the poll interval.
         """
         if woken:
-            self._found_empty.clear()
-            return list(self.handlers)
+            rung = None if self._woken_directly or self.woken_by is None else self.woken_by.take_rung()
+            self._woken_directly = False
+            for handler in self.handlers:
+                if rung is None or getattr(handler, "doorbell", None) in rung:
+                    self._found_empty.pop(handler.name, None)
         now = time.monotonic()
         return [
             handler

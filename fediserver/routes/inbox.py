@@ -182,7 +182,7 @@ class InboxWriter:
         async with gate.turn() if gate is not None else contextlib.nullcontext():
             try:
                 await session.execute(self.statement, rows)
-                await doorbell.ring(session, doorbell.FEDERATION)
+                await doorbell.ring(session, doorbell.INBOX)
                 await session.commit()
             except BaseException:
                 await session.rollback()

@@ -183,11 +183,9 @@ async def _worker_process(a: Any) -> AsyncIterator[None]:
     """A worker as ``fediserver worker`` runs it beside ``serve --no-worker``: an engine of its own, woken by
     the doorbell, with a 30 s poll; idle (its first pass done) when the block starts."""
     engine = make_engine(a.settings.database_url)
-    bell = await doorbell.Doorbell.open(engine, [doorbell.FEDERATION])
+    bell = await doorbell.Doorbell.open(engine, [doorbell.INBOX, doorbell.FEDERATION])
     stop = asyncio.Event()
-    worker = Worker(
-        session_factory(engine), build_handlers(a.fed), poll_interval=30.0, woken_by=bell.event(doorbell.FEDERATION)
-    )
+    worker = Worker(session_factory(engine), build_handlers(a.fed), poll_interval=30.0, woken_by=bell)
     running = asyncio.create_task(worker.run(stop))
     try:
         await asyncio.sleep(0.3)  # its first pass found nothing: it now waits for the bell or 30 s

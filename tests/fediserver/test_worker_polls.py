@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from fediserver import accounts
 from fediserver.db import session_factory
-from fediserver.jobs import queue
+from fediserver.jobs import doorbell, queue
 from fediserver.jobs.retry import Backoff
 from fediserver.jobs.worker import Worker
 from fediserver.models import InboundActivity, LinkCheck, QueueMixin, utcnow
@@ -32,6 +32,7 @@ class _Recorder:
     def __init__(self, name: str, model: type[QueueMixin], batch_size: int, seconds_a_job: float = 0.0) -> None:
         self.name, self.model, self.batch_size = name, model, batch_size
         self.seconds_a_job = seconds_a_job
+        self.doorbell: str | None = None
         self.seen: list[int] = []
 
     def give_up_at(self, job: Any) -> datetime | None:
@@ -146,3 +147,35 @@ async def test_run__a_queue_found_empty_is_claimed_again_after_the_poll_interval
     assert inbox_done < 200
     # Not once a pass: about once a poll interval.
     assert link_claims <= 2 + waited / 0.3
+
+
+async def _ring(sessions: async_sessionmaker[AsyncSession], channel: str) -> None:
+    async with sessions() as session:
+        await doorbell.ring(session, channel)
+        await session.commit()
+
+
+async def test_run__a_doorbell_wakes_the_queues_of_the_channel_that_rang(db: AsyncEngine, monkeypatch: Any) -> None:
+    sessions = session_factory(db)
+    bell = await doorbell.Doorbell.open(db, [doorbell.INBOX, doorbell.FEDERATION])
+    inbox, links = _Recorder("inbox", InboundActivity, 2), _Recorder("links", LinkCheck, 2)
+    inbox.doorbell, links.doorbell = doorbell.INBOX, doorbell.FEDERATION
+    claims = _counting_claims(monkeypatch)
+    worker = Worker(sessions, [inbox, links], lease=LEASE, poll_interval=30.0, woken_by=bell)
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run(stop))
+    try:
+        await _until(lambda: claims["link_checks"] == 1, 5.0)
+        # The inbox's bell: a pass for the inbox, none for the other queue, found empty and not rung.
+        await _queue_inbound(sessions, 1)
+        await _ring(sessions, doorbell.INBOX)
+        await _until(lambda: len(inbox.seen) == 1, 5.0)
+        assert claims["link_checks"] == 1
+        # Its own bell: claimed at once, far sooner than the 30 s poll.
+        await _queue_link_check(sessions)
+        await _ring(sessions, doorbell.FEDERATION)
+        await _until(lambda: len(links.seen) == 1, 5.0)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 5)
+        await bell.close()

@@ -18,6 +18,7 @@ from fediserver.federation.inbound.moderation import on_block, on_flag, on_move
 from fediserver.federation.inbound.notes import on_create, on_delete, on_update, preload_absent
 from fediserver.federation.inbound.reactions import on_announce, on_like
 from fediserver.federation.inbound.undo import on_undo
+from fediserver.jobs.doorbell import INBOX
 from fediserver.jobs.retry import Backoff
 from fediserver.jobs.worker import FetchFirst, PermanentJobError
 from fediserver.models import InboundActivity, utcnow
@@ -43,6 +44,7 @@ HANDLERS: dict[str, Handler] = {
 class InboxHandler:
     name = "inbox"
     model = InboundActivity
+    doorbell = INBOX
     backoff = Backoff(initial=timedelta(seconds=10), factor=3.0, cap=timedelta(hours=1))
     batch_size = 64
     # One sender's activities in the order received across workers too: with two ``fediserver worker``
