@@ -4,8 +4,10 @@ that draining one queue does not cost a claim of every other queue each pass."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import Counter
+from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -85,6 +87,18 @@ def _counting_claims(monkeypatch: Any) -> Counter[str]:
     return claims
 
 
+@contextlib.asynccontextmanager
+async def _running(worker: Worker) -> AsyncIterator[None]:
+    """``worker.run`` for the block's duration."""
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run(stop))
+    try:
+        yield
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 5)
+
+
 async def _until(condition: Any, within: float) -> float:
     started = time.monotonic()
     while not condition():
@@ -100,11 +114,8 @@ async def test_run__a_queue_found_empty_is_not_claimed_again_each_pass(db: Async
     busy, idle = _Recorder("inbox", InboundActivity, 2), _Recorder("links", LinkCheck, 2)
     claims = _counting_claims(monkeypatch)
     worker = Worker(sessions, [busy, idle], lease=LEASE, poll_interval=30.0)
-    stop = asyncio.Event()
-    task = asyncio.create_task(worker.run(stop))
-    await _until(lambda: len(busy.seen) == 10, 10.0)
-    stop.set()
-    await asyncio.wait_for(task, 5)
+    async with _running(worker):
+        await _until(lambda: len(busy.seen) == 10, 10.0)
     # Five passes of two jobs (at least); the other queue only on the first.
     assert claims["inbound_activities"] >= 5
     assert claims["link_checks"] == 1
@@ -115,15 +126,12 @@ async def test_run__a_wake_up_claims_from_every_queue_at_once(db: AsyncEngine, m
     busy, idle = _Recorder("inbox", InboundActivity, 2), _Recorder("links", LinkCheck, 2)
     claims = _counting_claims(monkeypatch)
     worker = Worker(sessions, [busy, idle], lease=LEASE, poll_interval=30.0)
-    stop = asyncio.Event()
-    task = asyncio.create_task(worker.run(stop))
-    await _until(lambda: claims["link_checks"] == 1, 5.0)
-    await _queue_link_check(sessions)
-    worker.wake()
-    # Far sooner than the 30 s poll.
-    await _until(lambda: len(idle.seen) == 1, 5.0)
-    stop.set()
-    await asyncio.wait_for(task, 5)
+    async with _running(worker):
+        await _until(lambda: claims["link_checks"] == 1, 5.0)
+        await _queue_link_check(sessions)
+        worker.wake()
+        # Far sooner than the 30 s poll.
+        await _until(lambda: len(idle.seen) == 1, 5.0)
 
 
 async def test_run__a_queue_found_empty_is_claimed_again_after_the_poll_interval(
@@ -134,15 +142,12 @@ async def test_run__a_queue_found_empty_is_claimed_again_after_the_poll_interval
     busy, idle = _Recorder("inbox", InboundActivity, 1, seconds_a_job=0.02), _Recorder("links", LinkCheck, 2)
     claims = _counting_claims(monkeypatch)
     worker = Worker(sessions, [busy, idle], lease=LEASE, poll_interval=0.3)
-    stop = asyncio.Event()
-    task = asyncio.create_task(worker.run(stop))
-    await _until(lambda: claims["link_checks"] == 1, 5.0)
-    # Queued while the worker is busy with the inbox (a job a pass, 4 s of them), and nobody wakes it.
-    await _queue_link_check(sessions)
-    waited = await _until(lambda: len(idle.seen) == 1, 5.0)
-    inbox_done, link_claims = len(busy.seen), claims["link_checks"]
-    stop.set()
-    await asyncio.wait_for(task, 5)
+    async with _running(worker):
+        await _until(lambda: claims["link_checks"] == 1, 5.0)
+        # Queued while the worker is busy with the inbox (a job a pass, 4 s of them), and nobody wakes it.
+        await _queue_link_check(sessions)
+        waited = await _until(lambda: len(idle.seen) == 1, 5.0)
+        inbox_done, link_claims = len(busy.seen), claims["link_checks"]
     assert waited < 1.0
     assert inbox_done < 200
     # Not once a pass: about once a poll interval.
@@ -162,20 +167,17 @@ async def test_run__a_doorbell_wakes_the_queues_of_the_channel_that_rang(db: Asy
     inbox.doorbell, links.doorbell = doorbell.INBOX, doorbell.FEDERATION
     claims = _counting_claims(monkeypatch)
     worker = Worker(sessions, [inbox, links], lease=LEASE, poll_interval=30.0, woken_by=bell)
-    stop = asyncio.Event()
-    task = asyncio.create_task(worker.run(stop))
     try:
-        await _until(lambda: claims["link_checks"] == 1, 5.0)
-        # The inbox's bell: a pass for the inbox, none for the other queue, found empty and not rung.
-        await _queue_inbound(sessions, 1)
-        await _ring(sessions, doorbell.INBOX)
-        await _until(lambda: len(inbox.seen) == 1, 5.0)
-        assert claims["link_checks"] == 1
-        # Its own bell: claimed at once, far sooner than the 30 s poll.
-        await _queue_link_check(sessions)
-        await _ring(sessions, doorbell.FEDERATION)
-        await _until(lambda: len(links.seen) == 1, 5.0)
+        async with _running(worker):
+            await _until(lambda: claims["link_checks"] == 1, 5.0)
+            # The inbox's bell: a pass for the inbox, none for the other queue, found empty and not rung.
+            await _queue_inbound(sessions, 1)
+            await _ring(sessions, doorbell.INBOX)
+            await _until(lambda: len(inbox.seen) == 1, 5.0)
+            assert claims["link_checks"] == 1
+            # Its own bell: claimed at once, far sooner than the 30 s poll.
+            await _queue_link_check(sessions)
+            await _ring(sessions, doorbell.FEDERATION)
+            await _until(lambda: len(links.seen) == 1, 5.0)
     finally:
-        stop.set()
-        await asyncio.wait_for(task, 5)
         await bell.close()
