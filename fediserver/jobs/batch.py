@@ -56,6 +56,8 @@ async def run_batched(
 ) -> list[list[queue.Claimed]]:
     """Run ``groups`` (partitions, each in its order) one after another, in as few transactions as the limits
     above allow; returns the partitions, each from its first job that went wrong on, to run one job at a time.
+    ``rows`` (claimed rows by id, detached) are run as they are; the rows of a transaction that rolled back
+    leave it, and their jobs load theirs afresh.
 
     When a transaction fails, the job that raised leaves the batch with its partition's later jobs, so that
     one sender's order holds (when the UPDATE or the COMMIT failed, every partition of the transaction does,
@@ -141,6 +143,9 @@ async def run_batched(
                 },
             )
             alone.update(blamed)
+            # Changed by the jobs that ran, and those changes were rolled back with the transaction.
+            for _, job in order[start : position + 1]:
+                rows.pop(job.id, None)
             position = start
     return [
         [job for at, (part, job) in enumerate(order) if part == blamed_part and at >= since]
@@ -153,10 +158,12 @@ async def _run_one(
 ) -> dict[str, Any] | None:
     """Run one job; returns its row's changes (its outcome) by primary key, for one UPDATE of all of them.
 
-    The row leaves the session: flushed on its own, each job's outcome would cost a statement of its own
-    at the next job's first query.
+    The row stays out of the session: flushed on its own, each job's outcome would cost a statement of its
+    own at the next job's first query. A claimed row loaded with its batch (``row``, detached, leased to this
+    worker) is run as it is; merging it in and expunging it again cost a twentieth of a PostgreSQL inbox
+    worker's time (docs/benchmarks.md).
     """
-    job = await session.merge(row, load=False) if row is not None else await session.get(handler.model, claimed.id)
+    job = row if row is not None else await session.get(handler.model, claimed.id)
     if job is None:  # deleted since it was claimed (e.g. with its actor)
         return None
     await handler.handle(session, job)
@@ -168,7 +175,8 @@ async def _run_one(
     # twentieth of the inbox worker's time per job, and building the attribute map another.
     columns = _column_keys(state.mapper)
     changes = {key: state.dict[key] for key in state.committed_state if key in columns}
-    session.expunge(job)
+    if row is None:
+        session.expunge(job)
     return {"id": claimed.id, **changes}
 
 

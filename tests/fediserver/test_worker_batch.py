@@ -64,6 +64,8 @@ class _Handler:
         self.fetch = fetch
         self.fetched: list[int] = []
         self.seen: list[int] = []
+        # The job's state as each run of it began.
+        self.states_seen: list[str] = []
         self.break_commit: int | None = None
 
     def give_up_at(self, job: Any) -> datetime | None:
@@ -74,6 +76,7 @@ class _Handler:
 
     async def handle(self, session: AsyncSession, job: Any) -> None:
         self.seen.append(job.id)
+        self.states_seen.append(job.state)
         session.add(Tag(name=f"job-{job.id}", display_name="x"))
         await session.flush()
         job_id = job.id
@@ -139,8 +142,10 @@ async def test_batched__a_failing_job_fails_alone_its_senders_later_jobs_follow_
     assert states[bad] == ("queued", 1, "RuntimeError: bad activity")
     assert all(states[i][:2] == ("done", 1) for i in ids if i != bad)
     assert await _effects(sessions) == {f"job-{i}": 1 for i in ids if i != bad}, "the failed job's write is undone"
-    # The jobs run before the failure ran twice: the first time was rolled back with the failure.
+    # The jobs run before the failure ran twice: the first time was rolled back with the failure, and the
+    # second began from the row as claimed, not as the first run left it.
     assert len(handler.seen) > len(ids)
+    assert set(handler.states_seen) == {"running"}
     last_run = {job_id: at for at, job_id in enumerate(handler.seen)}
     assert last_run[ids[0]] < last_run[bad] < last_run[ids[4]], "sender 0's activities in the order received"
     # The claim; the sender's first job and the other sender's three together; the failed job and the one
@@ -418,6 +423,7 @@ class _SlowFetches(_Handler):
 
     async def handle(self, session: AsyncSession, job: Any) -> None:
         self.seen.append(job.id)
+        self.states_seen.append(job.state)
         session.add(Tag(name=f"job-{job.id}", display_name="x"))
         await session.flush()
         if job.id in self.fetching and job.id not in self.fetched:
