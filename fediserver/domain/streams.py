@@ -24,11 +24,12 @@ the viewer does not mute or block, nor is blocked by, its author or booster (``m
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 from typing import Any, cast
 
-from sqlalchemy import Table, exists, insert, inspect, select
+from sqlalchemy import Select, Table, bindparam, exists, insert, inspect, select
 from sqlalchemy import event as sa_event
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, SessionTransaction
@@ -124,17 +125,11 @@ async def preload_followers(session: AsyncSession, urls: Urls, uris: Iterable[st
     if not wanted:
         return
     prefix = urls.actor("")
-    rows = list(
-        await session.execute(
-            select(Follow.followed_uri, Follow.follower_uri).where(
-                Follow.followed_uri.in_(wanted), Follow.state == "accepted", Follow.follower_uri.startswith(prefix)
-            )
-        )
-    )
+    rows = list(await session.execute(_local_follows(), {"followed": list(wanted), "prefix": prefix}))
     names = {follower[len(prefix) :] for _, follower in rows}
     ids = {}
     if names:
-        found = await session.execute(select(LocalActor.username, LocalActor.id).where(LocalActor.username.in_(names)))
+        found = await session.execute(_local_ids_by_name(), {"names": list(names)})
         ids = {name: id_ for name, id_ in found}
     for uri in wanted:
         known[uri] = []
@@ -193,6 +188,21 @@ def _record(
         listen_before_commit(sync)
     row = {"event": event, "subject_id": subject_id, "keys": keys, "subject_at": subject_at}
     pending.append(row)
+
+
+# ``preload_followers``' two queries, built once: the inbox worker runs them every transaction.
+@functools.cache
+def _local_follows() -> Select[str, str]:
+    return select(Follow.followed_uri, Follow.follower_uri).where(
+        Follow.followed_uri.in_(bindparam("followed", expanding=True)),
+        Follow.state == "accepted",
+        Follow.follower_uri.startswith(bindparam("prefix")),
+    )
+
+
+@functools.cache
+def _local_ids_by_name() -> Select[str, int]:
+    return select(LocalActor.username, LocalActor.id).where(LocalActor.username.in_(bindparam("names", expanding=True)))
 
 
 def listen_before_commit(sync: Session) -> None:

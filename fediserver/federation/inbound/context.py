@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 import activitypub as ap
@@ -24,8 +25,23 @@ async def preload_senders(session: AsyncSession, uris: Iterable[str]) -> None:
     known = cached(session, "senders")
     missing = set(uris) - known.keys()
     if missing:
-        for row in await session.scalars(select(RemoteActor).where(RemoteActor.uri.in_(missing))):
+        for row in await session.scalars(_actors_by_uri(), {"uris": list(missing)}):
             known[row.uri] = row
+
+
+# The batch's look-ups, built once: the inbox worker runs them every transaction (docs/benchmarks.md).
+@functools.cache
+def _actors_by_uri() -> Select[RemoteActor]:
+    return select(RemoteActor).where(RemoteActor.uri.in_(bindparam("uris", expanding=True)))
+
+
+@functools.cache
+def _local_actors_by_name() -> Select[LocalActor]:
+    return select(LocalActor).where(
+        LocalActor.username.in_(bindparam("names", expanding=True)),
+        LocalActor.actor_type != "Application",
+        LocalActor.deleted_at.is_(None),
+    )
 
 
 async def sender(session: AsyncSession, uri: str) -> RemoteActor | None:
@@ -105,13 +121,7 @@ class Inbound:
             # The worker writes no local account, so nothing pending needs flushing first: an autoflush here
             # would write the batch's notes pending so far on their own (``domain.ids``).
             with self.session.no_autoflush:
-                rows = await self.session.scalars(
-                    select(LocalActor).where(
-                        LocalActor.username.in_(missing),
-                        LocalActor.actor_type != "Application",
-                        LocalActor.deleted_at.is_(None),
-                    )
-                )
+                rows = await self.session.scalars(_local_actors_by_name(), {"names": list(missing)})
             found = {row.username: row for row in rows}
             known.update({name: found.get(name) for name in missing})
         return sorted((row for name in names if (row := known[name]) is not None), key=lambda row: row.id)

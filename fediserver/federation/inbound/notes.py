@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Select, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 from sqlalchemy.orm.attributes import set_committed_value
@@ -65,9 +66,15 @@ async def preload_absent(session: AsyncSession, uris: Iterable[str]) -> None:
     absent = cached(session, "absent_notes")
     wanted = set(uris) - absent.keys()
     if wanted:
-        stored = set(await session.scalars(select(Note.uri).where(Note.uri.in_(wanted))))
+        stored = set(await session.scalars(_stored_uris(), {"uris": list(wanted)}))
         absent.update(dict.fromkeys(wanted - stored, True))
         expect_rows(session, Note, len(wanted - stored))
+
+
+@functools.cache
+def _stored_uris() -> Select[str]:
+    """Which of the parameter ``uris`` are stored notes: built once, run every batch."""
+    return select(Note.uri).where(Note.uri.in_(bindparam("uris", expanding=True)))
 
 
 async def _store(ctx: Inbound, doc: dict[str, Any], author: RemoteActor) -> tuple[Note, bool]:
