@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import time
 from dataclasses import dataclass, field
@@ -98,6 +99,10 @@ class Federation:
     # remembered, shared by the requests that miss together.
     key_cache: dict[str, tuple[float, KeyOwner]] = field(default_factory=dict)
     key_lookups: SingleFlight[str, KeyOwner] = field(default_factory=SingleFlight)
+    # Expired entries still in use, waiting for their renewal, and the task renewing them
+    # (``federation.remote.KEY_CACHE_STALE``).
+    key_renewals: set[str] = field(default_factory=set)
+    key_renewer: asyncio.Task[None] | None = None
 
     def __post_init__(self) -> None:
         self.blocklist = DomainBlocklist(self.settings.federation.blocked_domains)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
+import logging
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -25,8 +27,15 @@ JSON = dict[str, Any]
 # (``get_actor``/``actor_for_key`` with ``refresh``) forgets it at once; a failed verification with a
 # remembered key takes the usual refetch path.
 KEY_CACHE_TTL = 10.0
+# An expired entry is still used, for at most this many seconds more, while one read of its row in the
+# background renews it: under load a burst's keys expired together and each of their requests waited for
+# the reads (the inbox's p99 after a pause, docs/benchmarks.md). The read's row replaces the entry; a row
+# gone since (a deleted actor) drops it, and the next request looks the key up as if first seen.
+KEY_CACHE_STALE = 30.0
 KEY_CACHE_MAX = 10_000
+log = logging.getLogger("fediserver.federation.remote")
 _BY_KEY_ID = select(RemoteActor).where(RemoteActor.key_id == bindparam("key_id"))
+_BY_KEY_IDS = select(RemoteActor).where(RemoteActor.key_id.in_(bindparam("key_ids", expanding=True)))
 _BY_URI = select(RemoteActor).where(RemoteActor.uri == bindparam("uri"))
 
 
@@ -50,12 +59,44 @@ def _remember(fed: Federation, key_id: str, owner: KeyOwner) -> None:
     cache[key_id] = (time.monotonic() + KEY_CACHE_TTL, owner)
 
 
-def _recall(fed: Federation, key_id: str) -> KeyOwner | None:
-    """The remembered owner of ``key_id`` (immutable, so shared), or None."""
+def _recall(fed: Federation, sessions: async_sessionmaker[AsyncSession], key_id: str) -> KeyOwner | None:
+    """The remembered owner of ``key_id`` (immutable, so shared), or None; an expired one still in its
+    ``KEY_CACHE_STALE`` window is returned and renewed in the background."""
     entry = fed.key_cache.get(key_id)
-    if entry is None or entry[0] < time.monotonic():
+    if entry is None:
         return None
-    return entry[1]
+    expires, owner = entry
+    now = time.monotonic()
+    if now < expires:
+        return owner
+    if now >= expires + KEY_CACHE_STALE:
+        return None
+    fed.key_renewals.add(key_id)
+    if fed.key_renewer is None or fed.key_renewer.done():
+        fed.key_renewer = asyncio.create_task(_renew(fed, sessions), name="fediserver-key-renewal")
+    return owner
+
+
+async def _renew(fed: Federation, sessions: async_sessionmaker[AsyncSession]) -> None:
+    """Read the rows of every key waiting for renewal, in one query a round: the requests of one moment add
+    theirs before it starts (one statement for a burst's fifty keys, not fifty pooled connections that the
+    inbox's writer then waited for)."""
+    await asyncio.sleep(0)
+    while fed.key_renewals:
+        key_ids, fed.key_renewals = fed.key_renewals, set()
+        try:
+            async with sessions() as session:
+                rows = {row.key_id: row for row in await session.scalars(_BY_KEY_IDS, {"key_ids": list(key_ids)})}
+        except Exception:
+            # The first request after the window reads the key itself, and meets the error there.
+            log.warning("renewing remembered signature keys failed", exc_info=True, extra={"keys": len(key_ids)})
+            return
+        for key_id in key_ids:
+            row = rows.get(key_id)
+            if row is None:
+                fed.key_cache.pop(key_id, None)
+            elif key_id in fed.key_cache:  # not forgotten meanwhile (``forget_actor``, a refresh)
+                _remember(fed, key_id, KeyOwner.of(row))
 
 
 def forget_actor(fed: Federation, uri: str) -> None:
@@ -146,7 +187,7 @@ async def actor_for_key(
     if refresh:
         fed.key_cache.pop(key_id, None)
         return await _fetch_key_owner(fed, sessions, key_id)
-    cached = _recall(fed, key_id)
+    cached = _recall(fed, sessions, key_id)
     if cached is not None:
         return cached
     # Requests signed with one key arrive together: when it is not remembered (first seen, or its entry

@@ -12,17 +12,17 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 import activitypub as ap
 from fediserver.db import make_engine, session_factory
 from fediserver.federation import outbound
-from fediserver.federation.remote import actor_for_key, forget_actor
+from fediserver.federation.remote import KEY_CACHE_STALE, actor_for_key, forget_actor
 from fediserver.jobs import doorbell
 from fediserver.jobs.handlers import build_handlers
 from fediserver.jobs.worker import Worker
-from fediserver.models import DeliveryJob, InboundActivity
+from fediserver.models import DeliveryJob, InboundActivity, RemoteActor
 from fediserver.routes.inbox import Recipients
 from tests.federation.conftest import eventually
 from tests.statements import recorded
@@ -195,3 +195,46 @@ async def _worker_process(a: Any) -> AsyncIterator[None]:
         await running
         await bell.close()
         await engine.dispose()
+
+
+async def test_signer__an_expired_key_serves_while_one_read_renews_it(instances: Factory, database_url: str) -> None:
+    """Under load a burst's keys expire together: their requests go on with the remembered key while one
+    statement renews every key of the moment (``KEY_CACHE_STALE``); past that window, or for an actor gone
+    since, the key is looked up as if first seen."""
+    a, bob, key = await _senders(instances, database_url)
+    url = a.fed.urls.shared_inbox()
+    async with httpx.AsyncClient(timeout=30) as http:
+        body, headers = _signed_like(url, bob, 0, key)
+        assert (await http.post(url, content=body, headers=headers)).status_code == 202  # bob is stored
+    sessions = a.app.state.sessions
+    engine: AsyncEngine = a.app.state.engine
+    owner = a.fed.key_cache[key[0]][1]
+
+    def key_reads(seen: list[str]) -> list[str]:
+        return [sql for sql in seen if "WHERE remote_actors.key_id" in sql]
+
+    a.fed.key_cache[key[0]] = (time.monotonic() - 1, owner)  # expired a second ago
+    with recorded(engine) as seen:
+        # Awaited one after another, without yielding to the renewal in between: none of them waits for it.
+        owners = [await actor_for_key(a.fed, sessions, key[0]) for _ in range(20)]
+        assert key_reads(seen) == []
+        assert a.fed.key_renewer is not None
+        await a.fed.key_renewer
+    assert {o.uri for o in owners} == {bob}
+    [renewal] = key_reads(seen)
+    assert "remote_actors.key_id IN (" in renewal
+    assert a.fed.key_cache[key[0]][0] > time.monotonic()  # renewed
+
+    a.fed.key_cache[key[0]] = (time.monotonic() - KEY_CACHE_STALE - 1, owner)  # past the window
+    with recorded(engine) as seen:
+        assert (await actor_for_key(a.fed, sessions, key[0])).uri == bob
+        assert len(key_reads(seen)) == 1  # read before answering
+
+    async with a.sessions() as session:
+        await session.execute(delete(RemoteActor).where(RemoteActor.uri == bob))
+        await session.commit()
+    a.fed.key_cache[key[0]] = (time.monotonic() - 1, owner)
+    await actor_for_key(a.fed, sessions, key[0])
+    assert a.fed.key_renewer is not None
+    await a.fed.key_renewer
+    assert key[0] not in a.fed.key_cache  # gone: the next request fetches it afresh
