@@ -68,6 +68,8 @@ from bench.loopback import (
 )
 
 FEDISERVER = [sys.executable, "-m", "fediserver"]
+# Warm-up Creates per sender over a phase's connections, so every web process has read every key.
+WARM_PER_SENDER = 4
 
 
 @dataclass
@@ -205,6 +207,26 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def web_processes(pid: int) -> list[int]:
+    """``pid`` and its sibling web processes (``server.processes``: children started with ``--socket-fd``)."""
+    found = [pid]
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            if parent == pid and b"--socket-fd" in (entry / "cmdline").read_bytes():
+                found.append(int(entry.name))
+        except (OSError, ValueError):
+            continue  # ended meanwhile
+    return found
+
+
+def web_cpu_seconds(pid: int) -> float:
+    """CPU time of the web process ``pid`` and of its sibling web processes, all threads."""
+    return sum(map(cpu_seconds, web_processes(pid)))
+
+
 def machine_busy_seconds() -> float:
     """CPU time the whole machine has spent not idle so far, all cores (``/proc/stat``)."""
     fields = [int(f) for f in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
@@ -280,6 +302,15 @@ async def bench(args: argparse.Namespace) -> int:
                     warm = signed_create(s, d.instance.port, "/inbox", "first", alice)
                     if (await run_load(d.instance.port, [warm], 1)).statuses != {202: 1}:
                         raise RuntimeError(f"warm-up refused; see {d.log}")
+                # Then each key read into every web process's cache (``server.processes``): a few Creates per
+                # sender over as many connections as a phase opens, which the processes share as they will.
+                warm_all = [
+                    signed_create(s, d.instance.port, "/inbox", f"warm-{k}", alice)
+                    for k in range(WARM_PER_SENDER)
+                    for s in senders
+                ]
+                if (await run_load(d.instance.port, warm_all, args.senders)).statuses != {202: len(warm_all)}:
+                    raise RuntimeError(f"warm-up refused; see {d.log}")
                 await drain(d.rows, args.drain_limit)
             for rnd in range(args.rounds):
                 phases: list[tuple[str, str, Deployed | None]] = [("bare", "/inbox", None)]
@@ -299,9 +330,9 @@ async def bench(args: argparse.Namespace) -> int:
                     spy = spy_on(args, server, f"{name}-{rnd + 1}".replace(" ", "")) if target is not None else None
                     if args.hold_workers and target is not None:
                         hold(target.workers, True)
-                    cpu_before = cpu_seconds(server.pid)
+                    cpu_before = web_cpu_seconds(server.pid)
                     result = await run_load(bare_port if target is None else port, batch, args.senders)
-                    cpu.setdefault(name, []).append((cpu_seconds(server.pid) - cpu_before) / len(batch) * 1e6)
+                    cpu.setdefault(name, []).append((web_cpu_seconds(server.pid) - cpu_before) / len(batch) * 1e6)
                     if spy is not None:
                         spy.send_signal(signal.SIGINT)
                         await asyncio.to_thread(spy.wait, 30)
@@ -312,12 +343,12 @@ async def bench(args: argparse.Namespace) -> int:
                     if target is not None:
                         processes = [target.web, *target.workers]
                         own_before, machine_before = (
-                            sum(map(cpu_seconds, (p.pid for p in processes))),
+                            sum(map(web_cpu_seconds, (p.pid for p in processes))),
                             machine_busy_seconds(),
                         )
                         hold(target.workers, False)
                         left, seconds = await drain(target.rows, args.drain_limit)
-                        own = sum(map(cpu_seconds, (p.pid for p in processes))) - own_before
+                        own = sum(map(web_cpu_seconds, (p.pid for p in processes))) - own_before
                         machine = machine_busy_seconds() - machine_before
                         if left:
                             drain_cpu.setdefault(target.label, []).append((own / left * 1e6, machine / left * 1e6))
@@ -369,7 +400,7 @@ def report(
         ratio = statistics.median(r.rate / b.rate for r, b in zip(runs, bare, strict=True))
         cpu_us = statistics.median(cpu[name])
         print(f"| {name} | {rate:,.0f} | {p50:.1f} ms | {p99:.1f} ms | {ratio:.2f} | {cpu_us:,.0f} us |")
-    creates = args.actors + args.rounds * 2 * args.requests
+    creates = args.actors * (1 + WARM_PER_SENDER) + args.rounds * 2 * args.requests
     for label, summary in summaries.items():
         rates = [left / seconds for left, seconds in drains.get(label, []) if seconds > 0 and left]
         if rates:

@@ -29,6 +29,7 @@ from fediserver.db import engine_from_settings, session_factory
 from fediserver.domain.services import Services
 from fediserver.errors import AppError
 from fediserver.federation.context import Federation
+from fediserver.jobs import doorbell
 from fediserver.jobs.handlers import build_handlers
 from fediserver.jobs.supervision import SupervisedTask
 from fediserver.jobs.worker import JobHandler, Worker
@@ -59,6 +60,7 @@ from fediserver.oauth import pages as oauth_pages
 from fediserver.routes import actors, assist, generations, health, inbox, notes, wellknown
 from fediserver.routes.guard import NulGuard
 from fediserver.routes.inbox_first import InboxFirst
+from fediserver.siblings import Siblings
 from fediserver.supervisor import Supervisor
 from fediserver.urls import Urls
 from fediserver.web.context import WebUI
@@ -78,6 +80,11 @@ class AppOptions:
     transport: httpx.AsyncBaseTransport | None = None
     # The GPU worker's command line: started beside the server for its lifetime, restarted if it dies.
     gpu_worker_argv: Sequence[str] | None = None
+    # Sibling web processes on this process's listening socket (``server.processes``), started once this
+    # one is up, stopped with it, restarted if they die.
+    siblings: Siblings | None = None
+    # This process is such a sibling: the worker runs in the first process (``/health`` says so).
+    sibling: bool = False
 
 
 def user_agent(settings: Settings) -> str:
@@ -115,6 +122,17 @@ async def _server_error(request: Request, exc: Exception) -> Response:
         extra={"method": request.method, "path": request.url.path},
     )
     return JSONResponse({"error": "internal server error"}, status_code=500)
+
+
+def _start_siblings(siblings: Siblings | None) -> list[Supervisor]:
+    if siblings is None:
+        return []
+    started = []
+    for number in range(2, siblings.count + 2):
+        child = Supervisor(siblings.argv, name=f"web-{number}", pass_fds=siblings.pass_fds, own_session=True)
+        child.start()
+        started.append(child)
+    return started
 
 
 def create_app(settings: Settings, options: AppOptions | None = None) -> Starlette:
@@ -157,13 +175,20 @@ def create_app(settings: Settings, options: AppOptions | None = None) -> Starlet
             relaying.start()
             task: SupervisedTask | None = None
             app.state.worker_task = None
+            app.state.sibling = opts.sibling
+            bell: doorbell.Doorbell | None = None
             if opts.run_worker and handlers:
+                if opts.siblings is not None:
+                    # The siblings' inboxes and deliveries cannot call ``wake``: they ring, as for a worker
+                    # process of its own.
+                    bell = await doorbell.Doorbell.open(engine, [doorbell.INBOX, doorbell.FEDERATION])
                 worker = Worker(
                     sessions,
                     handlers,
                     lease=timedelta(seconds=settings.worker.lease_seconds),
                     poll_interval=settings.worker.poll_interval,
                     gives_way=True,
+                    woken_by=bell,
                 )
                 app.state.worker = worker
                 # Supervised, not a bare task: a worker that died silently would leave the inbox answering
@@ -174,14 +199,17 @@ def create_app(settings: Settings, options: AppOptions | None = None) -> Starlet
             gpu = Supervisor(opts.gpu_worker_argv, name="gpu-worker") if opts.gpu_worker_argv else None
             if gpu is not None:
                 gpu.start()
+            siblings = _start_siblings(opts.siblings)
             try:
                 yield
             finally:
-                if gpu is not None:
-                    await asyncio.to_thread(gpu.stop)
+                children = [*siblings, *([gpu] if gpu is not None else [])]
+                await asyncio.gather(*(asyncio.to_thread(child.stop) for child in children))
                 stop.set()
                 if task is not None:
                     await task.join()
+                if bell is not None:
+                    await bell.close()
                 await relaying.join()
                 relay.stop()
                 await http.aclose()

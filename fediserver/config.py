@@ -79,6 +79,8 @@ class ServerSettings:
     host: str = "127.0.0.1"
     port: int = 8000
     max_request_bytes: int = 1_048_576
+    # 0: one per CPU core this process may run on, at most ``MAX_AUTO_PROCESSES`` (``server_processes``).
+    processes: int = 0
 
 
 @dataclass(frozen=True)
@@ -358,6 +360,8 @@ def validate(settings: Settings) -> None:
         )
     if len(inst.secret_key.reveal()) < 32:
         raise ConfigError("instance.secret_key: must be at least 32 characters (fediserver init writes one)")
+    if settings.server.processes < 0:
+        raise ConfigError(f"server.processes: must be 0 (one per core) or positive, got {settings.server.processes}")
     if not 0 < settings.server.port < 65536:
         raise ConfigError(f"server.port: must be between 1 and 65535, got {settings.server.port}")
     url = settings.database.url.reveal()

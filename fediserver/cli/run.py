@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import gc
 import logging
 import os
@@ -11,6 +12,7 @@ import sys
 from datetime import timedelta
 from typing import Any
 
+from fediserver import siblings
 from fediserver.cli.common import settings_from, worker_runtime
 from fediserver.jobs.handlers import build_handlers
 from fediserver.logs import configure_logging
@@ -28,10 +30,23 @@ def register(commands: Any) -> None:
     serve.add_argument("--host", help="listen address (default: server.host)")
     serve.add_argument("--port", type=int, help="listen port (default: server.port)")
     serve.add_argument("--no-worker", action="store_true", help="do not run the job worker in this process")
+    serve.add_argument(
+        "--processes", type=_positive, help="web processes on the one address (default: server.processes)"
+    )
+    # A sibling web process (``fediserver.siblings``): the primary's listening socket and its watch pipe.
+    serve.add_argument("--socket-fd", type=int, help=argparse.SUPPRESS)
+    serve.add_argument("--primary-fd", type=int, help=argparse.SUPPRESS)
     serve.set_defaults(handler=cmd_serve)
 
     worker = commands.add_parser("worker", parents=[config_parent()], help="run the job worker on its own")
     worker.set_defaults(handler=cmd_worker)
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, got {value}")
+    return value
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -46,8 +61,32 @@ def cmd_serve(args: argparse.Namespace) -> int:
     gpu_argv = None
     if not args.no_worker and settings.generation.enabled:
         gpu_argv = (sys.executable, "-m", "fediserver", "--config", str(args.config), "gpu-worker")
-    app = create_app(settings, AppOptions(run_worker=not args.no_worker, gpu_worker_argv=gpu_argv))
-    log.info("serving", extra={"url": f"http://{host}:{port}", "instance": settings.instance.domain})
+    sockets = None
+    plan = None
+    if args.socket_fd is not None:
+        sockets = [siblings.inherited_socket(args.socket_fd)]
+    else:
+        processes = siblings.server_processes(args.processes or settings.server.processes)
+        if processes > 1:
+            try:
+                sockets = [siblings.listening_socket(host, port)]
+            except siblings.BindError as exc:
+                log.error(str(exc))
+                return 1
+            plan = siblings.plan_siblings(str(args.config), sockets[0], processes - 1)
+    options = AppOptions(
+        run_worker=not args.no_worker, gpu_worker_argv=gpu_argv, siblings=plan, sibling=args.socket_fd is not None
+    )
+    app = create_app(settings, options)
+    if args.socket_fd is None:
+        log.info(
+            "serving",
+            extra={
+                "url": f"http://{host}:{port}",
+                "instance": settings.instance.domain,
+                "processes": 1 + (plan.count if plan else 0),
+            },
+        )
     config = uvicorn.Config(
         app,
         host=host,
@@ -61,10 +100,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
         timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
     )
     server = uvicorn.Server(config)
+    if args.primary_fd is not None:
+        siblings.watch_primary(args.primary_fd, functools.partial(setattr, server, "should_exit", True))
     # Everything imported so far lives as long as the process: keep it out of the garbage collector's
     # scans, whose full passes were the inbox's p99 tail (docs/benchmarks.md, inbox acceptance).
     gc.freeze()
-    server.run()
+    server.run(sockets=sockets)
     # uvicorn reports a failed start-up (e.g. an unmigrated database) only through its exit state.
     return 0 if server.started else 1
 

@@ -16,9 +16,13 @@ log = logging.getLogger("fediserver.health")
 
 
 def _worker_state(request: Request) -> str:
-    """``off`` when this process runs no worker (``serve --no-worker``, or a separate ``fediserver worker``)."""
+    """``off`` when this process runs no worker (``serve --no-worker``, or a separate ``fediserver worker``);
+    ``primary`` in a sibling web process (``server.processes``), whose instance's worker runs in the first
+    process, which this one outlives by a moment at most (``fediserver.siblings``)."""
     task = getattr(request.app.state, "worker_task", None)
-    return "off" if task is None else str(task.state)
+    if task is None:
+        return "primary" if getattr(request.app.state, "sibling", False) else "off"
+    return str(task.state)
 
 
 async def health(request: Request) -> JSONResponse:
@@ -30,7 +34,7 @@ async def health(request: Request) -> JSONResponse:
     except (SQLAlchemyError, OSError) as exc:
         log.error("health check: database unreachable", extra={"error": str(exc)})
         return JSONResponse({"status": "error", "database": "unreachable", "worker": worker}, status_code=503)
-    if worker not in ("off", "starting", "running"):
+    if worker not in ("off", "primary", "starting", "running"):
         log.error("health check: worker not running", extra={"worker": worker})
         return JSONResponse({"status": "error", "database": "ok", "worker": worker}, status_code=503)
     return JSONResponse({"status": "ok", "version": __version__, "database": "ok", "worker": worker})

@@ -185,3 +185,31 @@ def test_supervisor__restarts_a_dying_child_and_stops_it() -> None:
     sleeper.stop()
     assert time.monotonic() - started < 10
     assert sleeper.restarts == 0
+
+
+def test_server_processes__auto_is_one_per_usable_core_up_to_the_cap() -> None:
+    from fediserver.siblings import MAX_AUTO_PROCESSES, server_processes
+
+    cores = len(os.sched_getaffinity(0))
+    assert server_processes(0) == max(1, min(cores, MAX_AUTO_PROCESSES))
+    assert server_processes(3) == 3
+
+
+async def test_health__a_sibling_process_names_the_primary_as_its_worker(settings: Settings, engine: object) -> None:
+    app = create_app(settings, AppOptions(run_worker=False, sibling=True))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+            response = await http.get("/health")
+    assert response.status_code == 200
+    assert response.json()["worker"] == "primary"
+
+
+def test_json_log__names_the_process() -> None:
+    import json
+    import logging
+
+    record = logging.LogRecord("fediserver.test", logging.INFO, __file__, 1, "hello", (), None)
+    entry = json.loads(JsonFormatter().format(record))
+    assert entry["pid"] == os.getpid()
+    assert entry["message"] == "hello"

@@ -107,6 +107,7 @@ def test_env__overrides_file_values_with_types(tmp_path: Path) -> None:
         (_raw(server={"port": "80"}), {}, "server.port"),
         (_raw(server={"port": 70000}), {}, "server.port"),
         (_raw(), {"FEDISERVER_SERVER_PORT": "eighty"}, "server.port"),
+        (_raw(server={"processes": -1}), {}, "server.processes"),
         (_raw(instance={"scheme": "ftp"}), {}, "instance.scheme"),
         (_raw(instance={"scheme": "http"}), {}, "instance.scheme"),
         (_raw(instance={"secret_key": "short"}), {}, "instance.secret_key"),
