@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import json
 import socket
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -17,6 +19,7 @@ import uvicorn
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from starlette.applications import Starlette
 
+import activitypub as ap
 from fediserver import accounts, migrate
 from fediserver.app import AppOptions, create_app
 from fediserver.config import Settings, parse_settings
@@ -219,3 +222,15 @@ def background(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Background]
         yield runner
     finally:
         runner.close()
+
+
+def signed_like(url: str, actor: str, n: int, key: tuple[str, ap.PrivateKey]) -> tuple[bytes, dict[str, str]]:
+    """A Like by ``actor`` of itself, numbered ``n``, signed (cavage-12) with ``key`` for a POST to ``url``."""
+    body = json.dumps(
+        {"@context": ap.AS_CONTEXT, "id": f"{actor}#likes/{n}", "type": "Like", "actor": actor, "object": actor}
+    ).encode()
+    headers = ap.sign_request(
+        method="POST", url=url, headers={"content-type": ap.ACTIVITY_JSON}, body=body, key_id=key[0],
+        private_key=key[1], now=datetime.now(UTC),
+    )  # fmt: skip
+    return body, headers

@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -24,7 +22,7 @@ from fediserver.jobs.handlers import build_handlers
 from fediserver.jobs.worker import Worker
 from fediserver.models import DeliveryJob, InboundActivity, RemoteActor
 from fediserver.routes.inbox import Recipients
-from tests.federation.conftest import eventually
+from tests.federation.conftest import eventually, signed_like
 from tests.statements import recorded
 
 Factory = Callable[..., Awaitable[Any]]
@@ -39,23 +37,12 @@ async def _senders(instances: Factory, database_url: str) -> tuple[Any, str, tup
     return a, b.actor_url("bob"), key
 
 
-def _signed_like(url: str, actor: str, n: int, key: tuple[str, ap.PrivateKey]) -> tuple[bytes, dict[str, str]]:
-    body = json.dumps(
-        {"@context": ap.AS_CONTEXT, "id": f"{actor}#likes/{n}", "type": "Like", "actor": actor, "object": actor}
-    ).encode()
-    headers = ap.sign_request(
-        method="POST", url=url, headers={"content-type": ap.ACTIVITY_JSON}, body=body, key_id=key[0],
-        private_key=key[1], now=datetime.now(UTC),
-    )  # fmt: skip
-    return body, headers
-
-
 async def test_inbox__concurrent_requests_share_commits_and_a_repeat_is_stored_once(
     instances: Factory, database_url: str
 ) -> None:
     a, bob, key = await _senders(instances, database_url)
     url = a.fed.urls.shared_inbox()
-    requests = [_signed_like(url, bob, n, key) for n in range(30)]
+    requests = [signed_like(url, bob, n, key) for n in range(30)]
     requests += requests[:5]  # the same activities again: accepted, not stored twice
     engine: AsyncEngine = a.app.state.engine
     with recorded(engine) as seen:
@@ -78,7 +65,7 @@ async def test_inbox__the_signer_is_remembered_until_forgotten(instances: Factor
     engine: AsyncEngine = a.app.state.engine
 
     async def post(n: int) -> list[str]:
-        body, headers = _signed_like(url, bob, n, key)
+        body, headers = signed_like(url, bob, n, key)
         with recorded(engine) as seen:
             async with httpx.AsyncClient(timeout=30) as http:
                 assert (await http.post(url, content=body, headers=headers)).status_code == 202
@@ -120,7 +107,7 @@ async def test_worker_process__is_woken_by_the_inbox_not_its_poll(instances: Fac
     async with _worker_process(a):
         url = a.fed.urls.shared_inbox()
         async with httpx.AsyncClient(timeout=30) as http:
-            body, headers = _signed_like(url, bob, 1, key)
+            body, headers = signed_like(url, bob, 1, key)
             sent = time.monotonic()
             assert (await http.post(url, content=body, headers=headers)).status_code == 202
 
@@ -139,7 +126,7 @@ async def test_signer_and_blocklist__concurrent_misses_read_them_once(instances:
     a, bob, key = await _senders(instances, database_url)
     url = a.fed.urls.shared_inbox()
     async with httpx.AsyncClient(timeout=30) as http:
-        body, headers = _signed_like(url, bob, 0, key)
+        body, headers = signed_like(url, bob, 0, key)
         assert (await http.post(url, content=body, headers=headers)).status_code == 202  # bob is stored
     forget_actor(a.fed, bob)
     a.fed.blocklist.loaded_at = float("-inf")  # stale
@@ -204,7 +191,7 @@ async def test_signer__an_expired_key_serves_while_one_read_renews_it(instances:
     a, bob, key = await _senders(instances, database_url)
     url = a.fed.urls.shared_inbox()
     async with httpx.AsyncClient(timeout=30) as http:
-        body, headers = _signed_like(url, bob, 0, key)
+        body, headers = signed_like(url, bob, 0, key)
         assert (await http.post(url, content=body, headers=headers)).status_code == 202  # bob is stored
     sessions = a.app.state.sessions
     engine: AsyncEngine = a.app.state.engine

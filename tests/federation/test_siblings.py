@@ -4,7 +4,6 @@ on the primary's port, its inbox wakes the primary's worker, and it never outliv
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import signal
 import sqlite3
@@ -12,7 +11,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Awaitable, Callable, Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +18,7 @@ import httpx
 import pytest
 
 import activitypub as ap
-from tests.federation.conftest import eventually, free_port
+from tests.federation.conftest import eventually, free_port, signed_like
 
 Factory = Callable[..., Awaitable[Any]]
 BIN = Path(sys.executable).parent
@@ -115,17 +113,6 @@ def _wait_for_both(server: subprocess.Popen[str], port: int) -> int:
     raise AssertionError("the two processes did not come up")
 
 
-def _signed_like(url: str, actor: str, key: tuple[str, ap.PrivateKey]) -> tuple[bytes, dict[str, str]]:
-    body = json.dumps(
-        {"@context": ap.AS_CONTEXT, "id": f"{actor}#likes/1", "type": "Like", "actor": actor, "object": actor}
-    ).encode()
-    headers = ap.sign_request(
-        method="POST", url=url, headers={"content-type": ap.ACTIVITY_JSON}, body=body, key_id=key[0],
-        private_key=key[1], now=datetime.now(UTC),
-    )  # fmt: skip
-    return body, headers
-
-
 def _states(database: Path) -> list[str]:
     with sqlite3.connect(database, timeout=30) as conn:
         return [state for (state,) in conn.execute("SELECT state FROM inbound_activities")]
@@ -141,7 +128,7 @@ async def test_sibling__accepts_on_the_primary_port_and_wakes_its_worker(
         key = (b.fed.urls.actor_key("bob"), ap.load_private_key(bob_actor.private_key_pem))
     sibling = await asyncio.to_thread(_wait_for_both, server, port)
     url = f"http://127.0.0.1:{port}/inbox"
-    body, headers = _signed_like(url, b.actor_url("bob"), key)
+    body, headers = signed_like(url, b.actor_url("bob"), 1, key)
     # Given the primary stopped, so that the sibling accepts the activity
     os.kill(server.pid, signal.SIGSTOP)
     try:
