@@ -73,7 +73,7 @@ def plan_siblings(config_path: str, sock: socket.socket, count: int) -> Siblings
     """
     watch, _held = os.pipe()
     argv = (
-        sys.executable, "-m", "fediserver", "--config", config_path, "serve", "--no-worker", "--processes", "1",
+        sys.executable, "-m", "fediserver", "--config", config_path, "serve", "--no-worker",
         "--socket-fd", str(sock.fileno()), "--primary-fd", str(watch),
     )  # fmt: skip
     return Siblings(argv=argv, count=count, pass_fds=(sock.fileno(), watch))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -177,8 +178,6 @@ def test_serve__refuses_a_port_in_use(tmp_path: Path) -> None:
     fediserver = str(BIN / "fediserver")
     subprocess.run([fediserver, "init", "--domain", "127.0.0.1:8000", "--scheme", "http"], env=env, check=True)
     subprocess.run([fediserver, "migrate"], env=env, check=True, capture_output=True)
-    import socket
-
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
