@@ -124,12 +124,16 @@ async def _terminate(database_url: str, pid: int) -> None:
     try:
         async with other.connect() as conn:
             await conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
-            for _ in range(200):
-                alive = "SELECT count(*) FROM pg_stat_activity WHERE pid = :pid"
+            alive = "SELECT count(*) FROM pg_stat_activity WHERE pid = :pid"
+            for _ in range(1000):
+                # pg_stat_activity is a snapshot taken once per transaction (PostgreSQL
+                # manual, "Viewing Statistics"): without clearing it, a first look that
+                # still saw the backend would see it until the transaction ends.
+                await conn.execute(text("SELECT pg_stat_clear_snapshot()"))
                 if not await conn.scalar(text(alive), {"pid": pid}):
                     return
                 await asyncio.sleep(0.01)
-        raise AssertionError(f"backend {pid} still runs")
+        raise AssertionError(f"backend {pid} still runs after 10 s")
     finally:
         await other.dispose()
 
