@@ -80,6 +80,8 @@ class AppOptions:
     transport: httpx.AsyncBaseTransport | None = None
     # The GPU worker's command line: started beside the server for its lifetime, restarted if it dies.
     gpu_worker_argv: Sequence[str] | None = None
+    # Descriptors the GPU worker inherits (``siblings.parent_pipe``'s read end).
+    gpu_worker_fds: Sequence[int] = ()
     # Sibling web processes on this process's listening socket (``server.processes``), started once this
     # one is up, stopped with it, restarted if they die.
     siblings: Siblings | None = None
@@ -196,7 +198,9 @@ def create_app(settings: Settings, options: AppOptions | None = None) -> Starlet
                 task = SupervisedTask(worker.run, stop, name="worker")
                 app.state.worker_task = task
                 task.start()
-            gpu = Supervisor(opts.gpu_worker_argv, name="gpu-worker") if opts.gpu_worker_argv else None
+            gpu = None
+            if opts.gpu_worker_argv:
+                gpu = Supervisor(opts.gpu_worker_argv, name="gpu-worker", pass_fds=opts.gpu_worker_fds)
             if gpu is not None:
                 gpu.start()
             siblings = _start_siblings(opts.siblings)

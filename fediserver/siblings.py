@@ -71,7 +71,7 @@ def plan_siblings(config_path: str, sock: socket.socket, count: int) -> Siblings
     The pipe's write end stays in this process only (``os.pipe`` makes it non-inheritable); the read end is
     passed on.
     """
-    watch, _held = os.pipe()
+    watch = parent_pipe()
     argv = (
         sys.executable, "-m", "fediserver", "--config", config_path, "serve", "--no-worker",
         "--socket-fd", str(sock.fileno()), "--primary-fd", str(watch),
@@ -84,8 +84,20 @@ def inherited_socket(fd: int) -> socket.socket:
     return socket.socket(fileno=fd)
 
 
-def watch_primary(fd: int, on_gone: Callable[[], None]) -> threading.Thread:
-    """Call ``on_gone`` once the primary has ended (the pipe ``fd`` reads end-of-file)."""
+def parent_pipe() -> int:
+    """The read end of a pipe whose write end this process holds until it ends, however it ends (``kill -9``
+    included): a child given the read end (``pass_fds``) learns of its parent's end by reading end-of-file.
+
+    Both ends are non-inheritable (``os.pipe``), so only children named in ``pass_fds`` get the read end and
+    none gets the write end, which would otherwise keep the pipe open after this process is gone.
+    """
+    watch, _held = os.pipe()
+    return watch
+
+
+def watch_parent(fd: int, on_gone: Callable[[], object]) -> threading.Thread:
+    """Call ``on_gone`` (on a thread of its own) once the parent has ended: the ``parent_pipe`` read end
+    ``fd`` reads end-of-file."""
 
     def wait() -> None:
         with contextlib.suppress(OSError):
@@ -93,6 +105,6 @@ def watch_primary(fd: int, on_gone: Callable[[], None]) -> threading.Thread:
                 pass
         on_gone()
 
-    thread = threading.Thread(target=wait, name="watch-primary", daemon=True)
+    thread = threading.Thread(target=wait, name="watch-parent", daemon=True)
     thread.start()
     return thread

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import logging
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from fediserver import accounts
+from fediserver import accounts, siblings
 from fediserver.cli.common import CommandError, config_parent, open_session, settings_from, worker_runtime
 from fediserver.config import Settings
 
@@ -37,6 +38,8 @@ def register(commands: Any) -> None:
     worker = commands.add_parser(
         "gpu-worker", parents=[config_parent()], help="run the generation worker (loads the model on first job)"
     )
+    # Given by ``serve``: the read end of a pipe that ends with it (``fediserver.siblings.parent_pipe``).
+    worker.add_argument("--parent-fd", type=int, help=argparse.SUPPRESS)
     worker.set_defaults(handler=cmd_gpu_worker)
 
 
@@ -116,6 +119,9 @@ async def _gpu_worker(args: argparse.Namespace) -> int:
     from fediserver.media import LocalMediaStore
 
     async with worker_runtime(args) as rt:
+        if args.parent_fd is not None:
+            loop = asyncio.get_running_loop()
+            siblings.watch_parent(args.parent_fd, functools.partial(loop.call_soon_threadsafe, rt.stop.set))
         # Enqueueing rings it (issue 13): a job starts now, not at the next poll.
         bell = await doorbell.Doorbell.open(rt.engine, [doorbell.GENERATION, doorbell.ASSIST])
         certificates = instance_certificates(rt.settings)

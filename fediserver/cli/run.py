@@ -59,8 +59,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
     host = args.host or settings.server.host
     port = args.port or settings.server.port
     gpu_argv = None
+    gpu_fds: tuple[int, ...] = ()
     if not args.no_worker and settings.generation.enabled:
-        gpu_argv = (sys.executable, "-m", "fediserver", "--config", str(args.config), "gpu-worker")
+        # The GPU worker ends with this process even after a kill -9, which no signal would pass on: a
+        # restarted serve would otherwise start a second one beside the orphan, both holding the model.
+        watch = siblings.parent_pipe()
+        gpu_argv = (
+            sys.executable, "-m", "fediserver", "--config", str(args.config), "gpu-worker", "--parent-fd", str(watch)
+        )  # fmt: skip
+        gpu_fds = (watch,)
     sockets = None
     plan = None
     if args.socket_fd is not None:
@@ -75,7 +82,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 return 1
             plan = siblings.plan_siblings(str(args.config), sockets[0], processes - 1)
     options = AppOptions(
-        run_worker=not args.no_worker, gpu_worker_argv=gpu_argv, siblings=plan, sibling=args.socket_fd is not None
+        run_worker=not args.no_worker,
+        gpu_worker_argv=gpu_argv,
+        gpu_worker_fds=gpu_fds,
+        siblings=plan,
+        sibling=args.socket_fd is not None,
     )
     app = create_app(settings, options)
     if args.socket_fd is None:
@@ -101,7 +112,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     )
     server = uvicorn.Server(config)
     if args.primary_fd is not None:
-        siblings.watch_primary(args.primary_fd, functools.partial(setattr, server, "should_exit", True))
+        siblings.watch_parent(args.primary_fd, functools.partial(setattr, server, "should_exit", True))
     # Everything imported so far lives as long as the process: keep it out of the garbage collector's
     # scans, whose full passes were the inbox's p99 tail (docs/benchmarks.md, inbox acceptance).
     gc.freeze()

@@ -1,5 +1,6 @@
 """``fediserver serve`` with ``server.processes = 2``, as a real process tree on loopback: the sibling answers
-on the primary's port, its inbox wakes the primary's worker, and it never outlives the primary."""
+on the primary's port, its inbox wakes the primary's worker, and it never outlives the primary; nor does the
+GPU worker child."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ Factory = Callable[..., Awaitable[Any]]
 BIN = Path(sys.executable).parent
 
 
-def _siblings_of(pid: int) -> list[int]:
+def _children_of(pid: int, marker: bytes) -> list[int]:
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -35,9 +36,13 @@ def _siblings_of(pid: int) -> list[int]:
             cmdline = (entry / "cmdline").read_bytes()
         except (OSError, ValueError):
             continue
-        if parent == pid and b"--socket-fd" in cmdline:
+        if parent == pid and marker in cmdline:
             found.append(int(entry.name))
     return found
+
+
+def _siblings_of(pid: int) -> list[int]:
+    return _children_of(pid, b"--socket-fd")
 
 
 def _alive(pid: int) -> bool:
@@ -48,16 +53,17 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
-@pytest.fixture
-def served(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], int, Path]]:
-    """An instance made with the CLI, served by two processes; the worker polls only every 30 s."""
+def _serve(tmp_path: Path, processes: int, generation: bool) -> Iterator[tuple[subprocess.Popen[str], int, Path]]:
+    """An instance made with the CLI and served; the worker polls only every 30 s."""
     port = free_port()
     env = {
         **os.environ,
         "FEDISERVER_CONFIG": str(tmp_path / "fediserver.toml"),
         "FEDISERVER_FEDERATION_ALLOW_PRIVATE_ADDRESSES": "true",
         "FEDISERVER_WORKER_POLL_INTERVAL": "30",
-        "FEDISERVER_GENERATION_ENABLED": "false",
+        "FEDISERVER_GENERATION_ENABLED": str(generation).lower(),
+        # The GPU worker loads a model only for its first job; none is submitted here.
+        "FEDISERVER_GENERATION_MODEL": "tiny",
     }
     fediserver = str(BIN / "fediserver")
     for argv in (
@@ -68,7 +74,7 @@ def served(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], int, Path]]:
         subprocess.run([fediserver, *argv], env=env, check=True, capture_output=True, timeout=60)
     log = (tmp_path / "serve.log").open("w")
     server = subprocess.Popen(
-        [fediserver, "serve", "--processes", "2"], env=env, stdout=log, stderr=subprocess.STDOUT, text=True
+        [fediserver, "serve", "--processes", str(processes)], env=env, stdout=log, stderr=subprocess.STDOUT, text=True
     )
     try:
         yield server, port, tmp_path / "data" / "fediserver.db"
@@ -85,6 +91,18 @@ def served(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], int, Path]]:
                     os.kill(int(entry.name), signal.SIGKILL)
             except OSError:
                 continue
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], int, Path]]:
+    """Two web processes, no GPU worker."""
+    yield from _serve(tmp_path, processes=2, generation=False)
+
+
+@pytest.fixture
+def served_with_gpu_worker(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], int, Path]]:
+    """One web process and its GPU worker child."""
+    yield from _serve(tmp_path, processes=1, generation=True)
 
 
 def _health(port: int) -> str | None:
@@ -188,3 +206,24 @@ def test_serve__refuses_a_port_in_use(tmp_path: Path) -> None:
         )  # fmt: skip
     assert result.returncode == 1
     assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
+
+
+async def test_gpu_worker__ends_with_serve_even_after_kill_9(
+    served_with_gpu_worker: tuple[subprocess.Popen[str], int, Path],
+) -> None:
+    server, _, _ = served_with_gpu_worker
+
+    async def started() -> bool:
+        return len(_children_of(server.pid, b"gpu-worker")) == 1
+
+    await eventually(started, within=60)
+    (gpu,) = _children_of(server.pid, b"gpu-worker")
+    # When serve is killed outright: no signal handler runs, no child is told
+    os.kill(server.pid, signal.SIGKILL)
+    server.wait(10)
+
+    # Then its GPU worker ends anyway, rather than holding the model beside the next serve's
+    async def gone() -> bool:
+        return not _alive(gpu)
+
+    await eventually(gone, within=30)
