@@ -347,7 +347,12 @@ async def bench(args: argparse.Namespace) -> int:
                             machine_busy_seconds(),
                         )
                         hold(target.workers, False)
+                        drainer = target.workers[0] if target.workers else target.web
+                        drain_spy = spy_on(args, drainer, f"drain-{name}-{rnd + 1}".replace(" ", ""))
                         left, seconds = await drain(target.rows, args.drain_limit)
+                        if drain_spy is not None:
+                            drain_spy.send_signal(signal.SIGINT)
+                            await asyncio.to_thread(drain_spy.wait, 30)
                         own = sum(map(web_cpu_seconds, (p.pid for p in processes))) - own_before
                         machine = machine_busy_seconds() - machine_before
                         if left:
@@ -422,7 +427,9 @@ def report(
 
 
 def spy_on(args: argparse.Namespace, server: subprocess.Popen[bytes], phase: str) -> subprocess.Popen[bytes] | None:
-    """With ``--py-spy``, a sampling profile of the server during one load phase (raw folded stacks)."""
+    """With ``--py-spy``, a sampling profile of a process of the instance during one load phase or drain (raw
+    folded stacks): the web process for a phase; for a drain, the first worker process, or the web process
+    where the worker runs in it (SQLite)."""
     if not args.py_spy:
         return None
     out = Path(args.py_spy_dir) / f"{phase}.txt"
@@ -453,7 +460,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--actors", type=int, default=50, help="distinct signing actors")
     parser.add_argument("--database-url", help="PostgreSQL URL (its public schema is dropped!); default SQLite")
     parser.add_argument("--workers", type=int, default=2, help="fediserver worker processes (PostgreSQL only)")
-    parser.add_argument("--py-spy", help="path of py-spy: profile the server during each load phase")
+    parser.add_argument("--py-spy", help="path of py-spy: profile the server during each load phase and drain")
     parser.add_argument("--py-spy-dir", default=".", help="where the profiles go (<phase>-<round>.txt)")
     parser.add_argument("--py-spy-rate", type=int, default=250, help="py-spy samples per second")
     parser.add_argument(
