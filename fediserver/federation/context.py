@@ -99,10 +99,11 @@ class Federation:
     # remembered, shared by the requests that miss together.
     key_cache: dict[str, tuple[float, KeyOwner]] = field(default_factory=dict)
     key_lookups: SingleFlight[str, KeyOwner] = field(default_factory=SingleFlight)
-    # Expired entries still in use, waiting for their renewal, and the task renewing them
-    # (``federation.remote.KEY_CACHE_STALE``).
+    # Keys waiting for the next read of their rows, and the task reading them (``federation.remote._read_keys``):
+    # expired entries still in use (``KEY_CACHE_STALE``), and keys not remembered, each with its requests' future.
     key_renewals: set[str] = field(default_factory=set)
-    key_renewer: asyncio.Task[None] | None = None
+    key_reads: dict[str, asyncio.Future[KeyOwner | None]] = field(default_factory=dict)
+    key_reader: asyncio.Task[None] | None = None
 
     def __post_init__(self) -> None:
         self.blocklist = DomainBlocklist(self.settings.federation.blocked_domains)

@@ -34,7 +34,6 @@ KEY_CACHE_TTL = 10.0
 KEY_CACHE_STALE = 30.0
 KEY_CACHE_MAX = 10_000
 log = logging.getLogger("fediserver.federation.remote")
-_BY_KEY_ID = select(RemoteActor).where(RemoteActor.key_id == bindparam("key_id"))
 _BY_KEY_IDS = select(RemoteActor).where(RemoteActor.key_id.in_(bindparam("key_ids", expanding=True)))
 _BY_URI = select(RemoteActor).where(RemoteActor.uri == bindparam("uri"))
 
@@ -72,31 +71,71 @@ def _recall(fed: Federation, sessions: async_sessionmaker[AsyncSession], key_id:
     if now >= expires + KEY_CACHE_STALE:
         return None
     fed.key_renewals.add(key_id)
-    if fed.key_renewer is None or fed.key_renewer.done():
-        fed.key_renewer = asyncio.create_task(_renew(fed, sessions), name="fediserver-key-renewal")
+    _start_reader(fed, sessions)
     return owner
 
 
-async def _renew(fed: Federation, sessions: async_sessionmaker[AsyncSession]) -> None:
-    """Read the rows of every key waiting for renewal, in one query a round: the requests of one moment add
-    theirs before it starts (one statement for a burst's fifty keys, not fifty pooled connections that the
-    inbox's writer then waited for)."""
-    await asyncio.sleep(0)
-    while fed.key_renewals:
-        key_ids, fed.key_renewals = fed.key_renewals, set()
-        try:
-            async with sessions() as session:
-                rows = {row.key_id: row for row in await session.scalars(_BY_KEY_IDS, {"key_ids": list(key_ids)})}
-        except Exception:
-            # The first request after the window reads the key itself, and meets the error there.
-            log.warning("renewing remembered signature keys failed", exc_info=True, extra={"keys": len(key_ids)})
-            return
-        for key_id in key_ids:
-            row = rows.get(key_id)
-            if row is None:
-                fed.key_cache.pop(key_id, None)
-            elif key_id in fed.key_cache:  # not forgotten meanwhile (``forget_actor``, a refresh)
-                _remember(fed, key_id, KeyOwner.of(row))
+async def _read_key(fed: Federation, sessions: async_sessionmaker[AsyncSession], key_id: str) -> KeyOwner | None:
+    """The stored owner of ``key_id``, or None, read together with the other keys of the moment."""
+    future = fed.key_reads.get(key_id)
+    if future is None:
+        future = fed.key_reads[key_id] = asyncio.get_running_loop().create_future()
+    _start_reader(fed, sessions)
+    # Shielded: a request that gives up must not cancel the read other requests share.
+    return await asyncio.shield(future)
+
+
+def _start_reader(fed: Federation, sessions: async_sessionmaker[AsyncSession]) -> None:
+    if fed.key_reader is None or fed.key_reader.done():
+        fed.key_reader = asyncio.create_task(_read_keys(fed, sessions), name="fediserver-key-reader")
+
+
+async def _read_keys(fed: Federation, sessions: async_sessionmaker[AsyncSession]) -> None:
+    """Read the rows of every key waiting (``_recall``'s renewals, ``_read_key``'s first reads), in one query
+    a round: the requests of one moment add theirs before it starts. A process that meets fifty new signers
+    at once (its start, a burst after a quiet hour) then reads them in one statement, not through fifty
+    pooled connections opened for it while the inbox's writer waited (docs/benchmarks.md)."""
+    reads: dict[str, asyncio.Future[KeyOwner | None]] = {}
+    try:
+        await asyncio.sleep(0)
+        while fed.key_renewals or fed.key_reads:
+            renewals, fed.key_renewals = fed.key_renewals, set()
+            reads, fed.key_reads = fed.key_reads, {}
+            try:
+                async with sessions() as session:
+                    found = await session.scalars(_BY_KEY_IDS, {"key_ids": list(renewals | reads.keys())})
+                    rows = {row.key_id: row for row in found}
+            except Exception as exc:
+                # Each waiting request meets the error; an expired entry's next request after the window
+                # reads the key itself, and meets it there.
+                for future in reads.values():
+                    if not future.done():
+                        future.set_exception(exc)
+                if renewals:
+                    log.warning(
+                        "renewing remembered signature keys failed", exc_info=True, extra={"keys": len(renewals)}
+                    )
+                continue
+            for key_id in renewals:
+                row = rows.get(key_id)
+                if row is None:
+                    fed.key_cache.pop(key_id, None)
+                elif key_id in fed.key_cache:  # not forgotten meanwhile (``forget_actor``, a refresh)
+                    _remember(fed, key_id, KeyOwner.of(row))
+            for key_id, future in reads.items():
+                row = rows.get(key_id)
+                owner = KeyOwner.of(row) if row is not None else None
+                if owner is not None:
+                    _remember(fed, key_id, owner)
+                if not future.done():
+                    future.set_result(owner)
+    finally:
+        # Ended before answering (cancelled at shutdown): no request waits for a read that will not come.
+        waiting = [*reads.values(), *fed.key_reads.values()]
+        fed.key_reads = {}
+        for future in waiting:
+            if not future.done():
+                future.cancel()
 
 
 def forget_actor(fed: Federation, uri: str) -> None:
@@ -196,11 +235,8 @@ async def actor_for_key(
 
 
 async def _find_key_owner(fed: Federation, sessions: async_sessionmaker[AsyncSession], key_id: str) -> KeyOwner:
-    async with sessions() as session:
-        row = await session.scalar(_BY_KEY_ID, {"key_id": key_id})
-    if row is not None:
-        known = KeyOwner.of(row)
-        _remember(fed, key_id, known)
+    known = await _read_key(fed, sessions, key_id)
+    if known is not None:
         return known
     return await _fetch_key_owner(fed, sessions, key_id)
 

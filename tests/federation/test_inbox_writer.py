@@ -7,10 +7,12 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
 from sqlalchemy import delete, func, select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 import activitypub as ap
@@ -205,8 +207,8 @@ async def test_signer__an_expired_key_serves_while_one_read_renews_it(instances:
         # Awaited one after another, without yielding to the renewal in between: none of them waits for it.
         owners = [await actor_for_key(a.fed, sessions, key[0]) for _ in range(20)]
         assert key_reads(seen) == []
-        assert a.fed.key_renewer is not None
-        await a.fed.key_renewer
+        assert a.fed.key_reader is not None
+        await a.fed.key_reader
     assert {o.uri for o in owners} == {bob}
     [renewal] = key_reads(seen)
     assert "remote_actors.key_id IN (" in renewal
@@ -222,6 +224,48 @@ async def test_signer__an_expired_key_serves_while_one_read_renews_it(instances:
         await session.commit()
     a.fed.key_cache[key[0]] = (time.monotonic() - 1, owner)
     await actor_for_key(a.fed, sessions, key[0])
-    assert a.fed.key_renewer is not None
-    await a.fed.key_renewer
+    assert a.fed.key_reader is not None
+    await a.fed.key_reader
     assert key[0] not in a.fed.key_cache  # gone: the next request fetches it afresh
+
+
+async def test_signer__a_burst_of_keys_not_remembered_is_read_in_one_query(
+    instances: Factory, database_url: str
+) -> None:
+    """A process meeting many stored signers at once (its start, a sibling web process) reads their rows
+    together instead of opening a pooled connection per key."""
+    a = await instances("a", ["alice"], worker={"poll_interval": 3600}, database={"url": database_url})
+    senders = [f"https://peer{n}.example/users/u" for n in range(30)]
+    async with a.sessions() as session:
+        for uri in senders:
+            session.add(
+                RemoteActor(
+                    uri=uri, domain=uri.split("/")[2], inbox=f"{uri}/inbox", key_id=f"{uri}#main-key",
+                    public_key_pem=f"PEM of {uri}", raw={"id": uri},
+                )
+            )  # fmt: skip
+        await session.commit()
+    engine: AsyncEngine = a.app.state.engine
+    with recorded(engine) as seen:
+        sessions = a.app.state.sessions
+        owners = await asyncio.gather(*(actor_for_key(a.fed, sessions, f"{uri}#main-key") for uri in senders))
+    assert [(o.uri, o.public_key_pem) for o in owners] == [(uri, f"PEM of {uri}") for uri in senders]
+    [read] = [sql for sql in seen if "WHERE remote_actors.key_id" in sql]
+    assert "remote_actors.key_id IN (" in read
+    assert all(f"{uri}#main-key" in a.fed.key_cache for uri in senders)
+
+
+async def test_signer__a_failed_read_reaches_every_request_waiting_for_it(
+    instances: Factory, database_url: str, tmp_path: Path
+) -> None:
+    a = await instances("a", ["alice"], worker={"poll_interval": 3600}, database={"url": database_url})
+    broken = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'no such folder' / 'db.sqlite'}")
+    try:
+        results = await asyncio.gather(
+            *(actor_for_key(a.fed, session_factory(broken), f"https://peer{n}.example/k") for n in range(5)),
+            return_exceptions=True,
+        )
+    finally:
+        await broken.dispose()
+    assert all(isinstance(r, OperationalError) for r in results), results
+    assert a.fed.key_reads == {}
