@@ -65,6 +65,11 @@ def make_engine(
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     engine = create_async_engine(url, echo=echo, pool_size=pool_size)
+    # Rows inserted together without RETURNING (a batch's notes, notifications and stream events; the inbox's
+    # group commit) go as one multi-row INSERT, as SQLAlchemy does for psycopg2, instead of asyncpg's
+    # executemany, which PostgreSQL runs as one statement per row: a statement's executor, constraint checks
+    # and statement triggers (``account_stats``, migration 0032) once per row (docs/benchmarks.md).
+    engine.dialect.use_insertmanyvalues_wo_returning = True
     _ping_idle_connections(engine, ping_after_idle)
     return engine
 

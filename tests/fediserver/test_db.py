@@ -216,3 +216,32 @@ async def test_reading_alone__each_statement_is_its_own_transaction_until_the_co
         assert len(await _transaction_ids(sessions, alone=False)) == 1
     finally:
         await engine.dispose()
+
+
+async def test_postgresql__rows_inserted_together_go_as_one_statement(database_url: str) -> None:
+    """Not asyncpg's executemany, which PostgreSQL runs as one statement per row (and fires statement
+    triggers per row)."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("SQLite sends a run of rows in one trip already (fediserver.sqlite_driver)")
+    from sqlalchemy import Column, Integer, MetaData, String, Table, event, insert
+
+    engine = make_engine(database_url, pool_size=1)
+    table = Table("rows_together", MetaData(), Column("id", Integer, primary_key=True), Column("v", String(10)))
+    sent: list[str] = []
+
+    def record(_c: object, _cur: object, sql: str, *_: object) -> None:
+        sent.append(sql)
+
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(table.metadata.create_all)
+            event.listen(engine.sync_engine, "before_cursor_execute", record)
+            await conn.execute(insert(table), [{"id": n, "v": str(n)} for n in range(5)])
+            event.remove(engine.sync_engine, "before_cursor_execute", record)
+            assert await conn.scalar(text("SELECT count(*) FROM rows_together")) == 5
+            await conn.run_sync(table.metadata.drop_all)
+    finally:
+        await engine.dispose()
+    # (SQLAlchemy's ``executemany`` flag stays true: it is the statement sent that differs.)
+    [sql] = sent
+    assert sql.count("), (") == 4, sql
