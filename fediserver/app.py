@@ -201,7 +201,6 @@ def create_app(settings: Settings, options: AppOptions | None = None) -> Starlet
             gpu = None
             if opts.gpu_worker_argv:
                 gpu = Supervisor(opts.gpu_worker_argv, name="gpu-worker", pass_fds=opts.gpu_worker_fds)
-            if gpu is not None:
                 gpu.start()
             siblings = _start_siblings(opts.siblings)
             try:
