@@ -17,27 +17,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import statistics
 import sys
 import time
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import insert, text
 
-from bench.bench_inbox_deployed import reset_postgres
+from bench.bench_inbox_deployed import cpu_seconds, reset_postgres
 from fediserver import migrate
 from fediserver.db import make_engine
 from fediserver.models import Note
 
 PUBLISHED = datetime(2026, 11, 25, tzinfo=UTC)
-
-
-def backend_cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def rows(first: int, count: int) -> list[dict[str, Any]]:
@@ -60,14 +53,14 @@ async def turn(url: str, multi_row: bool, first: int, args: argparse.Namespace) 
         async with engine.connect() as conn:
             pid = int(await conn.scalar(text("SELECT pg_backend_pid()")) or 0)
             await conn.commit()
-            backend, wall, own = backend_cpu_seconds(pid), time.perf_counter(), time.process_time()
+            backend, wall, own = cpu_seconds(pid), time.perf_counter(), time.process_time()
             for batch in range(args.batches):
                 await conn.execute(insert(Note), rows(first + batch * args.rows, args.rows))
                 await conn.commit()
             count = args.batches * args.rows
             return (
                 (time.perf_counter() - wall) / count,
-                (backend_cpu_seconds(pid) - backend) / count,
+                (cpu_seconds(pid) - backend) / count,
                 (time.process_time() - own) / count,
             )
     finally:

@@ -66,11 +66,8 @@ class Siblings:
 
 
 def plan_siblings(config_path: str, sock: socket.socket, count: int) -> Siblings:
-    """The siblings' command line: ``serve`` on the inherited socket, without a worker, watching the primary.
-
-    The pipe's write end stays in this process only (``os.pipe`` makes it non-inheritable); the read end is
-    passed on.
-    """
+    """The siblings' command line: ``serve`` on the inherited socket, without a worker, watching the primary
+    through a ``parent_pipe``."""
     watch = parent_pipe()
     argv = (
         sys.executable, "-m", "fediserver", "--config", config_path, "serve", "--no-worker",

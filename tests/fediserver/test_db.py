@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import Column, Integer, MetaData, String, Table, func, insert, select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError, StatementError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -16,6 +16,7 @@ from fediserver import accounts
 from fediserver.db import make_engine, reading_alone
 from fediserver.domain.posts import addressing
 from fediserver.models import DeliveryJob, LocalActor, Note
+from tests.statements import recorded
 
 
 async def test_sqlite__wal_busy_timeout_and_foreign_keys(engine: AsyncEngine) -> None:
@@ -223,21 +224,13 @@ async def test_postgresql__rows_inserted_together_go_as_one_statement(database_u
     triggers per row)."""
     if not database_url.startswith("postgresql"):
         pytest.skip("SQLite sends a run of rows in one trip already (fediserver.sqlite_driver)")
-    from sqlalchemy import Column, Integer, MetaData, String, Table, event, insert
-
     engine = make_engine(database_url, pool_size=1)
     table = Table("rows_together", MetaData(), Column("id", Integer, primary_key=True), Column("v", String(10)))
-    sent: list[str] = []
-
-    def record(_c: object, _cur: object, sql: str, *_: object) -> None:
-        sent.append(sql)
-
     try:
         async with engine.begin() as conn:
             await conn.run_sync(table.metadata.create_all)
-            event.listen(engine.sync_engine, "before_cursor_execute", record)
-            await conn.execute(insert(table), [{"id": n, "v": str(n)} for n in range(5)])
-            event.remove(engine.sync_engine, "before_cursor_execute", record)
+            with recorded(engine) as sent:
+                await conn.execute(insert(table), [{"id": n, "v": str(n)} for n in range(5)])
             assert await conn.scalar(text("SELECT count(*) FROM rows_together")) == 5
             await conn.run_sync(table.metadata.drop_all)
     finally:
