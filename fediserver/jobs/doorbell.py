@@ -23,6 +23,7 @@ import logging
 import os
 import socket
 import sys
+import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -103,12 +104,14 @@ class Doorbell:
     ``any``, set when any of them rings, with ``take_rung`` telling which did.
 
     A worker clears its event before it looks for jobs and waits on it (with its poll interval as the
-    timeout) when it finds none, so a ring that arrives while it looks is not lost.
+    timeout) when it finds none, so a ring that arrives while it looks is not lost. ``heard_at`` keeps when
+    each channel last rang (``time.monotonic``), for a worker that gives way to other processes' requests.
     """
 
     def __init__(self, channels: Iterable[str]) -> None:
         self.events = {channel: asyncio.Event() for channel in channels}
         self.any = asyncio.Event()
+        self.heard_at: dict[str, float] = {}
         self._rung: set[str] = set()
         self._sockets: list[socket.socket] = []
         self._connection: AsyncConnection | None = None
@@ -125,6 +128,7 @@ class Doorbell:
         found = self.events.get(channel)
         if found is not None:
             found.set()
+            self.heard_at[channel] = time.monotonic()
             self._rung.add(channel)
             self.any.set()
 

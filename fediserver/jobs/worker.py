@@ -26,7 +26,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from fediserver.db import reading_alone
-from fediserver.jobs import ordering, queue
+from fediserver.jobs import doorbell, ordering, queue
 from fediserver.jobs.batch import run_batched
 from fediserver.jobs.doorbell import Doorbell
 from fediserver.jobs.retry import Backoff, next_attempt
@@ -40,6 +40,9 @@ MAX_PASS_BACKOFF_SECONDS = 60.0
 # most MAX_GIVE_WAY_SECONDS, before its next pass.
 GIVE_WAY_QUIET_SECONDS = 0.05
 MAX_GIVE_WAY_SECONDS = 1.0
+# The bells rung by requests (another web process's inbox), to which a giving-way worker listening on them
+# gives way as to its own process's; deliveries ring too, but the worker itself queues most of them.
+REQUEST_BELLS = (doorbell.INBOX,)
 # last_error keeps the reason, not a remote server's whole answer.
 MAX_ERROR_CHARS = 1000
 
@@ -131,7 +134,9 @@ class Worker:
     # transactions of a pass, it waits while such requests run (``serving``) and until they stop coming
     # (GIVE_WAY_QUIET_SECONDS without one), one transaction a second at least. Under load a batch's every
     # await waits behind a hundred requests, so a pass held the write lock for 100-200 ms and the inbox's
-    # group commit waited for it (docs/benchmarks.md); the queue is worked off once the burst ends.
+    # group commit waited for it (docs/benchmarks.md); the queue is worked off once the burst ends. With
+    # ``woken_by``, a ring of a REQUEST_BELLS channel (another web process's inbox) counts as an enqueue:
+    # that process's requests need the CPU and SQLite's writer as much as this one's.
     gives_way: bool = False
     # Rung by someone else when there is work (``jobs.doorbell``): for a worker process of its own, which
     # nobody in its process calls ``wake`` for. A handler's ``doorbell`` attribute names the channel rung for
@@ -171,8 +176,16 @@ class Worker:
             self._serving -= 1
             self._woken_at = time.monotonic()
 
+    def _enqueued_at(self) -> float:
+        """When a request last enqueued a job: in this process (``wake``, ``serving``) or, heard through
+        ``woken_by``, in another."""
+        if self.woken_by is None:
+            return self._woken_at
+        heard = self.woken_by.heard_at
+        return max(self._woken_at, *(heard.get(channel, float("-inf")) for channel in REQUEST_BELLS))
+
     def _busy(self) -> bool:
-        return self._serving > 0 or time.monotonic() - self._woken_at < GIVE_WAY_QUIET_SECONDS
+        return self._serving > 0 or time.monotonic() - self._enqueued_at() < GIVE_WAY_QUIET_SECONDS
 
     async def run_once(self) -> int:
         """Claim and process one batch from each queue; returns how many jobs were processed.
@@ -445,7 +458,7 @@ class Worker:
                 await self._idle(stop, delay, wakeable=False)
                 continue
             failures = 0
-            if self.gives_way and (self._serving or self._woken_at > started - GIVE_WAY_QUIET_SECONDS):
+            if self.gives_way and (self._serving or self._enqueued_at() > started - GIVE_WAY_QUIET_SECONDS):
                 await self._give_way(stop)
             elif not processed:
                 await self._idle(stop, self.poll_interval)
@@ -465,7 +478,7 @@ class Worker:
             now = time.monotonic()
             if now >= deadline:
                 return
-            quiet_at = self._woken_at + GIVE_WAY_QUIET_SECONDS
+            quiet_at = self._enqueued_at() + GIVE_WAY_QUIET_SECONDS
             await self._idle(stop, min(max(quiet_at - now, GIVE_WAY_QUIET_SECONDS / 5), deadline - now), wakeable=False)
 
     async def _idle(self, stop: asyncio.Event, seconds: float, *, wakeable: bool = True) -> None:

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from fediserver import accounts
 from fediserver.db import make_engine, session_factory
 from fediserver.federation.inbound.dispatch import InboxHandler
-from fediserver.jobs import queue
+from fediserver.jobs import doorbell, queue
 from fediserver.jobs.ordering import MAX_IN_ORDER_PER_PASS
 from fediserver.jobs.retry import Backoff
 from fediserver.jobs.worker import PermanentJobError, RetryLater, Worker
@@ -313,7 +313,7 @@ CLAIMER_PROCESS = """
 import asyncio, json, os, sys, time
 from datetime import datetime, timedelta
 from fediserver.db import make_engine, session_factory
-from fediserver.jobs import queue
+from fediserver.jobs import doorbell, queue
 from fediserver.federation.inbound.dispatch import InboxHandler
 from fediserver.models import DeliveryJob, InboundActivity
 
@@ -569,11 +569,15 @@ class _WakingHandler(_Handler):
             self.worker.wake()
 
 
-async def _giving_way_worker(sessions: async_sessionmaker[AsyncSession]) -> tuple[Worker, list[float]]:
+async def _giving_way_worker(
+    sessions: async_sessionmaker[AsyncSession], woken_by: doorbell.Doorbell | None = None
+) -> tuple[Worker, list[float]]:
     """A giving-way worker with one job whose handler enqueues meanwhile (``wake``), and when each pass began."""
     await _add_jobs(sessions, 1)
     handler = _WakingHandler(True)
-    worker = Worker(sessions, [handler], lease=LEASE, clock=lambda: T0, poll_interval=0.01, gives_way=True)
+    worker = Worker(
+        sessions, [handler], lease=LEASE, clock=lambda: T0, poll_interval=0.01, gives_way=True, woken_by=woken_by
+    )
     handler.worker = worker
     passes: list[float] = []
     one_pass = worker._pass
@@ -653,6 +657,44 @@ async def test_worker__giving_way_waits_while_a_request_is_served_however_long(d
     # Then the next pass came only after it ended
     assert len(passes) >= 2
     assert passes[1] >= served_until, "a pass while a request was being served"
+
+
+async def _ring_for(sessions: async_sessionmaker[AsyncSession], channel: str, seconds: float) -> float:
+    """Ring ``channel`` through the database every 10 ms for ``seconds``, as another web process's inbox
+    rings after each commit; returns when the last ring was committed."""
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        async with sessions() as session:
+            await doorbell.ring(session, channel)
+            await session.commit()
+        await asyncio.sleep(0.01)
+    return time.monotonic()
+
+
+@pytest.mark.parametrize("channel", [doorbell.INBOX, doorbell.FEDERATION])
+async def test_worker__giving_way_waits_while_another_process_inbox_rings(db: AsyncEngine, channel: str) -> None:
+    # Given a giving-way worker that hears the bells (the primary of several web processes), whose first pass
+    # saw a job enqueued meanwhile
+    sessions = session_factory(db)
+    bell = await doorbell.Doorbell.open(db, [doorbell.INBOX, doorbell.FEDERATION])
+    try:
+        worker, passes = await _giving_way_worker(sessions, woken_by=bell)
+        stop = asyncio.Event()
+        running = asyncio.create_task(worker.run(stop))
+        # When another process's inbox (or its deliveries) rings for 0.5 s: nothing in this process enqueues
+        rang_until = await _ring_for(sessions, channel, 0.5)
+        await asyncio.sleep(0.2)
+        stop.set()
+        await asyncio.wait_for(running, 5)
+    finally:
+        await bell.close()
+    assert len(passes) >= 2
+    if channel == doorbell.INBOX:
+        # Then its next pass waited for the inbox's rings to stop
+        assert passes[1] >= rang_until - 0.02, "a pass while another process's inbox was taking activities"
+    else:
+        # Deliveries are mostly the worker's own: they do not hold it back
+        assert passes[1] < rang_until - 0.3, "held back by rings of the delivery bell"
 
 
 def _delivery_rows(signer: int, count: int, state: str, first: int = 0) -> list[dict[str, Any]]:
