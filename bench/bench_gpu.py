@@ -381,6 +381,18 @@ def run_arch(arch: Arch, args: argparse.Namespace, budget: Budget, finisher: Any
         rows.append([arch.name, compiled, "our `Renderer` + pool", *our_rates, *pad, f"{latency * 1000:.0f} ms"])
 
 
+def save_pipeline(arch: Arch, args: argparse.Namespace) -> None:
+    """Build ``arch`` with random weights on ``args.device`` and save it where ``generation.model`` can name it."""
+    from generation._torch.device import choose_dtype
+    from generation.presets import PRESETS
+
+    dtype = choose_dtype(args.device, args.dtype, half_precision_ok=PRESETS[arch.name].half_precision_ok)
+    started = time.perf_counter()
+    pipeline = _build(arch, args.tiny, args.device, dtype)
+    pipeline.save_pretrained(args.save_pipeline)
+    print(f"# {arch.name}: built and saved to {args.save_pipeline} in {time.perf_counter() - started:.1f} s ({dtype})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cuda")
@@ -397,6 +409,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--finish-processes", type=int, default=-1, help="-1: cores - 1")
     parser.add_argument("--budget-s", type=float, default=290.0)
+    parser.add_argument(
+        "--save-pipeline",
+        type=Path,
+        help="build the first of --models (random weights) and save it here as a diffusers folder, then stop: "
+        "the model `bench_gpu_worker.py --model` serves through `fediserver serve`",
+    )
     args = parser.parse_args()
     args.compile_given = args.compile is not None
     args.compile = args.compile or "off,on"
@@ -409,6 +427,9 @@ def main() -> None:
         args.max_batch = min(args.max_batch, 4)
         args.rounds = min(args.rounds, 2)
     args.compile = args.compile.split(",")
+    if args.save_pipeline is not None:
+        save_pipeline(ARCHS[args.models.split(",")[0]], args)
+        return
     budget = Budget(args.budget_s)
 
     # The pool starts before torch is imported: its processes never carry torch's threads or CUDA.

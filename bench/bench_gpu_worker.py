@@ -17,6 +17,15 @@ Measured, in this order, after one warm-up job:
 
     .venv/bin/python bench/bench_gpu_worker.py [--delay-ms 24] [--jobs 32] [--max-batch 16]
         [--finish-processes -1]
+
+On a GPU, ``--model DIR`` serves a saved diffusers pipeline instead (``bench_gpu.py --save-pipeline DIR``
+builds SD-Turbo's architecture with random weights), with ``--steps`` and ``--guidance`` in every request
+(a local folder gets the generic preset's 30 steps otherwise); the baseline is then bare diffusers,
+``pipeline(...)`` on the same folder and device after the server has stopped, at ``--max-batch`` and at
+batch 1::
+
+    python bench/bench_gpu.py --device cuda --models sd-turbo --save-pipeline /tmp/sd-turbo
+    python bench/bench_gpu_worker.py --model /tmp/sd-turbo --device cuda --max-batch 8
 """
 
 from __future__ import annotations
@@ -35,7 +44,8 @@ from typing import Any
 
 import httpx
 
-BIN = Path(sys.executable).parent
+# Not the console script: on a GPU machine the project may be on PYTHONPATH rather than installed.
+FEDISERVER = [sys.executable, "-m", "fediserver"]
 PASSWORD = "bench-password-0123456789"
 
 
@@ -107,9 +117,9 @@ async def deliveries(config: Path) -> int:
     return int(count or 0)
 
 
-async def submit(http: httpx.AsyncClient, seed: int) -> tuple[str, float]:
+async def submit(http: httpx.AsyncClient, seed: int, options: dict[str, Any]) -> tuple[str, float]:
     posted = time.perf_counter()
-    response = await http.post("/api/v1/generations", json={"prompt": f"bench {seed}", "seed": seed})
+    response = await http.post("/api/v1/generations", json={"prompt": f"bench {seed}", "seed": seed, **options})
     if response.status_code != 202:
         raise RuntimeError(f"POST answered {response.status_code}: {response.text}")
     return response.json()["status_url"], posted
@@ -138,6 +148,39 @@ def bare_rate(model: str, batch: int, rounds: int = 5) -> float:
     for _ in range(rounds):
         engine.generate(requests)
     return batch * rounds / (time.perf_counter() - started)
+
+
+def bare_diffusers(args: argparse.Namespace, rounds: int = 5) -> tuple[float, float]:
+    """Bare diffusers on the saved folder: images/s at ``--max-batch`` and seconds for one image."""
+    import torch
+    from diffusers import DiffusionPipeline
+
+    from generation._torch.device import choose_device, choose_dtype
+
+    device = choose_device(args.device)
+    dtype = choose_dtype(device, "auto", half_precision_ok=True)
+    pipeline: Any = DiffusionPipeline.from_pretrained(args.model, dtype=dtype).to(device)  # type: ignore[no-untyped-call]
+    pipeline.set_progress_bar_config(disable=True)
+
+    def call(batch: int) -> float:
+        started = time.perf_counter()
+        pipeline(
+            prompt=["bench"] * batch,
+            num_inference_steps=args.steps,
+            guidance_scale=args.guidance,
+            width=args.size,
+            height=args.size,
+            generator=[torch.Generator("cpu").manual_seed(i) for i in range(batch)],
+            output_type="pil",
+        )
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+        return time.perf_counter() - started
+
+    call(args.max_batch)
+    call(1)
+    rate = args.max_batch / statistics.median(call(args.max_batch) for _ in range(rounds))
+    return rate, statistics.median(call(1) for _ in range(rounds))
 
 
 def finish_cpu_seconds(model: str, images: int = 8) -> float:
@@ -171,21 +214,24 @@ async def measure(args: argparse.Namespace, port: int) -> tuple[list[float], flo
             except httpx.TransportError:
                 pass
             await asyncio.sleep(0.05)
-        url, _ = await submit(http, 0)
-        await asyncio.wait_for(wait_done(http, url, 0.05), 120)  # engine load, encoding pool start
+        options = {"steps": args.steps, "guidance": args.guidance, "width": args.size, "height": args.size}
+        options = options if args.model else {}
+        url, _ = await submit(http, 0, options)
+        # Engine load (a saved full-size pipeline: tens of seconds), encoding pool start.
+        await asyncio.wait_for(wait_done(http, url, 0.05), 600)
         latencies = []
         for seed in range(1, args.singles + 1):
-            url, posted = await submit(http, seed)
+            url, posted = await submit(http, seed, options)
             latencies.append(await wait_done(http, url) - posted)
             await asyncio.sleep(0.2)
         started = time.perf_counter()
-        submitted = await asyncio.gather(*(submit(http, 1000 + i) for i in range(args.jobs)))
+        submitted = await asyncio.gather(*(submit(http, 1000 + i, options) for i in range(args.jobs)))
         ends = await asyncio.gather(*(wait_done(http, url, 0.02) for url, _ in submitted))
         return latencies, max(ends) - started
 
 
 def bench(args: argparse.Namespace) -> None:
-    model = f"emulated:{args.delay_ms:g}"
+    model = str(args.model.resolve()) if args.model else f"emulated:{args.delay_ms:g}"
     with tempfile.TemporaryDirectory() as tmp:
         config = Path(tmp) / "fediserver.toml"
         port = free_port()
@@ -196,17 +242,17 @@ def bench(args: argparse.Namespace) -> None:
             "FEDISERVER_GENERATION_MAX_BATCH": str(args.max_batch),
             "FEDISERVER_GENERATION_FINISH_PROCESSES": str(args.finish_processes),
             "FEDISERVER_WORKER_POLL_INTERVAL": str(args.poll_interval),
+            "FEDISERVER_GENERATION_DEVICE": args.device,
         }
         os.environ.update({k: v for k, v in env.items() if k.startswith("FEDISERVER_")})
-        fediserver = str(BIN / "fediserver")
         run: dict[str, Any] = {"env": env, "check": True, "capture_output": True, "cwd": tmp}
-        subprocess.run([fediserver, "init", "--domain", f"127.0.0.1:{port}", "--scheme", "http"], **run)
-        subprocess.run([fediserver, "migrate"], **run)
-        subprocess.run([fediserver, "user", "create", "bench", "--password-stdin"], input=PASSWORD.encode(), **run)
+        subprocess.run([*FEDISERVER, "init", "--domain", f"127.0.0.1:{port}", "--scheme", "http"], **run)
+        subprocess.run([*FEDISERVER, "migrate"], **run)
+        subprocess.run([*FEDISERVER, "user", "create", "bench", "--password-stdin"], input=PASSWORD.encode(), **run)
         asyncio.run(add_follower(config, free_port()))
         with open(Path(tmp) / "serve.log", "wb") as log:
             server = subprocess.Popen(
-                [fediserver, "serve", "--port", str(port)], env=env, cwd=tmp, stdout=log, stderr=subprocess.STDOUT
+                [*FEDISERVER, "serve", "--port", str(port)], env=env, cwd=tmp, stdout=log, stderr=subprocess.STDOUT
             )
             try:
                 latencies, elapsed = asyncio.run(measure(args, port))
@@ -218,17 +264,22 @@ def bench(args: argparse.Namespace) -> None:
         if args.keep_log:
             args.keep_log.write_bytes((Path(tmp) / "serve.log").read_bytes())
     total_jobs = 1 + args.singles + args.jobs
-    bare = bare_rate(model, args.max_batch)
-    cpu = finish_cpu_seconds(model)
+    if args.model:
+        bare, bare_single = bare_diffusers(args)
+        baseline = "bare diffusers"
+    else:
+        bare, bare_single = bare_rate(model, args.max_batch), args.delay_ms / 1000
+        baseline = "emulated bare"
+    cpu = finish_cpu_seconds(f"emulated:{args.delay_ms:g}")
     rate = args.jobs / elapsed
     single = statistics.median(latencies)
     print(f"model {model}, max_batch {args.max_batch}, finish_processes {args.finish_processes}, CPUs {os.cpu_count()}")
-    print("| measure | fediserver serve | emulated bare | ratio |")
+    print(f"| measure | fediserver serve | {baseline} | ratio |")
     print("|---|---|---|---|")
     print(f"| {args.jobs} jobs at once, images/s | {rate:.1f} | {bare:.1f} | {rate / bare:.2f} |")
     print(
-        f"| single job, POST to done, median of {args.singles} | {single * 1000:.0f} ms | {args.delay_ms:g} ms "
-        f"| +{single * 1000 - args.delay_ms:.0f} ms |"
+        f"| single job, POST to done, median of {args.singles} | {single * 1000:.0f} ms | {bare_single * 1000:.0f} ms "
+        f"| +{(single - bare_single) * 1000:.0f} ms |"
     )
     print(f"finish() CPU per 512x512 image (C2PA on): {cpu * 1000:.0f} ms")
     print(f"cores for finish() alone at the bare rate: {cpu * bare:.1f}")
@@ -248,6 +299,11 @@ def main() -> None:
     parser.add_argument("--finish-processes", type=int, default=-1)
     parser.add_argument("--poll-interval", type=float, default=0.05)
     parser.add_argument("--keep-log", type=Path, help="copy the server's log here")
+    parser.add_argument("--model", type=Path, help="a saved diffusers pipeline folder instead of the emulated engine")
+    parser.add_argument("--device", default="auto", help="generation.device for the server (and bare diffusers)")
+    parser.add_argument("--steps", type=int, default=1, help="with --model: steps per image")
+    parser.add_argument("--guidance", type=float, default=0.0, help="with --model: guidance scale")
+    parser.add_argument("--size", type=int, default=512, help="with --model: width and height")
     bench(parser.parse_args())
 
 
