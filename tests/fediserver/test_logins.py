@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import secrets
+import threading
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
@@ -64,6 +65,30 @@ async def test_check_credentials__upgrades_an_old_hash(db_session: AsyncSession)
     found = await check_credentials(db_session, "erin", "long enough password")
     assert found is not None
     assert found.password_hash.startswith("$argon2id$")
+
+
+async def test_check_credentials__hashes_off_the_event_loop_and_as_long_for_unknown_names(
+    db_session: AsyncSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a user, and the real verify_password watched: on which thread it runs, and against which hash
+    user = await accounts.create_user(db_session, "gail", "long enough password")
+    checks: list[tuple[bool, str]] = []
+
+    def watched(password: str, encoded: str) -> bool:
+        checks.append((threading.current_thread() is threading.main_thread(), encoded))
+        return verify_password(password, encoded)
+
+    monkeypatch.setattr("fediserver.logins.verify_password", watched)
+    # When a right password, a wrong one and an unknown username are checked
+    assert await check_credentials(db_session, "gail", "long enough password") is not None
+    assert await check_credentials(db_session, "gail", "long enough passwore") is None
+    assert await check_credentials(db_session, "nobody", "long enough password") is None
+    # Then every check hashed once, none on the event loop's thread (argon2id: 33 ms of CPU each), and the
+    # unknown name was checked against a stand-in argon2id hash, so it takes as long as a known one
+    assert [on_loop for on_loop, _ in checks] == [False, False, False]
+    assert [encoded for _, encoded in checks[:2]] == [user.password_hash] * 2
+    assert checks[2][1].startswith("$argon2id$")
+    assert checks[2][1] != user.password_hash
 
 
 def test_login_limiter__blocks_after_the_limit_and_forgets_on_success() -> None:
