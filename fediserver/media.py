@@ -12,9 +12,11 @@ provenance metadata: they are stored by ``fediserver.imagegen.results``, never t
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import os
+import secrets
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -86,11 +88,21 @@ class LocalMediaStore:
         path = self.path(key)
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(path.suffix + ".tmp")
-            tmp.write_bytes(data)
-            with open(tmp, "rb") as handle:
-                os.fsync(handle.fileno())
-            tmp.replace(path)
+            # A temporary name of its own: two writers of the same content (the GPU worker and an upload in
+            # another process, or files written on threads at once) each rename a whole file into place.
+            # Mode as a plain write leaves it (0o666 less the umask): a proxy may serve the folder.
+            tmp = path.parent / f".{path.name}.{secrets.token_hex(8)}.tmp"
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
+            try:
+                with os.fdopen(fd, "wb") as handle:
+                    handle.write(data)
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                os.replace(tmp, path)
+            except BaseException:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(tmp)
+                raise
         return key
 
     def path(self, key: str) -> Path:

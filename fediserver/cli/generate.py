@@ -93,7 +93,7 @@ async def _publish(settings: Settings, args: argparse.Namespace, result: Any) ->
         )
         fed = Federation(settings=settings, urls=Urls.from_settings(settings), http=http)
         store = LocalMediaStore(settings.media_dir)
-        media = results.store_files(store, actor, job, result)
+        media = await results.store_files(store, actor, job, result)
         note = await results.publish(fed, session, store, actor, job, media)
         await session.commit()
         return note.uri

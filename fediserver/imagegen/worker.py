@@ -271,7 +271,7 @@ class GenerationWorker:
                 actor = await session.get(LocalActor, job.local_actor_id)
                 if actor is None:
                     raise LookupError(f"local actor {job.local_actor_id} no longer exists")
-                media = results.store_files(self.store, actor, job, outcome)
+                media = await results.store_files(self.store, actor, job, outcome)
                 written.extend(k for k in (media.storage_key, media.original_key, media.thumbnail_key) if k)
                 if job.purpose != "post":
                     await results.use_for_profile(self.fed, session, actor, job, media)

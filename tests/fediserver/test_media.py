@@ -5,7 +5,9 @@ from __future__ import annotations
 import io
 import os
 import struct
+import threading
 import zlib
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -292,3 +294,29 @@ def test_fuzz__corrupted_images_never_crash(
     for position, value in flips:
         data[position % len(data)] = value
     _survives(bytes(data[: max(1, len(data) - cut % len(data))]), tmp_path)
+
+
+def test_media_store__writers_of_the_same_content_at_once_each_put_a_whole_file(tmp_path: Path) -> None:
+    # Given 16 threads storing the same 4 MB at the same moment (the GPU worker writes a job's files on
+    # threads, and an upload in another process may carry the same bytes)
+    store = LocalMediaStore(tmp_path)
+    data = os.urandom(4 << 20)
+    start = threading.Barrier(16)
+
+    def put() -> str:
+        start.wait()
+        return store.put(data, "image/png")
+
+    with ThreadPoolExecutor(16) as pool:
+        keys = list(pool.map(lambda _: put(), range(16)))
+    # Then every writer got the same key, the file holds the whole content, and no temporary file is left
+    assert set(keys) == {keys[0]}
+    assert store.path(keys[0]).read_bytes() == data
+    assert [p.name for p in store.path(keys[0]).parent.iterdir()] == [store.path(keys[0]).name]
+    assert oct(store.path(keys[0]).stat().st_mode & 0o777) == oct(0o666 & ~_umask())
+
+
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
