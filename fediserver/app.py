@@ -29,6 +29,7 @@ from fediserver.db import engine_from_settings, session_factory
 from fediserver.domain.services import Services
 from fediserver.errors import AppError
 from fediserver.federation.context import Federation
+from fediserver.imagegen.watch import JobWatch
 from fediserver.jobs import doorbell
 from fediserver.jobs.handlers import build_handlers
 from fediserver.jobs.supervision import SupervisedTask
@@ -166,6 +167,7 @@ def create_app(settings: Settings, options: AppOptions | None = None) -> Starlet
             app.state.federation = fed
             app.state.services = Services(fed=fed, store=app.state.media)
             app.state.login_limiter = LoginLimiter()
+            app.state.job_watch = JobWatch(sessions)
             app.state.broker = build_broker(settings)
             await app.state.broker.start()
             relay = Relay(sessions, app.state.broker, settings.api.streaming_poll_interval)
@@ -215,6 +217,7 @@ def create_app(settings: Settings, options: AppOptions | None = None) -> Starlet
                     await bell.close()
                 await relaying.join()
                 relay.stop()
+                await app.state.job_watch.close()
                 await http.aclose()
                 await app.state.broker.stop()
         finally:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -16,13 +17,15 @@ import activitypub as ap
 from fediserver.auth import authenticate
 from fediserver.errors import AppError, Conflict, InvalidInput, NotFound
 from fediserver.imagegen import jobs
+from fediserver.imagegen.watch import JobWatch
 from fediserver.mastodon.auth import Forbidden
 from fediserver.models import GenerationJob, MediaAttachment, Note
 from fediserver.routes.responses import BodyTooLarge, read_capped
 from fediserver.urls import Urls
 
 FINAL_STATES = frozenset({"done", "failed", "cancelled"})
-EVENT_POLL = 0.2
+# An event stream reads its job again at least this often, even if the process's JobWatch saw no change.
+EVENT_POLL = 1.0
 _FIELDS = {"prompt", "negative_prompt", "seed", "model", "steps", "guidance", "width", "height"}
 _FIELDS |= {"post", "text", "visibility"}
 # A flat object of scalars: deep nesting or a huge string is refused before the fields are read (each
@@ -193,25 +196,33 @@ async def cancel(request: Request) -> Response:
 
 
 async def events(request: Request) -> Response:
-    """Server-Sent Events: a ``progress`` event on every change, then one ``done`` event."""
+    """Server-Sent Events: a ``progress`` event on every change, then one ``done`` event.
+
+    The job is read again when the process's ``JobWatch`` sees it change (every ``WATCH_INTERVAL``, one
+    query for all open streams), and at least every ``EVENT_POLL`` seconds whatever it sees.
+    """
     first = await _owned_job(request)
+    watch: JobWatch = request.app.state.job_watch
 
     async def stream() -> AsyncIterator[str]:
         last: tuple[str, int, int] | None = None
         job = first
-        while True:
-            current = (job.state, job.progress_step, job.progress_total)
-            if current != last:
-                last = current
-                data = {"state": job.state, "step": job.progress_step, "total": job.progress_total}
-                yield f"event: progress\ndata: {json.dumps(data)}\n\n"
-            if job.state in FINAL_STATES:
-                yield f"event: done\ndata: {json.dumps(await _status(request, job))}\n\n"
-                return
-            if await request.is_disconnected():
-                return
-            await asyncio.sleep(EVENT_POLL)
-            job = await _job(request)
+        with watch.watch(job.token) as changed:
+            while True:
+                current = (job.state, job.progress_step, job.progress_total)
+                if current != last:
+                    last = current
+                    data = {"state": job.state, "step": job.progress_step, "total": job.progress_total}
+                    yield f"event: progress\ndata: {json.dumps(data)}\n\n"
+                if job.state in FINAL_STATES:
+                    yield f"event: done\ndata: {json.dumps(await _status(request, job))}\n\n"
+                    return
+                if await request.is_disconnected():
+                    return
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(changed.wait(), EVENT_POLL)
+                changed.clear()
+                job = await _job(request)
 
     return StreamingResponse(stream(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
 
