@@ -25,7 +25,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from fediserver.config import MediaSettings
 from fediserver.errors import InvalidInput
-from generation.images import blurhash_of, thumbnail
+from generation.images import PNG_OPTIONS, blurhash_of, thumbnail
 
 # Formats Mastodon accepts as image attachments (MediaAttachment::IMAGE_MIME_TYPES).
 FORMAT_TYPES = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp", "GIF": "image/gif"}
@@ -164,7 +164,7 @@ def _encode(image: Image.Image, stored_format: str, icc: bytes | None) -> bytes:
     elif stored_format == "WEBP":
         image.save(out, "WEBP", quality=WEBP_QUALITY, **options)
     else:
-        image.save(out, "PNG", optimize=False, **options)
+        image.save(out, "PNG", **PNG_OPTIONS, **options)
     return out.getvalue()
 
 

@@ -94,3 +94,12 @@ def test_xmp__user_text_cannot_break_the_packet() -> None:
     assert item.firstChild.nodeValue == 'abc </rdf:li> "x" &  é'
     png = images.encode_png(gradient(8, 8), xmp)
     assert images.read_digital_source_type(png) == images.TRAINED_ALGORITHMIC_MEDIA
+
+
+def test_encode_png__lossless_for_noise_gradients_and_flat_areas() -> None:
+    # Z_RLE codes runs only: what a filter leaves, smooth or not, must still come back pixel for pixel
+    noise = Image.frombytes("RGB", (64, 48), bytes((i * 7919 + i // 3) % 256 for i in range(64 * 48 * 3)))
+    for image in (noise, gradient(64, 48), Image.new("RGB", (64, 48), (12, 200, 7))):
+        png = images.encode_png(image, images.xmp_packet("d", "c"))
+        with Image.open(io.BytesIO(png)) as decoded:
+            assert decoded.convert("RGB").tobytes() == image.tobytes()
