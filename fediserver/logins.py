@@ -34,7 +34,7 @@ async def check_credentials(session: AsyncSession, username: str, password: str)
     user = await session.scalar(
         select(User).join(User.actor).where(LocalActor.username == username, LocalActor.actor_type != "Application")
     )
-    encoded = _stand_in_hash() if user is None else user.password_hash
+    encoded = await asyncio.to_thread(_stand_in_hash) if user is None else user.password_hash
     if not await asyncio.to_thread(verify_password, password, encoded) or user is None:
         return None
     if needs_rehash(user.password_hash):
